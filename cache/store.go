@@ -1,0 +1,53 @@
+// Package cache holds the session store: the interface the handler and the
+// upstream engine use, and its implementations. It has no Caddy dependency.
+package cache
+
+import (
+	"context"
+	"errors"
+
+	sessiontap "github.com/sessiontap/caddy-sessiontap"
+)
+
+// ErrNotFound is returned by Get and Delete for a session the store does not
+// hold (never written, deleted, or expired).
+var ErrNotFound = errors.New("session not found")
+
+// ErrNoChange may be returned by an Update function to leave the stored
+// session as it was: nothing is written and the version does not move.
+var ErrNoChange = errors.New("no change")
+
+// UpdateFunc changes s in place. s is the stored session, or a new one with
+// only ID set when the store holds none (Version 0 tells them apart).
+// Returning an error aborts the update and nothing is written; returning
+// ErrNoChange aborts it without an error reaching the caller.
+type UpdateFunc func(s *sessiontap.Session) error
+
+// Store keeps sessions by id. Implementations are safe for concurrent use,
+// and Update is an atomic read-modify-write: concurrent Updates of one id
+// never lose a write, whichever process or goroutine makes them.
+type Store interface {
+	// Get returns a copy of the stored session, or ErrNotFound.
+	Get(ctx context.Context, id string) (*sessiontap.Session, error)
+	// Update applies fn to the session with this id (creating it when
+	// absent), increments its Version, sets UpdatedAt (and CreatedAt when
+	// new), stores it and returns what was stored. With ErrNoChange from fn
+	// it returns the session unchanged and a nil error.
+	Update(ctx context.Context, id string, fn UpdateFunc) (*sessiontap.Session, error)
+	// Delete removes the session, or returns ErrNotFound.
+	Delete(ctx context.Context, id string) error
+	// Stats describes the store for operators.
+	Stats() Stats
+	// Close stops background work and releases memory.
+	Close() error
+}
+
+// Stats are an operator's figures about a store.
+type Stats struct {
+	Entries   int   `json:"entries"`
+	Bytes     int64 `json:"bytes"`
+	Hits      int64 `json:"hits"`
+	Misses    int64 `json:"misses"`
+	Evictions int64 `json:"evictions"`
+	Expired   int64 `json:"expired"`
+}
