@@ -148,7 +148,8 @@ func (d Decimal) Mul(n int) Decimal {
 		return 0
 	}
 	r := int64(d) * int64(n)
-	if r/int64(n) != int64(d) {
+	// MinInt64 * -1 wraps to itself, which the division check cannot see.
+	if r/int64(n) != int64(d) || (d == math.MinInt64 && n == -1) {
 		if (d < 0) != (n < 0) {
 			return math.MinInt64
 		}

@@ -5,6 +5,7 @@
 package sessiontap
 
 import (
+	"encoding/json"
 	"regexp"
 	"time"
 )
@@ -44,6 +45,15 @@ type Session struct {
 // Cart is a 1:1 copy of the visitor's cart (Nosto's setCart semantics).
 type Cart struct {
 	Items []CartItem `json:"items"`
+}
+
+// MarshalJSON writes an empty cart as {"items":[]}, never as null items.
+func (c Cart) MarshalJSON() ([]byte, error) {
+	type plain Cart
+	if c.Items == nil {
+		c.Items = []CartItem{}
+	}
+	return json.Marshal(plain(c))
 }
 
 // CartItem is one line of a cart, field names as in Nosto's tagging.

@@ -1,0 +1,158 @@
+package cache
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	sessiontap "github.com/sessiontap/caddy-sessiontap"
+)
+
+// benchSession is a typical stored session: a 3-item cart and a customer.
+func benchSession(id string) *sessiontap.Session {
+	now := time.Now().UTC()
+	item := func(n int) sessiontap.CartItem {
+		return sessiontap.CartItem{
+			ProductID:         fmt.Sprintf("prod-%d", 1000+n),
+			SkuID:             fmt.Sprintf("sku-%d-blue-m", 1000+n),
+			Name:              fmt.Sprintf("Organic cotton t-shirt %d", n),
+			Quantity:          n,
+			UnitPrice:         sessiontap.Decimal(19_990_000 + n),
+			PriceCurrencyCode: "EUR",
+		}
+	}
+	return &sessiontap.Session{
+		ID:        id,
+		Version:   7,
+		CreatedAt: now.Add(-time.Hour),
+		UpdatedAt: now,
+		Cart:      sessiontap.Cart{Items: []sessiontap.CartItem{item(1), item(2), item(3)}},
+		Customer: sessiontap.Customer{
+			CustomerReference:   "cust-000123",
+			Email:               "jane.doe@example.com",
+			FirstName:           "Jane",
+			LastName:            "Doe",
+			MarketingPermission: true,
+		},
+		PageType: sessiontap.PageCart,
+		Action:   sessiontap.ActionViewCart,
+	}
+}
+
+// setTo replaces the stored session's content with tmpl's, as a cart
+// update from the handler would.
+func setTo(tmpl *sessiontap.Session) UpdateFunc {
+	return func(s *sessiontap.Session) error {
+		s.Cart, s.Customer, s.PageType, s.Action = tmpl.Cart, tmpl.Customer, tmpl.PageType, tmpl.Action
+		return nil
+	}
+}
+
+const benchIDs = 1024
+
+func benchStore(b *testing.B) (*Bigcache, []string) {
+	store := newTestStore(b, BigcacheConfig{MaxSize: 64 << 20})
+	ids := make([]string, benchIDs)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("sess-%016x", i*7919)
+		if _, err := store.Update(context.Background(), ids[i], setTo(benchSession(ids[i]))); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return store, ids
+}
+
+func BenchmarkGet(b *testing.B) {
+	store, ids := benchStore(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := store.Get(ctx, ids[i%benchIDs]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+func BenchmarkGetParallel(b *testing.B) {
+	store, ids := benchStore(b)
+	ctx := context.Background()
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := int(next.Add(1)) * 97
+		for pb.Next() {
+			if _, err := store.Get(ctx, ids[i%benchIDs]); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+}
+
+func BenchmarkUpdate(b *testing.B) {
+	store, ids := benchStore(b)
+	ctx := context.Background()
+	fn := setTo(benchSession(""))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := store.Update(ctx, ids[i%benchIDs], fn); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+func BenchmarkUpdateParallel(b *testing.B) {
+	store, ids := benchStore(b)
+	ctx := context.Background()
+	fn := setTo(benchSession(""))
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := int(next.Add(1)) * 97
+		for pb.Next() {
+			if _, err := store.Update(ctx, ids[i%benchIDs], fn); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+}
+
+// BenchmarkEncodedSize reports what one typical session costs in the store
+// (bigcache adds 18 bytes of header plus the id) against its JSON.
+func BenchmarkEncodedSize(b *testing.B) {
+	s := benchSession("sess-00000000deadbeef")
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = s.AppendBinary(buf[:0])
+	}
+	js, err := json.Marshal(s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(len(buf)), "bytes/session")
+	b.ReportMetric(float64(len(js)), "json-bytes/session")
+}
+
+func TestEncodedSizeBeatsJSON(t *testing.T) {
+	s := benchSession("sess-00000000deadbeef")
+	js, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(s.AppendBinary(nil))
+	t.Logf("binary %d bytes, JSON %d bytes", n, len(js))
+	if n >= len(js)/2 {
+		t.Errorf("binary encoding %d bytes is not under half of JSON's %d", n, len(js))
+	}
+}

@@ -1,0 +1,432 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	sessiontap "github.com/sessiontap/caddy-sessiontap"
+)
+
+// clock is a settable Now for exact expiry tests.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func newTestStore(t testing.TB, cfg BigcacheConfig) *Bigcache {
+	t.Helper()
+	if cfg.MaxSize == 0 {
+		cfg.MaxSize = 8 << 20
+	}
+	b, err := NewBigcache(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func addItem(id string) UpdateFunc {
+	return func(s *sessiontap.Session) error {
+		s.Cart.Items = append(s.Cart.Items, sessiontap.CartItem{ProductID: id, Quantity: 1})
+		return nil
+	}
+}
+
+func TestBigcacheUnknownAndInvalidIDs(t *testing.T) {
+	b := newTestStore(t, BigcacheConfig{})
+	ctx := context.Background()
+	tooLong := strings.Repeat("x", sessiontap.MaxIDLength+1)
+	for _, id := range []string{"nope", "", tooLong} {
+		if _, err := b.Get(ctx, id); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Get(%.10q) = %v, want ErrNotFound", id, err)
+		}
+	}
+	for _, id := range []string{"", tooLong} {
+		if _, err := b.Update(ctx, id, addItem("p")); err == nil {
+			t.Errorf("Update(%.10q) succeeded", id)
+		}
+	}
+}
+
+func TestBigcacheUpdateVersions(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	b := newTestStore(t, BigcacheConfig{Now: clk.Now})
+	ctx := context.Background()
+
+	s1, err := b.Update(ctx, "a", addItem("p1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s1.ID != "a" || s1.Version != 1 || !s1.CreatedAt.Equal(clk.Now()) || !s1.UpdatedAt.Equal(clk.Now()) {
+		t.Fatalf("first update: %+v", s1)
+	}
+	clk.Advance(time.Minute)
+	s2, err := b.Update(ctx, "a", func(s *sessiontap.Session) error {
+		if s.Version != 1 || len(s.Cart.Items) != 1 {
+			t.Errorf("fn got %+v", s)
+		}
+		s.Version, s.CreatedAt, s.ID = 99, time.Time{}, "hijack" // the store owns these
+		return addItem("p2")(s)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2.ID != "a" || s2.Version != 2 || !s2.CreatedAt.Equal(s1.CreatedAt) || !s2.UpdatedAt.Equal(clk.Now()) {
+		t.Fatalf("second update: %+v", s2)
+	}
+	got, err := b.Get(ctx, "a")
+	if err != nil || got.Version != 2 || len(got.Cart.Items) != 2 || got.CreatedAt != s1.CreatedAt {
+		t.Fatalf("Get = %+v, %v", got, err)
+	}
+}
+
+func TestBigcacheNoChange(t *testing.T) {
+	b := newTestStore(t, BigcacheConfig{})
+	ctx := context.Background()
+	s, err := b.Update(ctx, "new", func(s *sessiontap.Session) error {
+		s.PageType = sessiontap.PageCart
+		return ErrNoChange
+	})
+	if err != nil || s.Version != 0 || s.ID != "new" || s.PageType != "" {
+		t.Fatalf("new session with ErrNoChange: %+v, %v", s, err)
+	}
+	if _, err := b.Get(ctx, "new"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("ErrNoChange stored a new session: %v", err)
+	}
+
+	if _, err := b.Update(ctx, "old", addItem("p")); err != nil {
+		t.Fatal(err)
+	}
+	s, err = b.Update(ctx, "old", func(s *sessiontap.Session) error {
+		s.Cart.Items = nil // changed and then thought better of it
+		return fmt.Errorf("wrapped: %w", ErrNoChange)
+	})
+	if err != nil || s.Version != 1 || len(s.Cart.Items) != 1 {
+		t.Fatalf("existing session with ErrNoChange: %+v, %v", s, err)
+	}
+	if got, _ := b.Get(ctx, "old"); got.Version != 1 || len(got.Cart.Items) != 1 {
+		t.Fatalf("stored after ErrNoChange: %+v", got)
+	}
+}
+
+func TestBigcacheFnErrorAborts(t *testing.T) {
+	b := newTestStore(t, BigcacheConfig{})
+	ctx := context.Background()
+	boom := errors.New("boom")
+	if _, err := b.Update(ctx, "a", addItem("p")); err != nil {
+		t.Fatal(err)
+	}
+	s, err := b.Update(ctx, "a", func(s *sessiontap.Session) error {
+		s.Cart.Items = nil
+		return boom
+	})
+	if err != boom || s != nil {
+		t.Fatalf("Update = %+v, %v; want nil, boom", s, err)
+	}
+	if got, _ := b.Get(ctx, "a"); got.Version != 1 || len(got.Cart.Items) != 1 {
+		t.Fatalf("aborted update was stored: %+v", got)
+	}
+	if _, err := b.Update(ctx, "b", func(*sessiontap.Session) error { return boom }); err != boom {
+		t.Fatal(err)
+	}
+	if _, err := b.Get(ctx, "b"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("aborted create was stored: %v", err)
+	}
+}
+
+func TestBigcacheNoAliasing(t *testing.T) {
+	b := newTestStore(t, BigcacheConfig{})
+	ctx := context.Background()
+	var seen *sessiontap.Session
+	s, err := b.Update(ctx, "a", func(s *sessiontap.Session) error {
+		seen = s
+		return addItem("p")(s)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Cart.Items[0].ProductID = "mutated"
+	s.Customer.Email = "x@example.com"
+	seen.Version = 77
+	g1, _ := b.Get(ctx, "a")
+	g1.Cart.Items[0].Name = "also mutated"
+	g2, _ := b.Get(ctx, "a")
+	if g2.Cart.Items[0].ProductID != "p" || g2.Cart.Items[0].Name != "" || g2.Customer.Email != "" || g2.Version != 1 {
+		t.Fatalf("stored session changed through a returned one: %+v", g2)
+	}
+}
+
+func TestBigcacheExactExpiry(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	b := newTestStore(t, BigcacheConfig{TTL: time.Hour, Now: clk.Now})
+	ctx := context.Background()
+	if _, err := b.Update(ctx, "a", addItem("p")); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Hour - time.Nanosecond)
+	if _, err := b.Get(ctx, "a"); err != nil {
+		t.Fatalf("expired early: %v", err)
+	}
+	if _, err := b.Update(ctx, "a", addItem("q")); err != nil { // renews
+		t.Fatal(err)
+	}
+	clk.Advance(time.Hour - time.Nanosecond)
+	if s, err := b.Get(ctx, "a"); err != nil || s.Version != 2 {
+		t.Fatalf("write did not renew: %+v, %v", s, err)
+	}
+	clk.Advance(time.Nanosecond)
+	if _, err := b.Get(ctx, "a"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get after TTL = %v, want ErrNotFound", err)
+	}
+	if err := b.Delete(ctx, "a"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Delete after TTL = %v, want ErrNotFound", err)
+	}
+	// An expired session is gone: the next write starts a new one.
+	if _, err := b.Update(ctx, "b", addItem("p")); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Hour)
+	s, err := b.Update(ctx, "b", addItem("q"))
+	if err != nil || s.Version != 1 || len(s.Cart.Items) != 1 || !s.CreatedAt.Equal(clk.Now()) {
+		t.Fatalf("update after expiry: %+v, %v", s, err)
+	}
+}
+
+func TestBigcacheDelete(t *testing.T) {
+	b := newTestStore(t, BigcacheConfig{})
+	ctx := context.Background()
+	if err := b.Delete(ctx, "unknown"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Delete unknown = %v", err)
+	}
+	if _, err := b.Update(ctx, "a", addItem("p")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Delete(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Get(ctx, "a"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get after Delete = %v", err)
+	}
+	if err := b.Delete(ctx, "a"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second Delete = %v", err)
+	}
+	if s, err := b.Update(ctx, "a", addItem("p")); err != nil || s.Version != 1 {
+		t.Fatalf("recreate after Delete: %+v, %v", s, err)
+	}
+}
+
+func TestBigcacheConcurrentUpdates(t *testing.T) {
+	b := newTestStore(t, BigcacheConfig{})
+	ctx := context.Background()
+	const workers, each = 50, 40
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range each {
+				if _, err := b.Update(ctx, "same", addItem(fmt.Sprintf("%d-%d", w, i))); err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := b.Get(ctx, "same"); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	s, err := b.Get(ctx, "same")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Cart.Items) != workers*each || s.Version != workers*each {
+		t.Fatalf("got %d items, version %d; want %d", len(s.Cart.Items), s.Version, workers*each)
+	}
+	seen := make(map[string]bool)
+	for _, it := range s.Cart.Items {
+		seen[it.ProductID] = true
+	}
+	if len(seen) != workers*each {
+		t.Fatalf("%d distinct items, want %d", len(seen), workers*each)
+	}
+}
+
+func TestBigcacheMaxSizeIsHardCap(t *testing.T) {
+	const maxSize = 2 << 20
+	b := newTestStore(t, BigcacheConfig{MaxSize: maxSize})
+	ctx := context.Background()
+	name := strings.Repeat("n", 1000)
+	fill := func(s *sessiontap.Session) error {
+		for i := range 3 {
+			s.Cart.Items = append(s.Cart.Items, sessiontap.CartItem{ProductID: fmt.Sprint(i), Name: name, Quantity: 1})
+		}
+		return nil
+	}
+	const n = 20_000
+	for i := range n {
+		if _, err := b.Update(ctx, fmt.Sprintf("s%d", i), fill); err != nil {
+			t.Fatal(err)
+		}
+		if i%500 == 0 {
+			if st := b.Stats(); st.Bytes > maxSize {
+				t.Fatalf("after %d writes Bytes = %d > %d", i, st.Bytes, maxSize)
+			}
+		}
+	}
+	st := b.Stats()
+	if st.Bytes > maxSize || st.Evictions == 0 || st.Entries == 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if int64(st.Entries)+st.Evictions != n {
+		t.Errorf("entries %d + evictions %d != %d writes", st.Entries, st.Evictions, n)
+	}
+	if s, err := b.Get(ctx, fmt.Sprintf("s%d", n-1)); err != nil || len(s.Cart.Items) != 3 {
+		t.Fatalf("newest session: %+v, %v", s, err)
+	}
+	if _, err := b.Get(ctx, "s0"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("oldest session not evicted: %v", err)
+	}
+}
+
+func TestBigcacheTooLarge(t *testing.T) {
+	b := newTestStore(t, BigcacheConfig{MaxSize: 1 << 20})
+	ctx := context.Background()
+	if _, err := b.Update(ctx, "small", addItem("p")); err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("x", 600<<10)
+	_, err := b.Update(ctx, "big", func(s *sessiontap.Session) error {
+		s.Cart.Items = []sessiontap.CartItem{{Name: big}}
+		return nil
+	})
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("Update of a 600 KiB session = %v, want ErrTooLarge", err)
+	}
+	if _, err := b.Get(ctx, "small"); err != nil {
+		t.Fatalf("a refused write disturbed others: %v", err)
+	}
+}
+
+func TestBigcacheConfig(t *testing.T) {
+	b := newTestStore(t, BigcacheConfig{MaxSize: 64 << 20})
+	if c := b.Config(); c.TTL != 24*time.Hour || c.MaxSize != 64<<20 || c.Now == nil || c.Logger == nil {
+		t.Errorf("effective config %+v", c)
+	}
+	for _, cfg := range []BigcacheConfig{{MaxSize: 1<<20 - 1}, {MaxSize: -1}, {TTL: -time.Second}} {
+		_, err := NewBigcache(context.Background(), cfg)
+		if err == nil {
+			t.Errorf("%+v accepted", cfg)
+		}
+	}
+	_, err := NewBigcache(context.Background(), BigcacheConfig{MaxSize: 1000})
+	if err == nil || !strings.Contains(err.Error(), "max_size") {
+		t.Errorf("error %v does not name max_size", err)
+	}
+}
+
+func TestBigcacheShards(t *testing.T) {
+	for _, c := range []struct {
+		maxSize int64
+		shards  int
+	}{{1 << 20, 1}, {3 << 20, 2}, {256 << 20, 256}, {1 << 30, 1024}, {4 << 30, 1024}} {
+		b := &Bigcache{cfg: BigcacheConfig{TTL: time.Hour, MaxSize: c.maxSize}}
+		cfg := b.bigcacheConfig()
+		if cfg.Shards != c.shards || cfg.HardMaxCacheSize != int(c.maxSize>>20) {
+			t.Errorf("max_size %d: %d shards of %d MB total", c.maxSize, cfg.Shards, cfg.HardMaxCacheSize)
+		}
+		if cfg.LifeWindow != time.Hour || cfg.CleanWindow != time.Minute || cfg.Verbose {
+			t.Errorf("windows %s/%s verbose %v", cfg.LifeWindow, cfg.CleanWindow, cfg.Verbose)
+		}
+	}
+	b := &Bigcache{cfg: BigcacheConfig{TTL: 1500 * time.Millisecond, MaxSize: 1 << 20}}
+	if cfg := b.bigcacheConfig(); cfg.LifeWindow != 2*time.Second || cfg.CleanWindow != time.Second {
+		t.Errorf("short ttl: life %s clean %s", cfg.LifeWindow, cfg.CleanWindow)
+	}
+}
+
+func TestBigcacheStats(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	b := newTestStore(t, BigcacheConfig{TTL: time.Hour, Now: clk.Now})
+	ctx := context.Background()
+	b.Get(ctx, "a")                  // miss
+	b.Update(ctx, "a", addItem("p")) // miss (read), write
+	b.Get(ctx, "a")                  // hit
+	clk.Advance(2 * time.Hour)
+	b.Get(ctx, "a") // expired: a miss
+	st := b.Stats()
+	if st.Entries != 1 || st.Bytes <= 0 || st.Hits != 1 || st.Misses != 3 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestBigcacheClose(t *testing.T) {
+	base := runtime.NumGoroutine()
+	b, err := NewBigcache(context.Background(), BigcacheConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Update(context.Background(), "a", addItem("p")); err != nil {
+		t.Fatal(err)
+	}
+	if err1, err2 := b.Close(), b.Close(); err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	if _, err := b.Get(context.Background(), "a"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Get after Close = %v", err)
+	}
+	if _, err := b.Update(context.Background(), "a", addItem("p")); !errors.Is(err, ErrClosed) {
+		t.Errorf("Update after Close = %v", err)
+	}
+	if err := b.Delete(context.Background(), "a"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Delete after Close = %v", err)
+	}
+	b.Stats() // must not panic
+	waitGoroutines(t, base)
+}
+
+func TestBigcacheContextCloses(t *testing.T) {
+	base := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	b, err := NewBigcache(ctx, BigcacheConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	waitGoroutines(t, base)
+	if _, err := b.Get(context.Background(), "a"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Get after cancel = %v", err)
+	}
+	b.Close()
+}
+
+// waitGoroutines waits for the store's goroutines (janitor and context
+// watcher) to exit, generously, since exiting is asynchronous.
+func waitGoroutines(t *testing.T, base int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > base {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines, %d before the store", runtime.NumGoroutine(), base)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
