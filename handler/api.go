@@ -1,0 +1,110 @@
+package handler
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"strings"
+
+	"go.uber.org/zap"
+
+	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/cache"
+)
+
+// api is the operator API: authenticated reads and GDPR deletes of sessions.
+type api struct {
+	prefix string
+	keys   [][sha256.Size]byte
+	store  cache.Store
+	log    *zap.Logger
+}
+
+func newAPI(prefix string, keys []string, store cache.Store, log *zap.Logger) (*api, error) {
+	a := &api{prefix: prefix, store: store, log: log}
+	for _, k := range keys {
+		// An empty key (an unset {env.X}) must never open the API.
+		if k != "" {
+			a.keys = append(a.keys, sha256.Sum256([]byte(k)))
+		}
+	}
+	if len(a.keys) == 0 {
+		return nil, errors.New("api: no usable key (an empty key, e.g. an unset environment variable, is ignored)")
+	}
+	return a, nil
+}
+
+func (a *api) owns(path string) bool {
+	return path == a.prefix || strings.HasPrefix(path, a.prefix+"/")
+}
+
+// authorized compares the bearer key with every configured key in constant
+// time: hashing first makes the comparison independent of key lengths, and
+// not stopping at a match keeps the timing independent of which key it is.
+func (a *api) authorized(r *http.Request) bool {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		return false
+	}
+	sum := sha256.Sum256([]byte(token))
+	match := 0
+	for i := range a.keys {
+		match |= subtle.ConstantTimeCompare(sum[:], a.keys[i][:])
+	}
+	return match == 1
+}
+
+func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !a.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="sessiontap"`)
+		writeError(w, http.StatusUnauthorized, "unauthorized")
+		return
+	}
+	rest := strings.TrimPrefix(r.URL.Path, a.prefix)
+	if id, ok := strings.CutPrefix(rest, "/sessions/"); ok {
+		a.session(w, r, id)
+		return
+	}
+	writeError(w, http.StatusNotFound, "no such API route")
+}
+
+// session serves {prefix}/sessions/{id}. Ids may contain '/', so the id is
+// everything after the route.
+func (a *api) session(w http.ResponseWriter, r *http.Request, id string) {
+	if !sessiontap.ValidID(id) {
+		writeError(w, http.StatusNotFound, "session not found")
+		return
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		s, err := a.store.Get(r.Context(), id)
+		if a.failed(w, err, id) {
+			return
+		}
+		writeJSON(w, http.StatusOK, s)
+	case http.MethodDelete:
+		err := a.store.Delete(r.Context(), id)
+		if a.failed(w, err, id) {
+			return
+		}
+		a.log.Info("session deleted through the API", zap.String("session_id", id))
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		methodNotAllowed(w, "GET, DELETE")
+	}
+}
+
+// failed answers a store error and reports whether there was one.
+func (a *api) failed(w http.ResponseWriter, err error, id string) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, cache.ErrNotFound):
+		writeError(w, http.StatusNotFound, "session not found")
+	default:
+		a.log.Error("session store failed", zap.String("session_id", id), zap.Error(err))
+		writeError(w, http.StatusInternalServerError, "the session store failed")
+	}
+	return true
+}

@@ -1,0 +1,76 @@
+package handler
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/cache"
+)
+
+// maxCollectBody caps the collect endpoint's request body.
+const maxCollectBody = 64 << 10
+
+// collectView is the collect endpoint's answer: the session's new state.
+type collectView struct {
+	ID       string              `json:"id"`
+	Version  uint64              `json:"version"`
+	Cart     sessiontap.Cart     `json:"cart"`
+	Customer sessiontap.Customer `json:"customer"`
+	PageType sessiontap.PageType `json:"page_type,omitempty"`
+}
+
+// collect serves the first-party collect endpoint.
+func (h *Handler) collect(w http.ResponseWriter, r *http.Request, id Identity) {
+	if r.Method != http.MethodPost {
+		methodNotAllowed(w, http.MethodPost)
+		return
+	}
+	// SameSite=Lax keeps our cookie off cross-site POSTs, but an external id
+	// cookie may not be Lax: refuse writes a browser marks as cross-site.
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		writeError(w, http.StatusForbidden, "cross-site collect requests are refused")
+		return
+	}
+	patch, ferr := decodeCollect(http.MaxBytesReader(w, r.Body, maxCollectBody))
+	if ferr != nil {
+		h.log.Debug("collect request refused", zap.String("field", ferr.Field))
+		writeFieldError(w, ferr)
+		return
+	}
+	if !id.Tracked {
+		// The visitor opted out: accepted and forgotten.
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	s, err := h.apply(r.Context(), id.ID, patch)
+	if err != nil {
+		h.log.Error("storing session failed", zap.String("session_id", id.ID), zap.Error(err))
+		writeError(w, http.StatusInternalServerError, "the session could not be stored")
+		return
+	}
+	writeJSON(w, http.StatusOK, collectView{
+		ID: s.ID, Version: s.Version, Cart: s.Cart, Customer: s.Customer, PageType: s.PageType,
+	})
+}
+
+// apply writes patch to the session, skipping the write when it changes
+// nothing so that versions only move for real changes.
+func (h *Handler) apply(ctx context.Context, id string, p sessiontap.Patch) (*sessiontap.Session, error) {
+	return h.store.Update(ctx, id, func(s *sessiontap.Session) error {
+		if !p.Apply(s) {
+			return cache.ErrNoChange
+		}
+		return nil
+	})
+}
+
+// errorsAs is errors.As with the target made for the caller.
+func errorsAs[T error](err error) (T, bool) {
+	var target T
+	ok := errors.As(err, &target)
+	return target, ok
+}

@@ -1,0 +1,202 @@
+package handler
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/cache"
+)
+
+const twoItems = `{"cart":{"items":[
+ {"product_id":"181503","sku_id":"181505","name":"Men's Running Shirt","quantity":2,"unit_price":123.45,"price_currency_code":"EUR"},
+ {"product_id":"34552","sku_id":"39912","name":"Men's Training Shoe","quantity":1,"unit_price":999.00,"price_currency_code":"EUR"}]},
+ "customer":{"customer_reference":"b369f1235cf4f08153c560.82515936","email":"devnull@nosto.com","first_name":"Nosto","last_name":"Test","newsletter":true},
+ "page_type":"cart"}`
+
+// visitor posts bodies to the collect endpoint with one session cookie.
+type visitor struct {
+	t      *testing.T
+	h      *Handler
+	cookie *http.Cookie
+}
+
+func newVisitor(t *testing.T, h *Handler) *visitor {
+	return &visitor{t: t, h: h, cookie: &http.Cookie{Name: "sessiontap_id", Value: formatOwnCookie(newID(), h.day())}}
+}
+
+func (v *visitor) post(body string) *httptest.ResponseRecorder {
+	return serve(v.t, v.h, collectReq(body, v.cookie))
+}
+
+func TestCollectSemantics(t *testing.T) {
+	h, store := newTestHandler(t, testConfig())
+	v := newVisitor(t, h)
+
+	got := decodeView(t, v.post(twoItems))
+	if got.Version != 1 || len(got.Cart.Items) != 2 || got.PageType != sessiontap.PageCart {
+		t.Fatalf("first collect: %+v", got)
+	}
+	it := got.Cart.Items[0]
+	if it.UnitPrice.String() != "123.45" || it.Quantity != 2 || it.SkuID != "181505" || it.PriceCurrencyCode != "EUR" {
+		t.Errorf("item: %+v", it)
+	}
+	if !got.Customer.MarketingPermission || got.Customer.Email != "devnull@nosto.com" {
+		t.Errorf("customer (newsletter alias): %+v", got.Customer)
+	}
+
+	// Missing and null leave cart and customer untouched.
+	for _, body := range []string{`{"page_type":"product"}`, `{"cart":null,"customer":null,"page_type":"product"}`} {
+		got = decodeView(t, v.post(body))
+		if len(got.Cart.Items) != 2 || got.Customer.Email == "" {
+			t.Errorf("%s changed cart or customer: %+v", body, got)
+		}
+	}
+
+	// A cart replaces the stored one 1:1.
+	got = decodeView(t, v.post(`{"cart":{"items":[{"product_id":"9","quantity":3,"unit_price":0.1}]}}`))
+	if len(got.Cart.Items) != 1 || got.Cart.Items[0].ProductID != "9" || got.Cart.Total().String() != "0.3" {
+		t.Errorf("cart not replaced: %+v", got.Cart)
+	}
+
+	// {} resets.
+	got = decodeView(t, v.post(`{"cart":{},"customer":{}}`))
+	if len(got.Cart.Items) != 0 || !got.Customer.IsZero() {
+		t.Errorf("{} did not reset: %+v", got)
+	}
+	stored, err := store.Get(context.Background(), got.ID)
+	if err != nil || stored.Version != got.Version || len(stored.Cart.Items) != 0 {
+		t.Errorf("stored %+v, %v; answered version %d", stored, err, got.Version)
+	}
+}
+
+func TestCollectUnchangedKeepsVersion(t *testing.T) {
+	h, _ := newTestHandler(t, testConfig())
+	v := newVisitor(t, h)
+	first := decodeView(t, v.post(twoItems))
+	again := decodeView(t, v.post(twoItems))
+	if again.Version != first.Version {
+		t.Errorf("an identical collect moved the version %d → %d", first.Version, again.Version)
+	}
+}
+
+func TestMarketingPermissionDefaultsFalse(t *testing.T) {
+	h, _ := newTestHandler(t, testConfig())
+	got := decodeView(t, newVisitor(t, h).post(`{"customer":{"customer_reference":"c1"}}`))
+	if got.Customer.MarketingPermission {
+		t.Error("marketing permission without consent")
+	}
+}
+
+func TestCollectRejects(t *testing.T) {
+	item := func(fields string) string {
+		return `{"cart":{"items":[{"product_id":"1","quantity":1,"unit_price":1},{` + fields + `}]}}`
+	}
+	manyItems := `{"cart":{"items":[` + strings.TrimSuffix(strings.Repeat(`{"product_id":"1","quantity":1,"unit_price":1},`, 1001), ",") + `]}}`
+	cases := []struct{ name, body, field string }{
+		{"bad JSON", `{"cart":`, "body"},
+		{"not an object", `[1,2]`, "body"},
+		{"empty body", ``, "body"},
+		{"over 64 KiB", `{"page_type":"` + strings.Repeat("x", 70<<10) + `"}`, "body"},
+		{"cart wrong type", `{"cart":[1]}`, "cart"},
+		{"items wrong type", `{"cart":{"items":"all"}}`, "cart.items"},
+		{"over 1000 items", manyItems, "cart.items"},
+		{"item not an object", `{"cart":{"items":[7]}}`, "cart.items[0]"},
+		{"quantity zero", item(`"product_id":"2","quantity":0,"unit_price":1`), "cart.items[1].quantity"},
+		{"quantity negative", item(`"product_id":"2","quantity":-1,"unit_price":1`), "cart.items[1].quantity"},
+		{"quantity fraction", item(`"product_id":"2","quantity":1.5,"unit_price":1`), "cart.items[1].quantity"},
+		{"quantity string", item(`"product_id":"2","quantity":"2","unit_price":1`), "cart.items[1].quantity"},
+		{"quantity missing", item(`"product_id":"2","unit_price":1`), "cart.items[1].quantity"},
+		{"price negative", item(`"product_id":"2","quantity":1,"unit_price":-0.01`), "cart.items[1].unit_price"},
+		{"price string", item(`"product_id":"2","quantity":1,"unit_price":"1"`), "cart.items[1].unit_price"},
+		{"price exponent", item(`"product_id":"2","quantity":1,"unit_price":1e3`), "cart.items[1].unit_price"},
+		{"price missing", item(`"product_id":"2","quantity":1`), "cart.items[1].unit_price"},
+		{"product id missing", item(`"quantity":1,"unit_price":1`), "cart.items[1].product_id"},
+		{"product id number", item(`"product_id":2,"quantity":1,"unit_price":1`), "cart.items[1].product_id"},
+		{"currency", item(`"product_id":"2","quantity":1,"unit_price":1,"price_currency_code":"euro"`), "cart.items[1].price_currency_code"},
+		{"customer wrong type", `{"customer":"me"}`, "customer"},
+		{"email", `{"customer":{"email":"not an email"}}`, "customer.email"},
+		{"permission string", `{"customer":{"marketing_permission":"yes"}}`, "customer.marketing_permission"},
+		{"page type unknown", `{"page_type":"landing"}`, "page_type"},
+		{"page type number", `{"page_type":3}`, "page_type"},
+		{"action unknown", `{"action":"buyEverything"}`, "action"},
+	}
+	h, store := newTestHandler(t, testConfig())
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			v := newVisitor(t, h)
+			w := v.post(tc.body)
+			if w.Code != http.StatusBadRequest {
+				t.Fatalf("status %d, want 400; body %s", w.Code, w.Body)
+			}
+			var e struct{ Error, Field string }
+			if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil {
+				t.Fatal(err)
+			}
+			if e.Field != tc.field || !strings.HasPrefix(e.Error, tc.field+": ") {
+				t.Errorf("field %q error %q, want field %q", e.Field, e.Error, tc.field)
+			}
+			id, _, _ := parseOwnCookie(v.cookie.Value)
+			if _, err := store.Get(context.Background(), id); err != cache.ErrNotFound {
+				t.Errorf("something was stored: %v", err)
+			}
+		})
+	}
+}
+
+func TestCollectErrorsDoNotEchoPersonalData(t *testing.T) {
+	h, _ := newTestHandler(t, testConfig())
+	w := newVisitor(t, h).post(`{"customer":{"email":"jane doe@example.com","first_name":"Jane"}}`)
+	if w.Code != http.StatusBadRequest || strings.Contains(w.Body.String(), "jane") {
+		t.Errorf("%d %s", w.Code, w.Body)
+	}
+}
+
+func TestCollectMethodNotAllowed(t *testing.T) {
+	h, _ := newTestHandler(t, testConfig())
+	for _, m := range []string{"GET", "PUT", "DELETE"} {
+		w := serve(t, h, httptest.NewRequest(m, "/_sessiontap/collect", nil))
+		if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != "POST" {
+			t.Errorf("%s: %d Allow=%q", m, w.Code, w.Header().Get("Allow"))
+		}
+	}
+}
+
+func TestCollectRefusesCrossSite(t *testing.T) {
+	h, _ := newTestHandler(t, testConfig())
+	r := collectReq(twoItems)
+	r.Header.Set("Sec-Fetch-Site", "cross-site")
+	if w := serve(t, h, r); w.Code != http.StatusForbidden {
+		t.Errorf("cross-site collect: %d", w.Code)
+	}
+}
+
+func TestCollectConcurrentWritesKeepEveryVersion(t *testing.T) {
+	h, store := newTestHandler(t, testConfig())
+	v := newVisitor(t, h)
+	const n = 40
+	done := make(chan int, n)
+	for i := range n {
+		go func() {
+			w := httptest.NewRecorder()
+			body := fmt.Sprintf(`{"cart":{"items":[{"product_id":"p%d","quantity":1,"unit_price":1}]}}`, i)
+			_ = h.Serve(w, collectReq(body, v.cookie), &upstream{})
+			done <- w.Code
+		}()
+	}
+	for range n {
+		if code := <-done; code != http.StatusOK {
+			t.Errorf("status %d", code)
+		}
+	}
+	id, _, _ := parseOwnCookie(v.cookie.Value)
+	s, err := store.Get(context.Background(), id)
+	if err != nil || s.Version != n {
+		t.Errorf("version %v after %d distinct writes (%v)", s, n, err)
+	}
+}

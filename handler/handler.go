@@ -1,0 +1,98 @@
+// Package handler is sessiontap's net/http logic: who the visitor is, the
+// first-party collect endpoint and the operator API. The Caddy glue in
+// caddymodule configures it; it does not import Caddy itself.
+package handler
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sessiontap/caddy-sessiontap/cache"
+)
+
+// Next is the rest of the middleware chain. caddyhttp.Handler satisfies it.
+type Next interface {
+	ServeHTTP(http.ResponseWriter, *http.Request) error
+}
+
+// IDSource names where an external session id is read from.
+type IDSource struct {
+	// From is "cookie" or "header".
+	From string
+	// Name is the cookie or header name.
+	Name string
+}
+
+// Config is the handler's behaviour, already validated and defaulted by the
+// Caddy glue.
+type Config struct {
+	CookieName   string
+	CookieMaxAge time.Duration
+	// Sources are tried in order before the own cookie.
+	Sources      []IDSource
+	RespectDNT   bool
+	OptOutCookie string
+	// CollectPath is the exact path of the collect endpoint.
+	CollectPath string
+	// APIPrefix is where the operator API lives; empty turns it off.
+	APIPrefix string
+	// APIKeys are the accepted bearer keys; empty keys are never accepted.
+	APIKeys []string
+	// OnIdentity, when set, is told the identity of every tracked request
+	// before it goes on (the Caddy glue sets placeholders with it).
+	OnIdentity func(*http.Request, Identity)
+}
+
+// Handler serves one sessiontap configuration.
+type Handler struct {
+	cfg   Config
+	store cache.Store
+	log   *zap.Logger
+	api   *api
+	now   func() time.Time
+}
+
+// New builds a Handler over store. log may be nil.
+func New(cfg Config, store cache.Store, log *zap.Logger) (*Handler, error) {
+	if store == nil {
+		return nil, errors.New("no session store")
+	}
+	if cfg.CookieName == "" {
+		return nil, errors.New("no cookie name")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	h := &Handler{cfg: cfg, store: store, log: log, now: time.Now}
+	if cfg.APIPrefix != "" {
+		a, err := newAPI(strings.TrimSuffix(cfg.APIPrefix, "/"), cfg.APIKeys, store, log)
+		if err != nil {
+			return nil, err
+		}
+		h.api = a
+	}
+	return h, nil
+}
+
+// Serve handles r: the operator API and the collect endpoint answer it
+// themselves; anything else gets a session identity and goes on to next.
+func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, next Next) error {
+	// The API comes first so that operators are never given a visitor cookie.
+	if h.api != nil && h.api.owns(r.URL.Path) {
+		h.api.ServeHTTP(w, r)
+		return nil
+	}
+	id := h.identify(w, r)
+	if id.Tracked && h.cfg.OnIdentity != nil {
+		h.cfg.OnIdentity(r, id)
+	}
+	if r.URL.Path == h.cfg.CollectPath {
+		h.collect(w, r, id)
+		return nil
+	}
+	return next.ServeHTTP(w, r)
+}

@@ -1,0 +1,134 @@
+package handler
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	sessiontap "github.com/sessiontap/caddy-sessiontap"
+)
+
+// Identity is who a request belongs to.
+type Identity struct {
+	// ID is the session id; empty when the request is not tracked.
+	ID string
+	// Source says where ID came from: "cookie" (our own), "new", or
+	// "cookie:<name>" / "header:<name>" for an external id.
+	Source string
+	// Tracked is false when the visitor asked not to be tracked (DNT,
+	// Sec-GPC, the opt-out cookie): nothing about the request is stored.
+	Tracked bool
+}
+
+// idBytes is the entropy of our own ids: 128 bits.
+const idBytes = 16
+
+// ownIDLen is the length of an own id in unpadded base64url.
+var ownIDLen = base64.RawURLEncoding.EncodedLen(idBytes)
+
+// identify finds or issues the session id of r and sets our cookie on w when
+// it is new or due for renewal.
+func (h *Handler) identify(w http.ResponseWriter, r *http.Request) Identity {
+	if !h.tracked(r) {
+		return Identity{}
+	}
+	for _, src := range h.cfg.Sources {
+		if id := external(r, src); id != "" {
+			return Identity{ID: id, Source: src.From + ":" + src.Name, Tracked: true}
+		}
+	}
+	today := h.day()
+	if c, err := r.Cookie(h.cfg.CookieName); err == nil {
+		if id, issued, ok := parseOwnCookie(c.Value); ok {
+			// Re-set at most once a day: enough to keep max_age sliding
+			// without a Set-Cookie on every response.
+			if issued != today {
+				h.setCookie(w, r, id, today)
+			}
+			return Identity{ID: id, Source: "cookie", Tracked: true}
+		}
+	}
+	id := newID()
+	h.setCookie(w, r, id, today)
+	return Identity{ID: id, Source: "new", Tracked: true}
+}
+
+// tracked reports whether the visitor lets us keep a session.
+func (h *Handler) tracked(r *http.Request) bool {
+	if h.cfg.RespectDNT && (r.Header.Get("DNT") == "1" || r.Header.Get("Sec-GPC") == "1") {
+		return false
+	}
+	if h.cfg.OptOutCookie != "" {
+		if _, err := r.Cookie(h.cfg.OptOutCookie); err == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// external reads an external session id, or "" when absent or unusable.
+func external(r *http.Request, src IDSource) string {
+	var v string
+	if src.From == "header" {
+		v = r.Header.Get(src.Name)
+	} else if c, err := r.Cookie(src.Name); err == nil {
+		v = c.Value
+	}
+	if !sessiontap.ValidID(v) {
+		return ""
+	}
+	return v
+}
+
+// day is today's number since the epoch (UTC), stamped into our cookie.
+func (h *Handler) day() int64 { return h.now().Unix() / 86400 }
+
+// The own cookie's value is "<id>.<day issued, base 36>".
+func formatOwnCookie(id string, day int64) string {
+	return id + "." + strconv.FormatInt(day, 36)
+}
+
+func parseOwnCookie(v string) (id string, day int64, ok bool) {
+	id, stamp, found := strings.Cut(v, ".")
+	if !found || len(id) != ownIDLen || !isBase64URL(id) {
+		return "", 0, false
+	}
+	day, err := strconv.ParseInt(stamp, 36, 64)
+	if err != nil || day < 0 {
+		return "", 0, false
+	}
+	return id, day, true
+}
+
+func isBase64URL(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func newID() string {
+	var b [idBytes]byte
+	// crypto/rand.Read never fails on supported platforms (Go 1.24+).
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func (h *Handler) setCookie(w http.ResponseWriter, r *http.Request, id string, day int64) {
+	c := http.Cookie{
+		Name:     h.cfg.CookieName,
+		Value:    formatOwnCookie(id, day),
+		Path:     "/",
+		MaxAge:   int(h.cfg.CookieMaxAge / time.Second),
+		HttpOnly: true,
+		Secure:   r.TLS != nil,
+		SameSite: http.SameSiteLaxMode,
+	}
+	w.Header().Add("Set-Cookie", c.String())
+}
