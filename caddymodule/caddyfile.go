@@ -1,0 +1,164 @@
+package caddymodule
+
+import (
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("sessiontap", parseCaddyfile)
+	// After encode, so that sessiontap wraps reverse_proxy, respond and
+	// file_server and sees their responses before compression.
+	httpcaddyfile.RegisterDirectiveOrder("sessiontap", httpcaddyfile.After, "encode")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	m := new(Handler)
+	err := m.UnmarshalCaddyfile(h.Dispenser)
+	return m, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	sessiontap {
+//		cookie <name> [max_age <duration>]
+//		session cookie|header <name>
+//		respect_dnt on|off
+//		opt_out_cookie <name>
+//		store <backend> {
+//			...
+//		}
+//		collect <path>
+//		api <prefix> {
+//			key <secret>
+//		}
+//	}
+//
+// session and key may be repeated. Every subdirective is optional.
+func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		var err error
+		switch d.Val() {
+		case "cookie":
+			err = m.parseCookie(d)
+		case "session":
+			err = m.parseSession(d)
+		case "respect_dnt":
+			err = m.parseRespectDNT(d)
+		case "opt_out_cookie":
+			err = oneArg(d, &m.OptOutCookie)
+		case "store":
+			err = m.parseStore(d)
+		case "collect":
+			err = oneArg(d, &m.Collect)
+		case "api":
+			err = m.parseAPI(d)
+		default:
+			err = d.Errf("unrecognized sessiontap option %q", d.Val())
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// oneArg reads exactly one argument into dst.
+func oneArg(d *caddyfile.Dispenser, dst *string) error {
+	if !d.Args(dst) || d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+func (m *Handler) parseCookie(d *caddyfile.Dispenser) error {
+	m.Cookie = &Cookie{}
+	if !d.Args(&m.Cookie.Name) {
+		return d.ArgErr()
+	}
+	if !d.NextArg() {
+		return nil
+	}
+	if d.Val() != "max_age" {
+		return d.Errf("cookie: expected max_age, got %q", d.Val())
+	}
+	var raw string
+	if !d.Args(&raw) || d.NextArg() {
+		return d.ArgErr()
+	}
+	dur, err := caddy.ParseDuration(raw)
+	if err != nil || dur <= 0 {
+		return d.Errf("cookie: max_age %q is not a positive duration", raw)
+	}
+	m.Cookie.MaxAge = caddy.Duration(dur)
+	return nil
+}
+
+func (m *Handler) parseSession(d *caddyfile.Dispenser) error {
+	var s SessionSource
+	if !d.Args(&s.From, &s.Name) || d.NextArg() {
+		return d.ArgErr()
+	}
+	if s.From != "cookie" && s.From != "header" {
+		return d.Errf("session: expected cookie or header, got %q", s.From)
+	}
+	m.Sessions = append(m.Sessions, s)
+	return nil
+}
+
+func (m *Handler) parseRespectDNT(d *caddyfile.Dispenser) error {
+	var v string
+	if err := oneArg(d, &v); err != nil {
+		return err
+	}
+	if v != "on" && v != "off" {
+		return d.Errf("respect_dnt: expected on or off, got %q", v)
+	}
+	on := v == "on"
+	m.RespectDNT = &on
+	return nil
+}
+
+func (m *Handler) parseStore(d *caddyfile.Dispenser) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	backend := d.Val()
+	unm, err := caddyfile.UnmarshalModule(d, "sessiontap.stores."+backend)
+	if err != nil {
+		return err
+	}
+	m.StoreRaw = caddyconfig.JSONModuleObject(unm, "backend", backend, nil)
+	return nil
+}
+
+func (m *Handler) parseAPI(d *caddyfile.Dispenser) error {
+	m.API = &API{}
+	if err := oneArg(d, &m.API.Prefix); err != nil {
+		return err
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if d.Val() != "key" {
+			return d.Errf("unrecognized api option %q", d.Val())
+		}
+		var key string
+		if err := oneArg(d, &key); err != nil {
+			return err
+		}
+		m.API.Keys = append(m.API.Keys, key)
+	}
+	if len(m.API.Keys) == 0 {
+		return d.Err("api: at least one key is required")
+	}
+	return nil
+}
+
+// Interface guard
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

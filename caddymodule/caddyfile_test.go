@@ -1,0 +1,141 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+)
+
+func TestUnmarshalCaddyfileFull(t *testing.T) {
+	d := caddyfile.NewTestDispenser(`sessiontap {
+		cookie sid max_age 7d
+		session cookie 2c.cId
+		session header X-Session-Id
+		respect_dnt off
+		opt_out_cookie no_track
+		store bigcache {
+			name shop
+			ttl 2h
+			max_size 64MiB
+		}
+		collect /collect
+		api /ops {
+			key one
+			key {env.SESSIONTAP_KEY}
+		}
+	}`)
+	var h Handler
+	if err := h.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	if h.Cookie.Name != "sid" || h.Cookie.MaxAge != caddy.Duration(7*24*3600e9) {
+		t.Errorf("cookie %+v", h.Cookie)
+	}
+	if len(h.Sessions) != 2 || h.Sessions[0] != (SessionSource{"cookie", "2c.cId"}) || h.Sessions[1] != (SessionSource{"header", "X-Session-Id"}) {
+		t.Errorf("sessions %+v", h.Sessions)
+	}
+	if h.RespectDNT == nil || *h.RespectDNT || h.OptOutCookie != "no_track" || h.Collect != "/collect" {
+		t.Errorf("options %+v", h)
+	}
+	if h.API.Prefix != "/ops" || len(h.API.Keys) != 2 || h.API.Keys[1] != "{env.SESSIONTAP_KEY}" {
+		t.Errorf("api %+v", h.API)
+	}
+	var store map[string]any
+	if err := json.Unmarshal(h.StoreRaw, &store); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"backend": "bigcache", "name": "shop", "ttl": float64(2 * 3600e9), "max_size": float64(64 << 20)}
+	for k, v := range want {
+		if store[k] != v {
+			t.Errorf("store[%s] = %v, want %v", k, store[k], v)
+		}
+	}
+}
+
+func TestUnmarshalCaddyfileErrorsNameTheLine(t *testing.T) {
+	cases := []struct{ input, line, msg string }{
+		{"sessiontap {\n\tcookie\n}", ":2", "wrong argument count"},
+		{"sessiontap {\n\tcookie sid max_age soon\n}", ":2", "max_age"},
+		{"sessiontap {\n\tcookie sid maxage 1d\n}", ":2", "expected max_age"},
+		{"sessiontap {\n\n\tsession query sid\n}", ":3", "expected cookie or header"},
+		{"sessiontap {\n\trespect_dnt maybe\n}", ":2", "respect_dnt"},
+		{"sessiontap {\n\tstore bigcache {\n\t\tttl forever\n\t}\n}", ":3", "ttl"},
+		{"sessiontap {\n\tstore bigcache {\n\t\tmax_size lots\n\t}\n}", ":3", "max_size"},
+		{"sessiontap {\n\tstore bigcache {\n\t\tcolour red\n\t}\n}", ":3", "colour"},
+		{"sessiontap {\n\tstore nosuch\n}", ":2", "nosuch"},
+		{"sessiontap {\n\tapi /ops {\n\t\tsecret x\n\t}\n}", ":3", "secret"},
+		{"sessiontap {\n\tapi /ops\n}", ":2", "at least one key"},
+		{"sessiontap {\n\tcolect /c\n}", ":2", "colect"},
+		{"sessiontap extra", ":1", "wrong argument count"},
+	}
+	for _, tc := range cases {
+		var h Handler
+		err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
+		if err == nil {
+			t.Errorf("%q: no error", tc.input)
+			continue
+		}
+		if !strings.Contains(err.Error(), "Testfile"+tc.line) || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%q: error %q, want line %s and %q", tc.input, err, tc.line, tc.msg)
+		}
+	}
+}
+
+// TestDirectiveOrder checks that sessiontap sits after encode and before the
+// handlers that answer, whatever order the site block lists them in.
+func TestDirectiveOrder(t *testing.T) {
+	input := `localhost:9080 {
+		reverse_proxy localhost:9999
+		sessiontap
+		encode gzip
+	}`
+	adapter := caddyfile.Adapter{ServerType: httpcaddyfile.ServerType{}}
+	out, _, err := adapter.Adapt([]byte(input), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := handlerOrder(string(out))
+	want := []string{"encode", "sessiontap", "reverse_proxy"}
+	if strings.Join(order, ",") != strings.Join(want, ",") {
+		t.Errorf("handler order %v, want %v", order, want)
+	}
+}
+
+// handlerOrder lists the "handler" names in a JSON config in document order.
+func handlerOrder(config string) []string {
+	var names []string
+	for _, part := range strings.Split(config, `"handler":"`)[1:] {
+		names = append(names, part[:strings.IndexByte(part, '"')])
+	}
+	// The site's subroute wraps the handlers; drop it.
+	if len(names) > 0 && names[0] == "subroute" {
+		names = names[1:]
+	}
+	return names
+}
+
+func TestValidate(t *testing.T) {
+	cases := map[string]Handler{
+		"cookie name":    {Cookie: &Cookie{Name: "bad name"}},
+		"session from":   {Sessions: []SessionSource{{From: "query", Name: "sid"}}},
+		"session name":   {Sessions: []SessionSource{{From: "header", Name: "X:Y"}}},
+		"collect path":   {Collect: "collect"},
+		"api prefix":     {API: &API{Prefix: "/ops/", Keys: []string{"k"}}},
+		"collect in api": {Collect: "/ops/collect", API: &API{Prefix: "/ops", Keys: []string{"k"}}},
+	}
+	for name, h := range cases {
+		h.setDefaults()
+		if err := h.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	ok := Handler{Sessions: []SessionSource{{From: "cookie", Name: "2c.cId"}}, API: &API{Prefix: "/ops", Keys: []string{"k"}}}
+	ok.setDefaults()
+	if err := ok.Validate(); err != nil {
+		t.Errorf("valid config refused: %v", err)
+	}
+}

@@ -1,0 +1,220 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddytest"
+)
+
+// These tests drive a real Caddy in this process through caddytest: its
+// admin endpoint is localhost:2999 and the sites listen on fixed ports, so
+// this package's tests must not run in parallel (go test -p 1).
+
+const globalOptions = `{
+	skip_install_trust
+	admin localhost:2999
+	http_port 9080
+	https_port 9443
+	grace_period 1ns
+}
+`
+
+func siteConfig(sessiontap, body string) string {
+	return globalOptions + `
+http://localhost:9080 {
+	sessiontap {
+` + sessiontap + `
+		api /_sessiontap/api {
+			key test-key
+		}
+	}
+	respond "` + body + `"
+}
+`
+}
+
+const cartBody = `{"cart":{"items":[{"product_id":"181503","sku_id":"181505","name":"Shirt","quantity":2,"unit_price":123.45,"price_currency_code":"EUR"}]},"page_type":"cart"}`
+
+type session struct {
+	ID      string `json:"id"`
+	Version uint64 `json:"version"`
+	Cart    struct {
+		Items []map[string]any `json:"items"`
+	} `json:"cart"`
+}
+
+func do(t *testing.T, tester *caddytest.Tester, method, url, body string, header ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := tester.Client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res, string(b)
+}
+
+func collect(t *testing.T, tester *caddytest.Tester, body string, header ...string) session {
+	t.Helper()
+	res, out := do(t, tester, "POST", "http://localhost:9080/_sessiontap/collect", body, header...)
+	if res.StatusCode != 200 {
+		t.Fatalf("collect: %d %s", res.StatusCode, out)
+	}
+	var s session
+	if err := json.Unmarshal([]byte(out), &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func apiGet(t *testing.T, tester *caddytest.Tester, id string) (int, session) {
+	t.Helper()
+	res, out := do(t, tester, "GET", "http://localhost:9080/_sessiontap/api/sessions/"+id, "", "Authorization", "Bearer test-key")
+	var s session
+	if res.StatusCode == 200 {
+		if err := json.Unmarshal([]byte(out), &s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return res.StatusCode, s
+}
+
+func TestCaddyfileEndToEnd(t *testing.T) {
+	tester := caddytest.NewTester(t)
+	tester.InitServer(siteConfig("", "shop page"), "caddyfile")
+
+	// A first visit gets the shop's page and a session cookie.
+	res, body := do(t, tester, "GET", "http://localhost:9080/", "")
+	if body != "shop page" || !strings.Contains(res.Header.Get("Set-Cookie"), "sessiontap_id=") {
+		t.Fatalf("first visit: %q, Set-Cookie %q", body, res.Header.Get("Set-Cookie"))
+	}
+	// The cookie jar sends it back: the collect lands in that session.
+	s := collect(t, tester, cartBody)
+	if !strings.Contains(res.Header.Get("Set-Cookie"), "sessiontap_id="+s.ID+".") {
+		t.Errorf("collect used session %s, cookie was %s", s.ID, res.Header.Get("Set-Cookie"))
+	}
+	code, got := apiGet(t, tester, s.ID)
+	if code != 200 || got.Version != 1 || len(got.Cart.Items) != 1 || got.Cart.Items[0]["unit_price"] != 123.45 {
+		t.Fatalf("API GET: %d %+v", code, got)
+	}
+
+	// Without the key: 401 and nothing else.
+	res, body = do(t, tester, "GET", "http://localhost:9080/_sessiontap/api/sessions/"+s.ID, "")
+	if res.StatusCode != 401 || strings.Contains(body, "181503") {
+		t.Errorf("no key: %d %s", res.StatusCode, body)
+	}
+	// Bad input: 400 naming the field; wrong method: 405.
+	res, body = do(t, tester, "POST", "http://localhost:9080/_sessiontap/collect", `{"cart":{"items":[{"product_id":"1","quantity":0,"unit_price":1}]}}`)
+	if res.StatusCode != 400 || !strings.Contains(body, `"field":"cart.items[0].quantity"`) {
+		t.Errorf("bad quantity: %d %s", res.StatusCode, body)
+	}
+	if res, _ = do(t, tester, "GET", "http://localhost:9080/_sessiontap/collect", ""); res.StatusCode != 405 {
+		t.Errorf("GET collect: %d", res.StatusCode)
+	}
+
+	// GDPR delete, then the session is gone.
+	res, _ = do(t, tester, "DELETE", "http://localhost:9080/_sessiontap/api/sessions/"+s.ID, "", "Authorization", "Bearer test-key")
+	if res.StatusCode != 204 {
+		t.Errorf("DELETE: %d", res.StatusCode)
+	}
+	if code, _ := apiGet(t, tester, s.ID); code != 404 {
+		t.Errorf("GET after DELETE: %d", code)
+	}
+}
+
+func TestExternalIDAndDoNotTrack(t *testing.T) {
+	tester := caddytest.NewTester(t)
+	tester.InitServer(siteConfig("\t\tsession header X-Shop-Session", "shop page"), "caddyfile")
+
+	s := collect(t, tester, cartBody, "X-Shop-Session", "shop-session-77")
+	if s.ID != "shop-session-77" {
+		t.Errorf("external id lost to %q", s.ID)
+	}
+	// A malformed external id is ignored: our own id is used instead.
+	s = collect(t, tester, cartBody, "X-Shop-Session", "bad id;")
+	if s.ID == "bad id;" || len(s.ID) != 22 {
+		t.Errorf("malformed external id used: %q", s.ID)
+	}
+
+	res, body := do(t, tester, "POST", "http://localhost:9080/_sessiontap/collect", cartBody, "X-Shop-Session", "dnt-session", "DNT", "1")
+	if res.StatusCode != 204 || res.Header.Get("Set-Cookie") != "" || body != "" {
+		t.Errorf("DNT collect: %d %q %q", res.StatusCode, res.Header.Get("Set-Cookie"), body)
+	}
+	if code, _ := apiGet(t, tester, "dnt-session"); code != 404 {
+		t.Errorf("DNT session stored: %d", code)
+	}
+	res, body = do(t, tester, "GET", "http://localhost:9080/", "", "Sec-GPC", "1")
+	if body != "shop page" || res.Header.Get("Set-Cookie") != "" {
+		t.Errorf("GPC page view: %q %q", body, res.Header.Get("Set-Cookie"))
+	}
+}
+
+func TestJSONConfig(t *testing.T) {
+	tester := caddytest.NewTester(t)
+	tester.InitServer(`{
+	"admin": {"listen": "localhost:2999"},
+	"apps": {"http": {"http_port": 9080, "grace_period": 1, "servers": {"shop": {
+		"listen": [":9080"],
+		"routes": [{"handle": [
+			{"handler": "sessiontap",
+			 "cookie": {"name": "shop_sid", "max_age": 3600000000000},
+			 "sessions": [{"from": "cookie", "name": "2c.cId"}],
+			 "store": {"backend": "bigcache", "name": "json-test", "ttl": 7200000000000, "max_size": 16777216},
+			 "collect": "/collect",
+			 "api": {"prefix": "/ops", "keys": ["json-key"]}},
+			{"handler": "static_response", "body": "shop page"}
+		]}],
+		"automatic_https": {"disable": true}
+	}}}}
+}`, "json")
+
+	res, body := do(t, tester, "GET", "http://localhost:9080/", "")
+	if body != "shop page" || !strings.Contains(res.Header.Get("Set-Cookie"), "shop_sid=") || !strings.Contains(res.Header.Get("Set-Cookie"), "Max-Age=3600") {
+		t.Fatalf("first visit: %q %q", body, res.Header.Get("Set-Cookie"))
+	}
+	res, body = do(t, tester, "POST", "http://localhost:9080/collect", cartBody, "Cookie", "2c.cId=nosto-xyz")
+	if res.StatusCode != 200 || !strings.Contains(body, `"id":"nosto-xyz"`) {
+		t.Fatalf("collect: %d %s", res.StatusCode, body)
+	}
+	res, body = do(t, tester, "GET", "http://localhost:9080/ops/sessions/nosto-xyz", "", "Authorization", "Bearer json-key")
+	if res.StatusCode != 200 || !strings.Contains(body, `"product_id":"181503"`) {
+		t.Errorf("API: %d %s", res.StatusCode, body)
+	}
+}
+
+// TestReloadKeepsSessions loads a config, writes a session, loads a changed
+// config (as `caddy reload` does) and reads the same session back.
+func TestReloadKeepsSessions(t *testing.T) {
+	tester := caddytest.NewTester(t)
+	tester.InitServer(siteConfig("", "before reload"), "caddyfile")
+	s := collect(t, tester, cartBody)
+
+	for i := range 3 {
+		changed := siteConfig(fmt.Sprintf("\t\tstore bigcache {\n\t\t\tttl %dh\n\t\t}", 2+i), fmt.Sprintf("after reload %d", i))
+		tester.InitServer(changed, "caddyfile")
+		if _, body := do(t, tester, "GET", "http://localhost:9080/", ""); body != fmt.Sprintf("after reload %d", i) {
+			t.Fatalf("new config not active: %q", body)
+		}
+		code, got := apiGet(t, tester, s.ID)
+		if code != 200 || got.Version != s.Version || len(got.Cart.Items) != 1 {
+			t.Fatalf("after reload %d: %d %+v", i, code, got)
+		}
+	}
+	// The store still takes writes after the reloads (its janitor and
+	// locks belong to the store, not to a config).
+	if again := collect(t, tester, `{"cart":{}}`); again.ID != s.ID || again.Version != s.Version+1 {
+		t.Errorf("write after reload: %+v", again)
+	}
+}

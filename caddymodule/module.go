@@ -1,0 +1,232 @@
+// Package caddymodule registers sessiontap with Caddy: the
+// http.handlers.sessiontap handler, its Caddyfile directive and its session
+// store modules.
+package caddymodule
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/handler"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+	caddy.RegisterModule(BigcacheStore{})
+}
+
+// Defaults, documented in the README.
+const (
+	DefaultCookieName   = "sessiontap_id"
+	DefaultCookieMaxAge = 30 * 24 * time.Hour
+	DefaultCollectPath  = "/_sessiontap/collect"
+)
+
+// Handler gives every visitor a session and keeps it in a session store:
+// identity from a first-party cookie or the shop's own session id, a
+// first-party collect endpoint, and an authenticated operator API.
+type Handler struct {
+	// Cookie configures sessiontap's own first-party session cookie.
+	Cookie *Cookie `json:"cookie,omitempty"`
+
+	// Sessions lists external session ids (the shop's session cookie, a
+	// header), tried in order before the own cookie. The first valid one
+	// becomes the session id.
+	Sessions []SessionSource `json:"sessions,omitempty"`
+
+	// RespectDNT, when true (the default), stores nothing and sets no cookie
+	// for requests with `DNT: 1` or `Sec-GPC: 1`. They are proxied as usual.
+	RespectDNT *bool `json:"respect_dnt,omitempty"`
+
+	// OptOutCookie names a cookie whose presence opts the visitor out, like
+	// DNT but regardless of respect_dnt.
+	OptOutCookie string `json:"opt_out_cookie,omitempty"`
+
+	// StoreRaw is the session store module; default `{"backend":"bigcache"}`.
+	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=sessiontap.stores inline_key=backend"`
+
+	// Collect is the path of the first-party collect endpoint, which takes
+	// POSTed JSON shaped like Nosto's Session API. Default /_sessiontap/collect.
+	Collect string `json:"collect,omitempty"`
+
+	// API turns on the operator API under a path prefix. Off when unset.
+	API *API `json:"api,omitempty"`
+
+	store   cache.Store
+	handler *handler.Handler
+	logger  *zap.Logger
+}
+
+// Cookie is sessiontap's own session cookie.
+type Cookie struct {
+	// Name of the cookie. Default sessiontap_id.
+	Name string `json:"name,omitempty"`
+	// MaxAge is how long the cookie lives; it is renewed at most once a
+	// day while the visitor comes back. Default 30 days.
+	MaxAge caddy.Duration `json:"max_age,omitempty"`
+}
+
+// SessionSource is one place an external session id is read from.
+type SessionSource struct {
+	// From is "cookie" or "header".
+	From string `json:"from"`
+	// Name is the cookie or header name, e.g. "2c.cId" or "X-Session-Id".
+	Name string `json:"name"`
+}
+
+// API is the authenticated operator API.
+type API struct {
+	// Prefix is the path under which the API is served, e.g. /_sessiontap/api.
+	Prefix string `json:"prefix"`
+	// Keys are the accepted bearer keys. Placeholders such as {env.KEY}
+	// are replaced when the config loads; a key that ends up empty is ignored.
+	Keys []string `json:"keys,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.sessiontap",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision sets defaults, loads the store and builds the handler.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	h.setDefaults()
+	if h.StoreRaw == nil {
+		h.StoreRaw = json.RawMessage(`{"backend":"bigcache"}`)
+	}
+	mod, err := ctx.LoadModule(h, "StoreRaw")
+	if err != nil {
+		return fmt.Errorf("loading session store: %v", err)
+	}
+	h.store = mod.(StoreProvider).SessionStore()
+
+	hh, err := handler.New(h.handlerConfig(), h.store, h.logger)
+	if err != nil {
+		return err
+	}
+	h.handler = hh
+	return nil
+}
+
+func (h *Handler) setDefaults() {
+	if h.Cookie == nil {
+		h.Cookie = &Cookie{}
+	}
+	if h.Cookie.Name == "" {
+		h.Cookie.Name = DefaultCookieName
+	}
+	if h.Cookie.MaxAge == 0 {
+		h.Cookie.MaxAge = caddy.Duration(DefaultCookieMaxAge)
+	}
+	if h.RespectDNT == nil {
+		on := true
+		h.RespectDNT = &on
+	}
+	if h.Collect == "" {
+		h.Collect = DefaultCollectPath
+	}
+}
+
+func (h *Handler) handlerConfig() handler.Config {
+	cfg := handler.Config{
+		CookieName:   h.Cookie.Name,
+		CookieMaxAge: time.Duration(h.Cookie.MaxAge),
+		RespectDNT:   *h.RespectDNT,
+		OptOutCookie: h.OptOutCookie,
+		CollectPath:  h.Collect,
+		OnIdentity:   setPlaceholders,
+	}
+	for _, s := range h.Sessions {
+		cfg.Sources = append(cfg.Sources, handler.IDSource{From: s.From, Name: s.Name})
+	}
+	if h.API != nil {
+		repl := caddy.NewReplacer()
+		cfg.APIPrefix = h.API.Prefix
+		for _, k := range h.API.Keys {
+			cfg.APIKeys = append(cfg.APIKeys, repl.ReplaceKnown(k, ""))
+		}
+	}
+	return cfg
+}
+
+// Validate checks the configuration for mistakes Provision cannot fix.
+func (h *Handler) Validate() error {
+	if !validToken(h.Cookie.Name) {
+		return fmt.Errorf("cookie: %q is not a valid cookie name", h.Cookie.Name)
+	}
+	if h.Cookie.MaxAge < 0 {
+		return fmt.Errorf("cookie: max_age must not be negative")
+	}
+	for i, s := range h.Sessions {
+		if s.From != "cookie" && s.From != "header" {
+			return fmt.Errorf("sessions[%d]: from must be cookie or header, not %q", i, s.From)
+		}
+		if !validToken(s.Name) {
+			return fmt.Errorf("sessions[%d]: %q is not a valid %s name", i, s.Name, s.From)
+		}
+	}
+	if !strings.HasPrefix(h.Collect, "/") {
+		return fmt.Errorf("collect: path must start with /")
+	}
+	if h.API != nil {
+		p := h.API.Prefix
+		if !strings.HasPrefix(p, "/") || len(p) < 2 || strings.HasSuffix(p, "/") {
+			return fmt.Errorf("api: prefix must start with / and not end with /, e.g. /_sessiontap/api")
+		}
+		if h.Collect == p || strings.HasPrefix(h.Collect, p+"/") {
+			return fmt.Errorf("collect: path %s must not be under the api prefix %s", h.Collect, p)
+		}
+	}
+	return nil
+}
+
+// validToken reports whether s is an HTTP token (cookie and header names).
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c <= ' ' || c >= 0x7f || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, c) {
+			return false
+		}
+	}
+	return true
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	return h.handler.Serve(w, r, next)
+}
+
+// setPlaceholders makes the session id available to the rest of the route
+// ({sessiontap.id}) and to access logs.
+func setPlaceholders(r *http.Request, id handler.Identity) {
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		repl.Set("sessiontap.id", id.ID)
+	}
+}
+
+// StoreProvider is implemented by the modules in the sessiontap.stores
+// namespace: they hand the handler its session store.
+type StoreProvider interface {
+	SessionStore() cache.Store
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)
