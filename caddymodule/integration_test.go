@@ -48,6 +48,18 @@ type session struct {
 	} `json:"cart"`
 }
 
+// newTester starts (or reuses) the in-process Caddy. caddytest skips a test
+// whose prerequisites are missing; here that is a failure, so a broken
+// setup can never pass as green.
+func newTester(t *testing.T) *caddytest.Tester {
+	t.Cleanup(func() {
+		if t.Skipped() {
+			t.Error("caddytest skipped the test: the in-process Caddy did not start")
+		}
+	})
+	return caddytest.NewTester(t)
+}
+
 func do(t *testing.T, tester *caddytest.Tester, method, url, body string, header ...string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
@@ -92,7 +104,7 @@ func apiGet(t *testing.T, tester *caddytest.Tester, id string) (int, session) {
 }
 
 func TestCaddyfileEndToEnd(t *testing.T) {
-	tester := caddytest.NewTester(t)
+	tester := newTester(t)
 	tester.InitServer(siteConfig("", "shop page"), "caddyfile")
 
 	// A first visit gets the shop's page and a session cookie.
@@ -135,7 +147,7 @@ func TestCaddyfileEndToEnd(t *testing.T) {
 }
 
 func TestExternalIDAndDoNotTrack(t *testing.T) {
-	tester := caddytest.NewTester(t)
+	tester := newTester(t)
 	tester.InitServer(siteConfig("\t\tsession header X-Shop-Session", "shop page"), "caddyfile")
 
 	s := collect(t, tester, cartBody, "X-Shop-Session", "shop-session-77")
@@ -162,7 +174,7 @@ func TestExternalIDAndDoNotTrack(t *testing.T) {
 }
 
 func TestJSONConfig(t *testing.T) {
-	tester := caddytest.NewTester(t)
+	tester := newTester(t)
 	tester.InitServer(`{
 	"admin": {"listen": "localhost:2999"},
 	"apps": {"http": {"http_port": 9080, "grace_period": 1, "servers": {"shop": {
@@ -197,7 +209,7 @@ func TestJSONConfig(t *testing.T) {
 // TestReloadKeepsSessions loads a config, writes a session, loads a changed
 // config (as `caddy reload` does) and reads the same session back.
 func TestReloadKeepsSessions(t *testing.T) {
-	tester := caddytest.NewTester(t)
+	tester := newTester(t)
 	tester.InitServer(siteConfig("", "before reload"), "caddyfile")
 	s := collect(t, tester, cartBody)
 

@@ -40,7 +40,7 @@ func testConfig() Config {
 	}
 }
 
-func newTestHandler(t *testing.T, cfg Config) (*Handler, cache.Store) {
+func newTestHandler(t testing.TB, cfg Config) (*Handler, cache.Store) {
 	t.Helper()
 	store, err := cache.NewBigcache(context.Background(), cache.BigcacheConfig{MaxSize: 8 << 20})
 	if err != nil {

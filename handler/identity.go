@@ -41,8 +41,8 @@ func (h *Handler) identify(w http.ResponseWriter, r *http.Request) Identity {
 		}
 	}
 	today := h.day()
-	if c, err := r.Cookie(h.cfg.CookieName); err == nil {
-		if id, issued, ok := parseOwnCookie(c.Value); ok {
+	if v, found := cookie(r, h.cfg.CookieName); found {
+		if id, issued, ok := parseOwnCookie(v); ok {
 			// Re-set at most once a day: enough to keep max_age sliding
 			// without a Set-Cookie on every response.
 			if issued != today {
@@ -58,15 +58,24 @@ func (h *Handler) identify(w http.ResponseWriter, r *http.Request) Identity {
 
 // tracked reports whether the visitor lets us keep a session.
 func (h *Handler) tracked(r *http.Request) bool {
-	if h.cfg.RespectDNT && (r.Header.Get("DNT") == "1" || r.Header.Get("Sec-GPC") == "1") {
+	// Canonical keys: Header.Get would canonicalize "DNT" with an allocation
+	// on every request.
+	if h.cfg.RespectDNT && (first(r.Header["Dnt"]) == "1" || first(r.Header["Sec-Gpc"]) == "1") {
 		return false
 	}
 	if h.cfg.OptOutCookie != "" {
-		if _, err := r.Cookie(h.cfg.OptOutCookie); err == nil {
+		if _, found := cookie(r, h.cfg.OptOutCookie); found {
 			return false
 		}
 	}
 	return true
+}
+
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return strings.TrimSpace(vs[0])
 }
 
 // external reads an external session id, or "" when absent or unusable.
@@ -74,8 +83,8 @@ func external(r *http.Request, src IDSource) string {
 	var v string
 	if src.From == "header" {
 		v = r.Header.Get(src.Name)
-	} else if c, err := r.Cookie(src.Name); err == nil {
-		v = c.Value
+	} else {
+		v, _ = cookie(r, src.Name)
 	}
 	if !sessiontap.ValidID(v) {
 		return ""
@@ -101,6 +110,21 @@ func parseOwnCookie(v string) (id string, day int64, ok bool) {
 		return "", 0, false
 	}
 	return id, day, true
+}
+
+// cookie finds a cookie's value without r.Cookie's allocations: every
+// proxied request looks up two or three cookies, and r.Cookie parses the
+// whole header into new Cookie values each time.
+func cookie(r *http.Request, name string) (string, bool) {
+	for _, line := range r.Header["Cookie"] {
+		for part := range strings.SplitSeq(line, ";") {
+			k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+			if k == name {
+				return strings.Trim(v, `"`), true
+			}
+		}
+	}
+	return "", false
 }
 
 func isBase64URL(s string) bool {

@@ -29,4 +29,11 @@ if ! grep -qxF "$want" <<<"$modules"; then
 	exit 1
 fi
 
+# The demo config adapts and validates with the built binary.
+repo=$(cd "$scripts/.." && pwd -P)
+if ! (cd "$repo" && "$bin" adapt --config Caddyfile.example >/dev/null && "$bin" validate --config Caddyfile.example); then
+	echo "check-xcaddy-build: FAIL: Caddyfile.example does not adapt or validate" >&2
+	exit 1
+fi
+
 echo "check-xcaddy-build: OK: $want is registered ($("$bin" version))"

@@ -1,0 +1,63 @@
+package handler
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// noop is a next handler that does nothing, so the benchmarks measure
+// sessiontap's own cost.
+type noop struct{}
+
+func (noop) ServeHTTP(http.ResponseWriter, *http.Request) error { return nil }
+
+// discard is a ResponseWriter that keeps nothing.
+type discard struct{ h http.Header }
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discard) WriteHeader(int)             {}
+
+// BenchmarkPassThrough is a returning visitor's page view with nothing to
+// capture: the path every proxied request takes.
+func BenchmarkPassThrough(b *testing.B) {
+	h, _ := newTestHandler(b, testConfig())
+	r := httptest.NewRequest("GET", "/product/181503", nil)
+	r.AddCookie(&http.Cookie{Name: "sessiontap_id", Value: formatOwnCookie(newID(), h.day())})
+	w := &discard{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := h.Serve(w, r, noop{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkNewVisitor issues an id and a cookie.
+func BenchmarkNewVisitor(b *testing.B) {
+	h, _ := newTestHandler(b, testConfig())
+	r := httptest.NewRequest("GET", "/", nil)
+	w := &discard{h: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		if err := h.Serve(w, r, noop{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCollect posts a two-item cart and a customer to one session.
+func BenchmarkCollect(b *testing.B) {
+	h, _ := newTestHandler(b, testConfig())
+	cookie := &http.Cookie{Name: "sessiontap_id", Value: formatOwnCookie(newID(), h.day())}
+	b.ReportAllocs()
+	for b.Loop() {
+		w := httptest.NewRecorder()
+		if err := h.Serve(w, collectReq(twoItems, cookie), noop{}); err != nil || w.Code != 200 {
+			b.Fatal(w.Code, err, strings.TrimSpace(w.Body.String()))
+		}
+	}
+}
