@@ -13,7 +13,8 @@ import (
 // decode, and unknown fields are skipped. Zero values are omitted.
 //
 // Field numbers (never reuse one; add new fields with new numbers):
-// Session{1 id, 2 version, 3 created_at ns, 4 updated_at ns, 5 cart, 6 customer, 7 page_type, 8 action} Cart{1 item} CartItem{1 product_id, 2 sku_id, 3 name, 4 quantity, 5 unit_price zigzag, 6 price_currency_code} Customer{1 customer_reference, 2 email, 3 first_name, 4 last_name, 5 marketing_permission}
+// Session{1 id, 2 version, 3 created_at ns, 4 updated_at ns, 5 cart, 6 customer, 7 page_type, 8 action} Cart{1 item} CartItem{1 product_id, 2 sku_id, 3 name, 4 quantity, 5 unit_price zigzag, 6 price_currency_code} Customer{1 customer_reference, 2 email, 3 first_name, 4 last_name, 5 marketing_permission, 6 customer_group}
+// Session{9 state, 10 variation, 11 category, 12 search_term, 13 product, 14 cart_token, 15 order (repeated)} Product{1 product_id, 2 name, 3 price zigzag, 4 price_currency_code} Order{1 order_number, 2 buyer, 3 item}
 const (
 	sessionID        protowire.Number = 1
 	sessionVersion   protowire.Number = 2
@@ -23,6 +24,13 @@ const (
 	sessionCustomer  protowire.Number = 6
 	sessionPageType  protowire.Number = 7
 	sessionAction    protowire.Number = 8
+	sessionState     protowire.Number = 9
+	sessionVariation protowire.Number = 10
+	sessionCategory  protowire.Number = 11
+	sessionSearch    protowire.Number = 12
+	sessionProduct   protowire.Number = 13
+	sessionCartToken protowire.Number = 14
+	sessionOrder     protowire.Number = 15
 
 	cartItem protowire.Number = 1
 
@@ -38,6 +46,7 @@ const (
 	customerFirstName protowire.Number = 3
 	customerLastName  protowire.Number = 4
 	customerMarketing protowire.Number = 5
+	customerGroup     protowire.Number = 6
 )
 
 var errWireType = errors.New("field has the wrong wire type")
@@ -57,7 +66,8 @@ func (s *Session) AppendBinary(b []byte) []byte {
 	b = appendMessage(b, sessionCart, false, s.Cart.appendBinary)
 	b = appendMessage(b, sessionCustomer, false, s.Customer.appendBinary)
 	b = appendString(b, sessionPageType, string(s.PageType))
-	return appendString(b, sessionAction, string(s.Action))
+	b = appendString(b, sessionAction, string(s.Action))
+	return s.appendContext(b)
 }
 
 func (c *Cart) appendBinary(b []byte) []byte {
@@ -82,7 +92,8 @@ func (c *Customer) appendBinary(b []byte) []byte {
 	b = appendString(b, customerEmail, c.Email)
 	b = appendString(b, customerFirstName, c.FirstName)
 	b = appendString(b, customerLastName, c.LastName)
-	return appendVarint(b, customerMarketing, protowire.EncodeBool(c.MarketingPermission))
+	b = appendVarint(b, customerMarketing, protowire.EncodeBool(c.MarketingPermission))
+	return appendString(b, customerGroup, c.CustomerGroup)
 }
 
 func appendString(b []byte, num protowire.Number, v string) []byte {
@@ -184,7 +195,7 @@ func (s *Session) decodeField(num protowire.Number, typ protowire.Type, b []byte
 	case sessionAction:
 		return consumeString(typ, b, (*string)(&s.Action))
 	}
-	return 0, nil
+	return s.decodeContext(num, typ, b)
 }
 
 func (c *Cart) decodeField(num protowire.Number, typ protowire.Type, b []byte) (int, error) {
@@ -229,6 +240,8 @@ func (c *Customer) decodeField(num protowire.Number, typ protowire.Type, b []byt
 		return consumeString(typ, b, &c.LastName)
 	case customerMarketing:
 		return consumeVarint(typ, b, func(v uint64) { c.MarketingPermission = v != 0 })
+	case customerGroup:
+		return consumeString(typ, b, &c.CustomerGroup)
 	}
 	return 0, nil
 }

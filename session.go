@@ -40,6 +40,48 @@ type Session struct {
 	PageType  PageType  `json:"page_type,omitempty"`
 	// Action is the last action seen (viewCart, addOrder, …).
 	Action Action `json:"action,omitempty"`
+	// State is open while the visitor shops and closed after an order.
+	State State `json:"state,omitempty"`
+	// Variation is the active currency or price group (nosto_variation).
+	Variation string `json:"variation,omitempty"`
+	// Category is the last category viewed (nosto_category).
+	Category string `json:"category,omitempty"`
+	// SearchTerm is the last search (nosto_search_term).
+	SearchTerm string `json:"search_term,omitempty"`
+	// Product is the last product viewed (nosto_product).
+	Product *Product `json:"product,omitempty"`
+	// CartToken is the shop's own cart id, where it has one (Shopify).
+	CartToken string `json:"cart_token,omitempty"`
+	// Orders are the orders placed in this session, oldest first, at most
+	// MaxOrders.
+	Orders []Order `json:"orders,omitempty"`
+}
+
+// State is a session's lifecycle, named as in Talon.One's customer sessions.
+type State string
+
+// The states a session goes through.
+const (
+	StateOpen   State = "open"
+	StateClosed State = "closed"
+)
+
+// MaxOrders bounds the orders kept on one session.
+const MaxOrders = 10
+
+// Product is a product page's tagging.
+type Product struct {
+	ProductID         string  `json:"product_id"`
+	Name              string  `json:"name,omitempty"`
+	Price             Decimal `json:"price"`
+	PriceCurrencyCode string  `json:"price_currency_code,omitempty"`
+}
+
+// Order is a placed order (nosto_purchase_order). Buyer is personal data.
+type Order struct {
+	OrderNumber string     `json:"order_number"`
+	Buyer       Customer   `json:"buyer"`
+	Items       []CartItem `json:"items"`
 }
 
 // Cart is a 1:1 copy of the visitor's cart (Nosto's setCart semantics).
@@ -74,6 +116,8 @@ type Customer struct {
 	FirstName           string `json:"first_name,omitempty"`
 	LastName            string `json:"last_name,omitempty"`
 	MarketingPermission bool   `json:"marketing_permission"`
+	// CustomerGroup is the shop's pricing or loyalty group, if tagged.
+	CustomerGroup string `json:"customer_group,omitempty"`
 }
 
 // IsZero reports whether no customer is known.

@@ -1,0 +1,104 @@
+package sessiontap
+
+import "google.golang.org/protobuf/encoding/protowire"
+
+// The session's page context and orders, encoded like the rest of codec.go.
+
+const (
+	productID       protowire.Number = 1
+	productName     protowire.Number = 2
+	productPrice    protowire.Number = 3
+	productCurrency protowire.Number = 4
+
+	orderNumber protowire.Number = 1
+	orderBuyer  protowire.Number = 2
+	orderItem   protowire.Number = 3
+)
+
+func (s *Session) appendContext(b []byte) []byte {
+	b = appendString(b, sessionState, string(s.State))
+	b = appendString(b, sessionVariation, s.Variation)
+	b = appendString(b, sessionCategory, s.Category)
+	b = appendString(b, sessionSearch, s.SearchTerm)
+	if s.Product != nil {
+		b = appendMessage(b, sessionProduct, true, s.Product.appendBinary)
+	}
+	b = appendString(b, sessionCartToken, s.CartToken)
+	for i := range s.Orders {
+		b = appendMessage(b, sessionOrder, true, s.Orders[i].appendBinary)
+	}
+	return b
+}
+
+func (s *Session) decodeContext(num protowire.Number, typ protowire.Type, b []byte) (int, error) {
+	switch num {
+	case sessionState:
+		return consumeString(typ, b, (*string)(&s.State))
+	case sessionVariation:
+		return consumeString(typ, b, &s.Variation)
+	case sessionCategory:
+		return consumeString(typ, b, &s.Category)
+	case sessionSearch:
+		return consumeString(typ, b, &s.SearchTerm)
+	case sessionProduct:
+		s.Product = new(Product)
+		return consumeMessage(typ, b, s.Product.decodeField)
+	case sessionCartToken:
+		return consumeString(typ, b, &s.CartToken)
+	case sessionOrder:
+		var o Order
+		n, err := consumeMessage(typ, b, o.decodeField)
+		if err == nil {
+			s.Orders = append(s.Orders, o)
+		}
+		return n, err
+	}
+	return 0, nil
+}
+
+func (p *Product) appendBinary(b []byte) []byte {
+	b = appendString(b, productID, p.ProductID)
+	b = appendString(b, productName, p.Name)
+	b = appendVarint(b, productPrice, protowire.EncodeZigZag(int64(p.Price)))
+	return appendString(b, productCurrency, p.PriceCurrencyCode)
+}
+
+func (p *Product) decodeField(num protowire.Number, typ protowire.Type, b []byte) (int, error) {
+	switch num {
+	case productID:
+		return consumeString(typ, b, &p.ProductID)
+	case productName:
+		return consumeString(typ, b, &p.Name)
+	case productPrice:
+		return consumeVarint(typ, b, func(v uint64) { p.Price = Decimal(protowire.DecodeZigZag(v)) })
+	case productCurrency:
+		return consumeString(typ, b, &p.PriceCurrencyCode)
+	}
+	return 0, nil
+}
+
+func (o *Order) appendBinary(b []byte) []byte {
+	b = appendString(b, orderNumber, o.OrderNumber)
+	b = appendMessage(b, orderBuyer, false, o.Buyer.appendBinary)
+	for i := range o.Items {
+		b = appendMessage(b, orderItem, true, o.Items[i].appendBinary)
+	}
+	return b
+}
+
+func (o *Order) decodeField(num protowire.Number, typ protowire.Type, b []byte) (int, error) {
+	switch num {
+	case orderNumber:
+		return consumeString(typ, b, &o.OrderNumber)
+	case orderBuyer:
+		return consumeMessage(typ, b, o.Buyer.decodeField)
+	case orderItem:
+		var it CartItem
+		n, err := consumeMessage(typ, b, it.decodeField)
+		if err == nil {
+			o.Items = append(o.Items, it)
+		}
+		return n, err
+	}
+	return 0, nil
+}

@@ -1,0 +1,63 @@
+package sessiontap
+
+import (
+	"fmt"
+	"testing"
+)
+
+func TestPatchNilLeavesAndEmptyResets(t *testing.T) {
+	s := Session{Cart: Cart{Items: []CartItem{{ProductID: "1", Quantity: 1}}}, Customer: Customer{Email: "a@b"}}
+	if (Patch{}).Apply(&s) || len(s.Cart.Items) != 1 || s.Customer.Email == "" {
+		t.Fatalf("empty patch changed the session: %+v", s)
+	}
+	if !(Patch{Cart: &Cart{}, Customer: &Customer{}}).Apply(&s) || len(s.Cart.Items) != 0 || !s.Customer.IsZero() {
+		t.Fatalf("{} did not reset: %+v", s)
+	}
+}
+
+func TestPatchCartIsCopied(t *testing.T) {
+	items := []CartItem{{ProductID: "1", Quantity: 1}}
+	var s Session
+	Patch{Cart: &Cart{Items: items}}.Apply(&s)
+	items[0].Quantity = 5
+	if s.Cart.Items[0].Quantity != 1 {
+		t.Error("the session aliases the patch's items")
+	}
+}
+
+func TestPatchOrderClosesSessionOnce(t *testing.T) {
+	s := Session{Cart: Cart{Items: []CartItem{{ProductID: "1", Quantity: 2}}}, State: StateOpen}
+	order := &Order{OrderNumber: "M-1", Items: []CartItem{{ProductID: "1", Quantity: 2}}}
+	if !(Patch{Order: order}).Apply(&s) {
+		t.Fatal("order not applied")
+	}
+	if len(s.Cart.Items) != 0 || s.State != StateClosed || s.Action != ActionAddOrder || len(s.Orders) != 1 {
+		t.Fatalf("after order: %+v", s)
+	}
+	// A reloaded thank-you page repeats the order: nothing changes.
+	if (Patch{Order: order}).Apply(&s) || len(s.Orders) != 1 {
+		t.Errorf("order recorded twice: %+v", s.Orders)
+	}
+	// Shopping again reopens.
+	Patch{Cart: &Cart{Items: []CartItem{{ProductID: "2", Quantity: 1}}}}.Apply(&s)
+	if s.State != StateOpen {
+		t.Errorf("state %q after a new cart", s.State)
+	}
+}
+
+func TestPatchOrdersBounded(t *testing.T) {
+	var s Session
+	for i := range MaxOrders + 5 {
+		Patch{Order: &Order{OrderNumber: fmt.Sprint(i)}}.Apply(&s)
+	}
+	if len(s.Orders) != MaxOrders || s.Orders[0].OrderNumber != "5" {
+		t.Errorf("%d orders, first %q", len(s.Orders), s.Orders[0].OrderNumber)
+	}
+}
+
+func TestCartTotals(t *testing.T) {
+	c := Cart{Items: []CartItem{{Quantity: 2, UnitPrice: 123_450000}, {Quantity: 3, UnitPrice: 100000}}}
+	if c.Count() != 5 || c.Total().String() != "247.2" {
+		t.Errorf("count %d total %s", c.Count(), c.Total())
+	}
+}
