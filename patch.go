@@ -17,15 +17,36 @@ type Patch struct {
 	Product    *Product
 	CartToken  string
 	Order      *Order
+	// MergeCustomer makes Customer update only the fields it has, keeping
+	// the others (a cart API that carries just a customer id must not erase
+	// the email the page tagging gave).
+	MergeCustomer bool
+	// Lines are cart lines to set in the stored cart, each with its new
+	// quantity, matched by product and SKU (Shopify's /cart/add.js answers
+	// with the added lines only). Ignored when Cart is set.
+	Lines []CartItem
+}
+
+// IsZero reports whether the patch would change nothing on any session.
+func (p Patch) IsZero() bool {
+	return p.Cart == nil && p.Customer == nil && p.PageType == "" && p.Action == "" &&
+		p.Variation == "" && p.Category == "" && p.SearchTerm == "" && p.Product == nil &&
+		p.CartToken == "" && p.Order == nil && len(p.Lines) == 0
 }
 
 // Apply changes s as the patch says and reports whether anything changed,
 // so that a store can skip writes (and version bumps) that change nothing.
 func (p Patch) Apply(s *Session) bool {
 	changed := p.applyCart(s)
-	if p.Customer != nil && s.Customer != *p.Customer {
-		s.Customer = *p.Customer
-		changed = true
+	if p.Customer != nil {
+		c := *p.Customer
+		if p.MergeCustomer {
+			c = mergeCustomer(s.Customer, c)
+		}
+		if s.Customer != c {
+			s.Customer = c
+			changed = true
+		}
 	}
 	changed = setIf(&s.PageType, p.PageType) || changed
 	changed = setIf(&s.Action, p.Action) || changed
@@ -42,6 +63,9 @@ func (p Patch) Apply(s *Session) bool {
 }
 
 func (p Patch) applyCart(s *Session) bool {
+	if p.Cart == nil && len(p.Lines) > 0 {
+		return p.applyLines(s)
+	}
 	if p.Cart == nil || s.Cart.Equal(*p.Cart) {
 		return false
 	}
@@ -52,6 +76,30 @@ func (p Patch) applyCart(s *Session) bool {
 		s.State = StateOpen
 	}
 	return true
+}
+
+// applyLines sets each line in the stored cart, appending new ones, up to
+// MaxCartItems lines.
+func (p Patch) applyLines(s *Session) bool {
+	changed := false
+	for _, line := range p.Lines {
+		i := slices.IndexFunc(s.Cart.Items, func(it CartItem) bool {
+			return it.ProductID == line.ProductID && it.SkuID == line.SkuID
+		})
+		switch {
+		case i >= 0 && s.Cart.Items[i] != line:
+			s.Cart.Items[i] = line
+		case i < 0 && len(s.Cart.Items) < MaxCartItems:
+			s.Cart.Items = append(s.Cart.Items, line)
+		default:
+			continue
+		}
+		changed = true
+	}
+	if changed {
+		s.State = StateOpen
+	}
+	return changed
 }
 
 // applyOrder records an order once (a reloaded thank-you page repeats it),
@@ -76,6 +124,20 @@ func (p Patch) applyOrder(s *Session) bool {
 	s.Action = ActionAddOrder
 	return true
 }
+
+// mergeCustomer overlays the non-empty fields of c on old. Marketing
+// permission is kept: a cart API never grants or withdraws consent.
+func mergeCustomer(old, c Customer) Customer {
+	setIf(&old.CustomerReference, c.CustomerReference)
+	setIf(&old.Email, c.Email)
+	setIf(&old.FirstName, c.FirstName)
+	setIf(&old.LastName, c.LastName)
+	setIf(&old.CustomerGroup, c.CustomerGroup)
+	return old
+}
+
+// MaxCartItems bounds the lines of a cart.
+const MaxCartItems = 1000
 
 func setIf[T ~string](dst *T, v T) bool {
 	if v == "" || *dst == v {

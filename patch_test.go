@@ -61,3 +61,22 @@ func TestCartTotals(t *testing.T) {
 		t.Errorf("count %d total %s", c.Count(), c.Total())
 	}
 }
+
+func TestPatchLinesMergeByProductAndSku(t *testing.T) {
+	s := Session{Cart: Cart{Items: []CartItem{{ProductID: "1", SkuID: "a", Quantity: 1}, {ProductID: "2", Quantity: 1}}}}
+	changed := Patch{Lines: []CartItem{{ProductID: "1", SkuID: "a", Quantity: 3}, {ProductID: "1", SkuID: "b", Quantity: 1}}}.Apply(&s)
+	if !changed || len(s.Cart.Items) != 3 || s.Cart.Items[0].Quantity != 3 || s.Cart.Items[1].ProductID != "2" || s.Cart.Items[2].SkuID != "b" {
+		t.Errorf("lines merged into %+v", s.Cart.Items)
+	}
+	if (Patch{Lines: []CartItem{{ProductID: "2", Quantity: 1}}}).Apply(&s) {
+		t.Error("an unchanged line counted as a change")
+	}
+}
+
+func TestPatchMergeCustomerKeepsOtherFields(t *testing.T) {
+	s := Session{Customer: Customer{Email: "a@b", MarketingPermission: true}}
+	Patch{Customer: &Customer{CustomerReference: "c1"}, MergeCustomer: true}.Apply(&s)
+	if s.Customer != (Customer{Email: "a@b", CustomerReference: "c1", MarketingPermission: true}) {
+		t.Errorf("merged customer %+v", s.Customer)
+	}
+}

@@ -1,0 +1,197 @@
+package jsonmap
+
+import (
+	"errors"
+	"strconv"
+
+	sessiontap "github.com/sessiontap/caddy-sessiontap"
+)
+
+// ErrNotJSON is Extract's only error: the document is not valid JSON.
+var ErrNotJSON = errors.New("jsonmap: document is not valid JSON")
+
+// The queries of the two finders, in the order their paths are given.
+const (
+	qItems = iota
+	qCurrency
+	qToken
+	qReference
+	qEmail
+	qFirstName
+	qLastName
+	qPermission
+)
+
+const (
+	qProductID = iota
+	qQuantity
+	qUnitPrice
+	qSkuID
+	qName
+	qItemCurrency
+)
+
+// Extract reads the cart, customer and cart token m describes from doc. Bad
+// values never fail the document: a bad required item field drops the item,
+// a bad optional field drops the field, and each is listed in Dropped.
+func (m Mapping) Extract(doc []byte) (Result, error) {
+	// Validating up front lets the scanner trust the syntax it walks.
+	if !valid(doc) {
+		return Result{}, ErrNotJSON
+	}
+	root := trimValue(doc)
+	c, f := m.Customer, m.Fields
+	docFinder := newFinder([]string{m.Items, m.Currency, m.Token,
+		c.CustomerReference, c.Email, c.FirstName, c.LastName, c.MarketingPermission})
+	x := extractor{partial: m.Partial, productID: f.ProductID, divisor: max(m.PriceDivisor, 1),
+		items: newFinder([]string{f.ProductID, f.Quantity, f.UnitPrice, f.SkuID, f.Name, f.Currency})}
+	var hits [maxQueries]hit
+	docFinder.find(root, hits[:])
+	x.res.Currency = x.str(hits[qCurrency], itemAt{idx: -1}, currency)
+	x.res.CartToken = x.str(hits[qToken], itemAt{idx: -1}, id)
+	x.customer(&hits)
+	if m.Items != "" {
+		x.lines(root, hits[qItems])
+	}
+	return x.res, nil
+}
+
+type extractor struct {
+	partial   bool
+	productID string
+	items     finder
+	divisor   int64
+	res       Result
+}
+
+func (x *extractor) drop(path string) { x.res.Dropped = append(x.res.Dropped, path) }
+
+// str converts an optional value; a bad one is dropped and listed.
+func (x *extractor) str(h hit, at itemAt, conv func([]byte) (string, bool)) string {
+	if !h.found {
+		return ""
+	}
+	s, ok := conv(h.val)
+	if !ok {
+		x.drop(at.path(h.alt))
+		return ""
+	}
+	return s
+}
+
+func (x *extractor) customer(hits *[maxQueries]hit) {
+	doc := itemAt{idx: -1}
+	c := sessiontap.Customer{
+		CustomerReference: x.str(hits[qReference], doc, id),
+		Email:             x.str(hits[qEmail], doc, email),
+		FirstName:         x.str(hits[qFirstName], doc, name),
+		LastName:          x.str(hits[qLastName], doc, name),
+	}
+	found := !c.IsZero()
+	if h := hits[qPermission]; h.found {
+		var ok bool
+		if c.MarketingPermission, ok = boolean(h.val); ok {
+			found = true
+		} else {
+			x.drop(h.alt)
+		}
+	}
+	if found {
+		x.res.Customer = new(c) // a copy: c itself stays on the stack
+	}
+}
+
+// lines reads the items array, or for a Partial document the document
+// itself when it is a single line.
+func (x *extractor) lines(root []byte, h hit) {
+	if !h.found {
+		if !x.partial {
+			return
+		}
+		// An error body ({"status":422,…}) has no product id: not a line.
+		if _, _, isLine := lookup(root, x.productID); isLine {
+			if it, ok, _ := x.item(root, itemAt{idx: -1}); ok {
+				x.res.Lines = []sessiontap.CartItem{it}
+			}
+		}
+		return
+	}
+	if h.val[0] != '[' {
+		x.drop(h.alt)
+		return
+	}
+	lines := make([]sessiontap.CartItem, 0, 4)
+	arr := h.val
+	// The array is walked by hand: item reports each line's length.
+	j := skipSpace(arr, 1)
+	for i := 0; j < len(arr) && arr[j] != ']'; i++ {
+		if i == MaxItems {
+			x.drop(h.alt + "[" + strconv.Itoa(MaxItems) + ":]")
+			break
+		}
+		it, ok, n := x.item(arr[j:], itemAt{items: h.alt, idx: i})
+		if ok {
+			lines = append(lines, it)
+		}
+		if j = skipSpace(arr, j+max(n, 1)); j < len(arr) && arr[j] == ',' {
+			j = skipSpace(arr, j+1)
+		}
+	}
+	if x.partial {
+		if len(lines) > 0 {
+			x.res.Lines = lines
+		}
+		return
+	}
+	x.res.Cart = &sessiontap.Cart{Items: lines}
+}
+
+// itemAt locates a value for Dropped: in items[idx], or in the document.
+type itemAt struct {
+	items string
+	idx   int
+}
+
+func (a itemAt) path(field string) string {
+	if a.idx < 0 {
+		return field
+	}
+	p := a.items + "[" + strconv.Itoa(a.idx) + "]"
+	if field != "" {
+		p += "." + field
+	}
+	return p
+}
+
+// item reads one line from the start of v and returns its length too.
+// Required fields are all checked so that Dropped names every reason;
+// optional ones only for lines that are kept.
+func (x *extractor) item(v []byte, at itemAt) (it sessiontap.CartItem, ok bool, n int) {
+	if v[0] != '{' {
+		x.drop(at.path(""))
+		return it, false, valueEnd(v, 0)
+	}
+	var hits [maxQueries]hit
+	n = x.items.find(v, hits[:])
+	var okID, okQty, okPrice bool
+	it.ProductID, okID = id(hits[qProductID].val)
+	it.Quantity, okQty = quantity(hits[qQuantity].val)
+	it.UnitPrice, okPrice = price(hits[qUnitPrice].val, x.divisor)
+	for q, ok := range []bool{okID, okQty, okPrice} {
+		if !ok {
+			x.drop(at.path(hits[q].alt))
+		}
+	}
+	if !okID || !okQty || !okPrice {
+		return it, false, n
+	}
+	it.SkuID = x.str(hits[qSkuID], at, id)
+	it.Name = x.str(hits[qName], at, name)
+	// A line without a currency of its own (or with a bad one) is priced in
+	// the document's.
+	it.PriceCurrencyCode = x.str(hits[qItemCurrency], at, currency)
+	if it.PriceCurrencyCode == "" || it.PriceCurrencyCode == x.res.Currency {
+		it.PriceCurrencyCode = x.res.Currency // the fallback, or one string shared by all lines
+	}
+	return it, true, n
+}
