@@ -1,0 +1,46 @@
+package tagging
+
+import (
+	"bytes"
+	"sync"
+	"testing"
+)
+
+// scannerPool is how the handler is expected to use scanners.
+var scannerPool = sync.Pool{New: func() any { return NewScanner(0) }}
+
+// benchScan feeds page in 32 KiB chunks, as a response body streams past.
+func benchScan(b *testing.B, page []byte) {
+	b.SetBytes(int64(len(page)))
+	b.ReportAllocs()
+	for b.Loop() {
+		s := scannerPool.Get().(*Scanner)
+		s.Reset(1 << 20)
+		for rest := page; len(rest) > 0; {
+			n := min(len(rest), 32<<10)
+			s.Write(rest[:n])
+			rest = rest[n:]
+		}
+		_ = s.Result()
+		scannerPool.Put(s)
+	}
+}
+
+func BenchmarkScan100KiB(b *testing.B) { benchScan(b, readFixture(b, "product-100k.html")) }
+
+func BenchmarkScan7KiB(b *testing.B) { benchScan(b, readFixture(b, "page-7k.html")) }
+
+func BenchmarkScanNoTagging(b *testing.B) {
+	page := bytes.ReplaceAll(readFixture(b, "product-100k.html"), nosto, []byte("other_"))
+	benchScan(b, page)
+}
+
+// BenchmarkParse100KiB is the parse alone, without the copy.
+func BenchmarkParse100KiB(b *testing.B) {
+	page := readFixture(b, "product-100k.html")
+	b.SetBytes(int64(len(page)))
+	b.ReportAllocs()
+	for b.Loop() {
+		Parse(page)
+	}
+}

@@ -1,0 +1,84 @@
+package tagging
+
+import (
+	"reflect"
+	"testing"
+	"unicode/utf8"
+
+	sessiontap "github.com/sessiontap/caddy-sessiontap"
+)
+
+// FuzzParse checks that no input panics, that Parse is deterministic, that
+// a Scanner never keeps more than its limit, and that the result respects
+// the documented bounds.
+func FuzzParse(f *testing.F) {
+	for _, tt := range parseTests {
+		f.Add([]byte(tt.html))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		page := Parse(data)
+		if again := Parse(data); !reflect.DeepEqual(page, again) {
+			t.Fatalf("Parse is not deterministic:\n%s\n%s", dump(page), dump(again))
+		}
+		checkBounds(t, page)
+
+		limit := len(data) / 2
+		s := NewScanner(limit)
+		mid := len(data) / 3
+		s.Write(data[:mid])
+		s.Write(data[mid:])
+		cut := s.Result()
+		if len(s.buf) > limit || cap(s.buf) > limit {
+			t.Fatalf("scanner kept %d bytes (cap %d) with limit %d", len(s.buf), cap(s.buf), limit)
+		}
+		if cut.Truncated != (len(data) > limit) {
+			t.Fatalf("Truncated = %v for %d bytes with limit %d", cut.Truncated, len(data), limit)
+		}
+		checkBounds(t, cut)
+
+		s.Reset(len(data))
+		s.Write(data[:mid])
+		s.Write(data[mid:])
+		if whole := s.Result(); !reflect.DeepEqual(whole, page) {
+			t.Fatalf("Scanner differs from Parse:\n%s\n%s", dump(whole), dump(page))
+		}
+	})
+}
+
+func checkBounds(t *testing.T, p Page) {
+	t.Helper()
+	strs := []string{string(p.PageType), p.Variation, p.Category, p.SearchTerm}
+	var items []sessiontap.CartItem
+	if p.Cart != nil {
+		items = append(items, p.Cart.Items...)
+		strs = append(strs, p.Cart.RestoreLink, p.Cart.HCID)
+		if len(p.Cart.Items) > maxItems {
+			t.Fatalf("%d cart items", len(p.Cart.Items))
+		}
+	}
+	if p.Order != nil {
+		items = append(items, p.Order.Items...)
+		strs = append(strs, p.Order.OrderNumber, p.Order.Buyer.Email, p.Order.Buyer.FirstName, p.Order.Buyer.LastName)
+	}
+	if p.Customer != nil {
+		c := p.Customer
+		strs = append(strs, c.Email, c.FirstName, c.LastName, c.CustomerReference, c.CustomerGroup, c.HCID)
+	}
+	if p.Product != nil {
+		strs = append(strs, p.Product.ProductID, p.Product.Name, p.Product.PriceCurrencyCode)
+	}
+	for _, it := range items {
+		if it.ProductID == "" || it.Quantity < 1 || it.UnitPrice < 0 || len(it.ProductID) > maxID || len(it.SkuID) > maxID {
+			t.Fatalf("invalid item %+v", it)
+		}
+		strs = append(strs, it.Name, it.PriceCurrencyCode)
+	}
+	for _, s := range strs {
+		if len(s) > maxText || !utf8.ValidString(s) {
+			t.Fatalf("bad string of %d bytes: %q", len(s), s)
+		}
+	}
+	if len(p.Dropped) > maxDropped {
+		t.Fatalf("%d dropped entries", len(p.Dropped))
+	}
+}

@@ -1,0 +1,137 @@
+// Package tagging reads Nosto's server-rendered tagging (nosto_cart,
+// nosto_customer, nosto_product, …) from HTML pages as they stream through
+// the proxy.
+//
+// It does not build a DOM: a small HTML tokenizer walks the page, keeps a
+// stack of open elements and matches elements by class name. Pages without
+// "nosto_" are skipped with one bytes.Index, and the walk stops once no
+// tagging can follow.
+package tagging
+
+import (
+	sessiontap "github.com/sessiontap/caddy-sessiontap"
+)
+
+// Page is the tagging found on one page. Strings never alias the scanned
+// bytes.
+type Page struct {
+	// Cart is nil when the page has no nosto_cart element and non-nil with
+	// no items for an empty one: an empty cart is a fact, a missing one is not.
+	Cart *Cart
+	// Customer is nil when the page has no nosto_customer element.
+	Customer *Customer
+	// PageType is "" when absent; unknown values are dropped.
+	PageType sessiontap.PageType
+	// Variation is nosto_variation: the active currency or price group.
+	Variation string
+	// Category is the first nosto_category.
+	Category   string
+	SearchTerm string
+	Product    *Product
+	Order      *Order
+	// Truncated reports that the page was longer than the scanner's limit;
+	// tagging still open at the cut is left out rather than reported half.
+	Truncated bool
+	// Dropped lists the paths of values refused as invalid, e.g.
+	// "cart.line_item[1].unit_price". Values are never included: they may
+	// be personal data.
+	Dropped []string
+}
+
+// Cart is nosto_cart. Items are in page order.
+type Cart struct {
+	Items       []sessiontap.CartItem
+	RestoreLink string
+	HCID        string
+}
+
+// Customer is nosto_customer. Its customer_group is in the embedded
+// sessiontap.Customer.
+type Customer struct {
+	sessiontap.Customer
+	HCID string
+}
+
+// Product is the viewed product (nosto_product), without its SKUs.
+type Product = sessiontap.Product
+
+// Order is nosto_purchase_order.
+type Order = sessiontap.Order
+
+// Parse reads the tagging of a whole page.
+func Parse(html []byte) Page {
+	var p parser
+	return p.parse(html, false)
+}
+
+// Scanner collects a copy of a page's bytes, up to a limit, as the response
+// streams past, and parses them when asked. It is not safe for concurrent
+// use; reuse it through a sync.Pool with Reset.
+type Scanner struct {
+	buf       []byte
+	limit     int
+	truncated bool
+	parsed    bool
+	page      Page
+	p         parser // its buffers are reused across pages
+}
+
+// NewScanner returns a scanner that keeps at most limit bytes.
+func NewScanner(limit int) *Scanner {
+	s := &Scanner{}
+	s.Reset(limit)
+	return s
+}
+
+// Reset empties s for a new page of at most limit bytes, keeping its
+// buffers.
+func (s *Scanner) Reset(limit int) {
+	s.buf = s.buf[:0]
+	s.limit = max(limit, 0)
+	s.truncated = false
+	s.parsed = false
+	s.page = Page{}
+}
+
+// Write copies p, up to the limit. It never fails, so that it can sit in a
+// response's write path (io.MultiWriter) without ever breaking the
+// response, and it never retains p.
+func (s *Scanner) Write(p []byte) (int, error) {
+	n := len(p)
+	if n == 0 {
+		return 0, nil
+	}
+	s.parsed = false
+	room := s.limit - len(s.buf)
+	if n > room {
+		s.truncated = true
+		p = p[:room]
+	}
+	if len(p) == 0 {
+		return n, nil
+	}
+	if cap(s.buf)-len(s.buf) < len(p) {
+		s.grow(len(p))
+	}
+	s.buf = append(s.buf, p...)
+	return n, nil
+}
+
+// grow makes room for n more bytes without the capacity ever exceeding the
+// limit (append's own growth could double past it).
+func (s *Scanner) grow(n int) {
+	c := min(max(2*cap(s.buf), len(s.buf)+n, 4096), s.limit)
+	buf := make([]byte, len(s.buf), c)
+	copy(buf, s.buf)
+	s.buf = buf
+}
+
+// Result parses what was written. The result is cached until the next
+// Write or Reset, so calling it again is cheap.
+func (s *Scanner) Result() Page {
+	if !s.parsed {
+		s.page = s.p.parse(s.buf, s.truncated)
+		s.parsed = true
+	}
+	return s.page
+}
