@@ -35,6 +35,17 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		api <prefix> {
 //			key <secret>
 //		}
+//		capture html [on|off]
+//		capture json <preset>
+//		capture json {
+//			route <method> <path> request|response
+//			items <path>
+//			product_id|sku_id|name|quantity|unit_price|currency <path>
+//			cart_currency|token|customer_reference|email <path>
+//			price_divisor <n>
+//		}
+//		capture_limit <size>
+//		capture_cached on|off
 //	}
 //
 // session and key may be repeated. Every subdirective is optional.
@@ -60,6 +71,12 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &m.Collect)
 		case "api":
 			err = m.parseAPI(d)
+		case "capture":
+			err = m.parseCapture(d)
+		case "capture_limit":
+			err = m.parseCaptureLimit(d)
+		case "capture_cached":
+			err = m.parseCaptureCached(d)
 		default:
 			err = d.Errf("unrecognized sessiontap option %q", d.Val())
 		}
@@ -114,14 +131,16 @@ func (m *Handler) parseSession(d *caddyfile.Dispenser) error {
 }
 
 func (m *Handler) parseRespectDNT(d *caddyfile.Dispenser) error {
-	var v string
-	if err := oneArg(d, &v); err != nil {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	on, err := onOff(d, "respect_dnt")
+	if err != nil {
 		return err
 	}
-	if v != "on" && v != "off" {
-		return d.Errf("respect_dnt: expected on or off, got %q", v)
+	if d.NextArg() {
+		return d.ArgErr()
 	}
-	on := v == "on"
 	m.RespectDNT = &on
 	return nil
 }

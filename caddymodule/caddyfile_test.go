@@ -27,6 +27,9 @@ func TestUnmarshalCaddyfileFull(t *testing.T) {
 			key one
 			key {env.SESSIONTAP_KEY}
 		}
+		capture html off
+		capture_limit 1MiB
+		capture_cached on
 	}`)
 	var h Handler
 	if err := h.UnmarshalCaddyfile(d); err != nil {
@@ -43,6 +46,9 @@ func TestUnmarshalCaddyfileFull(t *testing.T) {
 	}
 	if h.API.Prefix != "/ops" || len(h.API.Keys) != 2 || h.API.Keys[1] != "{env.SESSIONTAP_KEY}" {
 		t.Errorf("api %+v", h.API)
+	}
+	if c := h.Capture; c == nil || c.HTML == nil || *c.HTML || c.Limit != 1<<20 || !c.Cached {
+		t.Errorf("capture %+v", h.Capture)
 	}
 	var store map[string]any
 	if err := json.Unmarshal(h.StoreRaw, &store); err != nil {
@@ -71,6 +77,14 @@ func TestUnmarshalCaddyfileErrorsNameTheLine(t *testing.T) {
 		{"sessiontap {\n\tapi /ops\n}", ":2", "at least one key"},
 		{"sessiontap {\n\tcolect /c\n}", ":2", "colect"},
 		{"sessiontap extra", ":1", "wrong argument count"},
+		{"sessiontap {\n\tcapture xml\n}", ":2", "expected html or json"},
+		{"sessiontap {\n\tcapture json magento\n}", ":2", "unknown preset"},
+		{"sessiontap {\n\tcapture json {\n\t\troute GET /cart response\n\t\titems lines\n\t}\n}", ":5", "ProductID: required"},
+		{"sessiontap {\n\tcapture json {\n\t\tcolour red\n\t}\n}", ":3", "unrecognized option"},
+		{"sessiontap {\n\tcapture json {\n\t\tprice_divisor cents\n\t}\n}", ":3", "price_divisor"},
+		{"sessiontap {\n\tcapture html maybe\n}", ":2", "capture html: expected on or off"},
+		{"sessiontap {\n\tcapture_limit huge\n}", ":2", "capture_limit"},
+		{"sessiontap {\n\tcapture_cached yes\n}", ":2", "capture_cached: expected on or off"},
 	}
 	for _, tc := range cases {
 		var h Handler

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -25,17 +26,39 @@ const globalOptions = `{
 `
 
 func siteConfig(sessiontap, body string) string {
+	return siteConfigWith(sessiontap+`
+		api /_sessiontap/api {
+			key test-key
+		}`, `respond "`+body+`"`)
+}
+
+// siteConfigWith is a site on :9080 with a sessiontap block and one handler.
+func siteConfigWith(sessiontap, next string) string {
 	return globalOptions + `
 http://localhost:9080 {
 	sessiontap {
 ` + sessiontap + `
-		api /_sessiontap/api {
-			key test-key
-		}
 	}
-	respond "` + body + `"
+	` + next + `
 }
 `
+}
+
+func mustURL(s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		panic(err)
+	}
+	return u
+}
+
+func decodeJSON(t *testing.T, b []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+	return m
 }
 
 const cartBody = `{"cart":{"items":[{"product_id":"181503","sku_id":"181505","name":"Shirt","quantity":2,"unit_price":123.45,"price_currency_code":"EUR"}]},"page_type":"cart"}`

@@ -57,6 +57,10 @@ type Handler struct {
 	// POSTed JSON shaped like Nosto's Session API. Default /_sessiontap/collect.
 	Collect string `json:"collect,omitempty"`
 
+	// Capture configures what is read from proxied responses. By default
+	// HTML pages are scanned for Nosto tagging.
+	Capture *Capture `json:"capture,omitempty"`
+
 	// API turns on the operator API under a path prefix. Off when unset.
 	API *API `json:"api,omitempty"`
 
@@ -112,7 +116,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.store = mod.(StoreProvider).SessionStore()
 
-	hh, err := handler.New(h.handlerConfig(), h.store, h.logger)
+	cfg, err := h.handlerConfig()
+	if err != nil {
+		return err
+	}
+	hh, err := handler.New(cfg, h.store, h.logger)
 	if err != nil {
 		return err
 	}
@@ -139,13 +147,18 @@ func (h *Handler) setDefaults() {
 	}
 }
 
-func (h *Handler) handlerConfig() handler.Config {
+func (h *Handler) handlerConfig() (handler.Config, error) {
+	capture, err := h.captureConfig()
+	if err != nil {
+		return handler.Config{}, err
+	}
 	cfg := handler.Config{
 		CookieName:   h.Cookie.Name,
 		CookieMaxAge: time.Duration(h.Cookie.MaxAge),
 		RespectDNT:   *h.RespectDNT,
 		OptOutCookie: h.OptOutCookie,
 		CollectPath:  h.Collect,
+		Capture:      capture,
 		OnIdentity:   setPlaceholders,
 	}
 	for _, s := range h.Sessions {
@@ -158,7 +171,7 @@ func (h *Handler) handlerConfig() handler.Config {
 			cfg.APIKeys = append(cfg.APIKeys, repl.ReplaceKnown(k, ""))
 		}
 	}
-	return cfg
+	return cfg, nil
 }
 
 // Validate checks the configuration for mistakes Provision cannot fix.
@@ -179,6 +192,9 @@ func (h *Handler) Validate() error {
 	}
 	if !strings.HasPrefix(h.Collect, "/") {
 		return fmt.Errorf("collect: path must start with /")
+	}
+	if err := h.validateCapture(); err != nil {
+		return err
 	}
 	if h.API != nil {
 		p := h.API.Prefix

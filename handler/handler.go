@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/handler/jsonmap"
 )
 
 // Next is the rest of the middleware chain. caddyhttp.Handler satisfies it.
@@ -42,6 +43,8 @@ type Config struct {
 	APIPrefix string
 	// APIKeys are the accepted bearer keys; empty keys are never accepted.
 	APIKeys []string
+	// Capture says what is read from proxied responses.
+	Capture CaptureConfig
 	// OnIdentity, when set, is told the identity of every tracked request
 	// before it goes on (the Caddy glue sets placeholders with it).
 	OnIdentity func(*http.Request, Identity)
@@ -54,6 +57,7 @@ type Handler struct {
 	log   *zap.Logger
 	api   *api
 	now   func() time.Time
+	stats CaptureStats
 }
 
 // New builds a Handler over store. log may be nil.
@@ -66,6 +70,9 @@ func New(cfg Config, store cache.Store, log *zap.Logger) (*Handler, error) {
 	}
 	if log == nil {
 		log = zap.NewNop()
+	}
+	if cfg.Capture.Limit <= 0 {
+		cfg.Capture.Limit = DefaultCaptureLimit
 	}
 	h := &Handler{cfg: cfg, store: store, log: log, now: time.Now}
 	if cfg.APIPrefix != "" {
@@ -86,7 +93,11 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, next Next) error
 		h.api.ServeHTTP(w, r)
 		return nil
 	}
-	id := h.identify(w, r)
+	route := h.jsonRoute(r)
+	id, ok := routeIdentity(route, r)
+	if !ok {
+		id = h.identify(w, r)
+	}
 	if id.Tracked && h.cfg.OnIdentity != nil {
 		h.cfg.OnIdentity(r, id)
 	}
@@ -94,5 +105,27 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, next Next) error
 		h.collect(w, r, id)
 		return nil
 	}
-	return next.ServeHTTP(w, r)
+	if !id.Tracked || !h.mayCapture(r, route) {
+		return next.ServeHTTP(w, r)
+	}
+	if route != nil && route.Source == jsonmap.SourceRequest {
+		return h.captureRequest(w, r, next, id, route)
+	}
+	cw := h.newCaptureWriter(w, route)
+	err := next.ServeHTTP(cw, r)
+	h.finishCapture(r.Context(), id, cw)
+	return err
 }
+
+// mayCapture rules out requests whose answers are never scanned, so that
+// they do not even pay for the wrapper.
+func (h *Handler) mayCapture(r *http.Request, route *jsonmap.Route) bool {
+	if !h.cfg.Capture.HTML && route == nil {
+		return false
+	}
+	// HEAD has no body; an Upgrade (WebSocket) is a tunnel, not a page.
+	return r.Method != http.MethodHead && r.Header.Get("Upgrade") == ""
+}
+
+// Stats returns the capture counters.
+func (h *Handler) Stats() *CaptureStats { return &h.stats }

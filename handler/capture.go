@@ -1,0 +1,174 @@
+package handler
+
+import (
+	"bytes"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/sessiontap/caddy-sessiontap/handler/jsonmap"
+)
+
+// DefaultCaptureLimit is how much of a response body is scanned.
+const DefaultCaptureLimit = 2 << 20
+
+// CaptureConfig says what sessiontap reads from the traffic it proxies.
+type CaptureConfig struct {
+	// HTML scans text/html 2xx responses for Nosto tagging.
+	HTML bool
+	// Limit caps the bytes of a body kept for scanning; past it scanning
+	// stops, the response does not.
+	Limit int
+	// Cached lets pages that may come from a shared cache overwrite the
+	// session's cart and customer.
+	Cached bool
+	// JSON are the cart API exchanges to read, first match wins.
+	JSON []jsonmap.Route
+}
+
+// captureKind is what a response is scanned as.
+type captureKind uint8
+
+const (
+	captureNone captureKind = iota
+	captureHTML
+	captureJSON
+)
+
+// captureWriter passes every byte to the visitor untouched and keeps a
+// bounded copy of the ones worth scanning. It never buffers the response:
+// what the upstream writes goes out at once.
+type captureWriter struct {
+	http.ResponseWriter
+	cfg *CaptureConfig
+
+	route     *jsonmap.Route // the JSON route of a response capture, or nil
+	decided   bool
+	kind      captureKind
+	encoding  string // the body's Content-Encoding, "" for identity
+	mayCached bool   // the response may have come from a shared cache
+	truncated bool
+	buf       *bytes.Buffer
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// newCaptureWriter wraps w. The wrapper itself is not pooled: a handler
+// below that (wrongly) kept the writer past its return must not reach
+// another request's response.
+func (h *Handler) newCaptureWriter(w http.ResponseWriter, route *jsonmap.Route) *captureWriter {
+	return &captureWriter{ResponseWriter: w, cfg: &h.cfg.Capture, route: route}
+}
+
+// WriteHeader decides, on the final status, whether to keep a copy.
+func (c *captureWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 {
+		// Informational answers (103 Early Hints) come before the real one.
+		c.ResponseWriter.WriteHeader(code)
+		return
+	}
+	if !c.decided {
+		c.decide(code)
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *captureWriter) Write(p []byte) (int, error) {
+	if !c.decided {
+		c.decide(http.StatusOK)
+	}
+	n, err := c.ResponseWriter.Write(p)
+	if c.kind != captureNone && n > 0 {
+		c.keep(p[:n])
+	}
+	return n, err
+}
+
+// Unwrap lets http.NewResponseController reach Flush, Hijack and the
+// deadlines of the writer underneath (SSE, WebSockets, long polls).
+func (c *captureWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+func (c *captureWriter) decide(code int) {
+	c.decided = true
+	// 204 and 304 have no body; 206 is a fragment of one.
+	if code < 200 || code > 299 || code == http.StatusNoContent || code == http.StatusPartialContent {
+		return
+	}
+	hdr := c.Header()
+	enc, ok := supportedEncoding(hdr.Get("Content-Encoding"))
+	switch {
+	case !ok:
+		return
+	case c.route != nil:
+		// Cart APIs answer JSON under many content types (Shopify's .js
+		// endpoints); the route says it is JSON, Extract checks.
+		c.kind = captureJSON
+	case c.cfg.HTML && isHTML(hdr.Get("Content-Type")):
+		c.kind = captureHTML
+	default:
+		return
+	}
+	c.encoding = enc
+	c.mayCached = fromSharedCache(hdr)
+	c.buf = bufPool.Get().(*bytes.Buffer)
+	c.buf.Reset()
+}
+
+// keep copies p into the scan buffer, up to the limit.
+func (c *captureWriter) keep(p []byte) {
+	room := c.cfg.Limit - c.buf.Len()
+	if len(p) > room {
+		p = p[:max(room, 0)]
+		c.truncated = true
+	}
+	c.buf.Write(p)
+}
+
+// release returns the scan buffer to the pool and stops keeping bytes.
+func (c *captureWriter) release() {
+	if c.buf != nil && c.buf.Cap() <= 4*c.cfg.Limit {
+		bufPool.Put(c.buf)
+	}
+	c.buf, c.kind = nil, captureNone
+}
+
+// isHTML matches the media type without mime.ParseMediaType, which
+// allocates for the parameters on every proxied response.
+func isHTML(contentType string) bool {
+	mt, _, _ := strings.Cut(contentType, ";")
+	mt = strings.TrimSpace(mt)
+	return strings.EqualFold(mt, "text/html") || strings.EqualFold(mt, "application/xhtml+xml")
+}
+
+// supportedEncoding normalizes a Content-Encoding we can decode.
+func supportedEncoding(ce string) (string, bool) {
+	switch ce = strings.ToLower(strings.TrimSpace(ce)); ce {
+	case "", "identity":
+		return "", true
+	case "gzip", "x-gzip":
+		return "gzip", true
+	case "br", "zstd":
+		return ce, true
+	}
+	return "", false
+}
+
+// fromSharedCache reports whether a response may have been served from a
+// shared cache, and so may carry another visitor's cart or customer (the
+// way Nosto's Magento plugin once mailed customers other people's carts).
+func fromSharedCache(h http.Header) bool {
+	if age, err := strconv.Atoi(strings.TrimSpace(h.Get("Age"))); err == nil && age > 0 {
+		return true
+	}
+	for _, name := range []string{"X-Cache", "Cf-Cache-Status", "X-Cache-Status", "X-Varnish-Cache"} {
+		if strings.Contains(strings.ToUpper(h.Get(name)), "HIT") {
+			return true
+		}
+	}
+	cc := strings.ToLower(strings.Join(h.Values("Cache-Control"), ","))
+	if strings.Contains(cc, "private") || strings.Contains(cc, "no-store") {
+		return false
+	}
+	return strings.Contains(cc, "public") || strings.Contains(cc, "s-maxage")
+}

@@ -1,0 +1,140 @@
+package handler
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"io"
+	"sync/atomic"
+
+	"github.com/andybalholm/brotli"
+	"github.com/klauspost/compress/zstd"
+	"go.uber.org/zap"
+
+	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/handler/tagging"
+)
+
+// CaptureStats count what capture did, for metrics and the admin view.
+type CaptureStats struct {
+	Pages         atomic.Int64 // responses scanned
+	Stored        atomic.Int64 // scans that changed a session
+	Truncated     atomic.Int64 // bodies longer than the limit
+	Undecodable   atomic.Int64 // compressed bodies that did not decode
+	DroppedFields atomic.Int64 // tagged values refused as invalid
+	CacheGuarded  atomic.Int64 // shared-cache pages kept from overwriting cart/customer
+}
+
+// finishCapture parses what c kept and writes it to the session. The
+// response has been written by then; only the session is at stake.
+func (h *Handler) finishCapture(ctx context.Context, id Identity, c *captureWriter) {
+	defer c.release()
+	if c.kind == captureNone || c.buf.Len() == 0 {
+		return
+	}
+	h.stats.Pages.Add(1)
+	body, ok := h.decoded(c)
+	if !ok {
+		return
+	}
+	defer func() {
+		if body != c.buf {
+			bufPool.Put(body)
+		}
+	}()
+	if c.kind == captureJSON {
+		if !c.truncated {
+			h.storeJSON(ctx, id, c.route, body.Bytes())
+		}
+		return
+	}
+	page := tagging.Parse(body.Bytes())
+	if c.truncated || page.Truncated {
+		h.stats.Truncated.Add(1)
+	}
+	h.stats.DroppedFields.Add(int64(len(page.Dropped)))
+	patch := pagePatch(page)
+	if c.mayCached && !h.cfg.Capture.Cached && (patch.Cart != nil || patch.Customer != nil) {
+		h.stats.CacheGuarded.Add(1)
+		patch.Cart, patch.Customer, patch.CartToken = nil, nil, ""
+	}
+	if patch.IsZero() {
+		return
+	}
+	s, err := h.apply(ctx, id.ID, patch)
+	if err != nil {
+		h.log.Error("storing captured tagging failed", zap.String("session_id", id.ID), zap.Error(err))
+		return
+	}
+	h.stats.Stored.Add(1)
+	h.log.Debug("tagging captured", zap.String("session_id", id.ID), zap.Uint64("version", s.Version),
+		zap.Int("dropped_fields", len(page.Dropped)))
+}
+
+// decoded returns the kept body, decompressed up to the limit.
+func (h *Handler) decoded(c *captureWriter) (*bytes.Buffer, bool) {
+	if c.encoding == "" {
+		return c.buf, true
+	}
+	r, err := decompressor(c.encoding, bytes.NewReader(c.buf.Bytes()))
+	if err != nil {
+		h.stats.Undecodable.Add(1)
+		return nil, false
+	}
+	out := bufPool.Get().(*bytes.Buffer)
+	out.Reset()
+	_, err = out.ReadFrom(io.LimitReader(r, int64(h.cfg.Capture.Limit)))
+	if cl, ok := r.(io.Closer); ok {
+		cl.Close()
+	}
+	// A body cut at the limit ends in mid-stream: what decoded is still
+	// worth scanning, as the scanner drops tagging left open.
+	if err != nil && !c.truncated {
+		h.stats.Undecodable.Add(1)
+		bufPool.Put(out)
+		return nil, false
+	}
+	return out, true
+}
+
+func decompressor(encoding string, r io.Reader) (io.Reader, error) {
+	switch encoding {
+	case "gzip":
+		return gzip.NewReader(r)
+	case "br":
+		return brotli.NewReader(r), nil
+	default: // zstd
+		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(64<<20))
+		if err != nil {
+			return nil, err
+		}
+		return d.IOReadCloser(), nil
+	}
+}
+
+// pagePatch turns a page's tagging into a session patch.
+func pagePatch(p tagging.Page) sessiontap.Patch {
+	patch := sessiontap.Patch{
+		PageType:   p.PageType,
+		Action:     p.PageType.Action(),
+		Variation:  p.Variation,
+		Category:   p.Category,
+		SearchTerm: p.SearchTerm,
+	}
+	if p.Cart != nil {
+		patch.Cart = &sessiontap.Cart{Items: p.Cart.Items}
+	}
+	if p.Customer != nil {
+		c := p.Customer.Customer
+		c.CustomerGroup = p.Customer.CustomerGroup
+		patch.Customer = &c
+	}
+	if p.Product != nil {
+		patch.Product = &sessiontap.Product{ProductID: p.Product.ProductID, Name: p.Product.Name,
+			Price: p.Product.Price, PriceCurrencyCode: p.Product.PriceCurrencyCode}
+	}
+	if p.Order != nil {
+		patch.Order = &sessiontap.Order{OrderNumber: p.Order.OrderNumber, Buyer: p.Order.Buyer, Items: p.Order.Items}
+	}
+	return patch
+}

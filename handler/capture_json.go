@@ -1,0 +1,110 @@
+package handler
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/handler/jsonmap"
+)
+
+// jsonRoute finds the configured cart API route r belongs to, or nil.
+func (h *Handler) jsonRoute(r *http.Request) *jsonmap.Route {
+	for i := range h.cfg.Capture.JSON {
+		if rt := &h.cfg.Capture.JSON[i]; rt.Match(r.Method, r.URL.Path) {
+			// A dry run at Talon.One changes nothing there, so nothing here.
+			if r.URL.Query().Get("dry") == "true" {
+				return nil
+			}
+			return rt
+		}
+	}
+	return nil
+}
+
+// routeIdentity takes the session id from the URL of routes that carry one
+// (Talon.One's and Emporix's session ids): those calls come from the shop's
+// backend, which has no visitor cookie and must not be given one.
+func routeIdentity(route *jsonmap.Route, r *http.Request) (Identity, bool) {
+	if route == nil {
+		return Identity{}, false
+	}
+	id := route.PathParam(r.URL.Path, "id")
+	if id == "" {
+		return Identity{}, false
+	}
+	if !sessiontap.ValidID(id) {
+		// Not ours to track; the request still goes on.
+		return Identity{}, true
+	}
+	return Identity{ID: id, Source: "path", Tracked: true}, true
+}
+
+// captureRequest keeps a bounded copy of the request body as the next
+// handler reads it, and reads the cart from it afterwards.
+func (h *Handler) captureRequest(w http.ResponseWriter, r *http.Request, next Next, id Identity, route *jsonmap.Route) error {
+	if r.Body == nil || r.Body == http.NoBody {
+		return next.ServeHTTP(w, r)
+	}
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer bufPool.Put(buf)
+	tee := &teeBody{ReadCloser: r.Body, buf: buf, limit: h.cfg.Capture.Limit}
+	r.Body = tee
+	err := next.ServeHTTP(w, r)
+	if tee.truncated {
+		// A cut JSON document does not parse; say so rather than guess.
+		h.stats.Truncated.Add(1)
+		return err
+	}
+	h.stats.Pages.Add(1)
+	h.storeJSON(r.Context(), id, route, buf.Bytes())
+	return err
+}
+
+// teeBody copies what is read from a request body, up to limit bytes.
+type teeBody struct {
+	io.ReadCloser
+	buf       *bytes.Buffer
+	limit     int
+	truncated bool
+}
+
+func (t *teeBody) Read(p []byte) (int, error) {
+	n, err := t.ReadCloser.Read(p)
+	if n > 0 && !t.truncated {
+		if t.buf.Len()+n > t.limit {
+			t.truncated = true
+		} else {
+			t.buf.Write(p[:n])
+		}
+	}
+	return n, err
+}
+
+// storeJSON extracts the cart from doc and writes it to the session.
+func (h *Handler) storeJSON(ctx context.Context, id Identity, route *jsonmap.Route, doc []byte) {
+	res, err := route.Mapping.Extract(doc)
+	if err != nil {
+		h.stats.Undecodable.Add(1)
+		return
+	}
+	h.stats.DroppedFields.Add(int64(len(res.Dropped)))
+	patch := sessiontap.Patch{Cart: res.Cart, Lines: res.Lines, Customer: res.Customer, MergeCustomer: true,
+		CartToken: res.CartToken, Variation: res.Currency}
+	if patch.IsZero() {
+		return
+	}
+	s, err := h.apply(ctx, id.ID, patch)
+	if err != nil {
+		h.log.Error("storing captured cart failed", zap.String("session_id", id.ID), zap.Error(err))
+		return
+	}
+	h.stats.Stored.Add(1)
+	h.log.Debug("cart captured", zap.String("session_id", id.ID), zap.Uint64("version", s.Version),
+		zap.String("route", route.Path), zap.Int("dropped_fields", len(res.Dropped)))
+}
