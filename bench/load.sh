@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Throughput and p99 latency of plain reverse_proxy against sessiontap +
+# reverse_proxy, measured in one run on the same machine.
+#
+# Usage: bench/load.sh [seconds per run] [rounds]
+# Needs wrk (apt-get install -y wrk). Prints a Markdown table for BENCHMARKS.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+rounds=${2:-3}
+conns=32
+
+command -v wrk >/dev/null || { echo "load.sh: wrk is not installed (apt-get install -y wrk)" >&2; exit 1; }
+
+bin=$(mktemp -d)/caddy
+go build -o "$bin" ./cmd/caddy
+"$bin" run --config bench/Caddyfile >/tmp/sessiontap-bench-caddy.log 2>&1 &
+caddy_pid=$!
+trap 'kill $caddy_pid 2>/dev/null; wait $caddy_pid 2>/dev/null || true' EXIT
+for _ in $(seq 50); do curl -sf -o /dev/null http://127.0.0.1:9183/asset.css && break; sleep 0.1; done
+
+# A returning visitor: the same session cookie on every request, so the
+# sessiontap side pays for identity and, on the page, capture and store.
+# Our cookie is "<id>.<issue day in base 36>"; today's day means no re-set.
+day=$(( $(date +%s) / 86400 ))
+b36() { local n=$1 s="" d=0123456789abcdefghijklmnopqrstuvwxyz; while [ "$n" -gt 0 ]; do s=${d:$((n % 36)):1}$s; n=$((n / 36)); done; echo "${s:-0}"; }
+cookie="sessiontap_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=').$(b36 $day)"
+
+# run PORT PATH -> "requests/s p99_ms"
+run() {
+	wrk -t2 -c$conns -d"${secs}s" --latency -H "Cookie: $cookie" -H "Accept-Encoding: identity" "http://127.0.0.1:$1$2" |
+		awk '/Requests\/sec/ {rps=$2} /^ +99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000} p99=v} END {printf "%s %s\n", rps, p99}'
+}
+
+echo "| case | plain req/s | sessiontap req/s | ratio | plain p99 ms | sessiontap p99 ms |"
+echo "|---|---:|---:|---:|---:|---:|"
+for case in "static asset:/asset.css" "7 KiB tagged page:/page-7k.html"; do
+	name=${case%%:*}
+	path=${case#*:}
+	run 9182 "$path" >/dev/null # warm up both
+	run 9183 "$path" >/dev/null
+	p_sum=0 s_sum=0 p_p99=() s_p99=()
+	for _ in $(seq "$rounds"); do
+		# Alternate the order so neither side always runs on a warmer machine.
+		read -r prps pp99 < <(run 9182 "$path")
+		read -r srps sp99 < <(run 9183 "$path")
+		p_sum=$(echo "$p_sum + $prps" | bc -l)
+		s_sum=$(echo "$s_sum + $srps" | bc -l)
+		p_p99+=("$pp99")
+		s_p99+=("$sp99")
+	done
+	ratio=$(echo "scale=3; $s_sum / $p_sum" | bc -l)
+	pavg=$(echo "scale=0; $p_sum / $rounds" | bc -l)
+	savg=$(echo "scale=0; $s_sum / $rounds" | bc -l)
+	median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+	echo "| $name | $pavg | $savg | $ratio | $(median "${p_p99[@]}") | $(median "${s_p99[@]}") |"
+done
