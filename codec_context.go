@@ -1,6 +1,10 @@
 package sessiontap
 
-import "google.golang.org/protobuf/encoding/protowire"
+import (
+	"encoding/json"
+
+	"google.golang.org/protobuf/encoding/protowire"
+)
 
 // The session's page context and orders, encoded like the rest of codec.go.
 
@@ -27,7 +31,11 @@ func (s *Session) appendContext(b []byte) []byte {
 	for i := range s.Orders {
 		b = appendMessage(b, sessionOrder, true, s.Orders[i].appendBinary)
 	}
-	return b
+	if len(s.Effects) > 0 {
+		b = protowire.AppendTag(b, sessionEffects, protowire.BytesType)
+		b = protowire.AppendBytes(b, s.Effects)
+	}
+	return appendVarint(b, sessionCtxVer, uint64(s.ContextVersion))
 }
 
 func (s *Session) decodeContext(num protowire.Number, typ protowire.Type, b []byte) (int, error) {
@@ -45,6 +53,13 @@ func (s *Session) decodeContext(num protowire.Number, typ protowire.Type, b []by
 		return consumeMessage(typ, b, s.Product.decodeField)
 	case sessionCartToken:
 		return consumeString(typ, b, &s.CartToken)
+	case sessionEffects:
+		var v string
+		n, err := consumeString(typ, b, &v)
+		s.Effects = json.RawMessage(v)
+		return n, err
+	case sessionCtxVer:
+		return consumeVarint(typ, b, func(v uint64) { s.ContextVersion = int64(v) })
 	case sessionOrder:
 		var o Order
 		n, err := consumeMessage(typ, b, o.decodeField)

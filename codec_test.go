@@ -1,6 +1,7 @@
 package sessiontap
 
 import (
+	"encoding/json"
 	"reflect"
 	"testing"
 	"time"
@@ -235,6 +236,10 @@ func TestCodecCoversAllFields(t *testing.T) {
 func fill(t *testing.T, v reflect.Value) {
 	if v.Type() == reflect.TypeFor[time.Time]() {
 		v.Set(reflect.ValueOf(time.Date(2026, 5, 6, 7, 8, 9, 10, time.UTC)))
+		return
+	}
+	if v.Type() == reflect.TypeFor[json.RawMessage]() {
+		v.SetBytes([]byte(`[{"effectType":"x"}]`))
 		return
 	}
 	switch v.Kind() {

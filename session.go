@@ -55,6 +55,12 @@ type Session struct {
 	// Orders are the orders placed in this session, oldest first, at most
 	// MaxOrders.
 	Orders []Order `json:"orders,omitempty"`
+	// Effects are the promotion effects Talon.One answered with, as it sent
+	// them (a JSON array).
+	Effects json.RawMessage `json:"effects,omitempty"`
+	// ContextVersion is the version of the session's Emporix session
+	// context after sessiontap's last write to it.
+	ContextVersion int64 `json:"context_version,omitempty"`
 }
 
 // State is a session's lifecycle, named as in Talon.One's customer sessions.

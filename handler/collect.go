@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 
 	"go.uber.org/zap"
 
 	sessiontap "github.com/sessiontap/caddy-sessiontap"
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
 // maxCollectBody caps the collect endpoint's request body.
@@ -58,14 +60,51 @@ func (h *Handler) collect(w http.ResponseWriter, r *http.Request, id Identity) {
 }
 
 // apply writes patch to the session, skipping the write when it changes
-// nothing so that versions only move for real changes.
+// nothing so that versions only move for real changes, and hands what was
+// stored to OnStored (the upstream delivery) with what changed.
 func (h *Handler) apply(ctx context.Context, id string, p sessiontap.Patch) (*sessiontap.Session, error) {
-	return h.store.Update(ctx, id, func(s *sessiontap.Session) error {
+	var changed upstream.Change
+	s, err := h.store.Update(ctx, id, func(s *sessiontap.Session) error {
+		before := snapshotOf(s)
 		if !p.Apply(s) {
 			return cache.ErrNoChange
 		}
+		changed = before.diff(s, p)
 		return nil
 	})
+	if err == nil && changed != 0 && h.cfg.OnStored != nil {
+		h.cfg.OnStored(s, changed)
+	}
+	return s, err
+}
+
+// snapshot is what a change is measured against.
+type snapshot struct {
+	cart     sessiontap.Cart
+	customer sessiontap.Customer
+	orders   int
+}
+
+func snapshotOf(s *sessiontap.Session) snapshot {
+	// Cloned: Patch.Lines edits cart lines in place.
+	return snapshot{cart: sessiontap.Cart{Items: slices.Clone(s.Cart.Items)}, customer: s.Customer, orders: len(s.Orders)}
+}
+
+func (b snapshot) diff(s *sessiontap.Session, p sessiontap.Patch) upstream.Change {
+	var c upstream.Change
+	if !b.cart.Equal(s.Cart) {
+		c |= upstream.ChangeCart
+	}
+	if b.customer != s.Customer {
+		c |= upstream.ChangeCustomer
+	}
+	if b.orders != len(s.Orders) {
+		c |= upstream.ChangeOrder
+	}
+	if p.Action != "" || p.PageType != "" {
+		c |= upstream.ChangeAction
+	}
+	return c
 }
 
 // errorsAs is errors.As with the target made for the caller.

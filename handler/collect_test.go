@@ -11,6 +11,7 @@ import (
 
 	sessiontap "github.com/sessiontap/caddy-sessiontap"
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
 const twoItems = `{"cart":{"items":[
@@ -185,7 +186,7 @@ func TestCollectConcurrentWritesKeepEveryVersion(t *testing.T) {
 		go func() {
 			w := httptest.NewRecorder()
 			body := fmt.Sprintf(`{"cart":{"items":[{"product_id":"p%d","quantity":1,"unit_price":1}]}}`, i)
-			_ = h.Serve(w, collectReq(body, v.cookie), &upstream{})
+			_ = h.Serve(w, collectReq(body, v.cookie), &shopNext{})
 			done <- w.Code
 		}()
 	}
@@ -198,5 +199,25 @@ func TestCollectConcurrentWritesKeepEveryVersion(t *testing.T) {
 	s, err := store.Get(context.Background(), id)
 	if err != nil || s.Version != n {
 		t.Errorf("version %v after %d distinct writes (%v)", s, n, err)
+	}
+}
+
+func TestOnStoredReportsWhatChanged(t *testing.T) {
+	cfg := testConfig()
+	var got []upstream.Change
+	var versions []uint64
+	cfg.OnStored = func(s *sessiontap.Session, c upstream.Change) {
+		got = append(got, c)
+		versions = append(versions, s.Version)
+	}
+	h, _ := newTestHandler(t, cfg)
+	v := newVisitor(t, h)
+	v.post(`{"cart":{"items":[{"product_id":"1","quantity":1,"unit_price":1}]}}`)
+	v.post(`{"cart":{"items":[{"product_id":"1","quantity":1,"unit_price":1}]}}`) // no change: no call
+	v.post(`{"page_type":"product"}`)
+	v.post(`{"customer":{"customer_reference":"c1"},"page_type":"cart"}`)
+	want := []upstream.Change{upstream.ChangeCart, upstream.ChangeAction, upstream.ChangeCustomer | upstream.ChangeAction}
+	if fmt.Sprint(got) != fmt.Sprint(want) || fmt.Sprint(versions) != "[1 2 3]" {
+		t.Errorf("changes %v versions %v, want %v [1 2 3]", got, versions, want)
 	}
 }

@@ -11,8 +11,10 @@ import (
 
 	"go.uber.org/zap"
 
+	sessiontap "github.com/sessiontap/caddy-sessiontap"
 	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/handler/jsonmap"
+	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
 // Next is the rest of the middleware chain. caddyhttp.Handler satisfies it.
@@ -45,6 +47,10 @@ type Config struct {
 	APIKeys []string
 	// Capture says what is read from proxied responses.
 	Capture CaptureConfig
+	// OnStored, when set, is told of every session write capture or collect
+	// made, with what it changed; s is the caller's own copy. It runs on the
+	// request path and must not block (it enqueues upstream deliveries).
+	OnStored func(s *sessiontap.Session, changed upstream.Change)
 	// OnIdentity, when set, is told the identity of every tracked request
 	// before it goes on (the Caddy glue sets placeholders with it).
 	OnIdentity func(*http.Request, Identity)

@@ -19,10 +19,10 @@ type nextFunc func(http.ResponseWriter, *http.Request) error
 
 func (f nextFunc) ServeHTTP(w http.ResponseWriter, r *http.Request) error { return f(w, r) }
 
-// upstream stands in for the shop: it answers 200 "shop" and counts calls.
-type upstream struct{ calls int }
+// shopNext stands in for the shop: it answers 200 "shop" and counts calls.
+type shopNext struct{ calls int }
 
-func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
+func (u *shopNext) ServeHTTP(w http.ResponseWriter, r *http.Request) error {
 	u.calls++
 	_, err := io.WriteString(w, "shop")
 	return err
@@ -58,7 +58,7 @@ func newTestHandler(t testing.TB, cfg Config) (*Handler, cache.Store) {
 func serve(t *testing.T, h *Handler, r *http.Request) *httptest.ResponseRecorder {
 	t.Helper()
 	w := httptest.NewRecorder()
-	if err := h.Serve(w, r, &upstream{}); err != nil {
+	if err := h.Serve(w, r, &shopNext{}); err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
 	return w
@@ -231,7 +231,7 @@ func TestDoNotTrackStoresNothing(t *testing.T) {
 			// A page view is proxied as usual, with no cookie.
 			r := httptest.NewRequest("GET", "/", nil)
 			mark(r)
-			u := &upstream{}
+			u := &shopNext{}
 			w := httptest.NewRecorder()
 			if err := h.Serve(w, r, u); err != nil || u.calls != 1 || w.Body.String() != "shop" {
 				t.Fatalf("not proxied: err %v calls %d body %q", err, u.calls, w.Body)
