@@ -2,6 +2,7 @@ package tagging
 
 import (
 	"bytes"
+	"os"
 	"sync"
 	"testing"
 )
@@ -43,4 +44,13 @@ func BenchmarkParse100KiB(b *testing.B) {
 	for b.Loop() {
 		Parse(page)
 	}
+}
+
+// BenchmarkBenchPage7KiB is the page of the load test (bench/load.sh).
+func BenchmarkBenchPage7KiB(b *testing.B) {
+	page, err := os.ReadFile("../../bench/www/page-7k.html")
+	if err != nil {
+		b.Skip(err)
+	}
+	benchScan(b, page)
 }

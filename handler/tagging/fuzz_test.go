@@ -1,6 +1,7 @@
 package tagging
 
 import (
+	"html"
 	"reflect"
 	"testing"
 	"unicode/utf8"
@@ -15,12 +16,21 @@ func FuzzParse(f *testing.F) {
 	for _, tt := range parseTests {
 		f.Add([]byte(tt.html))
 	}
+	for _, html := range trickyPages {
+		f.Add([]byte(html))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		page := Parse(data)
 		if again := Parse(data); !reflect.DeepEqual(page, again) {
 			t.Fatalf("Parse is not deterministic:\n%s\n%s", dump(page), dump(again))
 		}
 		checkBounds(t, page)
+
+		// The fast path (skim) must agree with the full walk, whole and cut.
+		checkSameAsFull(t, "input", data, len(data)/2)
+		if got, want := string(appendUnescaped(nil, data)), html.UnescapeString(string(data)); got != want {
+			t.Fatalf("appendUnescaped = %q, want %q", got, want)
+		}
 
 		limit := len(data) / 2
 		s := NewScanner(limit)

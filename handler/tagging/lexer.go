@@ -18,7 +18,9 @@ var (
 // Byte tables for the tokenizer's hot loops.
 var (
 	isSpace   [256]bool // HTML's ASCII whitespace
-	isNameEnd [256]bool // whitespace, '/', '>' (and '=' for attribute names)
+	isNameEnd [256]bool // whitespace, '/', '>'
+	// isAttrNameEnd is isNameEnd and '=': what ends an attribute's name.
+	isAttrNameEnd [256]bool
 )
 
 func init() {
@@ -28,6 +30,8 @@ func init() {
 	}
 	isNameEnd['/'] = true
 	isNameEnd['>'] = true
+	isAttrNameEnd = isNameEnd
+	isAttrNameEnd['='] = true
 }
 
 func isAlpha(c byte) bool { return 'a' <= c|0x20 && c|0x20 <= 'z' }
@@ -36,6 +40,13 @@ func isAlpha(c byte) bool { return 'a' <= c|0x20 && c|0x20 <= 'z' }
 func (p *parser) run() {
 	src := p.src
 	for p.pos < len(src) {
+		// Outside tagging, skim does the same faster.
+		if p.open == 0 && !p.noSkim {
+			p.skim()
+			if p.pos >= len(src) {
+				return
+			}
+		}
 		// Past the last "nosto_" with no tagging open nothing more can be
 		// found: most pages carry their tagging well before the end.
 		if p.pos > p.last && p.open == 0 {

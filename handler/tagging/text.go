@@ -2,6 +2,7 @@ package tagging
 
 import (
 	"bytes"
+	"html"
 	"unicode/utf8"
 
 	sessiontap "github.com/sessiontap/caddy-sessiontap"
@@ -104,4 +105,84 @@ func currencyValue[T string | []byte](v T) bool {
 		}
 	}
 	return true
+}
+
+// appendUnescaped appends b to dst with its character references decoded,
+// exactly as html.UnescapeString(string(b)) would. The references shops use
+// most are decoded here without allocating; from the first other one on,
+// the rest goes to html.UnescapeString. A reference is decoded from its '&'
+// without looking behind it, so the two halves decode as the whole would.
+func appendUnescaped(dst, b []byte) []byte {
+	for {
+		i := bytes.IndexByte(b, '&')
+		if i < 0 {
+			return append(dst, b...)
+		}
+		dst = append(dst, b[:i]...)
+		b = b[i:]
+		n := 0
+		switch {
+		case bytes.HasPrefix(b, entAmp):
+			dst, n = append(dst, '&'), len(entAmp)
+		case bytes.HasPrefix(b, entNbsp):
+			dst, n = append(dst, 0xc2, 0xa0), len(entNbsp)
+		case bytes.HasPrefix(b, entQuot):
+			dst, n = append(dst, '"'), len(entQuot)
+		case bytes.HasPrefix(b, entLt):
+			dst, n = append(dst, '<'), len(entLt)
+		case bytes.HasPrefix(b, entGt):
+			dst, n = append(dst, '>'), len(entGt)
+		case len(b) > 2 && b[1] == '#':
+			// "&#39;": decimal, one to three digits, printable ASCII.
+			x, j := 0, 2
+			for ; j < len(b) && j < 5 && '0' <= b[j] && b[j] <= '9'; j++ {
+				x = 10*x + int(b[j]-'0')
+			}
+			if j > 2 && j < len(b) && b[j] == ';' && ' ' <= x && x <= '~' {
+				dst, n = append(dst, byte(x)), j+1
+			}
+		}
+		if n == 0 {
+			return append(dst, html.UnescapeString(string(b))...)
+		}
+		b = b[n:]
+	}
+}
+
+var (
+	entAmp  = []byte("&amp;")
+	entNbsp = []byte("&nbsp;")
+	entQuot = []byte("&quot;")
+	entLt   = []byte("&lt;")
+	entGt   = []byte("&gt;")
+)
+
+// currencies are common codes, to keep them without allocating.
+var currencies = []string{"EUR", "USD", "GBP", "SEK", "NOK", "DKK", "CHF", "PLN", "CZK", "HUF", "JPY", "CAD", "AUD", "NZD"}
+
+// keepCode returns v as a string, shared for the common currency codes.
+func keepCode(v []byte) string {
+	for _, c := range currencies {
+		if string(v) == c {
+			return c
+		}
+	}
+	return string(v)
+}
+
+// pageTypes are the known page types, to keep them without allocating.
+var pageTypes = []sessiontap.PageType{
+	sessiontap.PageFront, sessiontap.PageCategory, sessiontap.PageProduct, sessiontap.PageCart,
+	sessiontap.PageSearch, sessiontap.PageNotFound, sessiontap.PageOrder, sessiontap.PageOther,
+	sessiontap.PageCheckout,
+}
+
+// pageType is sessiontap.PageType(v), shared for the known types.
+func pageType(v []byte) sessiontap.PageType {
+	for _, t := range pageTypes {
+		if string(v) == string(t) {
+			return t
+		}
+	}
+	return sessiontap.PageType(v)
 }

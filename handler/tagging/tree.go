@@ -82,10 +82,11 @@ type parser struct {
 	item     rawItem
 	cartN    int
 	orderN   int
+	noSkim   bool // tests: walk every byte with run alone
 }
 
 func (p *parser) parse(src []byte, truncated bool) Page {
-	*p = parser{src: src, stack: p.stack[:0], textBuf: p.textBuf[:0], scratch: p.scratch[:0], hits: p.hits[:0]}
+	*p = parser{src: src, stack: p.stack[:0], textBuf: p.textBuf[:0], scratch: p.scratch[:0], hits: p.hits[:0], noSkim: p.noSkim}
 	p.page.Truncated = truncated
 	p.findNosto()
 	if p.last >= 0 {
@@ -238,11 +239,7 @@ func (p *parser) text(b []byte) {
 	}
 	// Entities are decoded per run: "&amp" and "p;" split by a tag are not
 	// one entity.
-	if bytes.IndexByte(b, '&') < 0 {
-		p.textBuf = append(p.textBuf, b...)
-	} else {
-		p.textBuf = append(p.textBuf, html.UnescapeString(string(b))...)
-	}
+	p.textBuf = appendUnescaped(p.textBuf, b)
 }
 
 // hasNosto reports whether src[start:end] holds "nosto_". Starts only

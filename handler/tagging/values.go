@@ -10,7 +10,12 @@ import (
 // rawItem is a line item's values as tagged, checked when it closes.
 type rawItem struct {
 	index int
-	vals  [fCurrency]string // by field - fProductID
+	vals  [fCurrency]string // by field - fProductID; not quantity and unit price:
+	// those are read when set, so that their text is never kept as a string.
+	quantity    int
+	quantityOK  bool
+	unitPrice   sessiontap.Decimal
+	unitPriceOK bool
 }
 
 // setField stores a field's collapsed text. The first occurrence wins.
@@ -26,7 +31,17 @@ func (p *parser) setField(owner ctx, fid field, v []byte) {
 		p.setCartField(fid, v)
 	case ctxCartItem, ctxOrderItem:
 		// Keep one byte over the longest limit so the check still sees "too long".
-		p.item.vals[fid-fProductID] = string(cutUTF8(validUTF8(v), maxText+1))
+		v = cutUTF8(validUTF8(v), maxText+1)
+		switch fid {
+		case fQuantity:
+			p.item.quantity, p.item.quantityOK = quantityValue(string(v))
+		case fUnitPrice:
+			p.item.unitPrice, p.item.unitPriceOK = priceValue(string(v))
+		case fCurrency:
+			p.item.vals[fid-fProductID] = keepCode(v)
+		default:
+			p.item.vals[fid-fProductID] = string(v)
+		}
 	case ctxCustomer:
 		p.setCustomerField(fid, v)
 	case ctxBuyer:
@@ -45,7 +60,7 @@ func (p *parser) setField(owner ctx, fid field, v []byte) {
 func (p *parser) setPageField(fid field, v []byte) {
 	switch fid {
 	case fPageType:
-		if t := sessiontap.PageType(v); t.Valid() {
+		if t := pageType(v); t.Valid() {
 			p.page.PageType = t
 		} else {
 			p.drop("page_type")
@@ -142,7 +157,7 @@ func (p *parser) setProductField(fid field, v []byte) {
 		}
 	case fCurrency:
 		if currencyValue(v) {
-			pr.PriceCurrencyCode = string(v)
+			pr.PriceCurrencyCode = keepCode(v)
 		} else if len(v) > 0 {
 			p.drop("product.price_currency_code")
 		}
@@ -165,11 +180,11 @@ func (p *parser) closeItem(list string) (sessiontap.CartItem, bool) {
 	} else {
 		ok = p.dropItem(list, "product_id")
 	}
-	var good bool
-	if it.Quantity, good = quantityValue(vals[fQuantity-fProductID]); !good {
+	// Unset, they are what "" reads as: refused.
+	if it.Quantity = p.item.quantity; !p.item.quantityOK {
 		ok = p.dropItem(list, "quantity")
 	}
-	if it.UnitPrice, good = priceValue(vals[fUnitPrice-fProductID]); !good {
+	if it.UnitPrice = p.item.unitPrice; !p.item.unitPriceOK {
 		ok = p.dropItem(list, "unit_price")
 	}
 	if sku := vals[fSkuID-fProductID]; len(sku) <= maxID {
