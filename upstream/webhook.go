@@ -1,0 +1,426 @@
+package upstream
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	sessiontap "github.com/sessiontap/caddy-sessiontap"
+)
+
+// WebhookSignatureHeader is the header that carries a webhook's signature.
+const WebhookSignatureHeader = "Sessiontap-Signature"
+
+// DefaultWebhookTolerance is how far a signature's timestamp may be from the
+// receiver's clock when VerifyWebhookSignature is given no tolerance.
+const DefaultWebhookTolerance = 5 * time.Minute
+
+// Why VerifyWebhookSignature refused a request; test with errors.Is.
+var (
+	// ErrWebhookSignatureHeader: the header is missing or malformed.
+	ErrWebhookSignatureHeader = errors.New("webhook signature header missing or malformed")
+	// ErrWebhookSignatureMismatch: no v1 signature matches the body.
+	ErrWebhookSignatureMismatch = errors.New("webhook signature does not match the body")
+	// ErrWebhookTimestamp: the signed timestamp is outside the tolerance
+	// (a replay, or clocks too far apart).
+	ErrWebhookTimestamp = errors.New("webhook signature timestamp outside the tolerance")
+)
+
+// WebhookConfig configures a Webhook sink.
+type WebhookConfig struct {
+	// URL is the http(s) URL that updates are POSTed to.
+	URL string
+	// Secret is the shared HMAC-SHA256 key, used as its bytes (no hex or
+	// base64 decoding). Required.
+	Secret string
+	// Client sends the requests; nil uses a client that does not follow
+	// redirects (a redirect would turn the POST into a GET and could send
+	// personal data elsewhere) and gives up after 30s.
+	Client *http.Client
+}
+
+// Webhook POSTs every update to the operator's own endpoint as JSON.
+//
+// # Body
+//
+// One JSON object per update, Content-Type application/json:
+//
+//	{
+//	  "event_id":    "…",                 // unique per update, also the Idempotency-Key header
+//	  "session_id":  "…",
+//	  "version":     42,                  // the session's version; increases per session
+//	  "action":      "viewCart",          // the action this update records, null for a
+//	                                      // data-only update (cart/customer/order change)
+//	  "occurred_at": "2025-01-02T03:04:05.123Z",
+//	  "cart":        {"items": [{"product_id": …, "sku_id": …, "name": …, "quantity": …,
+//	                             "unit_price": 12.5, "price_currency_code": …}]},
+//	  "customer":    {"customer_reference": …, "email": …, "first_name": …, "last_name": …,
+//	                  "marketing_permission": false, "customer_group": …},
+//	  "order":       null,                // the order just placed, when this update placed one
+//	  "enrichment":  {}                   // reserved; always an object
+//	}
+//
+// cart, customer and order are encoded exactly as in the session API
+// (snake_case; empty strings are left out; prices are exact decimals).
+// Delivery is at least once and in version order per session: use
+// event_id to drop duplicates and version to drop stale updates.
+//
+// # Personal data
+//
+// The customer and the order's buyer are sent as stored, unhashed: the
+// webhook is the operator's own endpoint (typically the shop's own
+// service), unlike third-party sinks, which get pseudonymised data only.
+// Use an https URL outside a trusted network.
+//
+// # Signature
+//
+// Every request carries
+//
+//	Sessiontap-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>
+//
+// where the HMAC is keyed with the shared secret and computed over the
+// bytes of t, a '.', and the exact request body: HMAC(secret, "<t>.<body>").
+// t is the time of the attempt, so a retry is signed anew. A receiver
+// should (VerifyWebhookSignature does all of it):
+//
+//  1. read the raw body before parsing it;
+//  2. split the header on ',' into key=value pairs; take t, and every v1
+//     (more than one may appear in future, e.g. during a secret rotation;
+//     unknown keys are to be ignored);
+//  3. compute the HMAC over "<t>.<body>" and compare it with each v1 in
+//     constant time; accept if one matches;
+//  4. reject t further than a few minutes from its own clock, so that a
+//     recorded request cannot be replayed later;
+//  5. drop duplicates by event_id (Idempotency-Key), since delivery is at
+//     least once.
+//
+// Any 2xx answer is success. 5xx and 429 are retried (after Retry-After,
+// in seconds or as an HTTP date, when given); network errors are
+// retried; other answers, redirects included, are not.
+type Webhook struct {
+	url    string
+	secret []byte
+	client *http.Client
+	now    func() time.Time
+}
+
+// NewWebhook returns a webhook sink for cfg.
+func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
+	if err := webhookCheckURL(cfg.URL); err != nil {
+		return nil, fmt.Errorf("webhook: %w", err)
+	}
+	if cfg.Secret == "" {
+		return nil, errors.New("webhook: a secret is required to sign requests")
+	}
+	client := cfg.Client
+	if client == nil {
+		client = webhookDefaultClient()
+	}
+	return &Webhook{url: cfg.URL, secret: []byte(cfg.Secret), client: client, now: time.Now}, nil
+}
+
+// Name returns "webhook".
+func (w *Webhook) Name() string { return "webhook" }
+
+// webhookBody is the JSON a webhook receives; see Webhook.
+type webhookBody struct {
+	EventID    string              `json:"event_id"`
+	SessionID  string              `json:"session_id"`
+	Version    uint64              `json:"version"`
+	Action     *sessiontap.Action  `json:"action"`
+	OccurredAt time.Time           `json:"occurred_at"`
+	Cart       sessiontap.Cart     `json:"cart"`
+	Customer   sessiontap.Customer `json:"customer"`
+	Order      *sessiontap.Order   `json:"order"`
+	Enrichment struct{}            `json:"enrichment"`
+}
+
+func webhookPayload(u *Update) ([]byte, error) {
+	s := &u.Session
+	b := webhookBody{
+		EventID:    u.EventID,
+		SessionID:  s.ID,
+		Version:    s.Version,
+		OccurredAt: u.OccurredAt.UTC(),
+		Cart:       s.Cart,
+		Customer:   s.Customer,
+	}
+	if u.Changed&ChangeAction != 0 && s.Action != "" {
+		a := s.Action
+		b.Action = &a
+	}
+	if u.Changed&ChangeOrder != 0 && len(s.Orders) > 0 {
+		o := s.Orders[len(s.Orders)-1]
+		if o.Items == nil {
+			o.Items = []sessiontap.CartItem{}
+		}
+		b.Order = &o
+	}
+	return json.Marshal(&b)
+}
+
+// Deliver POSTs u, signed; see Webhook.
+func (w *Webhook) Deliver(ctx context.Context, u *Update) (Feedback, error) {
+	body, err := webhookPayload(u)
+	if err != nil {
+		return Feedback{}, &DeliveryError{Err: fmt.Errorf("webhook: encoding the update: %w", err)}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, bytes.NewReader(body))
+	if err != nil {
+		return Feedback{}, &DeliveryError{Err: fmt.Errorf("webhook: %w", err)}
+	}
+	t := w.now().Unix()
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "caddy-sessiontap")
+	req.Header.Set("Idempotency-Key", u.EventID)
+	req.Header.Set(WebhookSignatureHeader, "t="+strconv.FormatInt(t, 10)+",v1="+hex.EncodeToString(webhookMAC(w.secret, t, body)))
+
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return Feedback{}, webhookNetworkError("webhook", err)
+	}
+	answer := webhookReadBody(resp, webhookSnippetRead)
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
+		return Feedback{}, nil
+	}
+	return Feedback{}, webhookStatusError("webhook", resp, answer, w.now(),
+		webhookPersonal(&u.Session)...)
+}
+
+// webhookPersonal lists the personal values of s that must not reach a
+// log through an upstream's echo.
+func webhookPersonal(s *sessiontap.Session) []string {
+	v := []string{s.Customer.Email, s.Customer.FirstName, s.Customer.LastName, s.Customer.CustomerReference}
+	for i := range s.Orders {
+		b := &s.Orders[i].Buyer
+		v = append(v, b.Email, b.FirstName, b.LastName, b.CustomerReference)
+	}
+	return v
+}
+
+// webhookMAC is HMAC-SHA256(secret, "<t>.<body>").
+func webhookMAC(secret []byte, t int64, body []byte) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write(strconv.AppendInt(nil, t, 10))
+	m.Write([]byte{'.'})
+	m.Write(body)
+	return m.Sum(nil)
+}
+
+// VerifyWebhookSignature checks a Sessiontap-Signature header against the
+// raw request body, as a webhook receiver should (see Webhook): one of the
+// header's v1 signatures must be the HMAC-SHA256 of "<t>.<body>" under
+// secret, and t must be within tolerance of now, either way (tolerance 0
+// or less means DefaultWebhookTolerance). It returns nil or an error that
+// wraps ErrWebhookSignatureHeader, ErrWebhookSignatureMismatch or
+// ErrWebhookTimestamp.
+func VerifyWebhookSignature(secret string, header string, body []byte, now time.Time, tolerance time.Duration) error {
+	if secret == "" {
+		return errors.New("webhook: no secret to verify with")
+	}
+	if tolerance <= 0 {
+		tolerance = DefaultWebhookTolerance
+	}
+	var (
+		t     int64
+		haveT bool
+		sigs  [][]byte
+	)
+	for _, part := range strings.Split(header, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "t":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || haveT {
+				return fmt.Errorf("%w: bad or repeated t", ErrWebhookSignatureHeader)
+			}
+			t, haveT = n, true
+		case "v1":
+			if sig, err := hex.DecodeString(v); err == nil && len(sig) == sha256.Size {
+				sigs = append(sigs, sig)
+			}
+		}
+	}
+	if !haveT || len(sigs) == 0 {
+		return fmt.Errorf("%w: want t=<unix seconds>,v1=<hex>", ErrWebhookSignatureHeader)
+	}
+	want := webhookMAC([]byte(secret), t, body)
+	matched := false
+	for _, sig := range sigs {
+		// Compare them all, so that timing says nothing about which matched.
+		if hmac.Equal(sig, want) {
+			matched = true
+		}
+	}
+	if !matched {
+		return ErrWebhookSignatureMismatch
+	}
+	// Compare in whole seconds, without building a Duration from t, which
+	// could overflow for absurd values.
+	age := now.Unix() - t
+	limit := int64(tolerance / time.Second)
+	if age > limit || age < -limit {
+		return fmt.Errorf("%w: signed at %d, now %d", ErrWebhookTimestamp, t, now.Unix())
+	}
+	return nil
+}
+
+// HTTP helpers shared by webhook.go and nosto.go. They are unexported and
+// prefixed so that they do not clash with a shared helper file; the
+// classification is the one every sink uses: network errors, 5xx and 429
+// are retryable (with Retry-After), other answers are not.
+
+const (
+	// webhookSnippetRead is how much of an answer is read for a snippet.
+	webhookSnippetRead = 4 << 10
+	// webhookSnippetMax is the longest snippet kept for the log.
+	webhookSnippetMax = 256
+	// webhookDrainMax is how much more of an answer is read and discarded
+	// so the connection can be reused.
+	webhookDrainMax = 64 << 10
+	// webhookMaxRetryAfter caps an upstream's Retry-After so that a bogus
+	// value cannot park a session (or overflow a Duration).
+	webhookMaxRetryAfter = 24 * time.Hour
+)
+
+func webhookCheckURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("url %q must be an absolute http(s) URL", raw)
+	}
+	return nil
+}
+
+func webhookDefaultClient() *http.Client {
+	return &http.Client{
+		Timeout: 30 * time.Second, // the engine's context normally ends sooner
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// webhookReadBody reads up to limit bytes of resp's body, drains a bounded
+// rest for connection reuse, and closes it.
+func webhookReadBody(resp *http.Response, limit int64) []byte {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, limit))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, webhookDrainMax))
+	_ = resp.Body.Close()
+	return b
+}
+
+// webhookNetworkError wraps a transport error as retryable. The URL is left
+// out of the message (it may carry a token in its query).
+func webhookNetworkError(sink string, err error) *DeliveryError {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return &DeliveryError{Retryable: true, Err: fmt.Errorf("%s: %w", sink, err)}
+}
+
+// webhookStatusError classifies a non-2xx answer.
+func webhookStatusError(sink string, resp *http.Response, body []byte, now time.Time, personal ...string) *DeliveryError {
+	de := &DeliveryError{
+		Status:  resp.StatusCode,
+		Snippet: webhookSnippet(body, personal...),
+		Err:     fmt.Errorf("%s: HTTP %d", sink, resp.StatusCode),
+	}
+	switch {
+	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
+		de.Retryable = true
+		de.RetryAfter = webhookRetryAfter(resp.Header.Get("Retry-After"), now)
+	case resp.StatusCode >= 300 && resp.StatusCode <= 399:
+		de.Err = fmt.Errorf("%s: HTTP %d: redirects are not followed; configure the final URL", sink, resp.StatusCode)
+	}
+	return de
+}
+
+// webhookRetryAfter reads a Retry-After value: delay-seconds or an
+// HTTP-date. It returns 0 when there is none or it is unreadable or past.
+func webhookRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs <= 0 {
+			return 0
+		}
+		if secs > int64(webhookMaxRetryAfter/time.Second) {
+			return webhookMaxRetryAfter
+		}
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		d := t.Sub(now)
+		if d <= 0 {
+			return 0
+		}
+		return min(d, webhookMaxRetryAfter)
+	}
+	return 0
+}
+
+// webhookSnippet makes the start of an upstream's answer fit for a log:
+// personal values the upstream may have echoed are blanked (values under
+// three characters are left alone: blanking them would garble the rest),
+// then it is cut at webhookSnippetMax, invalid UTF-8 and control characters
+// replaced and runs of white space collapsed.
+func webhookSnippet(body []byte, personal ...string) string {
+	s := strings.ToValidUTF8(string(body), "\uFFFD")
+	for _, p := range personal {
+		if utf8.RuneCountInString(p) < 3 {
+			continue
+		}
+		// Whole words only where the value starts or ends with one, so that
+		// a last name "Doe" does not blank "does".
+		expr := regexp.QuoteMeta(p)
+		if webhookASCIIWord(p[0]) {
+			expr = `\b` + expr
+		}
+		if webhookASCIIWord(p[len(p)-1]) {
+			expr += `\b`
+		}
+		s = regexp.MustCompile("(?i)"+expr).ReplaceAllLiteralString(s, "[redacted]")
+	}
+	var b strings.Builder
+	space := false
+	for _, r := range s {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			space = true
+			continue
+		}
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
+		if b.Len()+utf8.RuneLen(r) > webhookSnippetMax {
+			b.WriteString("…")
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func webhookASCIIWord(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
