@@ -46,6 +46,13 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		}
 //		capture_limit <size>
 //		capture_cached on|off
+//		forward talonone|emporix|nosto|webhook <url> {
+//			...
+//		}
+//		hmac_key <secret>
+//		delivery {
+//			...
+//		}
 //	}
 //
 // session and key may be repeated. Every subdirective is optional.
@@ -71,6 +78,12 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &m.Collect)
 		case "api":
 			err = m.parseAPI(d)
+		case "forward":
+			err = m.parseForward(d)
+		case "hmac_key":
+			err = oneArg(d, &m.HMACKey)
+		case "delivery":
+			err = m.parseDelivery(d)
 		case "capture":
 			err = m.parseCapture(d)
 		case "capture_limit":

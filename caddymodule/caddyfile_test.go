@@ -30,6 +30,26 @@ func TestUnmarshalCaddyfileFull(t *testing.T) {
 		capture html off
 		capture_limit 1MiB
 		capture_cached on
+		forward talonone https://base.talon.one {
+			api_key {env.TALON_KEY}
+			on action
+			dry
+			response_content customerSession customerProfile
+		}
+		forward emporix https://api.emporix.io {
+			tenant shop
+			client_id id
+			client_secret {env.EMPORIX_SECRET}
+			site_code main
+		}
+		hmac_key {env.HMAC}
+		delivery {
+			queue_size 50
+			concurrency 4
+			max_attempts 3
+			timeout 2s
+			grace 5s
+		}
 	}`)
 	var h Handler
 	if err := h.UnmarshalCaddyfile(d); err != nil {
@@ -49,6 +69,13 @@ func TestUnmarshalCaddyfileFull(t *testing.T) {
 	}
 	if c := h.Capture; c == nil || c.HTML == nil || *c.HTML || c.Limit != 1<<20 || !c.Cached {
 		t.Errorf("capture %+v", h.Capture)
+	}
+	if len(h.Forward) != 2 || h.Forward[0].On != "action" || !h.Forward[0].Dry || len(h.Forward[0].ResponseContent) != 2 ||
+		h.Forward[1].ClientSecret != "{env.EMPORIX_SECRET}" || h.HMACKey != "{env.HMAC}" {
+		t.Errorf("forward %+v hmac %q", h.Forward, h.HMACKey)
+	}
+	if d := h.Delivery; d == nil || d.QueueSize != 50 || d.Concurrency != 4 || d.MaxAttempts != 3 || d.Grace != caddy.Duration(5e9) {
+		t.Errorf("delivery %+v", h.Delivery)
 	}
 	var store map[string]any
 	if err := json.Unmarshal(h.StoreRaw, &store); err != nil {
@@ -78,6 +105,13 @@ func TestUnmarshalCaddyfileErrorsNameTheLine(t *testing.T) {
 		{"sessiontap {\n\tcolect /c\n}", ":2", "colect"},
 		{"sessiontap extra", ":1", "wrong argument count"},
 		{"sessiontap {\n\tcapture xml\n}", ":2", "expected html or json"},
+		{"sessiontap {\n\tforward salesforce https://x\n}", ":2", "unknown sink"},
+		{"sessiontap {\n\tforward talonone ftp://x {\n\t\tapi_key k\n\t}\n}", ":4", "http(s) URL"},
+		{"sessiontap {\n\tforward talonone https://x\n}", ":2", "api_key is required"},
+		{"sessiontap {\n\tforward webhook https://x {\n\t\tsecret s\n\t\ton sometimes\n\t}\n}", ":5", "change or action"},
+		{"sessiontap {\n\tforward nosto https://x {\n\t\tkey k\n\t}\n}", ":3", "unrecognized option"},
+		{"sessiontap {\n\tdelivery {\n\t\tqueue_size lots\n\t}\n}", ":3", "queue_size"},
+		{"sessiontap {\n\tdelivery {\n\t\tgrace -1s\n\t}\n}", ":3", "grace"},
 		{"sessiontap {\n\tcapture json magento\n}", ":2", "unknown preset"},
 		{"sessiontap {\n\tcapture json {\n\t\troute GET /cart response\n\t\titems lines\n\t}\n}", ":5", "ProductID: required"},
 		{"sessiontap {\n\tcapture json {\n\t\tcolour red\n\t}\n}", ":3", "unrecognized option"},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/handler"
+	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
 func init() {
@@ -61,12 +62,27 @@ type Handler struct {
 	// HTML pages are scanned for Nosto tagging.
 	Capture *Capture `json:"capture,omitempty"`
 
+	// Forward sends session updates to upstream systems (Talon.One,
+	// Emporix, Nosto, webhooks), in the background.
+	Forward []Forward `json:"forward,omitempty"`
+
+	// HMACKey keys the HMAC-SHA256 that pseudonymises customer references
+	// and emails for sinks that do not need them in clear. Placeholders
+	// such as {env.SESSIONTAP_HMAC_KEY} are replaced.
+	HMACKey string `json:"hmac_key,omitempty"`
+
+	// Delivery tunes the delivery engine (queue size, concurrency,
+	// attempts, timeouts).
+	Delivery *Delivery `json:"delivery,omitempty"`
+
 	// API turns on the operator API under a path prefix. Off when unset.
 	API *API `json:"api,omitempty"`
 
-	store   cache.Store
-	handler *handler.Handler
-	logger  *zap.Logger
+	store     cache.Store
+	handler   *handler.Handler
+	logger    *zap.Logger
+	engine    *upstream.Engine
+	engineKey string
 }
 
 // Cookie is sessiontap's own session cookie.
@@ -107,6 +123,9 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 func (h *Handler) Provision(ctx caddy.Context) error {
 	h.logger = ctx.Logger()
 	h.setDefaults()
+	if err := registerMetrics(ctx); err != nil {
+		return err
+	}
 	if h.StoreRaw == nil {
 		h.StoreRaw = json.RawMessage(`{"backend":"bigcache"}`)
 	}
@@ -115,6 +134,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("loading session store: %v", err)
 	}
 	h.store = mod.(StoreProvider).SessionStore()
+	if err := h.provisionDelivery(); err != nil {
+		return err
+	}
 
 	cfg, err := h.handlerConfig()
 	if err != nil {
@@ -159,7 +181,10 @@ func (h *Handler) handlerConfig() (handler.Config, error) {
 		OptOutCookie: h.OptOutCookie,
 		CollectPath:  h.Collect,
 		Capture:      capture,
-		OnIdentity:   setPlaceholders,
+		OnIdentity:   h.setPlaceholders,
+	}
+	if h.engine != nil {
+		cfg.OnStored = h.enqueue
 	}
 	for _, s := range h.Sessions {
 		cfg.Sources = append(cfg.Sources, handler.IDSource{From: s.From, Name: s.Name})
@@ -208,6 +233,13 @@ func (h *Handler) Validate() error {
 	return nil
 }
 
+// Cleanup releases this config's use of the delivery engine. It runs
+// after a failed Provision too, so it only releases what it holds.
+func (h *Handler) Cleanup() error {
+	h.cleanupDelivery()
+	return nil
+}
+
 // validToken reports whether s is an HTTP token (cookie and header names).
 func validToken(s string) bool {
 	if s == "" {
@@ -226,14 +258,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	return h.handler.Serve(w, r, next)
 }
 
-// setPlaceholders makes the session id available to the rest of the route
-// ({sessiontap.id}) and to access logs.
-func setPlaceholders(r *http.Request, id handler.Identity) {
-	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
-		repl.Set("sessiontap.id", id.ID)
-	}
-}
-
 // StoreProvider is implemented by the modules in the sessiontap.stores
 // namespace: they hand the handler its session store.
 type StoreProvider interface {
@@ -244,5 +268,6 @@ type StoreProvider interface {
 var (
 	_ caddy.Provisioner           = (*Handler)(nil)
 	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )

@@ -3,6 +3,7 @@ package handler
 import (
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 )
@@ -58,6 +59,30 @@ func BenchmarkCollect(b *testing.B) {
 		w := httptest.NewRecorder()
 		if err := h.Serve(w, collectReq(twoItems, cookie), noop{}); err != nil || w.Code != 200 {
 			b.Fatal(w.Code, err, strings.TrimSpace(w.Body.String()))
+		}
+	}
+}
+
+// BenchmarkCaptureTaggedPage is a returning visitor's view of the 7 KiB
+// tagged page of bench/: copy, parse and store, over an in-memory writer.
+func BenchmarkCaptureTaggedPage(b *testing.B) {
+	cfg := testConfig()
+	cfg.Capture = CaptureConfig{HTML: true}
+	h, _ := newTestHandler(b, cfg)
+	body, err := os.ReadFile("../bench/www/page-7k.html")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := page{header: http.Header{"Content-Type": {"text/html; charset=utf-8"}}, body: string(body)}
+	r := httptest.NewRequest("GET", "/page-7k.html", nil)
+	r.AddCookie(&http.Cookie{Name: "sessiontap_id", Value: formatOwnCookie(newID(), h.day())})
+	w := &discard{h: http.Header{}}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.h)
+		if err := h.Serve(w, r, p); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

@@ -1,0 +1,169 @@
+package caddymodule
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/upstream"
+)
+
+// engines holds the delivery engines across config reloads, keyed by
+// everything that shapes them: a reload that keeps the forward config
+// keeps the engine and its pending deliveries; one that changes it drains
+// the old engine (for its grace period) while the new one takes over.
+var engines = caddy.NewUsagePool()
+
+const defaultGrace = 10 * time.Second
+
+type pooledEngine struct {
+	*upstream.Engine
+	grace time.Duration
+}
+
+// Destruct drains pending deliveries for the grace period, then stops.
+// When Caddy exits it waits for the drain; on a reload that drops these
+// sinks it drains in the background, since Caddy applies a reload
+// synchronously and an upstream that is down must not stall it.
+func (p pooledEngine) Destruct() error {
+	drain := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), p.grace)
+		defer cancel()
+		return p.Close(ctx)
+	}
+	if caddy.Exiting() {
+		return drain()
+	}
+	go func() {
+		if err := drain(); err != nil {
+			caddy.Log().Named("sessiontap.upstream").Warn("deliveries left undelivered after a reload", zap.Error(err))
+		}
+	}()
+	return nil
+}
+
+// provisionDelivery loads or starts the engine for this config's sinks.
+func (h *Handler) provisionDelivery() error {
+	if len(h.Forward) == 0 {
+		return nil
+	}
+	for _, f := range h.Forward {
+		if err := f.validate(); err != nil {
+			return err
+		}
+	}
+	key, err := h.deliveryKey()
+	if err != nil {
+		return err
+	}
+	val, _, err := engines.LoadOrNew(key, h.newEngine)
+	if err != nil {
+		return err
+	}
+	h.engineKey = key
+	h.engine = val.(pooledEngine).Engine
+	return nil
+}
+
+func (h *Handler) deliveryKey() (string, error) {
+	b, err := json.Marshal([]any{h.Forward, h.HMACKey, h.Delivery})
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	// The store is part of the key: feedback is written to it.
+	return fmt.Sprintf("engine/%p/%x", h.store, sum[:12]), nil
+}
+
+func (h *Handler) newEngine() (caddy.Destructor, error) {
+	d := h.Delivery
+	if d == nil {
+		d = &Delivery{}
+	}
+	repl := caddy.NewReplacer()
+	hashKey := repl.ReplaceKnown(h.HMACKey, "")
+	if hashKey == "" {
+		h.logger.Warn("no hmac_key: customer references leave the process as plain SHA-256 hashes, " +
+			"which can be reversed for guessable values; set hmac_key")
+	}
+	hasher := upstream.NewHasher(hashKey)
+	// The engine outlives this config, so it logs through Caddy's default
+	// logger, not this config's (whose writers close at the next reload).
+	e := upstream.New(upstream.Config{QueueSize: d.QueueSize, Concurrency: d.Concurrency,
+		MaxAttempts: d.MaxAttempts, Timeout: time.Duration(d.Timeout)}, caddy.Log().Named("sessiontap.upstream"))
+	for _, f := range h.Forward {
+		s, err := f.sink(repl, hasher)
+		if err != nil {
+			return nil, fmt.Errorf("forward %s: %v", f.To, err)
+		}
+		e.AddSink(s, upstream.SinkOptions{On: f.On})
+	}
+	e.OnFeedback(feedbackWriter(h.store))
+	e.OnResult(observeDelivery)
+	grace := time.Duration(d.Grace)
+	if grace <= 0 {
+		grace = defaultGrace
+	}
+	return pooledEngine{Engine: e, grace: grace}, nil
+}
+
+// feedbackWriter keeps what an upstream answered on the session. It writes
+// to the store directly, not through the handler, so feedback is never
+// forwarded again.
+func feedbackWriter(store cache.Store) func(string, *upstream.Update, upstream.Feedback) {
+	return func(sink string, u *upstream.Update, fb upstream.Feedback) {
+		_, err := store.Update(context.Background(), u.Session.ID, func(s *sessiontap.Session) error {
+			if s.Version == 0 {
+				return cache.ErrNoChange // deleted meanwhile (GDPR): do not resurrect
+			}
+			changed := false
+			if fb.Effects != nil && string(fb.Effects) != string(s.Effects) {
+				s.Effects, changed = fb.Effects, true
+			}
+			if fb.ContextVersion != 0 && fb.ContextVersion != s.ContextVersion {
+				s.ContextVersion, changed = fb.ContextVersion, true
+			}
+			if !changed {
+				return cache.ErrNoChange
+			}
+			return nil
+		})
+		if err != nil {
+			caddy.Log().Named("sessiontap.upstream").Error("keeping upstream feedback failed",
+				zap.String("sink", sink), zap.String("session_id", u.Session.ID), zap.Error(err))
+		}
+	}
+}
+
+// enqueue hands a stored change to the engine. s is the request's own copy
+// of what was stored, never changed after this; the engine only reads it.
+func (h *Handler) enqueue(s *sessiontap.Session, changed upstream.Change) {
+	h.engine.Enqueue(&upstream.Update{EventID: eventID(), Session: *s, Changed: changed, OccurredAt: s.UpdatedAt})
+}
+
+func eventID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// cleanupDelivery releases this config's use of its engine.
+func (h *Handler) cleanupDelivery() {
+	if h.engineKey == "" {
+		return
+	}
+	key := h.engineKey
+	h.engineKey = ""
+	if _, err := engines.Delete(key); err != nil {
+		h.logger.Error("stopping the delivery engine", zap.Error(err))
+	}
+}

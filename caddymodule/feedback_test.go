@@ -1,0 +1,77 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// TestTalonOneEffectsReachTheShop: a cart goes to Talon.One, its effects
+// are kept on the session, and the next request hands them to the shop
+// through header_up {sessiontap.effects}. (The Talon.One request itself is
+// validated against the OpenAPI spec in the upstream package's tests.)
+func TestTalonOneEffectsReachTheShop(t *testing.T) {
+	effects := `[{"campaignId":1,"rulesetId":2,"ruleIndex":0,"ruleName":"10% off","effectType":"setDiscount","props":{"name":"10% off","value":24.69}}]`
+	var puts atomic.Int32
+	talon := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		var req struct {
+			CustomerSession struct {
+				CartItems []map[string]any `json:"cartItems"`
+			} `json:"customerSession"`
+		}
+		if r.Method != "PUT" || !strings.HasPrefix(r.URL.Path, "/v2/customer_sessions/") ||
+			r.Header.Get("Authorization") != "ApiKey-v1 talon-key" || json.Unmarshal(body, &req) != nil {
+			t.Errorf("unexpected Talon.One request %s %s %q", r.Method, r.URL, r.Header.Get("Authorization"))
+		}
+		puts.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"customerSession":{},"effects":`+effects+`}`)
+	}))
+	defer talon.Close()
+	var promotions atomic.Value
+	shop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		promotions.Store(r.Header.Get("X-Promotions"))
+		io.WriteString(w, "shop")
+	}))
+	defer shop.Close()
+
+	tester := newTester(t)
+	tester.InitServer(siteConfigWith(`
+		forward talonone `+talon.URL+` {
+			api_key talon-key
+		}
+		hmac_key test-hmac
+		api /_sessiontap/api {
+			key test-key
+		}`, `reverse_proxy `+strings.TrimPrefix(shop.URL, "http://")+` {
+		header_up X-Promotions {sessiontap.effects}
+		header_up X-Cart-Total {sessiontap.cart.total}
+	}`), "caddyfile")
+
+	s := collect(t, tester, cartBody)
+	waitFor(t, "the effects on the session", func() bool {
+		_, body := do(t, tester, "GET", "http://localhost:9080/_sessiontap/api/sessions/"+s.ID, "", "Authorization", "Bearer test-key")
+		return strings.Contains(body, `"effects":[{`)
+	})
+	do(t, tester, "GET", "http://localhost:9080/", "")
+	got, _ := promotions.Load().(string)
+	var want, have any
+	json.Unmarshal([]byte(effects), &want)
+	if json.Unmarshal([]byte(got), &have) != nil || !jsonEqual(want, have) {
+		t.Errorf("X-Promotions = %q, want the effects", got)
+	}
+	if puts.Load() != 1 {
+		t.Errorf("%d PUTs to Talon.One for one cart change", puts.Load())
+	}
+}
+
+func jsonEqual(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
