@@ -32,7 +32,7 @@ func registerMetrics(ctx caddy.Context) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{deliveries, deliveryLatency, queueDepth} {
+	for _, c := range []prometheus.Collector{deliveries, deliveryLatency, queueDepth, captureCollector{}, storeCollector{}} {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if !errors.As(err, &already) {

@@ -22,6 +22,7 @@ import (
 func init() {
 	caddy.RegisterModule(Handler{})
 	caddy.RegisterModule(BigcacheStore{})
+	caddy.RegisterModule(AdminAPI{})
 }
 
 // Defaults, documented in the README.
@@ -147,6 +148,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return err
 	}
 	h.handler = hh
+	trackCapture(hh.Stats())
 	return nil
 }
 
@@ -233,10 +235,14 @@ func (h *Handler) Validate() error {
 	return nil
 }
 
-// Cleanup releases this config's use of the delivery engine. It runs
+// Cleanup releases this config's use of the delivery engine and retires
+// its capture counters into the process totals. It runs
 // after a failed Provision too, so it only releases what it holds.
 func (h *Handler) Cleanup() error {
 	h.cleanupDelivery()
+	if h.handler != nil {
+		untrackCapture(h.handler.Stats())
+	}
 	return nil
 }
 

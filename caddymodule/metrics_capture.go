@@ -1,0 +1,139 @@
+package caddymodule
+
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sessiontap/caddy-sessiontap/handler"
+)
+
+// CaptureTotals are capture counters summed over handlers (see
+// handler.CaptureStats for what each counts).
+type CaptureTotals struct {
+	Pages         int64 `json:"pages"`
+	Stored        int64 `json:"stored"`
+	Truncated     int64 `json:"truncated"`
+	Undecodable   int64 `json:"undecodable"`
+	DroppedFields int64 `json:"dropped_fields"`
+	CacheGuarded  int64 `json:"cache_guarded"`
+}
+
+func (t *CaptureTotals) add(s *handler.CaptureStats) {
+	t.Pages += s.Pages.Load()
+	t.Stored += s.Stored.Load()
+	t.Truncated += s.Truncated.Load()
+	t.Undecodable += s.Undecodable.Load()
+	t.DroppedFields += s.DroppedFields.Load()
+	t.CacheGuarded += s.CacheGuarded.Load()
+}
+
+// captures registers the capture counters of the live handlers. When a
+// handler is cleaned up (its config was replaced), its counts move to
+// retired, so totals since the process started never go down on a reload.
+// A capture still finishing in a retired handler after that is not counted.
+var captures = struct {
+	sync.Mutex
+	live    map[*handler.CaptureStats]struct{}
+	retired CaptureTotals
+}{live: map[*handler.CaptureStats]struct{}{}}
+
+// trackCapture adds a provisioned handler's counters.
+func trackCapture(s *handler.CaptureStats) {
+	captures.Lock()
+	defer captures.Unlock()
+	captures.live[s] = struct{}{}
+}
+
+// untrackCapture retires a handler's counters. It may run more than once
+// for a handler and only counts them the first time.
+func untrackCapture(s *handler.CaptureStats) {
+	captures.Lock()
+	defer captures.Unlock()
+	if _, ok := captures.live[s]; !ok {
+		return
+	}
+	delete(captures.live, s)
+	captures.retired.add(s)
+}
+
+// captureTotals returns the sum over the live handlers (the running
+// configs) and the sum since the process started.
+func captureTotals() (live, sinceStart CaptureTotals) {
+	captures.Lock()
+	defer captures.Unlock()
+	for s := range captures.live {
+		live.add(s)
+	}
+	sinceStart = captures.retired
+	sinceStart.Pages += live.Pages
+	sinceStart.Stored += live.Stored
+	sinceStart.Truncated += live.Truncated
+	sinceStart.Undecodable += live.Undecodable
+	sinceStart.DroppedFields += live.DroppedFields
+	sinceStart.CacheGuarded += live.CacheGuarded
+	return live, sinceStart
+}
+
+// captureCollector exposes the capture counters since the process
+// started, read at scrape time. CaptureStats does not tell HTML from JSON
+// captures, so there is no source label.
+type captureCollector struct{}
+
+var (
+	capturePagesDesc = prometheus.NewDesc("caddy_sessiontap_capture_pages_total",
+		"Responses and request bodies scanned by capture.", nil, nil)
+	capturesDesc = prometheus.NewDesc("caddy_sessiontap_captures_total",
+		"Capture results by outcome: stored (a session changed), truncated (body over the limit), "+
+			"undecodable (compressed body did not decode), cache_guarded (cart/customer of a shared-cache page ignored).",
+		[]string{"outcome"}, nil)
+	droppedFieldsDesc = prometheus.NewDesc("caddy_sessiontap_capture_dropped_fields_total",
+		"Captured values refused as invalid.", nil, nil)
+)
+
+func (captureCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- capturePagesDesc
+	ch <- capturesDesc
+	ch <- droppedFieldsDesc
+}
+
+func (captureCollector) Collect(ch chan<- prometheus.Metric) {
+	_, t := captureTotals()
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	counter(capturePagesDesc, t.Pages)
+	counter(capturesDesc, t.Stored, "stored")
+	counter(capturesDesc, t.Truncated, "truncated")
+	counter(capturesDesc, t.Undecodable, "undecodable")
+	counter(capturesDesc, t.CacheGuarded, "cache_guarded")
+	counter(droppedFieldsDesc, t.DroppedFields)
+}
+
+// storeCollector exposes the figures of the stores in the pool, read at
+// scrape time.
+type storeCollector struct{}
+
+var (
+	storeEntriesDesc = prometheus.NewDesc("caddy_sessiontap_store_entries",
+		"Sessions held by the store.", []string{"store"}, nil)
+	storeBytesDesc = prometheus.NewDesc("caddy_sessiontap_store_bytes",
+		"Memory the store has allocated for sessions, in bytes.", []string{"store"}, nil)
+	storeEvictionsDesc = prometheus.NewDesc("caddy_sessiontap_store_evictions_total",
+		"Sessions evicted to keep the store under its size cap.", []string{"store"}, nil)
+)
+
+func (storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- storeEntriesDesc
+	ch <- storeBytesDesc
+	ch <- storeEvictionsDesc
+}
+
+func (storeCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, s := range pooledStores() {
+		st := s.store.Stats()
+		ch <- prometheus.MustNewConstMetric(storeEntriesDesc, prometheus.GaugeValue, float64(st.Entries), s.name)
+		ch <- prometheus.MustNewConstMetric(storeBytesDesc, prometheus.GaugeValue, float64(st.Bytes), s.name)
+		ch <- prometheus.MustNewConstMetric(storeEvictionsDesc, prometheus.CounterValue, float64(st.Evictions), s.name)
+	}
+}
