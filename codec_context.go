@@ -35,7 +35,8 @@ func (s *Session) appendContext(b []byte) []byte {
 		b = protowire.AppendTag(b, sessionEffects, protowire.BytesType)
 		b = protowire.AppendBytes(b, s.Effects)
 	}
-	return appendVarint(b, sessionCtxVer, uint64(s.ContextVersion))
+	b = appendVarint(b, sessionCtxVer, uint64(s.ContextVersion))
+	return s.appendTenantContexts(b)
 }
 
 func (s *Session) decodeContext(num protowire.Number, typ protowire.Type, b []byte) (int, error) {
@@ -60,6 +61,8 @@ func (s *Session) decodeContext(num protowire.Number, typ protowire.Type, b []by
 		return n, err
 	case sessionCtxVer:
 		return consumeVarint(typ, b, func(v uint64) { s.ContextVersion = int64(v) })
+	case sessionTenantCtx:
+		return s.decodeTenantContext(typ, b)
 	case sessionOrder:
 		var o Order
 		n, err := consumeMessage(typ, b, o.decodeField)

@@ -21,6 +21,8 @@ type Patch struct {
 	// the others (a cart API that carries just a customer id must not erase
 	// the email the page tagging gave).
 	MergeCustomer bool
+	// Visit is a page view to record in the session's enrichment.
+	Visit *Visit
 	// Lines are cart lines to set in the stored cart, each with its new
 	// quantity, matched by product and SKU (Shopify's /cart/add.js answers
 	// with the added lines only). Ignored when Cart is set.
@@ -31,7 +33,7 @@ type Patch struct {
 func (p Patch) IsZero() bool {
 	return p.Cart == nil && p.Customer == nil && p.PageType == "" && p.Action == "" &&
 		p.Variation == "" && p.Category == "" && p.SearchTerm == "" && p.Product == nil &&
-		p.CartToken == "" && p.Order == nil && len(p.Lines) == 0
+		p.CartToken == "" && p.Order == nil && len(p.Lines) == 0 && p.Visit == nil
 }
 
 // Apply changes s as the patch says and reports whether anything changed,
@@ -57,6 +59,10 @@ func (p Patch) Apply(s *Session) bool {
 	if p.Product != nil && (s.Product == nil || *s.Product != *p.Product) {
 		prod := *p.Product
 		s.Product = &prod
+		changed = true
+	}
+	if p.Visit != nil {
+		p.Visit.apply(&s.Enrichment)
 		changed = true
 	}
 	return p.applyOrder(s) || changed

@@ -6,7 +6,11 @@ package sessiontap
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -61,6 +65,74 @@ type Session struct {
 	// ContextVersion is the version of the session's Emporix session
 	// context after sessiontap's last write to it.
 	ContextVersion int64 `json:"context_version,omitempty"`
+	// Enrichment is what the server saw of the visitor's page views.
+	Enrichment Enrichment `json:"enrichment"`
+	// Contexts are the session contexts kept for tenants through the
+	// Emporix-compatible session-context API, at most MaxTenantContexts,
+	// sorted by tenant. Each tenant sees only its own.
+	Contexts []TenantContext `json:"contexts,omitempty"`
+}
+
+// Bounds of the tenant contexts of one session.
+const (
+	// MaxTenantContexts is how many tenants may keep a context on one session.
+	MaxTenantContexts = 8
+	// MaxContextAttributes is the largest Attributes of one tenant, in
+	// bytes of compact JSON.
+	MaxContextAttributes = 16 << 10
+)
+
+// TenantContext is one tenant's session context, as Emporix's Session
+// Context Service describes it: a few well-known fields and custom
+// attributes, versioned for optimistic locking.
+type TenantContext struct {
+	Tenant string `json:"tenant"`
+	// Version is 1 when the context is created and increases by one with
+	// every write to it (writes to the rest of the session do not move it).
+	Version    uint64    `json:"version"`
+	CreatedAt  time.Time `json:"created_at"`
+	ModifiedAt time.Time `json:"modified_at"`
+	// CustomerID, when set, makes the context a customer's: reading or
+	// writing it needs that customer's token. Personal data.
+	CustomerID     string `json:"customer_id,omitempty"`
+	SiteCode       string `json:"site_code,omitempty"`
+	Currency       string `json:"currency,omitempty"`
+	CartID         string `json:"cart_id,omitempty"`
+	TargetLocation string `json:"target_location,omitempty"`
+	// Attributes are the custom attributes, a compact JSON object whose
+	// values are objects; nil when there are none.
+	Attributes json.RawMessage `json:"attributes,omitempty"`
+}
+
+// TenantContext returns the tenant's context on s, or nil. The pointer is
+// into s.Contexts: changes through it change s.
+func (s *Session) TenantContext(tenant string) *TenantContext {
+	for i := range s.Contexts {
+		if s.Contexts[i].Tenant == tenant {
+			return &s.Contexts[i]
+		}
+	}
+	return nil
+}
+
+// ErrTooManyTenants is returned by AddTenantContext when the session
+// already has MaxTenantContexts contexts.
+var ErrTooManyTenants = errors.New("the session already has a context for the maximum number of tenants")
+
+// AddTenantContext adds a context for a tenant that has none on s yet,
+// keeping Contexts sorted by tenant, and returns a pointer to it.
+func (s *Session) AddTenantContext(tc TenantContext) (*TenantContext, error) {
+	if s.TenantContext(tc.Tenant) != nil {
+		return nil, fmt.Errorf("tenant %q already has a context", tc.Tenant)
+	}
+	if len(s.Contexts) >= MaxTenantContexts {
+		return nil, ErrTooManyTenants
+	}
+	i, _ := slices.BinarySearchFunc(s.Contexts, tc.Tenant, func(c TenantContext, t string) int {
+		return strings.Compare(c.Tenant, t)
+	})
+	s.Contexts = slices.Insert(s.Contexts, i, tc)
+	return &s.Contexts[i], nil
 }
 
 // State is a session's lifecycle, named as in Talon.One's customer sessions.

@@ -34,6 +34,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		collect <path>
 //		api <prefix> {
 //			key <secret>
+//			saas_token hmac <key> | saas_token static <token> <customerId>
 //		}
 //		capture html [on|off]
 //		capture json <preset>
@@ -50,12 +51,13 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			...
 //		}
 //		hmac_key <secret>
+//		hide_ip off|truncate|hash
 //		delivery {
 //			...
 //		}
 //	}
 //
-// session and key may be repeated. Every subdirective is optional.
+// session, key and saas_token static may be repeated. Every subdirective is optional.
 func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
 	if d.NextArg() {
@@ -82,6 +84,8 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = m.parseForward(d)
 		case "hmac_key":
 			err = oneArg(d, &m.HMACKey)
+		case "hide_ip":
+			err = oneArg(d, &m.HideIP)
 		case "delivery":
 			err = m.parseDelivery(d)
 		case "capture":
@@ -177,6 +181,12 @@ func (m *Handler) parseAPI(d *caddyfile.Dispenser) error {
 		return err
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		if d.Val() == "saas_token" {
+			if err := m.API.parseSaaSToken(d); err != nil {
+				return err
+			}
+			continue
+		}
 		if d.Val() != "key" {
 			return d.Errf("unrecognized api option %q", d.Val())
 		}

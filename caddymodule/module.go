@@ -67,6 +67,11 @@ type Handler struct {
 	// Emporix, Nosto, webhooks), in the background.
 	Forward []Forward `json:"forward,omitempty"`
 
+	// HideIP says how the client's address is kept on the session: "off"
+	// (in full), "truncate" (its network: IPv4 /24, IPv6 /48; the default)
+	// or "hash" (HMAC-SHA256 under hmac_key).
+	HideIP string `json:"hide_ip,omitempty"`
+
 	// HMACKey keys the HMAC-SHA256 that pseudonymises customer references
 	// and emails for sinks that do not need them in clear. Placeholders
 	// such as {env.SESSIONTAP_HMAC_KEY} are replaced.
@@ -84,6 +89,7 @@ type Handler struct {
 	logger    *zap.Logger
 	engine    *upstream.Engine
 	engineKey string
+	hasher    *upstream.Hasher
 }
 
 // Cookie is sessiontap's own session cookie.
@@ -110,6 +116,8 @@ type API struct {
 	// Keys are the accepted bearer keys. Placeholders such as {env.KEY}
 	// are replaced when the config loads; a key that ends up empty is ignored.
 	Keys []string `json:"keys,omitempty"`
+	// SaaSToken checks the session-context API's saas-token header (see SaaSToken).
+	SaaSToken *SaaSToken `json:"saas_token,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -176,6 +184,7 @@ func (h *Handler) handlerConfig() (handler.Config, error) {
 	if err != nil {
 		return handler.Config{}, err
 	}
+	h.hasher = upstream.NewHasher(caddy.NewReplacer().ReplaceKnown(h.HMACKey, ""))
 	cfg := handler.Config{
 		CookieName:   h.Cookie.Name,
 		CookieMaxAge: time.Duration(h.Cookie.MaxAge),
@@ -185,6 +194,7 @@ func (h *Handler) handlerConfig() (handler.Config, error) {
 		Capture:      capture,
 		OnIdentity:   h.setPlaceholders,
 	}
+	cfg.Enrich = handler.EnrichConfig{HideIP: h.HideIP, HashIP: h.hasher.Hash, ClientIP: clientIP}
 	if h.engine != nil {
 		cfg.OnStored = h.enqueue
 	}
@@ -196,6 +206,9 @@ func (h *Handler) handlerConfig() (handler.Config, error) {
 		cfg.APIPrefix = h.API.Prefix
 		for _, k := range h.API.Keys {
 			cfg.APIKeys = append(cfg.APIKeys, repl.ReplaceKnown(k, ""))
+		}
+		if cfg.SaaSTokens, err = h.API.SaaSToken.verifier(repl); err != nil {
+			return handler.Config{}, err
 		}
 	}
 	return cfg, nil
@@ -219,6 +232,11 @@ func (h *Handler) Validate() error {
 	}
 	if !strings.HasPrefix(h.Collect, "/") {
 		return fmt.Errorf("collect: path must start with /")
+	}
+	switch h.HideIP {
+	case "", "off", "truncate", "hash":
+	default:
+		return fmt.Errorf("hide_ip: must be off, truncate or hash, not %q", h.HideIP)
 	}
 	if err := h.validateCapture(); err != nil {
 		return err
@@ -262,6 +280,13 @@ func validToken(s string) bool {
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	return h.handler.Serve(w, r, next)
+}
+
+// clientIP is Caddy's client address: the remote address, or the one the
+// trusted proxies forwarded.
+func clientIP(r *http.Request) string {
+	ip, _ := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string)
+	return ip
 }
 
 // StoreProvider is implemented by the modules in the sessiontap.stores

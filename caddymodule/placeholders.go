@@ -8,9 +8,12 @@ import (
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
 
 	sessiontap "github.com/sessiontap/caddy-sessiontap"
 	"github.com/sessiontap/caddy-sessiontap/handler"
+	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
 // maxPlaceholder bounds a placeholder's value: they end up in headers.
@@ -26,6 +29,10 @@ func (h *Handler) setPlaceholders(r *http.Request, id handler.Identity) {
 		return
 	}
 	repl.Set("sessiontap.id", id.ID)
+	// The access log carries the session id (an id, not personal data).
+	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
+		extra.Add(zap.String("sessiontap_id", id.ID))
+	}
 	var (
 		s      *sessiontap.Session
 		loaded bool
@@ -39,13 +46,13 @@ func (h *Handler) setPlaceholders(r *http.Request, id handler.Identity) {
 			loaded = true
 			s, _ = h.store.Get(r.Context(), id.ID)
 		}
-		return sessionPlaceholder(s, name)
+		return sessionPlaceholder(s, name, h.hasher)
 	})
 }
 
 // sessionPlaceholder is the value of {sessiontap.<name>} for s (nil: the
 // session is not stored yet). Unknown names are not ours.
-func sessionPlaceholder(s *sessiontap.Session, name string) (any, bool) {
+func sessionPlaceholder(s *sessiontap.Session, name string, hasher *upstream.Hasher) (any, bool) {
 	if s == nil {
 		s = &sessiontap.Session{}
 	}
@@ -65,6 +72,24 @@ func sessionPlaceholder(s *sessiontap.Session, name string) (any, bool) {
 		}
 	case "effects":
 		v = compactJSON(s.Effects)
+	case "customer.ref_hash":
+		v = hasher.Hash(s.Customer.CustomerReference)
+	case "customer.logged_in":
+		v = strconv.FormatBool(s.Customer.CustomerReference != "" || s.Customer.Email != "")
+	case "state":
+		v = string(s.State)
+	case "variation":
+		v = s.Variation
+	case "page_views":
+		v = strconv.Itoa(s.Enrichment.PageViews)
+	case "landing_page":
+		v = s.Enrichment.LandingPage
+	case "utm_source":
+		v = s.Enrichment.Campaign.Source
+	case "utm_medium":
+		v = s.Enrichment.Campaign.Medium
+	case "utm_campaign":
+		v = s.Enrichment.Campaign.Name
 	default:
 		return nil, false
 	}

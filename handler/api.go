@@ -19,6 +19,8 @@ type api struct {
 	keys   [][sha256.Size]byte
 	store  cache.Store
 	log    *zap.Logger
+	// contexts serves {prefix}/session-context/ (sessioncontext.go).
+	contexts *sessionContexts
 }
 
 func newAPI(prefix string, keys []string, store cache.Store, log *zap.Logger) (*api, error) {
@@ -64,6 +66,10 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest := strings.TrimPrefix(r.URL.Path, a.prefix)
 	if id, ok := strings.CutPrefix(rest, "/sessions/"); ok {
 		a.session(w, r, id)
+		return
+	}
+	if rest, ok := strings.CutPrefix(rest, "/session-context/"); ok && a.contexts != nil {
+		a.contexts.serve(w, r, rest)
 		return
 	}
 	writeError(w, http.StatusNotFound, "no such API route")

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	sessiontap "github.com/sessiontap/caddy-sessiontap"
 	"github.com/sessiontap/caddy-sessiontap/handler/jsonmap"
 )
 
@@ -50,6 +51,7 @@ type captureWriter struct {
 	mayCached bool   // the response may have come from a shared cache
 	truncated bool
 	buf       *bytes.Buffer
+	visit     *sessiontap.Visit // the page view to record with the capture
 }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}

@@ -30,11 +30,13 @@ type CaptureStats struct {
 func (h *Handler) finishCapture(ctx context.Context, id Identity, c *captureWriter) {
 	defer c.release()
 	if c.kind == captureNone || c.buf.Len() == 0 {
+		h.recordVisit(ctx, id, c.visit)
 		return
 	}
 	h.stats.Pages.Add(1)
 	body, ok := h.decoded(c)
 	if !ok {
+		h.recordVisit(ctx, id, c.visit)
 		return
 	}
 	defer func() {
@@ -46,6 +48,7 @@ func (h *Handler) finishCapture(ctx context.Context, id Identity, c *captureWrit
 		if !c.truncated {
 			h.storeJSON(ctx, id, c.route, body.Bytes())
 		}
+		h.recordVisit(ctx, id, c.visit)
 		return
 	}
 	page := tagging.Parse(body.Bytes())
@@ -58,6 +61,8 @@ func (h *Handler) finishCapture(ctx context.Context, id Identity, c *captureWrit
 		h.stats.CacheGuarded.Add(1)
 		patch.Cart, patch.Customer, patch.CartToken = nil, nil, ""
 	}
+	tagged := !patch.IsZero()
+	patch.Visit = c.visit
 	if patch.IsZero() {
 		return
 	}
@@ -66,9 +71,21 @@ func (h *Handler) finishCapture(ctx context.Context, id Identity, c *captureWrit
 		h.log.Error("storing captured tagging failed", zap.String("session_id", id.ID), zap.Error(err))
 		return
 	}
-	h.stats.Stored.Add(1)
+	if tagged {
+		h.stats.Stored.Add(1)
+	}
 	h.log.Debug("tagging captured", zap.String("session_id", id.ID), zap.Uint64("version", s.Version),
 		zap.Int("dropped_fields", len(page.Dropped)))
+}
+
+// recordVisit stores a page view that no capture carried.
+func (h *Handler) recordVisit(ctx context.Context, id Identity, v *sessiontap.Visit) {
+	if v == nil {
+		return
+	}
+	if _, err := h.apply(ctx, id.ID, sessiontap.Patch{Visit: v}); err != nil {
+		h.log.Error("recording a page view failed", zap.String("session_id", id.ID), zap.Error(err))
+	}
 }
 
 // decoded returns the kept body, decompressed up to the limit.

@@ -45,8 +45,14 @@ type Config struct {
 	APIPrefix string
 	// APIKeys are the accepted bearer keys; empty keys are never accepted.
 	APIKeys []string
+	// SaaSTokens resolves the saas-token header of the session-context API
+	// to a customer. Nil makes contexts that belong to a customer answer
+	// 403 to everyone.
+	SaaSTokens TokenVerifier
 	// Capture says what is read from proxied responses.
 	Capture CaptureConfig
+	// Enrich says how page views are recorded on the session.
+	Enrich EnrichConfig
 	// OnStored, when set, is told of every session write capture or collect
 	// made, with what it changed; s is the caller's own copy. It runs on the
 	// request path and must not block (it enqueues upstream deliveries).
@@ -86,6 +92,7 @@ func New(cfg Config, store cache.Store, log *zap.Logger) (*Handler, error) {
 		if err != nil {
 			return nil, err
 		}
+		a.contexts = &sessionContexts{store: store, verifier: cfg.SaaSTokens, log: log, now: func() time.Time { return h.now() }}
 		h.api = a
 	}
 	return h, nil
@@ -111,13 +118,21 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, next Next) error
 		h.collect(w, r, id)
 		return nil
 	}
-	if !id.Tracked || !h.mayCapture(r, route) {
+	if !id.Tracked {
 		return next.ServeHTTP(w, r)
+	}
+	// Built before the request goes on: nothing of r is read afterwards.
+	visit := h.visit(r)
+	if !h.mayCapture(r, route) {
+		err := next.ServeHTTP(w, r)
+		h.recordVisit(r.Context(), id, visit)
+		return err
 	}
 	if route != nil && route.Source == jsonmap.SourceRequest {
 		return h.captureRequest(w, r, next, id, route)
 	}
 	cw := h.newCaptureWriter(w, route)
+	cw.visit = visit
 	err := next.ServeHTTP(cw, r)
 	h.finishCapture(r.Context(), id, cw)
 	return err

@@ -1,0 +1,103 @@
+package caddymodule
+
+import (
+	"errors"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/sessiontap/caddy-sessiontap/handler"
+)
+
+// SaaSToken configures how the session-context API
+// ({api prefix}/session-context/{tenant}/context/{sessionId}) checks the
+// saas-token header, the customer access token that a context belonging
+// to a customer requires. Exactly one of HMACKey and Static is set.
+//
+// Without a saas_token (or with no usable one), contexts that belong to a
+// customer answer 403 to every request: the API fails closed. Contexts of
+// anonymous sessions need no token. The operator API's bearer key is
+// required in all cases.
+type SaaSToken struct {
+	// HMACKey verifies tokens of the form
+	// `<customerId>.<expiry>.<mac>`: expiry a Unix time in seconds, mac the
+	// hex HMAC-SHA256 under this key of `<customerId>.<expiry>`. Tokens are
+	// refused from their expiry second on. Placeholders such as
+	// {env.SESSIONTAP_SAAS_KEY} are replaced; a key that ends up empty is
+	// a configuration error.
+	HMACKey string `json:"hmac_key,omitempty"`
+
+	// Static maps fixed tokens to customer ids, for tests and demos:
+	// these tokens never expire. Placeholders in tokens are replaced;
+	// entries that end up empty are ignored.
+	Static map[string]string `json:"static,omitempty"`
+}
+
+// verifier builds the configured verifier; nil (no verifier, fail closed)
+// when c is nil.
+func (c *SaaSToken) verifier(repl *caddy.Replacer) (handler.TokenVerifier, error) {
+	if c == nil {
+		return nil, nil
+	}
+	switch {
+	case c.HMACKey != "" && len(c.Static) > 0:
+		return nil, errors.New("api: saas_token: use either hmac or static, not both")
+	case c.HMACKey != "":
+		key := repl.ReplaceKnown(c.HMACKey, "")
+		v, err := handler.NewHMACVerifier([]byte(key))
+		if err != nil {
+			return nil, errors.New("api: saas_token hmac: the key is empty (an unset environment variable?)")
+		}
+		return v, nil
+	case len(c.Static) > 0:
+		tokens := make(map[string]string, len(c.Static))
+		for tok, customer := range c.Static {
+			tokens[repl.ReplaceKnown(tok, "")] = customer
+		}
+		return handler.NewStaticVerifier(tokens), nil
+	}
+	return nil, errors.New("api: saas_token: neither hmac_key nor static is set")
+}
+
+// parseSaaSToken parses, inside an api block,
+//
+//	saas_token hmac <key>
+//	saas_token static <token> <customerId>
+//
+// static may be repeated; hmac and static exclude each other.
+func (a *API) parseSaaSToken(d *caddyfile.Dispenser) error {
+	if a.SaaSToken == nil {
+		a.SaaSToken = &SaaSToken{}
+	}
+	c := a.SaaSToken
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	switch kind := d.Val(); kind {
+	case "hmac":
+		if c.HMACKey != "" {
+			return d.Err("saas_token hmac: given twice")
+		}
+		if err := oneArg(d, &c.HMACKey); err != nil {
+			return err
+		}
+	case "static":
+		var tok, customer string
+		if !d.Args(&tok, &customer) || d.NextArg() {
+			return d.ArgErr()
+		}
+		if c.Static == nil {
+			c.Static = map[string]string{}
+		}
+		if _, dup := c.Static[tok]; dup {
+			return d.Errf("saas_token static: token given twice")
+		}
+		c.Static[tok] = customer
+	default:
+		return d.Errf("saas_token: expected hmac or static, got %q", kind)
+	}
+	if c.HMACKey != "" && len(c.Static) > 0 {
+		return d.Err("saas_token: use either hmac or static, not both")
+	}
+	return nil
+}

@@ -1,0 +1,106 @@
+package caddymodule
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/sessiontap/caddy-sessiontap/handler"
+)
+
+func TestCaddyfileSaaSToken(t *testing.T) {
+	var h Handler
+	err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(`sessiontap {
+		api /ops {
+			key one
+			saas_token static tok-1 cust-1
+			saas_token static tok-2 cust-2
+		}
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.API.SaaSToken.Static; len(got) != 2 || got["tok-2"] != "cust-2" || h.API.Keys[0] != "one" {
+		t.Errorf("api: %+v %+v", h.API, h.API.SaaSToken)
+	}
+	b, _ := json.Marshal(h.API)
+	if !strings.Contains(string(b), `"saas_token":{"static":{"tok-1":"cust-1","tok-2":"cust-2"}}`) {
+		t.Errorf("JSON: %s", b)
+	}
+
+	h = Handler{}
+	err = h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(`sessiontap {
+		api /ops {
+			saas_token hmac {env.SAAS_KEY}
+			key one
+		}
+	}`))
+	if err != nil || h.API.SaaSToken.HMACKey != "{env.SAAS_KEY}" {
+		t.Errorf("hmac: %v %+v", err, h.API.SaaSToken)
+	}
+
+	for _, bad := range []string{
+		"saas_token",
+		"saas_token hmac",
+		"saas_token hmac a b",
+		"saas_token hmac a\n saas_token hmac b",
+		"saas_token static tok",
+		"saas_token static tok c extra",
+		"saas_token static tok c\n saas_token static tok d",
+		"saas_token hmac a\n saas_token static tok c",
+		"saas_token jwt x",
+	} {
+		h = Handler{}
+		err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("sessiontap {\n api /ops {\n key one\n " + bad + "\n }\n}"))
+		if err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestSaaSTokenVerifier(t *testing.T) {
+	t.Setenv("SESSIONTAP_TEST_SAAS_KEY", "k3y")
+	repl := caddy.NewReplacer()
+	v, err := (&SaaSToken{HMACKey: "{env.SESSIONTAP_TEST_SAAS_KEY}"}).verifier(repl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := handler.SignHMACToken([]byte("k3y"), "cust-1", time.Now().Add(time.Minute))
+	if got, err := v.CustomerID(context.Background(), tok); err != nil || got != "cust-1" {
+		t.Errorf("hmac: %q %v", got, err)
+	}
+	v, err = (&SaaSToken{Static: map[string]string{"t": "c"}}).verifier(repl)
+	if got, _ := v.CustomerID(context.Background(), "t"); err != nil || got != "c" {
+		t.Errorf("static: %q %v", got, err)
+	}
+	if v, err := (*SaaSToken)(nil).verifier(repl); v != nil || err != nil {
+		t.Errorf("none: %v %v", v, err)
+	}
+	for _, bad := range []*SaaSToken{
+		{HMACKey: "{env.SESSIONTAP_TEST_UNSET}"},
+		{HMACKey: "k", Static: map[string]string{"t": "c"}},
+		{},
+	} {
+		if _, err := bad.verifier(repl); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}
+
+func TestHandlerConfigSaaSToken(t *testing.T) {
+	h := Handler{API: &API{Prefix: "/ops", Keys: []string{"k"}, SaaSToken: &SaaSToken{Static: map[string]string{"t": "c"}}}}
+	h.setDefaults()
+	cfg, err := h.handlerConfig()
+	if err != nil || cfg.SaaSTokens == nil {
+		t.Fatalf("%v %v", cfg.SaaSTokens, err)
+	}
+	h.API.SaaSToken = &SaaSToken{HMACKey: "{env.SESSIONTAP_TEST_UNSET}"}
+	if _, err := h.handlerConfig(); err == nil {
+		t.Error("an empty HMAC key was accepted")
+	}
+}

@@ -1,0 +1,90 @@
+package sessiontap
+
+import (
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Enrichment is what only the server sees about a visitor: when and how
+// often they came, from where, and with what. It is bounded: every string is
+// cut (see maxEnrichmentText), so a session never grows through it.
+type Enrichment struct {
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	PageViews int       `json:"page_views"`
+	// LandingPage is the path and query of the first page view.
+	LandingPage string `json:"landing_page,omitempty"`
+	// Referrer is the first referrer from another site.
+	Referrer string `json:"referrer,omitempty"`
+	// Campaign holds the UTM parameters and click ids of the latest visit
+	// that had any.
+	Campaign Campaign `json:"campaign"`
+	// ClientIP is the client's address as hide_ip allows: in full, cut to
+	// its network (IPv4 /24, IPv6 /48), or an HMAC.
+	ClientIP       string `json:"client_ip,omitempty"`
+	UserAgent      string `json:"user_agent,omitempty"`
+	AcceptLanguage string `json:"accept_language,omitempty"`
+}
+
+// Campaign is where a visit came from, as its URL said.
+type Campaign struct {
+	Source      string `json:"utm_source,omitempty"`
+	Medium      string `json:"utm_medium,omitempty"`
+	Name        string `json:"utm_campaign,omitempty"`
+	Term        string `json:"utm_term,omitempty"`
+	Content     string `json:"utm_content,omitempty"`
+	GCLID       string `json:"gclid,omitempty"`
+	FBCLID      string `json:"fbclid,omitempty"`
+	MSCLKID     string `json:"msclkid,omitempty"`
+	NostoSource string `json:"nosto_source,omitempty"`
+}
+
+// IsZero reports whether the campaign is empty.
+func (c Campaign) IsZero() bool { return c == Campaign{} }
+
+// Visit is one page view as the server saw it, built on the request path
+// from immutable copies of what the request carried.
+type Visit struct {
+	At             time.Time
+	Page           string // path and query
+	Referrer       string // only when from another site
+	Campaign       Campaign
+	ClientIP       string // already hidden as configured
+	UserAgent      string
+	AcceptLanguage string
+}
+
+const maxEnrichmentText = 512
+
+// Cut bounds s to at most maxEnrichmentText bytes on a character boundary.
+func Cut(s string) string {
+	s = strings.TrimSpace(s)
+	if len(s) <= maxEnrichmentText {
+		return s
+	}
+	s = s[:maxEnrichmentText]
+	for !utf8.ValidString(s) && len(s) > 0 {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// apply records the visit on e.
+func (v *Visit) apply(e *Enrichment) {
+	if e.FirstSeen.IsZero() {
+		e.FirstSeen = v.At
+		e.LandingPage = v.Page
+	}
+	e.LastSeen = v.At
+	e.PageViews++
+	if e.Referrer == "" {
+		e.Referrer = v.Referrer
+	}
+	if !v.Campaign.IsZero() {
+		e.Campaign = v.Campaign
+	}
+	setIf(&e.ClientIP, v.ClientIP)
+	setIf(&e.UserAgent, v.UserAgent)
+	setIf(&e.AcceptLanguage, v.AcceptLanguage)
+}

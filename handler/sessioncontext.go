@@ -1,0 +1,488 @@
+package handler
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/cache"
+)
+
+// The Emporix-compatible session-context API, under the operator API's
+// prefix and behind its bearer key:
+//
+//	GET {prefix}/session-context/{tenant}/context/{sessionId}
+//	PUT {prefix}/session-context/{tenant}/context/{sessionId}[?upsert=true]
+//
+// A tenant's context exists once a PUT with upsert=true created it; a
+// session without one answers 404 under that tenant, whatever other tenants
+// keep on it. GET answers the tenant's fields and custom attributes, plus
+// the session's own cart and customer as context.cart and context.customer.
+//
+// PUT needs the context's current metadata.version (400 without it, 409
+// with the current version when stale); it changes the fields the body has
+// and leaves the others, and a body's context replaces all the tenant's
+// custom attributes (context.cart and context.customer, which come from the
+// session, are ignored, so that a GET body can be sent back). On success
+// the version goes up by one. With upsert=true a missing context is created
+// with version 1: the body's version must then be absent or 0 (the version
+// of a context that does not exist); a version of an existing one is
+// checked as usual, and an absent one then means "create only" and answers
+// 409. Absent or empty customerId leaves the customer as it is: a
+// context's customer cannot be removed or changed, only set once.
+//
+// A context belongs to a customer when it has a customerId, or when the
+// session's customer has a customer reference. Such a context is read and
+// written only with a saas-token header that the configured TokenVerifier
+// resolves to that customer (and a PUT setting customerId needs a token of
+// that customer); without a verifier they answer 403 to everyone (fail
+// closed). Check order: 404, then 403, then 409, so that neither the version
+// nor the customer leaks to a caller without the token.
+//
+// Errors are Emporix's ErrorMessage, {"sessionId","code","message"}, plus
+// "field" for 400s and metadata.version for 409s.
+type sessionContexts struct {
+	store    cache.Store
+	verifier TokenVerifier
+	log      *zap.Logger
+	now      func() time.Time
+}
+
+const (
+	// contextBodyLimit bounds a PUT body. Larger ones answer 413.
+	contextBodyLimit = 64 << 10
+	// maxContextField bounds each of the well-known string fields.
+	maxContextField = 256
+	// maxTenantLength bounds a tenant name.
+	maxTenantLength = 64
+)
+
+// tenantPattern is Emporix's tenant name alphabet, a little wider.
+var tenantPattern = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// reservedAttributes are the context keys GET fills from the session.
+var reservedAttributes = map[string]bool{"cart": true, "customer": true}
+
+// contextError is an answer other than success, with Emporix's error body.
+type contextError struct {
+	status  int
+	message string
+	field   string
+	// version, for a 409, is the context's current version.
+	version *uint64
+}
+
+func (e *contextError) Error() string { return e.message }
+
+func ctxErr(status int, format string, args ...any) *contextError {
+	return &contextError{status: status, message: fmt.Sprintf(format, args...)}
+}
+
+func ctxFieldErr(field, format string, args ...any) *contextError {
+	e := ctxErr(http.StatusBadRequest, format, args...)
+	e.field = field
+	return e
+}
+
+var (
+	errContextNotFound = ctxErr(http.StatusNotFound, "session context not found")
+	errForbidden       = ctxErr(http.StatusForbidden, "the session context belongs to a customer; a saas-token of that customer is required")
+)
+
+func conflict(given, current uint64) *contextError {
+	e := ctxErr(http.StatusConflict, "metadata.version %d is not the current version %d", given, current)
+	e.field = "metadata.version"
+	e.version = &current
+	return e
+}
+
+// serve answers rest, the path after {prefix}/session-context/.
+func (c *sessionContexts) serve(w http.ResponseWriter, r *http.Request, rest string) {
+	tenant, id, ok := parseContextPath(rest)
+	if !ok {
+		c.fail(w, "", errContextNotFound)
+		return
+	}
+	if !validTenant(tenant) {
+		c.fail(w, id, ctxFieldErr("tenant", "tenant %q is not a valid tenant name", tenant))
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		c.get(w, r, tenant, id)
+	case http.MethodPut:
+		c.put(w, r, tenant, id)
+	default:
+		w.Header().Set("Allow", "GET, PUT")
+		c.fail(w, id, ctxErr(http.StatusMethodNotAllowed, "method not allowed; use GET or PUT"))
+	}
+}
+
+// parseContextPath splits "{tenant}/context/{sessionId}". Session ids may
+// contain '/', so the id is everything after "/context/".
+func parseContextPath(rest string) (tenant, id string, ok bool) {
+	tenant, id, ok = strings.Cut(rest, "/context/")
+	if !ok || !sessiontap.ValidID(id) {
+		return "", "", false
+	}
+	return tenant, id, true
+}
+
+func validTenant(t string) bool {
+	return len(t) <= maxTenantLength && tenantPattern.MatchString(t)
+}
+
+// contextBody is the GET answer, Emporix's SessionContext_GET.
+type contextBody struct {
+	SessionID      string                     `json:"sessionId"`
+	CustomerID     string                     `json:"customerId,omitempty"`
+	SiteCode       string                     `json:"siteCode,omitempty"`
+	Currency       string                     `json:"currency,omitempty"`
+	CartID         string                     `json:"cartId,omitempty"`
+	TargetLocation string                     `json:"targetLocation,omitempty"`
+	Context        map[string]json.RawMessage `json:"context"`
+	Metadata       contextMetadata            `json:"metadata"`
+}
+
+type contextMetadata struct {
+	Version    uint64 `json:"version"`
+	CreatedAt  string `json:"createdAt"`
+	ModifiedAt string `json:"modifiedAt"`
+}
+
+func (c *sessionContexts) get(w http.ResponseWriter, r *http.Request, tenant, id string) {
+	s, err := c.store.Get(r.Context(), id)
+	if errors.Is(err, cache.ErrNotFound) {
+		c.fail(w, id, errContextNotFound)
+		return
+	}
+	if err != nil {
+		c.storeFailed(w, id, err)
+		return
+	}
+	tc := s.TenantContext(tenant)
+	if tc == nil {
+		c.fail(w, id, errContextNotFound)
+		return
+	}
+	if !c.mayAccess(owner(s, tc), c.tokenCustomer(r)) {
+		c.fail(w, id, errForbidden)
+		return
+	}
+	body, err := contextView(s, tc)
+	if err != nil {
+		c.log.Error("session context does not encode", zap.String("session_id", id), zap.Error(err))
+		c.fail(w, id, ctxErr(http.StatusInternalServerError, "the session context could not be read"))
+		return
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// contextView is the GET body of tc on s.
+func contextView(s *sessiontap.Session, tc *sessiontap.TenantContext) (*contextBody, error) {
+	attrs := map[string]json.RawMessage{}
+	if len(tc.Attributes) > 0 {
+		if err := json.Unmarshal(tc.Attributes, &attrs); err != nil {
+			return nil, err
+		}
+	}
+	cart, err := json.Marshal(s.Cart)
+	if err != nil {
+		return nil, err
+	}
+	customer, err := json.Marshal(s.Customer)
+	if err != nil {
+		return nil, err
+	}
+	attrs["cart"], attrs["customer"] = cart, customer
+	cartID := tc.CartID
+	if cartID == "" {
+		cartID = s.CartToken
+	}
+	return &contextBody{
+		SessionID:      s.ID,
+		CustomerID:     owner(s, tc),
+		SiteCode:       tc.SiteCode,
+		Currency:       tc.Currency,
+		CartID:         cartID,
+		TargetLocation: tc.TargetLocation,
+		Context:        attrs,
+		Metadata: contextMetadata{
+			Version:    tc.Version,
+			CreatedAt:  tc.CreatedAt.UTC().Format(time.RFC3339Nano),
+			ModifiedAt: tc.ModifiedAt.UTC().Format(time.RFC3339Nano),
+		},
+	}, nil
+}
+
+// owner is the customer a context belongs to, or "".
+func owner(s *sessiontap.Session, tc *sessiontap.TenantContext) string {
+	if tc != nil && tc.CustomerID != "" {
+		return tc.CustomerID
+	}
+	return s.Customer.CustomerReference
+}
+
+// tokenCustomer resolves the request's saas-token, "" when there is none,
+// no verifier, or the verifier refuses it.
+func (c *sessionContexts) tokenCustomer(r *http.Request) string {
+	token := r.Header.Get("saas-token")
+	if token == "" || c.verifier == nil {
+		return ""
+	}
+	customer, err := c.verifier.CustomerID(r.Context(), token)
+	if err != nil {
+		c.log.Debug("saas-token refused", zap.Error(err))
+		return ""
+	}
+	return customer
+}
+
+// mayAccess reports whether a caller whose token resolved to tokenCustomer
+// may use a context belonging to customer.
+func (c *sessionContexts) mayAccess(customer, tokenCustomer string) bool {
+	if customer == "" {
+		return true
+	}
+	return tokenCustomer != "" && subtle.ConstantTimeCompare([]byte(customer), []byte(tokenCustomer)) == 1
+}
+
+// contextPut is the PUT body, Emporix's SessionContext_PUT. Unknown fields
+// (a GET body's metadata.createdAt, say) are ignored.
+type contextPut struct {
+	SessionID      *string                    `json:"sessionId"`
+	CustomerID     *string                    `json:"customerId"`
+	SiteCode       *string                    `json:"siteCode"`
+	Currency       *string                    `json:"currency"`
+	CartID         *string                    `json:"cartId"`
+	TargetLocation *string                    `json:"targetLocation"`
+	Context        map[string]json.RawMessage `json:"context"`
+	Metadata       *struct {
+		Version json.RawMessage `json:"version"`
+	} `json:"metadata"`
+
+	// Set by check: the version given, the attributes to store.
+	version    uint64
+	hasVersion bool
+	hasContext bool
+	attributes json.RawMessage
+}
+
+func (c *sessionContexts) put(w http.ResponseWriter, r *http.Request, tenant, id string) {
+	upsert := r.URL.Query().Get("upsert") == "true"
+	body, cerr := readContextPut(w, r, id)
+	if cerr != nil {
+		c.fail(w, id, cerr)
+		return
+	}
+	if !body.hasVersion && !upsert {
+		c.fail(w, id, ctxFieldErr("metadata.version", "metadata.version is required: send the context's current version"))
+		return
+	}
+	tokenCustomer := c.tokenCustomer(r)
+	_, err := c.store.Update(r.Context(), id, func(s *sessiontap.Session) error {
+		return c.apply(s, tenant, body, upsert, tokenCustomer)
+	})
+	var ce *contextError
+	switch {
+	case err == nil:
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusNoContent)
+	case errors.As(err, &ce):
+		c.fail(w, id, ce)
+	case errors.Is(err, cache.ErrTooLarge):
+		// Defensive: bigcache's smallest entry limit (512 KiB) exceeds
+		// MaxTenantContexts × MaxContextAttributes, other stores may not.
+		c.fail(w, id, ctxErr(http.StatusRequestEntityTooLarge, "the session with this context is too large for the session store"))
+	default:
+		c.storeFailed(w, id, err)
+	}
+}
+
+// apply is the PUT's read-modify-write, run inside the store's atomic
+// Update: the version check and the write cannot interleave with another.
+func (c *sessionContexts) apply(s *sessiontap.Session, tenant string, body *contextPut, upsert bool, tokenCustomer string) error {
+	tc := s.TenantContext(tenant)
+	if tc == nil {
+		if !upsert {
+			return errContextNotFound
+		}
+		// Authorize before anything about the version is told.
+		if !c.mayAccess(owner(s, nil), tokenCustomer) || !c.mayAccess(deref(body.CustomerID), tokenCustomer) {
+			return errForbidden
+		}
+		if body.version != 0 {
+			return conflict(body.version, 0)
+		}
+		now := c.now().UTC()
+		var err error
+		tc, err = s.AddTenantContext(sessiontap.TenantContext{Tenant: tenant, CreatedAt: now})
+		if err != nil {
+			return ctxErr(http.StatusBadRequest, "the session already has contexts for %d tenants, the most it may have", sessiontap.MaxTenantContexts)
+		}
+	} else {
+		if !c.mayAccess(owner(s, tc), tokenCustomer) || !c.mayAccess(deref(body.CustomerID), tokenCustomer) {
+			return errForbidden
+		}
+		if !body.hasVersion {
+			// Only an upsert gets here: without a version it only creates.
+			e := conflict(0, tc.Version)
+			e.message = fmt.Sprintf("the session context exists; send its current metadata.version %d to update it", tc.Version)
+			return e
+		}
+		if body.version != tc.Version {
+			return conflict(body.version, tc.Version)
+		}
+	}
+	if body.CustomerID != nil && *body.CustomerID != "" {
+		// mayAccess above made sure it is the token's customer, and that
+		// the context had no other one.
+		tc.CustomerID = *body.CustomerID
+	}
+	setIfGiven(&tc.SiteCode, body.SiteCode)
+	setIfGiven(&tc.Currency, body.Currency)
+	setIfGiven(&tc.CartID, body.CartID)
+	setIfGiven(&tc.TargetLocation, body.TargetLocation)
+	if body.hasContext {
+		tc.Attributes = body.attributes
+	}
+	tc.Version++
+	tc.ModifiedAt = c.now().UTC()
+	return nil
+}
+
+func deref(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+func setIfGiven(dst, v *string) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+// readContextPut reads and checks a PUT body.
+func readContextPut(w http.ResponseWriter, r *http.Request, id string) (*contextPut, *contextError) {
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, contextBodyLimit))
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return nil, ctxErr(http.StatusRequestEntityTooLarge, "the body is larger than %d bytes", contextBodyLimit)
+	}
+	if err != nil {
+		return nil, ctxErr(http.StatusBadRequest, "the body could not be read")
+	}
+	var body contextPut
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&body); err != nil {
+		return nil, ctxErr(http.StatusBadRequest, "the body is not a session context: %v", jsonProblem(err))
+	}
+	if dec.More() {
+		return nil, ctxErr(http.StatusBadRequest, "the body has data after the JSON object")
+	}
+	if err := body.check(id); err != nil {
+		return nil, err
+	}
+	return &body, nil
+}
+
+// jsonProblem describes a decoding error without echoing the body.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("%s must be a %s", te.Field, te.Type)
+	}
+	return "invalid JSON"
+}
+
+func (b *contextPut) check(id string) *contextError {
+	if b.SessionID != nil && *b.SessionID != id {
+		return ctxFieldErr("sessionId", "sessionId does not match the session id of the path")
+	}
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{
+		{"customerId", b.CustomerID}, {"siteCode", b.SiteCode}, {"currency", b.Currency},
+		{"cartId", b.CartID}, {"targetLocation", b.TargetLocation},
+	} {
+		if f.v != nil && len(*f.v) > maxContextField {
+			return ctxFieldErr(f.name, "%s is longer than %d bytes", f.name, maxContextField)
+		}
+	}
+	if b.Metadata == nil {
+		return ctxFieldErr("metadata", "metadata with metadata.version is required")
+	}
+	if v := b.Metadata.Version; len(v) > 0 && string(v) != "null" {
+		n, err := strconv.ParseUint(string(v), 10, 64)
+		if err != nil {
+			return ctxFieldErr("metadata.version", "metadata.version must be a non-negative integer")
+		}
+		b.version, b.hasVersion = n, true
+	}
+	if b.Context == nil {
+		return nil
+	}
+	b.hasContext = true
+	attrs := make(map[string]json.RawMessage, len(b.Context))
+	for k, v := range b.Context {
+		if reservedAttributes[k] {
+			continue
+		}
+		if k == "" {
+			return ctxFieldErr("context", "context keys must not be empty")
+		}
+		// The spec's Context: an object whose values are objects.
+		if v = bytes.TrimSpace(v); len(v) == 0 || v[0] != '{' {
+			return ctxFieldErr("context."+k, "context.%s must be an object", k)
+		}
+		attrs[k] = v
+	}
+	if len(attrs) == 0 {
+		return nil
+	}
+	enc, err := json.Marshal(attrs) // compact, keys sorted
+	if err != nil {
+		return ctxFieldErr("context", "context does not encode")
+	}
+	if len(enc) > sessiontap.MaxContextAttributes {
+		e := ctxErr(http.StatusRequestEntityTooLarge, "context is %d bytes; a tenant may keep at most %d", len(enc), sessiontap.MaxContextAttributes)
+		e.field = "context"
+		return e
+	}
+	b.attributes = enc
+	return nil
+}
+
+// fail answers e with Emporix's ErrorMessage body.
+func (c *sessionContexts) fail(w http.ResponseWriter, id string, e *contextError) {
+	body := map[string]any{"code": e.status, "message": e.message}
+	if id != "" {
+		body["sessionId"] = id
+	}
+	if e.field != "" {
+		body["field"] = e.field
+	}
+	if e.version != nil {
+		body["metadata"] = map[string]uint64{"version": *e.version}
+	}
+	writeJSON(w, e.status, body)
+}
+
+func (c *sessionContexts) storeFailed(w http.ResponseWriter, id string, err error) {
+	c.log.Error("session store failed", zap.String("session_id", id), zap.Error(err))
+	c.fail(w, id, ctxErr(http.StatusInternalServerError, "the session store failed"))
+}
