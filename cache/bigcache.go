@@ -341,3 +341,30 @@ type zapPrintf struct{ l *zap.Logger }
 func (z zapPrintf) Printf(format string, v ...any) { z.l.Debug(fmt.Sprintf(format, v...)) }
 
 var _ Store = (*Bigcache)(nil)
+
+// Range implements Store.Range over bigcache's iterator, skipping expired
+// and undecodable entries.
+func (b *Bigcache) Range(ctx context.Context, fn func(*sessiontap.Session) bool) error {
+	bc := b.cache.Load()
+	if bc == nil {
+		return ErrClosed
+	}
+	now := b.cfg.Now()
+	for it := bc.Iterator(); it.SetNext(); {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		entry, err := it.Value()
+		if err != nil {
+			continue // removed while we iterated
+		}
+		s := new(sessiontap.Session)
+		if s.UnmarshalBinary(entry.Value()) != nil || !now.Before(s.UpdatedAt.Add(b.cfg.TTL)) {
+			continue
+		}
+		if !fn(s) {
+			return nil
+		}
+	}
+	return nil
+}

@@ -430,3 +430,26 @@ func waitGoroutines(t *testing.T, base int) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestBigcacheRange(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	b := newTestStore(t, BigcacheConfig{TTL: time.Hour, Now: func() time.Time { return now }})
+	ctx := context.Background()
+	for _, id := range []string{"a", "b", "c"} {
+		if _, err := b.Update(ctx, id, addItem("p")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now = now.Add(30 * time.Minute)
+	if _, err := b.Update(ctx, "d", addItem("p")); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(45 * time.Minute) // a, b, c expired; d alive
+	var seen []string
+	if err := b.Range(ctx, func(s *sessiontap.Session) bool { seen = append(seen, s.ID); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 1 || seen[0] != "d" {
+		t.Errorf("Range saw %v, want [d]", seen)
+	}
+}

@@ -36,6 +36,11 @@ type Store interface {
 	Update(ctx context.Context, id string, fn UpdateFunc) (*sessiontap.Session, error)
 	// Delete removes the session, or returns ErrNotFound.
 	Delete(ctx context.Context, id string) error
+	// Range calls fn with a copy of every live session until fn returns
+	// false. It is a full scan, meant for rare operator work (GDPR
+	// takeout), not for the request path; sessions written during the scan
+	// may or may not be seen.
+	Range(ctx context.Context, fn func(*sessiontap.Session) bool) error
 	// Stats describes the store for operators.
 	Stats() Stats
 	// Close stops background work and releases memory.

@@ -167,6 +167,16 @@ func TestCaddyfileEndToEnd(t *testing.T) {
 	if code, _ := apiGet(t, tester, s.ID); code != 404 {
 		t.Errorf("GET after DELETE: %d", code)
 	}
+	_, metrics := do(t, tester, "GET", "http://localhost:2999/metrics", "")
+	for _, m := range []string{
+		`caddy_sessiontap_api_requests_total{route="sessions",status="200"}`,
+		`caddy_sessiontap_api_requests_total{route="sessions",status="401"}`,
+		`caddy_sessiontap_api_requests_total{route="sessions",status="204"}`,
+	} {
+		if metricValue(metrics, m) < 1 {
+			t.Errorf("%s not counted", m)
+		}
+	}
 }
 
 func TestExternalIDAndDoNotTrack(t *testing.T) {

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -20,6 +21,10 @@ var (
 		Help:    "Time from a change being stored to its delivery, by sink.",
 		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
 	}, []string{"sink"})
+	apiRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "sessiontap", Name: "api_requests_total",
+		Help: "Operator API requests by route (sessions, customers, session-context, other) and status.",
+	}, []string{"route", "status"})
 	queueDepth = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "caddy", Subsystem: "sessiontap", Name: "delivery_queue_sessions",
 		Help: "Sessions waiting for delivery, over all sinks of all running engines.",
@@ -32,7 +37,7 @@ func registerMetrics(ctx caddy.Context) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{deliveries, deliveryLatency, queueDepth, captureCollector{}, storeCollector{}} {
+	for _, c := range []prometheus.Collector{deliveries, deliveryLatency, apiRequests, queueDepth, captureCollector{}, storeCollector{}} {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if !errors.As(err, &already) {
@@ -41,6 +46,10 @@ func registerMetrics(ctx caddy.Context) error {
 		}
 	}
 	return nil
+}
+
+func observeAPIRequest(route string, status int) {
+	apiRequests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 }
 
 func observeDelivery(sink, outcome string, latency time.Duration) {

@@ -194,9 +194,11 @@ func (h *Handler) handlerConfig() (handler.Config, error) {
 		Capture:      capture,
 		OnIdentity:   h.setPlaceholders,
 	}
+	cfg.OnAPIRequest = observeAPIRequest
 	cfg.Enrich = handler.EnrichConfig{HideIP: h.HideIP, HashIP: h.hasher.Hash, ClientIP: clientIP}
 	if h.engine != nil {
 		cfg.OnStored = h.enqueue
+		cfg.OnDelete = h.engine.Cancel
 	}
 	for _, s := range h.Sessions {
 		cfg.Sources = append(cfg.Sources, handler.IDSource{From: s.From, Name: s.Name})

@@ -21,6 +21,10 @@ type api struct {
 	log    *zap.Logger
 	// contexts serves {prefix}/session-context/ (sessioncontext.go).
 	contexts *sessionContexts
+	// onDelete is told of every session the API deletes.
+	onDelete func(id string)
+	// onRequest is told of every API answer, by route and status.
+	onRequest func(route string, status int)
 }
 
 func newAPI(prefix string, keys []string, store cache.Store, log *zap.Logger) (*api, error) {
@@ -58,21 +62,50 @@ func (a *api) authorized(r *http.Request) bool {
 }
 
 func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rest := strings.TrimPrefix(r.URL.Path, a.prefix)
+	route := apiRoute(rest)
+	if a.onRequest != nil {
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		defer func() { a.onRequest(route, sw.status) }()
+		w = sw
+	}
 	if !a.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="sessiontap"`)
 		writeError(w, http.StatusUnauthorized, "unauthorized")
 		return
 	}
-	rest := strings.TrimPrefix(r.URL.Path, a.prefix)
-	if id, ok := strings.CutPrefix(rest, "/sessions/"); ok {
-		a.session(w, r, id)
-		return
+	switch route {
+	case "sessions":
+		a.session(w, r, strings.TrimPrefix(rest, "/sessions/"))
+	case "customers":
+		a.customerSessions(w, r, strings.TrimPrefix(rest, "/customers/"))
+	case "session-context":
+		a.contexts.serve(w, r, strings.TrimPrefix(rest, "/session-context/"))
+	default:
+		writeError(w, http.StatusNotFound, "no such API route")
 	}
-	if rest, ok := strings.CutPrefix(rest, "/session-context/"); ok && a.contexts != nil {
-		a.contexts.serve(w, r, rest)
-		return
+}
+
+// apiRoute names the route of a path below the prefix, for metrics: a
+// fixed set, so that paths cannot blow up label cardinality.
+func apiRoute(rest string) string {
+	for _, r := range []string{"sessions", "customers", "session-context"} {
+		if strings.HasPrefix(rest, "/"+r+"/") {
+			return r
+		}
 	}
-	writeError(w, http.StatusNotFound, "no such API route")
+	return "other"
+}
+
+// statusWriter remembers the status an API answer was given.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
 }
 
 // session serves {prefix}/sessions/{id}. Ids may contain '/', so the id is
@@ -94,6 +127,7 @@ func (a *api) session(w http.ResponseWriter, r *http.Request, id string) {
 		if a.failed(w, err, id) {
 			return
 		}
+		a.cancel(id)
 		a.log.Info("session deleted through the API", zap.String("session_id", id))
 		w.WriteHeader(http.StatusNoContent)
 	default:

@@ -57,6 +57,12 @@ type Config struct {
 	// made, with what it changed; s is the caller's own copy. It runs on the
 	// request path and must not block (it enqueues upstream deliveries).
 	OnStored func(s *sessiontap.Session, changed upstream.Change)
+	// OnAPIRequest, when set, is told of every API answer by route
+	// (sessions, customers, session-context, other) and status.
+	OnAPIRequest func(route string, status int)
+	// OnDelete, when set, is told of every session the API deletes (the
+	// Caddy glue cancels its pending deliveries).
+	OnDelete func(id string)
 	// OnIdentity, when set, is told the identity of every tracked request
 	// before it goes on (the Caddy glue sets placeholders with it).
 	OnIdentity func(*http.Request, Identity)
@@ -93,6 +99,8 @@ func New(cfg Config, store cache.Store, log *zap.Logger) (*Handler, error) {
 			return nil, err
 		}
 		a.contexts = &sessionContexts{store: store, verifier: cfg.SaaSTokens, log: log, now: func() time.Time { return h.now() }}
+		a.onDelete = cfg.OnDelete
+		a.onRequest = cfg.OnAPIRequest
 		h.api = a
 	}
 	return h, nil

@@ -1,0 +1,79 @@
+package handler
+
+import (
+	"net/http"
+	"strings"
+
+	"go.uber.org/zap"
+
+	sessiontap "github.com/sessiontap/caddy-sessiontap"
+)
+
+// customerSessions serves {prefix}/customers/{customer_reference}/sessions:
+// GET is a GDPR takeout of every session linked to that customer, DELETE
+// redacts them all and cancels their pending deliveries. Linked means the
+// session's customer, or a buyer of one of its orders, has that reference.
+// It scans the whole store: operator work, not the request path.
+func (a *api) customerSessions(w http.ResponseWriter, r *http.Request, rest string) {
+	ref, ok := strings.CutSuffix(rest, "/sessions")
+	if !ok || ref == "" || len(ref) > sessiontap.MaxIDLength {
+		writeError(w, http.StatusNotFound, "no such API route")
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodDelete {
+		methodNotAllowed(w, "GET, DELETE")
+		return
+	}
+	var linked []*sessiontap.Session
+	err := a.store.Range(r.Context(), func(s *sessiontap.Session) bool {
+		if belongsTo(s, ref) {
+			linked = append(linked, s)
+		}
+		return true
+	})
+	if err != nil {
+		a.log.Error("scanning the session store failed", zap.Error(err))
+		writeError(w, http.StatusInternalServerError, "the session store failed")
+		return
+	}
+	if r.Method == http.MethodGet {
+		writeJSON(w, http.StatusOK, map[string]any{"customer_reference": ref, "sessions": nonNil(linked)})
+		return
+	}
+	deleted := 0
+	for _, s := range linked {
+		if a.store.Delete(r.Context(), s.ID) == nil {
+			deleted++
+		}
+		a.cancel(s.ID)
+	}
+	// Counts and ids only: the reference itself is personal data.
+	a.log.Info("customer's sessions deleted through the API", zap.Int("sessions", deleted))
+	writeJSON(w, http.StatusOK, map[string]int{"deleted": deleted})
+}
+
+func belongsTo(s *sessiontap.Session, ref string) bool {
+	if s.Customer.CustomerReference == ref {
+		return true
+	}
+	for _, o := range s.Orders {
+		if o.Buyer.CustomerReference == ref {
+			return true
+		}
+	}
+	return false
+}
+
+func nonNil(s []*sessiontap.Session) []*sessiontap.Session {
+	if s == nil {
+		return []*sessiontap.Session{}
+	}
+	return s
+}
+
+// cancel drops the session's pending upstream deliveries, if any.
+func (a *api) cancel(id string) {
+	if a.onDelete != nil {
+		a.onDelete(id)
+	}
+}
