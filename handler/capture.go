@@ -9,6 +9,7 @@ import (
 
 	sessiontap "github.com/sessiontap/caddy-sessiontap"
 	"github.com/sessiontap/caddy-sessiontap/handler/jsonmap"
+	"github.com/sessiontap/caddy-sessiontap/handler/tagging"
 )
 
 // DefaultCaptureLimit is how much of a response body is scanned.
@@ -50,11 +51,23 @@ type captureWriter struct {
 	encoding  string // the body's Content-Encoding, "" for identity
 	mayCached bool   // the response may have come from a shared cache
 	truncated bool
-	buf       *bytes.Buffer
-	visit     *sessiontap.Visit // the page view to record with the capture
+	// The copy: identity-encoded HTML goes straight into a scanner, which
+	// bounds it; compressed HTML and JSON are kept raw in buf.
+	scan  *tagging.Scanner
+	buf   *bytes.Buffer
+	visit *sessiontap.Visit // the page view to record with the capture
 }
 
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var (
+	bufPool     = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	scannerPool = sync.Pool{New: func() any { return tagging.NewScanner(0) }}
+)
+
+func getScanner(limit int) *tagging.Scanner {
+	s := scannerPool.Get().(*tagging.Scanner)
+	s.Reset(limit)
+	return s
+}
 
 // newCaptureWriter wraps w. The wrapper itself is not pooled: a handler
 // below that (wrongly) kept the writer past its return must not reach
@@ -113,12 +126,20 @@ func (c *captureWriter) decide(code int) {
 	}
 	c.encoding = enc
 	c.mayCached = fromSharedCache(hdr)
+	if c.kind == captureHTML && enc == "" {
+		c.scan = getScanner(c.cfg.Limit)
+		return
+	}
 	c.buf = bufPool.Get().(*bytes.Buffer)
 	c.buf.Reset()
 }
 
-// keep copies p into the scan buffer, up to the limit.
+// keep copies p for scanning, up to the limit.
 func (c *captureWriter) keep(p []byte) {
+	if c.scan != nil {
+		c.scan.Write(p) // bounded by the scanner; never fails
+		return
+	}
 	room := c.cfg.Limit - c.buf.Len()
 	if len(p) > room {
 		p = p[:max(room, 0)]
@@ -132,7 +153,10 @@ func (c *captureWriter) release() {
 	if c.buf != nil && c.buf.Cap() <= 4*c.cfg.Limit {
 		bufPool.Put(c.buf)
 	}
-	c.buf, c.kind = nil, captureNone
+	if c.scan != nil {
+		scannerPool.Put(c.scan)
+	}
+	c.buf, c.scan, c.kind = nil, nil, captureNone
 }
 
 // isHTML matches the media type without mime.ParseMediaType, which

@@ -29,30 +29,87 @@ type CaptureStats struct {
 // response has been written by then; only the session is at stake.
 func (h *Handler) finishCapture(ctx context.Context, id Identity, c *captureWriter) {
 	defer c.release()
-	if c.kind == captureNone || c.buf.Len() == 0 {
-		h.recordVisit(ctx, id, c.visit)
-		return
-	}
-	h.stats.Pages.Add(1)
-	body, ok := h.decoded(c)
-	if !ok {
-		h.recordVisit(ctx, id, c.visit)
-		return
-	}
-	defer func() {
-		if body != c.buf {
-			bufPool.Put(body)
+	switch c.kind {
+	case captureJSON:
+		h.finishJSON(ctx, id, c)
+	case captureHTML:
+		h.stats.Pages.Add(1)
+		if page, ok := h.scanPage(c); ok {
+			h.storePage(ctx, id, c, page)
+			return
 		}
-	}()
-	if c.kind == captureJSON {
-		if !c.truncated {
-			h.storeJSON(ctx, id, c.route, body.Bytes())
-		}
-		h.recordVisit(ctx, id, c.visit)
-		return
 	}
-	page := tagging.Parse(body.Bytes())
-	if c.truncated || page.Truncated {
+	h.recordVisit(ctx, id, c.visit)
+}
+
+func (h *Handler) finishJSON(ctx context.Context, id Identity, c *captureWriter) {
+	if c.buf.Len() > 0 {
+		h.stats.Pages.Add(1)
+		if c.truncated {
+			// A cut JSON document does not parse; say so rather than guess.
+			h.stats.Truncated.Add(1)
+		} else if body, ok := h.decoded(c); ok {
+			h.storeJSON(ctx, id, c.route, body)
+		}
+	}
+	h.recordVisit(ctx, id, c.visit)
+}
+
+// scanPage parses the page's tagging. A compressed copy is decoded into a
+// scanner first; either way the scanner knows when the page was cut, and
+// drops tagging left open at the cut.
+func (h *Handler) scanPage(c *captureWriter) (tagging.Page, bool) {
+	if c.scan != nil {
+		return c.scan.Result(), true
+	}
+	c.scan = getScanner(h.cfg.Capture.Limit)
+	r, err := decompressor(c.encoding, bytes.NewReader(c.buf.Bytes()))
+	if err == nil {
+		_, err = io.Copy(c.scan, r)
+		if cl, ok := r.(io.Closer); ok {
+			cl.Close()
+		}
+	}
+	if err != nil && !c.truncated {
+		h.stats.Undecodable.Add(1)
+		return tagging.Page{}, false
+	}
+	if c.truncated {
+		// The compressed copy was cut: what decoded is a prefix.
+		c.scan.MarkTruncated()
+	}
+	return c.scan.Result(), true
+}
+
+// decoded returns the kept JSON body, decompressed up to the limit.
+func (h *Handler) decoded(c *captureWriter) ([]byte, bool) {
+	if c.encoding == "" {
+		return c.buf.Bytes(), true
+	}
+	r, err := decompressor(c.encoding, bytes.NewReader(c.buf.Bytes()))
+	if err != nil {
+		h.stats.Undecodable.Add(1)
+		return nil, false
+	}
+	if cl, ok := r.(io.Closer); ok {
+		defer cl.Close()
+	}
+	limit := int64(h.cfg.Capture.Limit)
+	body, err := io.ReadAll(io.LimitReader(r, limit+1))
+	switch {
+	case err != nil:
+		h.stats.Undecodable.Add(1)
+		return nil, false
+	case int64(len(body)) > limit:
+		h.stats.Truncated.Add(1)
+		return nil, false
+	}
+	return body, true
+}
+
+// storePage writes a page's tagging and its page view to the session.
+func (h *Handler) storePage(ctx context.Context, id Identity, c *captureWriter, page tagging.Page) {
+	if page.Truncated {
 		h.stats.Truncated.Add(1)
 	}
 	h.stats.DroppedFields.Add(int64(len(page.Dropped)))
@@ -76,42 +133,6 @@ func (h *Handler) finishCapture(ctx context.Context, id Identity, c *captureWrit
 	}
 	h.log.Debug("tagging captured", zap.String("session_id", id.ID), zap.Uint64("version", s.Version),
 		zap.Int("dropped_fields", len(page.Dropped)))
-}
-
-// recordVisit stores a page view that no capture carried.
-func (h *Handler) recordVisit(ctx context.Context, id Identity, v *sessiontap.Visit) {
-	if v == nil {
-		return
-	}
-	if _, err := h.apply(ctx, id.ID, sessiontap.Patch{Visit: v}); err != nil {
-		h.log.Error("recording a page view failed", zap.String("session_id", id.ID), zap.Error(err))
-	}
-}
-
-// decoded returns the kept body, decompressed up to the limit.
-func (h *Handler) decoded(c *captureWriter) (*bytes.Buffer, bool) {
-	if c.encoding == "" {
-		return c.buf, true
-	}
-	r, err := decompressor(c.encoding, bytes.NewReader(c.buf.Bytes()))
-	if err != nil {
-		h.stats.Undecodable.Add(1)
-		return nil, false
-	}
-	out := bufPool.Get().(*bytes.Buffer)
-	out.Reset()
-	_, err = out.ReadFrom(io.LimitReader(r, int64(h.cfg.Capture.Limit)))
-	if cl, ok := r.(io.Closer); ok {
-		cl.Close()
-	}
-	// A body cut at the limit ends in mid-stream: what decoded is still
-	// worth scanning, as the scanner drops tagging left open.
-	if err != nil && !c.truncated {
-		h.stats.Undecodable.Add(1)
-		bufPool.Put(out)
-		return nil, false
-	}
-	return out, true
 }
 
 func decompressor(encoding string, r io.Reader) (io.Reader, error) {
@@ -154,4 +175,14 @@ func pagePatch(p tagging.Page) sessiontap.Patch {
 		patch.Order = &sessiontap.Order{OrderNumber: p.Order.OrderNumber, Buyer: p.Order.Buyer, Items: p.Order.Items}
 	}
 	return patch
+}
+
+// recordVisit stores a page view that no capture carried.
+func (h *Handler) recordVisit(ctx context.Context, id Identity, v *sessiontap.Visit) {
+	if v == nil {
+		return
+	}
+	if _, err := h.apply(ctx, id.ID, sessiontap.Patch{Visit: v}); err != nil {
+		h.log.Error("recording a page view failed", zap.String("session_id", id.ID), zap.Error(err))
+	}
 }

@@ -2,6 +2,7 @@ package handler
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"io"
 	"net/http"
@@ -190,4 +191,48 @@ func TestMalformedPageKeepsBytesAndValidItems(t *testing.T) {
 	if got := cartLen(t, store, c); got != 1 || h.Stats().DroppedFields.Load() == 0 {
 		t.Errorf("items %d, dropped %d", got, h.Stats().DroppedFields.Load())
 	}
+}
+
+// TestTruncatedPageNeverStoresHalfACart: a cart still open where the scan
+// limit cuts the page must be dropped, not stored with the lines seen so
+// far (that would replace the visitor's cart with part of it).
+func TestTruncatedPageNeverStoresHalfACart(t *testing.T) {
+	for _, enc := range []string{"", "gzip"} {
+		h, store, c := capturingHandler(t, func(cfg *Config) { cfg.Capture.Limit = 1024 })
+		line := func(id string) string {
+			return `<div class="line_item"><span class="product_id">` + id + `</span><span class="quantity">1</span><span class="unit_price">1</span></div>`
+		}
+		body := strings.Repeat("<p>filler</p>", 60) + `<div class="nosto_cart">` + line("first") +
+			strings.Repeat("<p>more filler</p>", 60) + line("second") + `</div>`
+		p := html(body)
+		if enc != "" {
+			// Incompressible filler so the compressed copy is cut too.
+			body = strings.Replace(body, "<p>more filler</p>", "", -1) + "<!--" + randomText(4096) + "-->"
+			p = page{header: http.Header{"Content-Type": {"text/html"}, "Content-Encoding": {enc}}, body: string(gzipped(t, body))}
+		}
+		if w := visit(t, h, c, p); w.Body.String() != p.body {
+			t.Fatalf("%q: response changed", enc)
+		}
+		if n := cartLen(t, store, c); n != -1 {
+			t.Errorf("%q: a cart cut by the limit was stored with %d line(s)", enc, n)
+		}
+	}
+}
+
+func randomText(n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte('a' + (i*7919+i*i*31)%26)
+	}
+	return string(b)
+}
+
+func gzipped(t *testing.T, s string) []byte {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	io.WriteString(zw, s)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }

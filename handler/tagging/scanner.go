@@ -117,6 +117,14 @@ func (s *Scanner) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// MarkTruncated records that the page went on past what was written (a
+// compressed copy cut at its limit decodes to a prefix of the page), so
+// that tagging left open at the end is dropped, not reported half.
+func (s *Scanner) MarkTruncated() {
+	s.truncated = true
+	s.parsed = false
+}
+
 // grow makes room for n more bytes without the capacity ever exceeding the
 // limit (append's own growth could double past it).
 func (s *Scanner) grow(n int) {
