@@ -3,8 +3,7 @@ package handler
 // Tests of the Emporix-compatible session-context API. Every request the
 // tests mean to be valid is validated against Emporix's spec with
 // kin-openapi before it is served, and every response after. The spec is
-// looked up as in upstream/spec_test.go: $SESSIONTAP_SPECS, testdata/specs,
-// ../../shared/specs.
+// found by internal/spectest.
 
 import (
 	"bytes"
@@ -15,8 +14,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -25,61 +22,16 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	sessiontap "github.com/sessiontap/caddy-sessiontap"
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/internal/spectest"
 )
-
-const emporixSpec = "emporix-session-context.json"
-
-var emporix struct {
-	once   sync.Once
-	doc    *openapi3.T
-	router routers.Router
-	err    error
-}
-
-func findSpec(name string) (string, error) {
-	var dirs []string
-	if d := os.Getenv("SESSIONTAP_SPECS"); d != "" {
-		dirs = append(dirs, d)
-	}
-	dirs = append(dirs, filepath.Join("testdata", "specs"), filepath.Join("..", "..", "shared", "specs"))
-	for _, d := range dirs {
-		p := filepath.Join(d, name)
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("spec %s not found in %v", name, dirs)
-}
 
 func loadEmporix(t testing.TB) (*openapi3.T, routers.Router) {
 	t.Helper()
-	emporix.once.Do(func() {
-		path, err := findSpec(emporixSpec)
-		if err != nil {
-			emporix.err = err
-			return
-		}
-		doc, err := openapi3.NewLoader().LoadFromFile(path)
-		if err != nil {
-			emporix.err = err
-			return
-		}
-		if err := doc.Validate(context.Background()); err != nil {
-			emporix.err = fmt.Errorf("%s is not a valid OpenAPI document: %w", path, err)
-			return
-		}
-		doc.Servers = nil // route on paths alone
-		emporix.doc = doc
-		emporix.router, emporix.err = gorillamux.NewRouter(doc)
-	})
-	if emporix.err != nil {
-		t.Fatalf("spec: %v", emporix.err)
-	}
-	return emporix.doc, emporix.router
+	spec := spectest.Load(t, spectest.Emporix)
+	return spec.Doc, spec.Router
 }
 
 const apiPrefix = "/_sessiontap/api"

@@ -15,8 +15,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,93 +22,15 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/sessiontap/caddy-sessiontap/internal/spectest"
 )
 
-// Spec files, looked up in $SESSIONTAP_SPECS, testdata/specs and
-// ../../shared/specs (CI checks the repository out with ../shared beside
-// it).
+// Spec files, found by spectest.
 const (
-	talonOneSpec = "talon-one-openapi.yaml"
-	emporixSpec  = "emporix-session-context.json"
+	talonOneSpec = spectest.TalonOne
+	emporixSpec  = spectest.Emporix
 )
-
-type loadedSpec struct {
-	once   sync.Once
-	path   string
-	doc    *openapi3.T
-	router routers.Router
-	err    error
-}
-
-var (
-	specsMu sync.Mutex
-	specs   = map[string]*loadedSpec{}
-)
-
-// findSpec returns the path of a spec file, given a path or a file name.
-func findSpec(name string) (string, error) {
-	if _, err := os.Stat(name); err == nil {
-		return name, nil
-	}
-	var dirs []string
-	if d := os.Getenv("SESSIONTAP_SPECS"); d != "" {
-		dirs = append(dirs, d)
-	}
-	dirs = append(dirs, filepath.Join("testdata", "specs"), filepath.Join("..", "..", "shared", "specs"))
-	for _, d := range dirs {
-		p := filepath.Join(d, filepath.Base(name))
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("spec %s not found in %v", name, dirs)
-}
-
-// loadSpec parses, checks and routes a spec once per test binary (the
-// Talon.One spec is 1.7 MB of YAML).
-func loadSpec(t testing.TB, name string) *loadedSpec {
-	t.Helper()
-	specsMu.Lock()
-	s, ok := specs[name]
-	if !ok {
-		s = &loadedSpec{}
-		specs[name] = s
-	}
-	specsMu.Unlock()
-	s.once.Do(func() {
-		if s.path, s.err = findSpec(name); s.err != nil {
-			return
-		}
-		doc, err := openapi3.NewLoader().LoadFromFile(s.path)
-		if err != nil {
-			s.err = fmt.Errorf("loading %s: %w", s.path, err)
-			return
-		}
-		// The Talon.One spec has an empty info.version, which OpenAPI
-		// forbids and which matters for nothing here.
-		if doc.Info != nil && doc.Info.Version == "" {
-			doc.Info.Version = "unversioned"
-		}
-		// The Talon.One spec has examples that do not match their own
-		// schemas ("{}" strings for objects); the schemas are what counts.
-		if err := doc.Validate(context.Background(), openapi3.DisableExamplesValidation()); err != nil {
-			s.err = fmt.Errorf("%s is not a valid OpenAPI document: %w", s.path, err)
-			return
-		}
-		// Route on paths alone: the test server is not the spec's host.
-		doc.Servers = nil
-		s.doc = doc
-		if s.router, err = gorillamux.NewRouter(doc); err != nil {
-			s.err = fmt.Errorf("routing %s: %w", s.path, err)
-		}
-	})
-	if s.err != nil {
-		t.Fatalf("spec: %v", s.err)
-	}
-	return s
-}
 
 // checkSpecSchema fails the test unless the JSON document doc matches the
 // named component schema of spec: fake upstreams use it to answer as the
@@ -125,7 +45,7 @@ func checkSpecSchema(t testing.TB, spec, schema string, doc []byte) {
 
 // specSchemaError is checkSpecSchema's check, returned.
 func specSchemaError(t testing.TB, spec, schema string, doc []byte) error {
-	ref := loadSpec(t, spec).doc.Components.Schemas[schema]
+	ref := spectest.Load(t, spec).Doc.Components.Schemas[schema]
 	if ref == nil || ref.Value == nil {
 		return fmt.Errorf("%s has no schema %s", spec, schema)
 	}
@@ -140,13 +60,13 @@ func specSchemaError(t testing.TB, spec, schema string, doc []byte) error {
 }
 
 // specValidator returns a function that validates a request against the
-// spec named (a path, or a file name looked up as findSpec does): route
+// spec named (a path, or a file name looked up as spectest.Find does): route
 // (path and method), path, query and header parameters, security and the
 // body against its schema, read-only properties included. The request's
 // body is restored afterwards.
 func specValidator(t testing.TB, spec string) func(*http.Request) error {
 	t.Helper()
-	router := loadSpec(t, spec).router
+	router := spectest.Load(t, spec).Router
 	return func(r *http.Request) error {
 		var body []byte
 		if r.Body != nil {
