@@ -218,7 +218,7 @@ func (e *Emporix) put(ctx context.Context, target string, body emporixContext, v
 	if resp.Status == http.StatusConflict || resp.Status == http.StatusPreconditionFailed {
 		return &DeliveryError{Status: resp.Status, Snippet: Snippet(resp.Body)}, 0, nil
 	}
-	if err := ClassifyHTTPResponse(resp, e.now()); err != nil {
+	if err := ClassifyHTTPResponse(resp, e.now(), nil); err != nil {
 		return nil, 0, err
 	}
 	expected = 1
@@ -253,7 +253,7 @@ func (e *Emporix) currentVersion(ctx context.Context, target string) (version in
 	if resp.Status == http.StatusNotFound {
 		return 1, false, nil
 	}
-	if err := ClassifyHTTPResponse(resp, e.now()); err != nil {
+	if err := ClassifyHTTPResponse(resp, e.now(), nil); err != nil {
 		return 0, false, err
 	}
 	var got struct {
@@ -345,7 +345,7 @@ func (e *Emporix) fetchToken(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := ClassifyHTTPResponse(resp, e.now()); err != nil {
+	if err := ClassifyHTTPResponse(resp, e.now(), nil); err != nil {
 		return "", err
 	}
 	var tok struct {

@@ -9,10 +9,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
+
+	sessiontap "github.com/sessiontap/caddy-sessiontap"
 )
 
 // Shared HTTP plumbing for sinks: build a JSON request, send it under a
@@ -61,7 +65,17 @@ func NewJSONRequest(ctx context.Context, method, rawURL string, body any) (*http
 	return req, nil
 }
 
-// DoHTTP sends req under ctx with client (http.DefaultClient when nil) and
+// defaultClient is the sinks' client when none is configured. It follows no
+// redirects: a redirect would turn a POST into a GET, or send a session to
+// a host nobody configured; the 3xx is reported instead.
+var defaultClient = &http.Client{
+	Timeout: 30 * time.Second, // the engine's per-attempt context normally ends sooner
+	CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	},
+}
+
+// DoHTTP sends req under ctx with client (defaultClient when nil) and
 // reads at most maxBody bytes of the answer (DefaultMaxResponseBody when
 // maxBody <= 0), then closes it.
 //
@@ -74,13 +88,18 @@ func NewJSONRequest(ctx context.Context, method, rawURL string, body any) (*http
 // would get the same).
 func DoHTTP(ctx context.Context, client *http.Client, req *http.Request, maxBody int64) (*HTTPResponse, error) {
 	if client == nil {
-		client = http.DefaultClient
+		client = defaultClient
 	}
 	if maxBody <= 0 {
 		maxBody = DefaultMaxResponseBody
 	}
 	resp, err := client.Do(req.WithContext(ctx))
 	if err != nil {
+		// Without the URL: it may carry a token in its query.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = fmt.Errorf("%s: %w", req.Method, ue.Err)
+		}
 		return nil, &DeliveryError{Retryable: true, Err: err}
 	}
 	defer resp.Body.Close()
@@ -112,16 +131,19 @@ func (r *HTTPResponse) OK() bool { return r.Status >= 200 && r.Status <= 299 }
 //     zero now means time.Now()).
 //   - Any other status (4xx, an unfollowed 3xx, 1xx) is not retryable.
 //
-// Snippet is the start of the body (see Snippet). The result is typed error
-// so that a nil result can be returned as is.
-func ClassifyHTTPResponse(r *HTTPResponse, now time.Time, alsoRetryable ...int) error {
+// Snippet is the start of the body with the personal values blanked (see
+// Snippet). The result is typed error so that a nil result can be returned
+// as is.
+func ClassifyHTTPResponse(r *HTTPResponse, now time.Time, personal []string, alsoRetryable ...int) error {
 	if r.OK() {
 		return nil
 	}
-	de := &DeliveryError{Status: r.Status, Snippet: Snippet(r.Body)}
+	de := &DeliveryError{Status: r.Status, Snippet: Snippet(r.Body, personal...)}
 	switch {
 	case r.Status >= 500, r.Status == http.StatusTooManyRequests:
 		de.Retryable = true
+	case r.Status >= 300 && r.Status <= 399:
+		de.Err = errors.New("redirects are not followed; configure the final URL")
 	default:
 		for _, s := range alsoRetryable {
 			if s == r.Status {
@@ -171,30 +193,77 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 	return min(d, MaxRetryAfter)
 }
 
-// Snippet returns the start of an upstream's answer for a log line: at most
-// MaxSnippet bytes, cut on a UTF-8 boundary, invalid UTF-8 replaced, control
-// characters (newlines included) turned into spaces, surrounding space
-// trimmed.
-func Snippet(body []byte) string {
-	if len(body) > MaxSnippet {
-		body = body[:MaxSnippet]
-		// Drop a rune cut in half at the end.
-		for i := 0; i < utf8.UTFMax && len(body) > 0; i++ {
-			r, size := utf8.DecodeLastRune(body)
-			if r != utf8.RuneError || size > 1 {
-				break
-			}
-			body = body[:len(body)-1]
+// Snippet returns the start of an upstream's answer for a log line. The
+// personal values given (an upstream may echo them back in an error) are
+// blanked as "[redacted]" — values under three characters are left alone,
+// blanking them would garble the rest — then invalid UTF-8 is replaced,
+// control characters and runs of white space become one space, and the
+// result is cut at MaxSnippet bytes on a character boundary.
+func Snippet(body []byte, personal ...string) string {
+	s := strings.ToValidUTF8(string(body[:min(len(body), 4*MaxSnippet)]), "\uFFFD")
+	s = redact(s, personal)
+	var b strings.Builder
+	space := false
+	for _, r := range s {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			space = true
+			continue
 		}
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
+		if b.Len()+utf8.RuneLen(r) > MaxSnippet {
+			break
+		}
+		b.WriteRune(r)
 	}
-	s := strings.ToValidUTF8(string(body), "\uFFFD")
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
+	return b.String()
+}
+
+// redact blanks each personal value in s, case-insensitively and as a
+// whole word where it starts or ends with one (so a last name "Doe" does
+// not blank "does").
+func redact(s string, personal []string) string {
+	for _, p := range personal {
+		if utf8.RuneCountInString(p) < 3 {
+			continue
 		}
-		return r
-	}, s)
-	return strings.TrimSpace(s)
+		expr := regexp.QuoteMeta(p)
+		if asciiWord(p[0]) {
+			expr = `\b` + expr
+		}
+		if asciiWord(p[len(p)-1]) {
+			expr += `\b`
+		}
+		s = regexp.MustCompile("(?i)"+expr).ReplaceAllLiteralString(s, "[redacted]")
+	}
+	return s
+}
+
+func asciiWord(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// personalValues lists the personal values of s that must not reach a log
+// through an upstream's echo.
+func personalValues(s *sessiontap.Session) []string {
+	v := []string{s.Customer.Email, s.Customer.FirstName, s.Customer.LastName, s.Customer.CustomerReference}
+	for i := range s.Orders {
+		b := &s.Orders[i].Buyer
+		v = append(v, b.Email, b.FirstName, b.LastName, b.CustomerReference)
+	}
+	return v
+}
+
+// validateEndpointURL checks a full endpoint URL (a webhook, Nosto's
+// GraphQL endpoint): absolute http(s) with a host; a query is allowed.
+func validateEndpointURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("url %q must be an absolute http(s) URL", raw)
+	}
+	return nil
 }
 
 // ValidateBaseURL checks an upstream's configured base URL: absolute http or

@@ -109,7 +109,7 @@ func NewNosto(cfg NostoConfig) (*Nosto, error) {
 	if cfg.URL == "" {
 		cfg.URL = DefaultNostoURL
 	}
-	if err := webhookCheckURL(cfg.URL); err != nil {
+	if err := validateEndpointURL(cfg.URL); err != nil {
 		return nil, fmt.Errorf("nosto: %w", err)
 	}
 	if cfg.Token == "" {
@@ -119,9 +119,6 @@ func NewNosto(cfg NostoConfig) (*Nosto, error) {
 		return nil, errors.New("nosto: a Hasher is required: customer references leave only hashed")
 	}
 	client := cfg.Client
-	if client == nil {
-		client = webhookDefaultClient()
-	}
 	return &Nosto{url: cfg.URL, token: cfg.Token, hasher: cfg.Hasher, client: client, now: time.Now}, nil
 }
 
@@ -282,22 +279,21 @@ func (n *Nosto) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "caddy-sessiontap")
 
-	resp, err := n.client.Do(req)
+	resp, err := DoHTTP(ctx, n.client, req, nostoAnswerMax)
 	if err != nil {
-		return Feedback{}, webhookNetworkError("nosto", err)
+		return Feedback{}, err
 	}
-	answer := webhookReadBody(resp, nostoAnswerMax)
-	personal := webhookPersonal(&u.Session)
-	personal = append(personal, n.hasher.Hash(u.Session.Customer.CustomerReference))
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return Feedback{}, webhookStatusError("nosto", resp, answer, n.now(), personal...)
+	personal := append(personalValues(&u.Session), n.hasher.Hash(u.Session.Customer.CustomerReference))
+	if err := ClassifyHTTPResponse(resp, n.now(), personal); err != nil {
+		return Feedback{}, err
 	}
+	answer := resp.Body
 
 	var a nostoAnswer
 	if err := json.Unmarshal(answer, &a); err != nil {
 		return Feedback{}, &DeliveryError{
-			Status:  resp.StatusCode,
-			Snippet: webhookSnippet(answer, personal...),
+			Status:  resp.Status,
+			Snippet: Snippet(answer, personal...),
 			Err:     fmt.Errorf("nosto: the answer is not GraphQL JSON: %w", err),
 		}
 	}
@@ -310,20 +306,20 @@ func (n *Nosto) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 				nostoRateLimited(e.Extensions.Code) || nostoRateLimited(e.Extensions.Classification)
 		}
 		de := &DeliveryError{
-			Status:    resp.StatusCode,
+			Status:    resp.Status,
 			Retryable: limited,
-			Snippet:   webhookSnippet([]byte(strings.Join(msgs, "; ")), personal...),
+			Snippet:   Snippet([]byte(strings.Join(msgs, "; ")), personal...),
 			Err:       fmt.Errorf("nosto: GraphQL answered %d error(s)", len(a.Errors)),
 		}
 		if limited {
-			de.RetryAfter = webhookRetryAfter(resp.Header.Get("Retry-After"), n.now())
+			de.RetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), n.now())
 		}
 		return Feedback{}, de
 	}
 	if len(a.Data) == 0 || string(a.Data) == "null" {
 		return Feedback{}, &DeliveryError{
-			Status:  resp.StatusCode,
-			Snippet: webhookSnippet(answer, personal...),
+			Status:  resp.Status,
+			Snippet: Snippet(answer, personal...),
 			Err:     errors.New("nosto: GraphQL answer without data or errors"),
 		}
 	}

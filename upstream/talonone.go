@@ -185,7 +185,7 @@ func (t *TalonOne) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 	}
 	// 409: two requests for the same session ran in parallel; the next
 	// attempt, alone, succeeds.
-	if err := ClassifyHTTPResponse(resp, time.Now(), http.StatusConflict); err != nil {
+	if err := ClassifyHTTPResponse(resp, time.Now(), personalValues(&u.Session), http.StatusConflict); err != nil {
 		return Feedback{}, err
 	}
 	var state struct {

@@ -9,15 +9,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	sessiontap "github.com/sessiontap/caddy-sessiontap"
 )
@@ -120,16 +115,13 @@ type Webhook struct {
 
 // NewWebhook returns a webhook sink for cfg.
 func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
-	if err := webhookCheckURL(cfg.URL); err != nil {
+	if err := validateEndpointURL(cfg.URL); err != nil {
 		return nil, fmt.Errorf("webhook: %w", err)
 	}
 	if cfg.Secret == "" {
 		return nil, errors.New("webhook: a secret is required to sign requests")
 	}
 	client := cfg.Client
-	if client == nil {
-		client = webhookDefaultClient()
-	}
 	return &Webhook{url: cfg.URL, secret: []byte(cfg.Secret), client: client, now: time.Now}, nil
 }
 
@@ -189,27 +181,11 @@ func (w *Webhook) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 	req.Header.Set("Idempotency-Key", u.EventID)
 	req.Header.Set(WebhookSignatureHeader, "t="+strconv.FormatInt(t, 10)+",v1="+hex.EncodeToString(webhookMAC(w.secret, t, body)))
 
-	resp, err := w.client.Do(req)
+	resp, err := DoHTTP(ctx, w.client, req, 0)
 	if err != nil {
-		return Feedback{}, webhookNetworkError("webhook", err)
+		return Feedback{}, err
 	}
-	answer := webhookReadBody(resp, webhookSnippetRead)
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		return Feedback{}, nil
-	}
-	return Feedback{}, webhookStatusError("webhook", resp, answer, w.now(),
-		webhookPersonal(&u.Session)...)
-}
-
-// webhookPersonal lists the personal values of s that must not reach a
-// log through an upstream's echo.
-func webhookPersonal(s *sessiontap.Session) []string {
-	v := []string{s.Customer.Email, s.Customer.FirstName, s.Customer.LastName, s.Customer.CustomerReference}
-	for i := range s.Orders {
-		b := &s.Orders[i].Buyer
-		v = append(v, b.Email, b.FirstName, b.LastName, b.CustomerReference)
-	}
-	return v
+	return Feedback{}, ClassifyHTTPResponse(resp, w.now(), personalValues(&u.Session))
 }
 
 // webhookMAC is HMAC-SHA256(secret, "<t>.<body>").
@@ -280,147 +256,4 @@ func VerifyWebhookSignature(secret string, header string, body []byte, now time.
 		return fmt.Errorf("%w: signed at %d, now %d", ErrWebhookTimestamp, t, now.Unix())
 	}
 	return nil
-}
-
-// HTTP helpers shared by webhook.go and nosto.go. They are unexported and
-// prefixed so that they do not clash with a shared helper file; the
-// classification is the one every sink uses: network errors, 5xx and 429
-// are retryable (with Retry-After), other answers are not.
-
-const (
-	// webhookSnippetRead is how much of an answer is read for a snippet.
-	webhookSnippetRead = 4 << 10
-	// webhookSnippetMax is the longest snippet kept for the log.
-	webhookSnippetMax = 256
-	// webhookDrainMax is how much more of an answer is read and discarded
-	// so the connection can be reused.
-	webhookDrainMax = 64 << 10
-	// webhookMaxRetryAfter caps an upstream's Retry-After so that a bogus
-	// value cannot park a session (or overflow a Duration).
-	webhookMaxRetryAfter = 24 * time.Hour
-)
-
-func webhookCheckURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("url %q must be an absolute http(s) URL", raw)
-	}
-	return nil
-}
-
-func webhookDefaultClient() *http.Client {
-	return &http.Client{
-		Timeout: 30 * time.Second, // the engine's context normally ends sooner
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}
-}
-
-// webhookReadBody reads up to limit bytes of resp's body, drains a bounded
-// rest for connection reuse, and closes it.
-func webhookReadBody(resp *http.Response, limit int64) []byte {
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, limit))
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, webhookDrainMax))
-	_ = resp.Body.Close()
-	return b
-}
-
-// webhookNetworkError wraps a transport error as retryable. The URL is left
-// out of the message (it may carry a token in its query).
-func webhookNetworkError(sink string, err error) *DeliveryError {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return &DeliveryError{Retryable: true, Err: fmt.Errorf("%s: %w", sink, err)}
-}
-
-// webhookStatusError classifies a non-2xx answer.
-func webhookStatusError(sink string, resp *http.Response, body []byte, now time.Time, personal ...string) *DeliveryError {
-	de := &DeliveryError{
-		Status:  resp.StatusCode,
-		Snippet: webhookSnippet(body, personal...),
-		Err:     fmt.Errorf("%s: HTTP %d", sink, resp.StatusCode),
-	}
-	switch {
-	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
-		de.Retryable = true
-		de.RetryAfter = webhookRetryAfter(resp.Header.Get("Retry-After"), now)
-	case resp.StatusCode >= 300 && resp.StatusCode <= 399:
-		de.Err = fmt.Errorf("%s: HTTP %d: redirects are not followed; configure the final URL", sink, resp.StatusCode)
-	}
-	return de
-}
-
-// webhookRetryAfter reads a Retry-After value: delay-seconds or an
-// HTTP-date. It returns 0 when there is none or it is unreadable or past.
-func webhookRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		if secs > int64(webhookMaxRetryAfter/time.Second) {
-			return webhookMaxRetryAfter
-		}
-		return time.Duration(secs) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		d := t.Sub(now)
-		if d <= 0 {
-			return 0
-		}
-		return min(d, webhookMaxRetryAfter)
-	}
-	return 0
-}
-
-// webhookSnippet makes the start of an upstream's answer fit for a log:
-// personal values the upstream may have echoed are blanked (values under
-// three characters are left alone: blanking them would garble the rest),
-// then it is cut at webhookSnippetMax, invalid UTF-8 and control characters
-// replaced and runs of white space collapsed.
-func webhookSnippet(body []byte, personal ...string) string {
-	s := strings.ToValidUTF8(string(body), "\uFFFD")
-	for _, p := range personal {
-		if utf8.RuneCountInString(p) < 3 {
-			continue
-		}
-		// Whole words only where the value starts or ends with one, so that
-		// a last name "Doe" does not blank "does".
-		expr := regexp.QuoteMeta(p)
-		if webhookASCIIWord(p[0]) {
-			expr = `\b` + expr
-		}
-		if webhookASCIIWord(p[len(p)-1]) {
-			expr += `\b`
-		}
-		s = regexp.MustCompile("(?i)"+expr).ReplaceAllLiteralString(s, "[redacted]")
-	}
-	var b strings.Builder
-	space := false
-	for _, r := range s {
-		if unicode.IsSpace(r) || unicode.IsControl(r) {
-			space = true
-			continue
-		}
-		if space && b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		space = false
-		if b.Len()+utf8.RuneLen(r) > webhookSnippetMax {
-			b.WriteString("…")
-			break
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-func webhookASCIIWord(c byte) bool {
-	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }

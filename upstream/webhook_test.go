@@ -357,14 +357,14 @@ func TestNewWebhookConfig(t *testing.T) {
 	}
 }
 
-func TestWebhookSnippet(t *testing.T) {
-	if got := webhookSnippet([]byte("Doe does\n not exist; DOE"), "Doe"); got != "[redacted] does not exist; [redacted]" {
+func TestSnippetRedacts(t *testing.T) {
+	if got := Snippet([]byte("Doe does\n not exist; DOE"), "Doe"); got != "[redacted] does not exist; [redacted]" {
 		t.Errorf("got %q", got)
 	}
-	if got := webhookSnippet([]byte(strings.Repeat("x", 1000))); len(got) > webhookSnippetMax+len("…") {
+	if got := Snippet([]byte(strings.Repeat("x", 1000))); len(got) > MaxSnippet {
 		t.Errorf("snippet of %d bytes", len(got))
 	}
-	if got := webhookSnippet([]byte("a\xffb")); got != "a\uFFFDb" {
+	if got := Snippet([]byte("a\xffb")); got != "a\uFFFDb" {
 		t.Errorf("got %q", got)
 	}
 }
