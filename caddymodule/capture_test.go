@@ -285,9 +285,14 @@ func TestMalformedPageDeliveredUntouched(t *testing.T) {
 	if res.Trailer.Get("X-Checksum") != "abc" {
 		t.Errorf("trailer lost: %v", res.Trailer)
 	}
-	// The valid second line item is kept; the bad first one is dropped.
-	if s := sessionOf(t, c); s != nil && strings.Contains(fmt.Sprint(s["cart"]), "product_id:1 ") {
-		t.Errorf("an invalid line item was stored: %v", s["cart"])
+	// The first line item (quantity "lots", price "12,50 €") is dropped;
+	// whatever else the scanner makes of the broken rest, it is not stored.
+	if s := sessionOf(t, c); s != nil {
+		for _, it := range s["cart"].(map[string]any)["items"].([]any) {
+			if it.(map[string]any)["product_id"] == "1" {
+				t.Errorf("an invalid line item was stored: %v", it)
+			}
+		}
 	}
 }
 
