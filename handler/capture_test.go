@@ -236,3 +236,20 @@ func gzipped(t *testing.T, s string) []byte {
 	}
 	return b.Bytes()
 }
+
+func TestSubresourcesAreNotWrapped(t *testing.T) {
+	h, _, c := capturingHandler(t, nil)
+	for dest, wrapped := range map[string]bool{"style": false, "image": false, "script": false, "document": true, "empty": true, "": true} {
+		r := httptest.NewRequest("GET", "/x", nil)
+		if dest != "" {
+			r.Header.Set("Sec-Fetch-Dest", dest)
+		}
+		r.AddCookie(c)
+		var seen http.ResponseWriter
+		w := httptest.NewRecorder()
+		h.Serve(w, r, nextFunc(func(w http.ResponseWriter, _ *http.Request) error { seen = w; return nil }))
+		if got := seen != http.ResponseWriter(w); got != wrapped {
+			t.Errorf("Sec-Fetch-Dest %q: wrapped %v, want %v", dest, got, wrapped)
+		}
+	}
+}

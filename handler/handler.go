@@ -149,11 +149,24 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, next Next) error
 // mayCapture rules out requests whose answers are never scanned, so that
 // they do not even pay for the wrapper.
 func (h *Handler) mayCapture(r *http.Request, route *jsonmap.Route) bool {
-	if !h.cfg.Capture.HTML && route == nil {
+	if route == nil && (!h.cfg.Capture.HTML || subresource(r)) {
 		return false
 	}
 	// HEAD has no body; an Upgrade (WebSocket) is a tunnel, not a page.
 	return r.Method != http.MethodHead && r.Header.Get("Upgrade") == ""
+}
+
+// subresource reports a request the browser says is for a stylesheet,
+// script, image, font or the like: never a tagged page, so it is not even
+// wrapped. Documents, frames and fetches ("empty": SPAs load HTML that way)
+// are.
+func subresource(r *http.Request) bool {
+	dest := first(r.Header["Sec-Fetch-Dest"])
+	switch dest {
+	case "", "document", "iframe", "frame", "empty":
+		return false
+	}
+	return true
 }
 
 // Stats returns the capture counters.
