@@ -44,7 +44,11 @@ func metricsText(t *testing.T, tester *caddytest.Tester) string {
 	return body
 }
 
-const storedMetric = `caddy_sessiontap_captures_total{outcome="stored"}`
+const (
+	storedMetric     = `caddy_sessiontap_captures_total{outcome="stored",source="html"}`
+	jsonStoredMetric = `caddy_sessiontap_captures_total{outcome="stored",source="json"}`
+	pagesMetric      = `caddy_sessiontap_capture_pages_total{source="html"}`
+)
 
 // cartShop serves an HTML page with Nosto cart tagging at any path.
 func cartShop(t *testing.T) *httptest.Server {
@@ -122,7 +126,7 @@ func TestCaptureCountersInStatsAndMetrics(t *testing.T) {
 	before := adminStats(t, tester)
 	m := metricsText(t, tester)
 	storedBefore := metricValue(m, storedMetric)
-	pagesBefore := metricValue(m, "caddy_sessiontap_capture_pages_total")
+	pagesBefore := metricValue(m, pagesMetric)
 	if storedBefore < 0 || pagesBefore < 0 {
 		t.Fatalf("capture metrics missing:\n%s", grepLines(m, "sessiontap"))
 	}
@@ -133,11 +137,11 @@ func TestCaptureCountersInStatsAndMetrics(t *testing.T) {
 	// The session is written after the response: poll.
 	waitFor(t, "the capture in the stats", func() bool {
 		st := adminStats(t, tester)
-		return st.Capture.Pages > before.Capture.Pages && st.Capture.Stored > before.Capture.Stored &&
-			st.CaptureSinceStart.Stored > before.CaptureSinceStart.Stored
+		return st.Capture.HTML.Pages > before.Capture.HTML.Pages && st.Capture.HTML.Stored > before.Capture.HTML.Stored &&
+			st.CaptureSinceStart.HTML.Stored > before.CaptureSinceStart.HTML.Stored
 	})
 	m = metricsText(t, tester)
-	if metricValue(m, storedMetric) < storedBefore+1 || metricValue(m, "caddy_sessiontap_capture_pages_total") < pagesBefore+1 {
+	if metricValue(m, storedMetric) < storedBefore+1 || metricValue(m, pagesMetric) < pagesBefore+1 {
 		t.Errorf("capture metrics did not move:\n%s", grepLines(m, "capture"))
 	}
 	if metricValue(m, `caddy_sessiontap_store_entries{store="default"}`) < 1 ||
@@ -157,7 +161,7 @@ func TestMetricsSurviveReload(t *testing.T) {
 		m = metricsText(t, tester)
 		return metricValue(m, storedMetric) >= 1
 	})
-	names := []string{storedMetric, "caddy_sessiontap_capture_pages_total", "caddy_sessiontap_capture_dropped_fields_total"}
+	names := []string{storedMetric, pagesMetric, `caddy_sessiontap_capture_dropped_fields_total{source="html"}`}
 	before := map[string]float64{}
 	for _, n := range names {
 		before[n] = metricValue(m, n)
@@ -175,7 +179,7 @@ func TestMetricsSurviveReload(t *testing.T) {
 			t.Errorf("%s went down on a reload: %v, then %v", n, before[n], after)
 		}
 	}
-	if after := adminStats(t, tester).CaptureSinceStart; after.Stored < sinceStart.Stored || after.Pages < sinceStart.Pages {
+	if after := adminStats(t, tester).CaptureSinceStart; after.HTML.Stored < sinceStart.HTML.Stored || after.HTML.Pages < sinceStart.HTML.Pages {
 		t.Errorf("capture_since_start went down on a reload: %+v, then %+v", sinceStart, after)
 	}
 }

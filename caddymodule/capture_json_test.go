@@ -40,6 +40,9 @@ func TestCaptureShopifyCartJSON(t *testing.T) {
 			key test-key
 		}`, "reverse_proxy "+strings.TrimPrefix(up.URL, "http://")), "caddyfile")
 
+	m := metricsText(t, tester)
+	jsonBefore, htmlBefore := metricValue(m, jsonStoredMetric), metricValue(m, storedMetric)
+
 	c := rawClient(t)
 	_, want := fetch(t, c, "GET", up.URL+"/cart.js")
 	_, got := fetch(t, c, "GET", "http://localhost:9080/cart.js")
@@ -74,6 +77,12 @@ func TestCaptureShopifyCartJSON(t *testing.T) {
 	}
 	if code, _ := apiGet(t, tester, "talon-dry"); code != 404 {
 		t.Errorf("dry run captured: %d", code)
+	}
+	// cart.js and the Talon.One body count as JSON captures, not as pages.
+	m = metricsText(t, tester)
+	if metricValue(m, jsonStoredMetric) < jsonBefore+2 || metricValue(m, storedMetric) != htmlBefore {
+		t.Errorf("captures by source: json %v (was %v), html %v (was %v)",
+			metricValue(m, jsonStoredMetric), jsonBefore, metricValue(m, storedMetric), htmlBefore)
 	}
 }
 

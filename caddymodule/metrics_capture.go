@@ -8,9 +8,15 @@ import (
 	"github.com/sessiontap/caddy-sessiontap/handler"
 )
 
-// CaptureTotals are capture counters summed over handlers (see
-// handler.CaptureStats for what each counts).
+// CaptureTotals are capture counters summed over handlers, per source.
 type CaptureTotals struct {
+	HTML SourceTotals `json:"html"`
+	JSON SourceTotals `json:"json"`
+}
+
+// SourceTotals are one source's counters (see handler.CaptureCounters for
+// what each counts).
+type SourceTotals struct {
 	Pages         int64 `json:"pages"`
 	Stored        int64 `json:"stored"`
 	Truncated     int64 `json:"truncated"`
@@ -20,12 +26,27 @@ type CaptureTotals struct {
 }
 
 func (t *CaptureTotals) add(s *handler.CaptureStats) {
-	t.Pages += s.Pages.Load()
-	t.Stored += s.Stored.Load()
-	t.Truncated += s.Truncated.Load()
-	t.Undecodable += s.Undecodable.Load()
-	t.DroppedFields += s.DroppedFields.Load()
-	t.CacheGuarded += s.CacheGuarded.Load()
+	t.HTML.add(&s.HTML)
+	t.JSON.add(&s.JSON)
+}
+
+func (t *CaptureTotals) plus(o CaptureTotals) {
+	t.HTML.plus(o.HTML)
+	t.JSON.plus(o.JSON)
+}
+
+func (t *SourceTotals) add(c *handler.CaptureCounters) {
+	t.plus(SourceTotals{Pages: c.Pages.Load(), Stored: c.Stored.Load(), Truncated: c.Truncated.Load(),
+		Undecodable: c.Undecodable.Load(), DroppedFields: c.DroppedFields.Load(), CacheGuarded: c.CacheGuarded.Load()})
+}
+
+func (t *SourceTotals) plus(o SourceTotals) {
+	t.Pages += o.Pages
+	t.Stored += o.Stored
+	t.Truncated += o.Truncated
+	t.Undecodable += o.Undecodable
+	t.DroppedFields += o.DroppedFields
+	t.CacheGuarded += o.CacheGuarded
 }
 
 // captures registers the capture counters of the live handlers. When a
@@ -66,29 +87,24 @@ func captureTotals() (live, sinceStart CaptureTotals) {
 		live.add(s)
 	}
 	sinceStart = captures.retired
-	sinceStart.Pages += live.Pages
-	sinceStart.Stored += live.Stored
-	sinceStart.Truncated += live.Truncated
-	sinceStart.Undecodable += live.Undecodable
-	sinceStart.DroppedFields += live.DroppedFields
-	sinceStart.CacheGuarded += live.CacheGuarded
+	sinceStart.plus(live)
 	return live, sinceStart
 }
 
 // captureCollector exposes the capture counters since the process
-// started, read at scrape time. CaptureStats does not tell HTML from JSON
-// captures, so there is no source label.
+// started, read at scrape time, labelled by source (html: tagging in
+// pages; json: cart API bodies).
 type captureCollector struct{}
 
 var (
 	capturePagesDesc = prometheus.NewDesc("caddy_sessiontap_capture_pages_total",
-		"Responses and request bodies scanned by capture.", nil, nil)
+		"Responses and request bodies scanned by capture.", []string{"source"}, nil)
 	capturesDesc = prometheus.NewDesc("caddy_sessiontap_captures_total",
 		"Capture results by outcome: stored (a session changed), truncated (body over the limit), "+
 			"undecodable (compressed body did not decode), cache_guarded (cart/customer of a shared-cache page ignored).",
-		[]string{"outcome"}, nil)
+		[]string{"source", "outcome"}, nil)
 	droppedFieldsDesc = prometheus.NewDesc("caddy_sessiontap_capture_dropped_fields_total",
-		"Captured values refused as invalid.", nil, nil)
+		"Captured values refused as invalid.", []string{"source"}, nil)
 )
 
 func (captureCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -99,15 +115,23 @@ func (captureCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (captureCollector) Collect(ch chan<- prometheus.Metric) {
 	_, t := captureTotals()
+	collectSource(ch, "html", t.HTML)
+	collectSource(ch, "json", t.JSON)
+}
+
+func collectSource(ch chan<- prometheus.Metric, source string, t SourceTotals) {
 	counter := func(d *prometheus.Desc, v int64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
-	counter(capturePagesDesc, t.Pages)
-	counter(capturesDesc, t.Stored, "stored")
-	counter(capturesDesc, t.Truncated, "truncated")
-	counter(capturesDesc, t.Undecodable, "undecodable")
-	counter(capturesDesc, t.CacheGuarded, "cache_guarded")
-	counter(droppedFieldsDesc, t.DroppedFields)
+	counter(capturePagesDesc, t.Pages, source)
+	counter(capturesDesc, t.Stored, source, "stored")
+	counter(capturesDesc, t.Truncated, source, "truncated")
+	counter(capturesDesc, t.Undecodable, source, "undecodable")
+	if source == "html" {
+		// Only pages can come from a shared cache.
+		counter(capturesDesc, t.CacheGuarded, source, "cache_guarded")
+	}
+	counter(droppedFieldsDesc, t.DroppedFields, source)
 }
 
 // storeCollector exposes the figures of the stores in the pool, read at

@@ -15,18 +15,19 @@ func TestCaptureTotalsRetireOnce(t *testing.T) {
 	live0, total0 := captureTotals()
 	trackCapture(&a)
 	trackCapture(&b)
-	a.Stored.Add(3)
-	b.Pages.Add(5)
-	b.DroppedFields.Add(2)
+	a.HTML.Stored.Add(3)
+	b.JSON.Pages.Add(5)
+	b.JSON.DroppedFields.Add(2)
 	live, total := captureTotals()
-	if live.Stored-live0.Stored != 3 || live.Pages-live0.Pages != 5 || total.DroppedFields-total0.DroppedFields != 2 {
+	if live.HTML.Stored-live0.HTML.Stored != 3 || live.JSON.Pages-live0.JSON.Pages != 5 ||
+		total.JSON.DroppedFields-total0.JSON.DroppedFields != 2 || live.HTML.Pages != live0.HTML.Pages {
 		t.Fatalf("live %+v (was %+v), total %+v (was %+v)", live, live0, total, total0)
 	}
 
 	untrackCapture(&a)
 	untrackCapture(&a) // Cleanup may run twice
 	live, total2 := captureTotals()
-	if live.Stored != live0.Stored || total2 != total {
+	if live.HTML.Stored != live0.HTML.Stored || total2 != total {
 		t.Errorf("after retiring: live %+v (was %+v), total %+v (was %+v)", live, live0, total2, total)
 	}
 	untrackCapture(&b)
@@ -35,7 +36,7 @@ func TestCaptureTotalsRetireOnce(t *testing.T) {
 	}
 	// Never tracked (a failed Provision): nothing changes.
 	var c handler.CaptureStats
-	c.Stored.Add(7)
+	c.HTML.Stored.Add(7)
 	untrackCapture(&c)
 	if _, total4 := captureTotals(); total4 != total {
 		t.Errorf("an untracked handler was counted: %+v", total4)

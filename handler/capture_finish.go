@@ -15,14 +15,22 @@ import (
 	"github.com/sessiontap/caddy-sessiontap/handler/tagging"
 )
 
-// CaptureStats count what capture did, for metrics and the admin view.
+// CaptureStats count what capture did, per source, for metrics and the
+// admin view: a shop whose JSON captures fail while its pages capture
+// fine needs to see which.
 type CaptureStats struct {
-	Pages         atomic.Int64 // responses scanned
+	HTML CaptureCounters // tagging in HTML responses
+	JSON CaptureCounters // cart API bodies, request or response
+}
+
+// CaptureCounters count what capture did with one source.
+type CaptureCounters struct {
+	Pages         atomic.Int64 // bodies scanned
 	Stored        atomic.Int64 // scans that changed a session
 	Truncated     atomic.Int64 // bodies longer than the limit
-	Undecodable   atomic.Int64 // compressed bodies that did not decode
-	DroppedFields atomic.Int64 // tagged values refused as invalid
-	CacheGuarded  atomic.Int64 // shared-cache pages kept from overwriting cart/customer
+	Undecodable   atomic.Int64 // bodies that did not decode (compression, JSON syntax)
+	DroppedFields atomic.Int64 // captured values refused as invalid
+	CacheGuarded  atomic.Int64 // shared-cache pages kept from overwriting cart/customer (HTML only)
 }
 
 // finishCapture parses what c kept and writes it to the session. The
@@ -33,7 +41,7 @@ func (h *Handler) finishCapture(ctx context.Context, id Identity, c *captureWrit
 	case captureJSON:
 		h.finishJSON(ctx, id, c)
 	case captureHTML:
-		h.stats.Pages.Add(1)
+		h.stats.HTML.Pages.Add(1)
 		if page, ok := h.scanPage(c); ok {
 			h.storePage(ctx, id, c, page)
 			return
@@ -44,10 +52,10 @@ func (h *Handler) finishCapture(ctx context.Context, id Identity, c *captureWrit
 
 func (h *Handler) finishJSON(ctx context.Context, id Identity, c *captureWriter) {
 	if c.buf.Len() > 0 {
-		h.stats.Pages.Add(1)
+		h.stats.JSON.Pages.Add(1)
 		if c.truncated {
 			// A cut JSON document does not parse; say so rather than guess.
-			h.stats.Truncated.Add(1)
+			h.stats.JSON.Truncated.Add(1)
 		} else if body, ok := h.decoded(c); ok {
 			h.storeJSON(ctx, id, c.route, body)
 		}
@@ -71,7 +79,7 @@ func (h *Handler) scanPage(c *captureWriter) (tagging.Page, bool) {
 		}
 	}
 	if err != nil && !c.truncated {
-		h.stats.Undecodable.Add(1)
+		h.stats.HTML.Undecodable.Add(1)
 		return tagging.Page{}, false
 	}
 	if c.truncated {
@@ -88,7 +96,7 @@ func (h *Handler) decoded(c *captureWriter) ([]byte, bool) {
 	}
 	r, err := decompressor(c.encoding, bytes.NewReader(c.buf.Bytes()))
 	if err != nil {
-		h.stats.Undecodable.Add(1)
+		h.stats.JSON.Undecodable.Add(1)
 		return nil, false
 	}
 	if cl, ok := r.(io.Closer); ok {
@@ -98,10 +106,10 @@ func (h *Handler) decoded(c *captureWriter) ([]byte, bool) {
 	body, err := io.ReadAll(io.LimitReader(r, limit+1))
 	switch {
 	case err != nil:
-		h.stats.Undecodable.Add(1)
+		h.stats.JSON.Undecodable.Add(1)
 		return nil, false
 	case int64(len(body)) > limit:
-		h.stats.Truncated.Add(1)
+		h.stats.JSON.Truncated.Add(1)
 		return nil, false
 	}
 	return body, true
@@ -110,12 +118,12 @@ func (h *Handler) decoded(c *captureWriter) ([]byte, bool) {
 // storePage writes a page's tagging and its page view to the session.
 func (h *Handler) storePage(ctx context.Context, id Identity, c *captureWriter, page tagging.Page) {
 	if page.Truncated {
-		h.stats.Truncated.Add(1)
+		h.stats.HTML.Truncated.Add(1)
 	}
-	h.stats.DroppedFields.Add(int64(len(page.Dropped)))
+	h.stats.HTML.DroppedFields.Add(int64(len(page.Dropped)))
 	patch := pagePatch(page)
 	if c.mayCached && !h.cfg.Capture.Cached && (patch.Cart != nil || patch.Customer != nil) {
-		h.stats.CacheGuarded.Add(1)
+		h.stats.HTML.CacheGuarded.Add(1)
 		patch.Cart, patch.Customer, patch.CartToken = nil, nil, ""
 	}
 	tagged := !patch.IsZero()
@@ -129,7 +137,7 @@ func (h *Handler) storePage(ctx context.Context, id Identity, c *captureWriter, 
 		return
 	}
 	if tagged {
-		h.stats.Stored.Add(1)
+		h.stats.HTML.Stored.Add(1)
 	}
 	h.log.Debug("tagging captured", zap.String("session_id", id.ID), zap.Uint64("version", s.Version),
 		zap.Int("dropped_fields", len(page.Dropped)))

@@ -56,12 +56,12 @@ func (h *Handler) captureRequest(w http.ResponseWriter, r *http.Request, next Ne
 	tee := &teeBody{ReadCloser: r.Body, buf: buf, limit: h.cfg.Capture.Limit}
 	r.Body = tee
 	err := next.ServeHTTP(w, r)
+	h.stats.JSON.Pages.Add(1)
 	if tee.truncated {
 		// A cut JSON document does not parse; say so rather than guess.
-		h.stats.Truncated.Add(1)
+		h.stats.JSON.Truncated.Add(1)
 		return err
 	}
-	h.stats.Pages.Add(1)
 	h.storeJSON(r.Context(), id, route, buf.Bytes())
 	return err
 }
@@ -90,10 +90,10 @@ func (t *teeBody) Read(p []byte) (int, error) {
 func (h *Handler) storeJSON(ctx context.Context, id Identity, route *jsonmap.Route, doc []byte) {
 	res, err := route.Mapping.Extract(doc)
 	if err != nil {
-		h.stats.Undecodable.Add(1)
+		h.stats.JSON.Undecodable.Add(1)
 		return
 	}
-	h.stats.DroppedFields.Add(int64(len(res.Dropped)))
+	h.stats.JSON.DroppedFields.Add(int64(len(res.Dropped)))
 	patch := sessiontap.Patch{Cart: res.Cart, Lines: res.Lines, Customer: res.Customer, MergeCustomer: true,
 		CartToken: res.CartToken, Variation: res.Currency}
 	if patch.IsZero() {
@@ -104,7 +104,7 @@ func (h *Handler) storeJSON(ctx context.Context, id Identity, route *jsonmap.Rou
 		h.log.Error("storing captured cart failed", zap.String("session_id", id.ID), zap.Error(err))
 		return
 	}
-	h.stats.Stored.Add(1)
+	h.stats.JSON.Stored.Add(1)
 	h.log.Debug("cart captured", zap.String("session_id", id.ID), zap.Uint64("version", s.Version),
 		zap.String("route", route.Path), zap.Int("dropped_fields", len(res.Dropped)))
 }

@@ -107,8 +107,11 @@ func TestCaptureLimitTruncatesScanNotResponse(t *testing.T) {
 	if w.Body.String() != body {
 		t.Fatal("response cut")
 	}
-	if cartLen(t, store, c) != -1 || h.Stats().Truncated.Load() != 1 {
-		t.Errorf("tagging past the limit was read (truncated=%d)", h.Stats().Truncated.Load())
+	if cartLen(t, store, c) != -1 || h.Stats().HTML.Truncated.Load() != 1 {
+		t.Errorf("tagging past the limit was read (truncated=%d)", h.Stats().HTML.Truncated.Load())
+	}
+	if n := h.Stats().JSON.Truncated.Load(); n != 0 {
+		t.Errorf("an HTML cut counted as JSON: %d", n)
 	}
 }
 
@@ -188,8 +191,8 @@ func TestMalformedPageKeepsBytesAndValidItems(t *testing.T) {
 	if !bytes.Equal(w.Body.Bytes(), []byte(body)) {
 		t.Fatal("malformed body changed")
 	}
-	if got := cartLen(t, store, c); got != 1 || h.Stats().DroppedFields.Load() == 0 {
-		t.Errorf("items %d, dropped %d", got, h.Stats().DroppedFields.Load())
+	if got := cartLen(t, store, c); got != 1 || h.Stats().HTML.DroppedFields.Load() == 0 {
+		t.Errorf("items %d, dropped %d", got, h.Stats().HTML.DroppedFields.Load())
 	}
 }
 
