@@ -193,6 +193,7 @@ func (h *Handler) handlerConfig() (handler.Config, error) {
 		CollectPath:  h.Collect,
 		Capture:      capture,
 		OnIdentity:   h.setPlaceholders,
+		OnSession:    sessionWritten,
 	}
 	cfg.OnAPIRequest = observeAPIRequest
 	cfg.Enrich = handler.EnrichConfig{HideIP: h.HideIP, HashIP: h.hasher.Hash, ClientIP: clientIP}

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -33,21 +34,48 @@ func (h *Handler) setPlaceholders(r *http.Request, id handler.Identity) {
 	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
 		extra.Add(zap.String("sessiontap_id", id.ID))
 	}
-	var (
-		s      *sessiontap.Session
-		loaded bool
-	)
-	repl.Map(func(key string) (any, bool) {
-		name, ok := strings.CutPrefix(key, "sessiontap.")
-		if !ok {
-			return nil, false
-		}
-		if !loaded {
-			loaded = true
-			s, _ = h.store.Get(r.Context(), id.ID)
-		}
-		return sessionPlaceholder(s, name, h.hasher)
-	})
+	rs := &requestSession{h: h, r: r, id: id.ID}
+	// Kept in the request's vars so that sessionWritten can find it.
+	caddyhttp.SetVar(r.Context(), requestSessionVar, rs)
+	repl.Map(rs.placeholder)
+}
+
+// requestSessionVar is the vars key of a request's requestSession.
+const requestSessionVar = "sessiontap.request_session"
+
+// requestSession is the session as this request sees it: read at the
+// first placeholder, replaced by each write the request makes. Like the
+// Replacer it belongs to one request and one goroutine.
+type requestSession struct {
+	h      *Handler
+	r      *http.Request
+	id     string
+	s      *sessiontap.Session
+	loaded bool
+}
+
+func (rs *requestSession) placeholder(key string) (any, bool) {
+	name, ok := strings.CutPrefix(key, "sessiontap.")
+	if !ok {
+		return nil, false
+	}
+	if !rs.loaded {
+		rs.loaded = true
+		rs.s, _ = rs.h.store.Get(rs.r.Context(), rs.id)
+	}
+	return sessionPlaceholder(rs.s, name, rs.h.hasher)
+}
+
+// String keeps the session out of {http.vars.*}: only its id shows.
+func (rs *requestSession) String() string { return rs.id }
+
+// sessionWritten keeps the request's placeholders current: a header set
+// before capture read the old session, but log_append, which runs after
+// the response, must see what capture stored.
+func sessionWritten(ctx context.Context, s *sessiontap.Session) {
+	if rs, ok := caddyhttp.GetVar(ctx, requestSessionVar).(*requestSession); ok && rs.id == s.ID {
+		rs.s, rs.loaded = s, true
+	}
 }
 
 // sessionPlaceholder is the value of {sessiontap.<name>} for s (nil: the

@@ -61,7 +61,8 @@ func (h *Handler) collect(w http.ResponseWriter, r *http.Request, id Identity) {
 
 // apply writes patch to the session, skipping the write when it changes
 // nothing so that versions only move for real changes, and hands what was
-// stored to OnStored (the upstream delivery) with what changed.
+// stored to OnStored (the upstream delivery) with what changed, and to
+// OnSession.
 func (h *Handler) apply(ctx context.Context, id string, p sessiontap.Patch) (*sessiontap.Session, error) {
 	var changed upstream.Change
 	s, err := h.store.Update(ctx, id, func(s *sessiontap.Session) error {
@@ -72,10 +73,16 @@ func (h *Handler) apply(ctx context.Context, id string, p sessiontap.Patch) (*se
 		changed = before.diff(s, p)
 		return nil
 	})
-	if err == nil && changed != 0 && h.cfg.OnStored != nil {
+	if err != nil {
+		return nil, err
+	}
+	if changed != 0 && h.cfg.OnStored != nil {
 		h.cfg.OnStored(s, changed)
 	}
-	return s, err
+	if h.cfg.OnSession != nil {
+		h.cfg.OnSession(ctx, s)
+	}
+	return s, nil
 }
 
 // snapshot is what a change is measured against.

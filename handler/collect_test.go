@@ -221,3 +221,27 @@ func TestOnStoredReportsWhatChanged(t *testing.T) {
 		t.Errorf("changes %v versions %v, want %v [1 2 3]", got, versions, want)
 	}
 }
+
+// OnSession hears every write a request makes, unchanged ones too, with
+// the request's own context.
+func TestOnSessionSeesEveryWrite(t *testing.T) {
+	cfg := testConfig()
+	type ctxKey struct{}
+	var versions []uint64
+	cfg.OnSession = func(ctx context.Context, s *sessiontap.Session) {
+		if ctx.Value(ctxKey{}) == nil {
+			t.Error("OnSession got another context than the request's")
+		}
+		versions = append(versions, s.Version)
+	}
+	h, _ := newTestHandler(t, cfg)
+	v := newVisitor(t, h)
+	body := `{"cart":{"items":[{"product_id":"1","quantity":1,"unit_price":1}]}}`
+	for range 2 { // the second changes nothing: still told, at the same version
+		r := collectReq(body, v.cookie)
+		serve(t, h, r.WithContext(context.WithValue(r.Context(), ctxKey{}, true)))
+	}
+	if fmt.Sprint(versions) != "[1 1]" {
+		t.Errorf("versions %v, want [1 1]", versions)
+	}
+}

@@ -4,6 +4,7 @@
 package handler
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -66,6 +67,12 @@ type Config struct {
 	// OnIdentity, when set, is told the identity of every tracked request
 	// before it goes on (the Caddy glue sets placeholders with it).
 	OnIdentity func(*http.Request, Identity)
+	// OnSession, when set, is told of the session as it stands after each
+	// write made while serving a request (one that changed nothing too),
+	// with that request's context, so that per-request views of the
+	// session (placeholders read by log_append) show what was stored.
+	// Shared with OnStored; read only.
+	OnSession func(ctx context.Context, s *sessiontap.Session)
 }
 
 // Handler serves one sessiontap configuration.
