@@ -200,3 +200,21 @@ type Customer struct {
 
 // IsZero reports whether no customer is known.
 func (c Customer) IsZero() bool { return c == Customer{} }
+
+// LinkedTo reports whether the session belongs to the customer with this
+// reference, as its customer or as the buyer of one of its orders: what a
+// GDPR takeout or delete for that customer covers.
+func (s *Session) LinkedTo(customerRef string) bool {
+	if customerRef == "" {
+		return false
+	}
+	if s.Customer.CustomerReference == customerRef {
+		return true
+	}
+	for _, o := range s.Orders {
+		if o.Buyer.CustomerReference == customerRef {
+			return true
+		}
+	}
+	return false
+}

@@ -156,3 +156,46 @@ func TestEncodedSizeBeatsJSON(t *testing.T) {
 		t.Errorf("binary encoding %d bytes is not under half of JSON's %d", n, len(js))
 	}
 }
+
+// BenchmarkRange100k is the scan behind GDPR takeout and delete by
+// customer: one op reads every one of 100,000 sessions.
+func BenchmarkRange100k(b *testing.B) {
+	store := fill100k(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		n := 0
+		store.Range(context.Background(), func(*sessiontap.Session) bool { n++; return true })
+		if n != 100_000 {
+			b.Fatalf("scanned %d sessions", n)
+		}
+	}
+}
+
+// BenchmarkLinked100k is a GDPR takeout over 100,000 sessions, one of them
+// linked: the pre-filter leaves the others undecoded.
+func BenchmarkLinked100k(b *testing.B) {
+	store := fill100k(b)
+	store.Update(context.Background(), "linked", func(s *sessiontap.Session) error {
+		s.Customer.CustomerReference = "cust-linked"
+		return nil
+	})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if got, err := store.Linked(context.Background(), "cust-linked"); err != nil || len(got) != 1 {
+			b.Fatalf("linked %d, %v", len(got), err)
+		}
+	}
+}
+
+func fill100k(b *testing.B) *Bigcache {
+	store := newTestStore(b, BigcacheConfig{MaxSize: 256 << 20})
+	tmpl := benchSession("")
+	for i := range 100_000 {
+		if _, err := store.Update(context.Background(), fmt.Sprintf("sess-%016x", i), setTo(tmpl)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return store
+}

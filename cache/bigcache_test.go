@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -451,5 +452,50 @@ func TestBigcacheRange(t *testing.T) {
 	}
 	if len(seen) != 1 || seen[0] != "d" {
 		t.Errorf("Range saw %v, want [d]", seen)
+	}
+}
+
+func TestBigcacheLinked(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	b := newTestStore(t, BigcacheConfig{TTL: time.Hour, Now: func() time.Time { return now }})
+	ctx := context.Background()
+	set := func(id string, fn func(s *sessiontap.Session)) {
+		t.Helper()
+		if _, err := b.Update(ctx, id, func(s *sessiontap.Session) error { fn(s); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set("expired", func(s *sessiontap.Session) { s.Customer.CustomerReference = "c-1" })
+	now = now.Add(50 * time.Minute)
+	set("customer", func(s *sessiontap.Session) { s.Customer.CustomerReference = "c-1" })
+	set("buyer", func(s *sessiontap.Session) {
+		s.Orders = append(s.Orders, sessiontap.Order{OrderNumber: "o-1", Buyer: sessiontap.Customer{CustomerReference: "c-1"}})
+	})
+	// The bytes are there but the link is not: the pre-filter must not decide.
+	set("lookalike", func(s *sessiontap.Session) {
+		s.Customer.CustomerReference = "c-10"
+		s.Cart.Items = []sessiontap.CartItem{{ProductID: "c-1", Quantity: 1}}
+	})
+	set("other", func(s *sessiontap.Session) { s.Customer.CustomerReference = "c-2" })
+	now = now.Add(20 * time.Minute) // "expired" is past its hour
+
+	got, err := b.Linked(ctx, "c-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, s := range got {
+		ids = append(ids, s.ID)
+	}
+	slices.Sort(ids)
+	if fmt.Sprint(ids) != "[buyer customer]" {
+		t.Errorf("Linked(c-1) = %v, want [buyer customer]", ids)
+	}
+	if got, err := b.Linked(ctx, ""); err != nil || len(got) != 0 {
+		t.Errorf("Linked(\"\") = %v, %v", got, err)
+	}
+	b.Close()
+	if _, err := b.Linked(ctx, "c-1"); !errors.Is(err, ErrClosed) {
+		t.Errorf("Linked on a closed store: %v", err)
 	}
 }

@@ -41,6 +41,10 @@ type Store interface {
 	// takeout), not for the request path; sessions written during the scan
 	// may or may not be seen.
 	Range(ctx context.Context, fn func(*sessiontap.Session) bool) error
+	// Linked returns the live sessions linked to a customer reference
+	// (Session.LinkedTo), for GDPR takeout and delete. It may scan like
+	// Range; an empty reference links nothing.
+	Linked(ctx context.Context, customerRef string) ([]*sessiontap.Session, error)
 	// Stats describes the store for operators.
 	Stats() Stats
 	// Close stops background work and releases memory.

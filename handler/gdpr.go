@@ -11,9 +11,9 @@ import (
 
 // customerSessions serves {prefix}/customers/{customer_reference}/sessions:
 // GET is a GDPR takeout of every session linked to that customer, DELETE
-// redacts them all and cancels their pending deliveries. Linked means the
-// session's customer, or a buyer of one of its orders, has that reference.
-// It scans the whole store: operator work, not the request path.
+// redacts them all and cancels their pending deliveries (linked:
+// Session.LinkedTo). The bigcache store scans for them: operator work, not
+// the request path.
 func (a *api) customerSessions(w http.ResponseWriter, r *http.Request, rest string) {
 	ref, ok := strings.CutSuffix(rest, "/sessions")
 	if !ok || ref == "" || len(ref) > sessiontap.MaxIDLength {
@@ -24,13 +24,7 @@ func (a *api) customerSessions(w http.ResponseWriter, r *http.Request, rest stri
 		methodNotAllowed(w, "GET, DELETE")
 		return
 	}
-	var linked []*sessiontap.Session
-	err := a.store.Range(r.Context(), func(s *sessiontap.Session) bool {
-		if belongsTo(s, ref) {
-			linked = append(linked, s)
-		}
-		return true
-	})
+	linked, err := a.store.Linked(r.Context(), ref)
 	if err != nil {
 		a.log.Error("scanning the session store failed", zap.Error(err))
 		writeError(w, http.StatusInternalServerError, "the session store failed")
@@ -50,18 +44,6 @@ func (a *api) customerSessions(w http.ResponseWriter, r *http.Request, rest stri
 	// Counts and ids only: the reference itself is personal data.
 	a.log.Info("customer's sessions deleted through the API", zap.Int("sessions", deleted))
 	writeJSON(w, http.StatusOK, map[string]int{"deleted": deleted})
-}
-
-func belongsTo(s *sessiontap.Session, ref string) bool {
-	if s.Customer.CustomerReference == ref {
-		return true
-	}
-	for _, o := range s.Orders {
-		if o.Buyer.CustomerReference == ref {
-			return true
-		}
-	}
-	return false
 }
 
 func nonNil(s []*sessiontap.Session) []*sessiontap.Session {
