@@ -6,7 +6,6 @@ package handler
 // found by internal/spectest.
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,100 +18,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-
 	sessiontap "github.com/sessiontap/caddy-sessiontap"
 	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/internal/spectest"
 )
 
-func loadEmporix(t testing.TB) (*openapi3.T, routers.Router) {
-	t.Helper()
-	spec := spectest.Load(t, spectest.Emporix)
-	return spec.Doc, spec.Router
-}
-
 const apiPrefix = "/_sessiontap/api"
 
-// specInput routes r (with the API prefix cut off) in the spec.
-func specInput(t testing.TB, r *http.Request, body []byte) (*openapi3filter.RequestValidationInput, error) {
-	_, router := loadEmporix(t)
-	rr := r.Clone(context.Background())
-	rr.URL.Path = strings.TrimPrefix(r.URL.Path, apiPrefix)
-	rr.URL.RawPath = ""
-	rr.Body = io.NopCloser(bytes.NewReader(body))
-	route, params, err := router.FindRoute(rr)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", rr.Method, rr.URL.Path, err)
-	}
-	return &openapi3filter.RequestValidationInput{
-		Request:    rr,
-		PathParams: params,
-		Route:      route,
-		Options:    &openapi3filter.Options{MultiError: true, AuthenticationFunc: bearerAuth},
-	}, nil
-}
-
-// bearerAuth checks the spec's OAuth2 scheme: our bearer API key stands in
-// for Emporix's access token.
-func bearerAuth(_ context.Context, in *openapi3filter.AuthenticationInput) error {
-	tok, ok := strings.CutPrefix(in.RequestValidationInput.Request.Header.Get("Authorization"), "Bearer ")
-	if !ok || tok == "" {
-		return in.NewError(errors.New("no Authorization: Bearer <token>"))
-	}
-	return nil
-}
-
 func validateRequest(t testing.TB, r *http.Request, body []byte) error {
-	in, err := specInput(t, r, body)
-	if err != nil {
-		return err
-	}
-	return openapi3filter.ValidateRequest(context.Background(), in)
+	return spectest.Load(t, spectest.Emporix).ValidateRequest(r, apiPrefix, body)
 }
 
-// undeclared are the statuses we answer that the spec does not declare
-// (it has only 200, 204, 404 and 500). Their bodies must still be the
-// spec's error body (404_session: ErrorMessage plus sessionId).
-var undeclared = map[int]bool{400: true, 401: true, 403: true, 405: true, 409: true, 413: true}
-
-// validateResponse checks a response to r against the spec: a declared
-// status strictly (status, headers, body), an undeclared one by its body.
 func validateResponse(t testing.TB, r *http.Request, reqBody []byte, status int, header http.Header, body []byte) error {
-	doc, _ := loadEmporix(t)
-	in, err := specInput(t, r, reqBody)
-	if err != nil {
-		return err
-	}
-	if in.Route.Operation.Responses.Status(status) == nil {
-		if !undeclared[status] {
-			return fmt.Errorf("status %d is neither in the spec nor one of our error statuses", status)
-		}
-		if ct := header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-			return fmt.Errorf("status %d: Content-Type %q", status, ct)
-		}
-		var v any
-		if err := json.Unmarshal(body, &v); err != nil {
-			return fmt.Errorf("status %d: %w", status, err)
-		}
-		schema := doc.Components.Responses["404_session"].Value.Content.Get("application/json").Schema.Value
-		if err := schema.VisitJSON(v, openapi3.MultiErrors()); err != nil {
-			return fmt.Errorf("status %d: the body is not the spec's error body: %w", status, err)
-		}
-		if m, _ := v.(map[string]any); m["code"] != float64(status) || m["message"] == "" || m["message"] == nil {
-			return fmt.Errorf("status %d: code/message %v", status, v)
-		}
-		return nil
-	}
-	return openapi3filter.ValidateResponse(context.Background(), &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: in,
-		Status:                 status,
-		Header:                 header,
-		Body:                   io.NopCloser(bytes.NewReader(body)),
-		Options:                &openapi3filter.Options{MultiError: true, IncludeResponseStatus: true},
-	})
+	return spectest.Load(t, spectest.Emporix).ValidateResponse(r, apiPrefix, reqBody, status, header, body)
 }
 
 // ctxReq is one request to the session-context API.
