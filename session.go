@@ -17,6 +17,13 @@ import (
 // MaxIDLength is the longest session id we accept, from our cookie or the shop's.
 const MaxIDLength = 256
 
+// MaxEncodedSize bounds a session's encoding (AppendBinary). Stores refuse
+// a write that would make a session larger, so a session never grows past
+// it whatever the store's size: the field limits keep everyday sessions far
+// below (a 3-item cart with a customer is ~320 bytes), this keeps the sum
+// of all of them at their limits in check.
+const MaxEncodedSize = 500 << 10
+
 // idPattern is the character set of a session id. It is narrow on purpose:
 // ids end up in cookies, headers, log lines and upstream URLs.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9._~:+/=-]+$`)

@@ -19,8 +19,9 @@ import (
 // ErrClosed is returned by a store's methods after Close.
 var ErrClosed = errors.New("session store is closed")
 
-// ErrTooLarge is returned by Update for a session whose encoding is too big
-// for the store (Bigcache: half of one shard, see NewBigcache).
+// ErrTooLarge is returned by Update for a session whose encoding is over
+// sessiontap.MaxEncodedSize, or too big for the store (Bigcache: half of
+// one shard, see NewBigcache); nothing is written.
 var ErrTooLarge = errors.New("session too large for the store")
 
 var errInvalidID = errors.New("invalid session id")
@@ -264,7 +265,12 @@ func (b *Bigcache) write(bc *bigcache.BigCache, st *stripe, s *sessiontap.Sessio
 			st.buf = nil
 		}
 	}()
+	if len(st.buf) > sessiontap.MaxEncodedSize {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(st.buf), sessiontap.MaxEncodedSize)
+	}
 	// Checked first: a failing Set has already evicted the whole shard.
+	// Shards are at least 1 MiB, so this limit is never under 512 KiB and
+	// MaxEncodedSize is the one that binds; it stays as the store's guard.
 	if n := len(st.buf) + len(s.ID) + entryOverhead; n > b.maxEntry {
 		return fmt.Errorf("%w: %d bytes, limit %d (raise max_size)", ErrTooLarge, n, b.maxEntry)
 	}

@@ -499,3 +499,30 @@ func TestBigcacheLinked(t *testing.T) {
 		t.Errorf("Linked on a closed store: %v", err)
 	}
 }
+
+// MaxEncodedSize binds whatever the store's size: a 4 GiB store would take
+// a 2 MiB entry.
+func TestBigcacheMaxEncodedSize(t *testing.T) {
+	b := newTestStore(t, BigcacheConfig{MaxSize: 4 << 30})
+	ctx := context.Background()
+	withName := func(n int) UpdateFunc {
+		return func(s *sessiontap.Session) error {
+			s.Cart.Items = []sessiontap.CartItem{{ProductID: "p", Quantity: 1, Name: strings.Repeat("x", n)}}
+			return nil
+		}
+	}
+	s, err := b.Update(ctx, "s", withName(sessiontap.MaxEncodedSize-1024))
+	if err != nil {
+		t.Fatalf("a session just under the bound: %v", err)
+	}
+	if n := len(s.AppendBinary(nil)); n > sessiontap.MaxEncodedSize {
+		t.Fatalf("the test's session encodes to %d bytes", n)
+	}
+	_, err = b.Update(ctx, "s", withName(sessiontap.MaxEncodedSize))
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), fmt.Sprint(sessiontap.MaxEncodedSize)) {
+		t.Fatalf("a session over the bound: %v", err)
+	}
+	if got, err := b.Get(ctx, "s"); err != nil || got.Version != 1 {
+		t.Errorf("the refused write changed the session: %v %v", got, err)
+	}
+}

@@ -32,7 +32,9 @@ type Store interface {
 	// Update applies fn to the session with this id (creating it when
 	// absent), increments its Version, sets UpdatedAt (and CreatedAt when
 	// new), stores it and returns what was stored. With ErrNoChange from fn
-	// it returns the session unchanged and a nil error.
+	// it returns the session unchanged and a nil error. A session whose
+	// encoding would pass sessiontap.MaxEncodedSize is not written:
+	// ErrTooLarge.
 	Update(ctx context.Context, id string, fn UpdateFunc) (*sessiontap.Session, error)
 	// Delete removes the session, or returns ErrNotFound.
 	Delete(ctx context.Context, id string) error

@@ -3,6 +3,7 @@ package handler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 
@@ -49,6 +50,11 @@ func (h *Handler) collect(w http.ResponseWriter, r *http.Request, id Identity) {
 		return
 	}
 	s, err := h.apply(r.Context(), id.ID, patch)
+	if errors.Is(err, cache.ErrTooLarge) {
+		h.log.Warn("collect refused: the session would be too large", zap.String("session_id", id.ID), zap.Error(err))
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the session would be larger than %d bytes; nothing was stored", sessiontap.MaxEncodedSize))
+		return
+	}
 	if err != nil {
 		h.log.Error("storing session failed", zap.String("session_id", id.ID), zap.Error(err))
 		writeError(w, http.StatusInternalServerError, "the session could not be stored")

@@ -245,3 +245,28 @@ func TestOnSessionSeesEveryWrite(t *testing.T) {
 		t.Errorf("versions %v, want [1 1]", versions)
 	}
 }
+
+// A collect that would take the session past MaxEncodedSize is refused
+// with 413 and stores nothing.
+func TestCollectRefusesOversizedSession(t *testing.T) {
+	h, store := newTestHandler(t, testConfig())
+	v := newVisitor(t, h)
+	id, _, _ := parseOwnCookie(v.cookie.Value)
+	// Orders are kept across collects; one near the bound leaves no room.
+	_, err := store.Update(context.Background(), id, func(s *sessiontap.Session) error {
+		s.Orders = []sessiontap.Order{{OrderNumber: "o1", Items: []sessiontap.CartItem{
+			{ProductID: "p", Quantity: 1, Name: strings.Repeat("x", sessiontap.MaxEncodedSize-2048)}}}}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	item := `{"product_id":"1","quantity":1,"unit_price":1,"name":"` + strings.Repeat("y", 1000) + `"}`
+	w := v.post(`{"cart":{"items":[` + strings.TrimSuffix(strings.Repeat(item+",", 4), ",") + `]}}`)
+	if w.Code != http.StatusRequestEntityTooLarge || !strings.Contains(w.Body.String(), "larger than") {
+		t.Fatalf("oversized: %d %s", w.Code, w.Body)
+	}
+	if s, _ := store.Get(context.Background(), id); s.Version != 1 || len(s.Cart.Items) != 0 {
+		t.Errorf("the refused collect was stored: version %d, %d items", s.Version, len(s.Cart.Items))
+	}
+}

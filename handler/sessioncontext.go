@@ -302,9 +302,9 @@ func (c *sessionContexts) put(w http.ResponseWriter, r *http.Request, tenant, id
 	case errors.As(err, &ce):
 		c.fail(w, id, ce)
 	case errors.Is(err, cache.ErrTooLarge):
-		// Defensive: bigcache's smallest entry limit (512 KiB) exceeds
-		// MaxTenantContexts × MaxContextAttributes, other stores may not.
-		c.fail(w, id, ctxErr(http.StatusRequestEntityTooLarge, "the session with this context is too large for the session store"))
+		// The contexts fit (MaxTenantContexts × MaxContextAttributes) but
+		// with a cart at its limits the session may not.
+		c.fail(w, id, ctxErr(http.StatusRequestEntityTooLarge, "the session with this context would be too large; nothing was stored"))
 	default:
 		c.storeFailed(w, id, err)
 	}
