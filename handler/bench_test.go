@@ -1,6 +1,8 @@
 package handler
 
 import (
+	"bytes"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -65,21 +67,39 @@ func BenchmarkCollect(b *testing.B) {
 
 // BenchmarkCaptureTaggedPage is a returning visitor's view of the 7 KiB
 // tagged page of bench/: copy, parse and store, over an in-memory writer.
+// same: the page is the same bytes every time (the parse is remembered);
+// nonce: every response differs by a token, as a page with a per-request
+// CSRF token does (parsed every time).
 func BenchmarkCaptureTaggedPage(b *testing.B) {
-	cfg := testConfig()
-	cfg.Capture = CaptureConfig{HTML: true}
-	h, _ := newTestHandler(b, cfg)
 	body, err := os.ReadFile("../bench/www/page-7k.html")
 	if err != nil {
 		b.Fatal(err)
 	}
+	for _, nonce := range []bool{false, true} {
+		b.Run(map[bool]string{false: "same", true: "nonce"}[nonce], func(b *testing.B) {
+			benchTaggedPage(b, body, nonce)
+		})
+	}
+}
+
+func benchTaggedPage(b *testing.B, body []byte, nonce bool) {
+	cfg := testConfig()
+	cfg.Capture = CaptureConfig{HTML: true}
+	h, _ := newTestHandler(b, cfg)
 	p := page{header: http.Header{"Content-Type": {"text/html; charset=utf-8"}}, body: string(body)}
+	// The token sits where shops put theirs, in the head.
+	head := bytes.Index(body, []byte("</head>"))
 	r := httptest.NewRequest("GET", "/page-7k.html", nil)
 	r.AddCookie(&http.Cookie{Name: "sessiontap_id", Value: formatOwnCookie(newID(), h.day())})
 	w := &discard{h: http.Header{}}
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
+	n := 0
 	for b.Loop() {
+		if nonce {
+			n++
+			p.body = fmt.Sprintf("%s<meta name=\"csrf-token\" content=\"%016x\">%s", body[:head], n, body[head:])
+		}
 		clear(w.h)
 		if err := h.Serve(w, r, p); err != nil {
 			b.Fatal(err)

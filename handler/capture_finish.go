@@ -68,7 +68,7 @@ func (h *Handler) finishJSON(ctx context.Context, id Identity, c *captureWriter)
 // drops tagging left open at the cut.
 func (h *Handler) scanPage(c *captureWriter) (tagging.Page, bool) {
 	if c.scan != nil {
-		return c.scan.Result(), true
+		return h.pages.Result(c.scan), true
 	}
 	c.scan = getScanner(h.cfg.Capture.Limit)
 	r, err := decompressor(c.encoding, bytes.NewReader(c.buf.Bytes()))
@@ -86,7 +86,7 @@ func (h *Handler) scanPage(c *captureWriter) (tagging.Page, bool) {
 		// The compressed copy was cut: what decoded is a prefix.
 		c.scan.MarkTruncated()
 	}
-	return c.scan.Result(), true
+	return h.pages.Result(c.scan), true
 }
 
 // decoded returns the kept JSON body, decompressed up to the limit.

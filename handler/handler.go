@@ -15,6 +15,7 @@ import (
 	sessiontap "github.com/sessiontap/caddy-sessiontap"
 	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/handler/jsonmap"
+	"github.com/sessiontap/caddy-sessiontap/handler/tagging"
 	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
@@ -83,6 +84,8 @@ type Handler struct {
 	api   *api
 	now   func() time.Time
 	stats CaptureStats
+	// pages remembers the tagging of recently scanned pages by their bytes.
+	pages *tagging.Memo
 }
 
 // New builds a Handler over store. log may be nil.
@@ -99,7 +102,7 @@ func New(cfg Config, store cache.Store, log *zap.Logger) (*Handler, error) {
 	if cfg.Capture.Limit <= 0 {
 		cfg.Capture.Limit = DefaultCaptureLimit
 	}
-	h := &Handler{cfg: cfg, store: store, log: log, now: time.Now}
+	h := &Handler{cfg: cfg, store: store, log: log, now: time.Now, pages: tagging.NewMemo()}
 	if cfg.APIPrefix != "" {
 		a, err := newAPI(strings.TrimSuffix(cfg.APIPrefix, "/"), cfg.APIKeys, store, log)
 		if err != nil {
