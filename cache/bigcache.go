@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -225,7 +226,7 @@ func (b *Bigcache) Update(ctx context.Context, id string, fn UpdateFunc) (*sessi
 	version, created := s.Version, s.CreatedAt
 	if err := fn(s); err != nil {
 		if errors.Is(err, ErrNoChange) {
-			return unchanged(id, raw)
+			return unchanged(st, id, raw, s)
 		}
 		return nil, err
 	}
@@ -236,13 +237,22 @@ func (b *Bigcache) Update(ctx context.Context, id string, fn UpdateFunc) (*sessi
 	return s, nil
 }
 
-// unchanged decodes the stored entry again, as fn may have changed its copy.
-func unchanged(id string, raw []byte) (*sessiontap.Session, error) {
-	s := &sessiontap.Session{ID: id}
+// unchanged returns the stored session after fn backed out with
+// ErrNoChange: s itself when fn left it as it was (it encodes to the stored
+// bytes, which costs no allocation), else a fresh decoding of the entry.
+func unchanged(st *stripe, id string, raw []byte, s *sessiontap.Session) (*sessiontap.Session, error) {
 	if raw == nil {
+		return &sessiontap.Session{ID: id}, nil
+	}
+	st.buf = s.AppendBinary(st.buf[:0])
+	if cap(st.buf) > maxKeptBuffer {
+		defer func() { st.buf = nil }()
+	}
+	if bytes.Equal(st.buf, raw) {
 		return s, nil
 	}
-	return s, s.UnmarshalBinary(raw)
+	fresh := &sessiontap.Session{ID: id}
+	return fresh, fresh.UnmarshalBinary(raw)
 }
 
 // stamp sets what the store owns, whatever fn did to it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -524,5 +525,25 @@ func TestBigcacheMaxEncodedSize(t *testing.T) {
 	}
 	if got, err := b.Get(ctx, "s"); err != nil || got.Version != 1 {
 		t.Errorf("the refused write changed the session: %v %v", got, err)
+	}
+}
+
+// An Update that changes nothing decodes the entry once: fn's copy is
+// returned when it still encodes to the stored bytes.
+func TestBigcacheNoChangeDecodesOnce(t *testing.T) {
+	b := newTestStore(t, BigcacheConfig{})
+	ctx := context.Background()
+	if _, err := b.Update(ctx, "s", setTo(benchSession("s"))); err != nil {
+		t.Fatal(err)
+	}
+	noChange := func(*sessiontap.Session) error { return ErrNoChange }
+	got, err := b.Update(ctx, "s", noChange)
+	if want, _ := b.Get(ctx, "s"); err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("no-change Update returned %+v, %v; stored %+v", got, err, want)
+	}
+	get := testing.AllocsPerRun(50, func() { b.Get(ctx, "s") })
+	update := testing.AllocsPerRun(50, func() { b.Update(ctx, "s", noChange) })
+	if update > get+2 {
+		t.Errorf("a no-change Update allocates %v times, a Get %v: decoded twice?", update, get)
 	}
 }
