@@ -34,7 +34,7 @@ run() {
 
 echo "| case | plain req/s | sessiontap req/s | ratio | plain p99 ms | sessiontap p99 ms |"
 echo "|---|---:|---:|---:|---:|---:|"
-for case in "static asset:/asset.css" "7 KiB tagged page:/page-7k.html"; do
+for case in "static asset:/asset.css" "7 KiB tagged page:/page-7k.html" "7 KiB tagged page, per-request token:/page-7k-nonce.html"; do
 	name=${case%%:*}
 	path=${case#*:}
 	run 9182 "$path" >/dev/null # warm up both
