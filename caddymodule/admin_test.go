@@ -144,6 +144,13 @@ func TestCaptureCountersInStatsAndMetrics(t *testing.T) {
 	if metricValue(m, storedMetric) < storedBefore+1 || metricValue(m, pagesMetric) < pagesBefore+1 {
 		t.Errorf("capture metrics did not move:\n%s", grepLines(m, "capture"))
 	}
+	// The same page again is not parsed again.
+	remembered := metricValue(m, "caddy_sessiontap_capture_remembered_total")
+	do(t, tester, "GET", "http://localhost:9080/cart", "")
+	waitFor(t, "the page remembered", func() bool {
+		return metricValue(metricsText(t, tester), "caddy_sessiontap_capture_remembered_total") >= remembered+1 &&
+			adminStats(t, tester).Capture.HTML.Remembered > before.Capture.HTML.Remembered
+	})
 	if metricValue(m, `caddy_sessiontap_store_entries{store="default"}`) < 1 ||
 		metricValue(m, `caddy_sessiontap_store_bytes{store="default"}`) <= 0 ||
 		metricValue(m, `caddy_sessiontap_store_evictions_total{store="default"}`) < 0 {

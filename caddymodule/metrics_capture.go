@@ -23,6 +23,7 @@ type SourceTotals struct {
 	Undecodable   int64 `json:"undecodable"`
 	DroppedFields int64 `json:"dropped_fields"`
 	CacheGuarded  int64 `json:"cache_guarded"`
+	Remembered    int64 `json:"remembered"`
 }
 
 func (t *CaptureTotals) add(s *handler.CaptureStats) {
@@ -37,7 +38,8 @@ func (t *CaptureTotals) plus(o CaptureTotals) {
 
 func (t *SourceTotals) add(c *handler.CaptureCounters) {
 	t.plus(SourceTotals{Pages: c.Pages.Load(), Stored: c.Stored.Load(), Truncated: c.Truncated.Load(),
-		Undecodable: c.Undecodable.Load(), DroppedFields: c.DroppedFields.Load(), CacheGuarded: c.CacheGuarded.Load()})
+		Undecodable: c.Undecodable.Load(), DroppedFields: c.DroppedFields.Load(), CacheGuarded: c.CacheGuarded.Load(),
+		Remembered: c.Remembered.Load()})
 }
 
 func (t *SourceTotals) plus(o SourceTotals) {
@@ -47,6 +49,7 @@ func (t *SourceTotals) plus(o SourceTotals) {
 	t.Undecodable += o.Undecodable
 	t.DroppedFields += o.DroppedFields
 	t.CacheGuarded += o.CacheGuarded
+	t.Remembered += o.Remembered
 }
 
 // captures registers the capture counters of the live handlers. When a
@@ -105,18 +108,22 @@ var (
 		[]string{"source", "outcome"}, nil)
 	droppedFieldsDesc = prometheus.NewDesc("caddy_sessiontap_capture_dropped_fields_total",
 		"Captured values refused as invalid.", []string{"source"}, nil)
+	rememberedDesc = prometheus.NewDesc("caddy_sessiontap_capture_remembered_total",
+		"Pages whose tagging came from the memo of pages seen byte for byte before, not a parse.", nil, nil)
 )
 
 func (captureCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- capturePagesDesc
 	ch <- capturesDesc
 	ch <- droppedFieldsDesc
+	ch <- rememberedDesc
 }
 
 func (captureCollector) Collect(ch chan<- prometheus.Metric) {
 	_, t := captureTotals()
 	collectSource(ch, "html", t.HTML)
 	collectSource(ch, "json", t.JSON)
+	ch <- prometheus.MustNewConstMetric(rememberedDesc, prometheus.CounterValue, float64(t.HTML.Remembered))
 }
 
 func collectSource(ch chan<- prometheus.Metric, source string, t SourceTotals) {

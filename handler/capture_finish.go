@@ -31,6 +31,7 @@ type CaptureCounters struct {
 	Undecodable   atomic.Int64 // bodies that did not decode (compression, JSON syntax)
 	DroppedFields atomic.Int64 // captured values refused as invalid
 	CacheGuarded  atomic.Int64 // shared-cache pages kept from overwriting cart/customer (HTML only)
+	Remembered    atomic.Int64 // pages whose tagging came from the memo, not a parse (HTML only)
 }
 
 // finishCapture parses what c kept and writes it to the session. The
@@ -68,7 +69,7 @@ func (h *Handler) finishJSON(ctx context.Context, id Identity, c *captureWriter)
 // drops tagging left open at the cut.
 func (h *Handler) scanPage(c *captureWriter) (tagging.Page, bool) {
 	if c.scan != nil {
-		return h.pages.Result(c.scan), true
+		return h.remembered(c.scan), true
 	}
 	c.scan = getScanner(h.cfg.Capture.Limit)
 	r, err := decompressor(c.encoding, bytes.NewReader(c.buf.Bytes()))
@@ -86,7 +87,17 @@ func (h *Handler) scanPage(c *captureWriter) (tagging.Page, bool) {
 		// The compressed copy was cut: what decoded is a prefix.
 		c.scan.MarkTruncated()
 	}
-	return h.pages.Result(c.scan), true
+	return h.remembered(c.scan), true
+}
+
+// remembered is the scanner's result, from the memo when the page was
+// parsed before.
+func (h *Handler) remembered(s *tagging.Scanner) tagging.Page {
+	page, hit := h.pages.Result(s)
+	if hit {
+		h.stats.HTML.Remembered.Add(1)
+	}
+	return page
 }
 
 // decoded returns the kept JSON body, decompressed up to the limit.

@@ -44,32 +44,32 @@ type memoEntry struct {
 // NewMemo returns an empty memo.
 func NewMemo() *Memo { return &Memo{seed: maphash.MakeSeed()} }
 
-// Result is s.Result(), from the memo when the same bytes were parsed
-// before. The Page may be shared with other callers: read it, never
-// change it (sessiontap.Patch.Apply copies what it keeps).
-func (m *Memo) Result(s *Scanner) Page {
+// Result is s.Result(), from the memo (remembered is true) when the same
+// bytes were parsed before. The Page may be shared with other callers:
+// read it, never change it (sessiontap.Patch.Apply copies what it keeps).
+func (m *Memo) Result(s *Scanner) (page Page, remembered bool) {
 	if s.parsed || !bytes.Contains(s.buf, nosto) {
-		return s.Result() // cached already, or nothing to parse
+		return s.Result(), false // cached already, or nothing to parse
 	}
 	sum := maphash.Bytes(m.seed, s.buf)
 	e := &m.entries[sum%memoSize]
 	m.mu.Lock()
 	if e.used && e.sum == sum && e.n == len(s.buf) && e.truncated == s.truncated {
-		page := e.page
+		page = e.page
 		m.mu.Unlock()
 		m.hits.Add(1)
 		s.page, s.parsed = page, true
-		return page
+		return page, true
 	}
 	m.mu.Unlock()
 	m.misses.Add(1)
-	page := s.Result()
+	page = s.Result()
 	if page.lines() <= memoMaxItems {
 		m.mu.Lock()
 		*e = memoEntry{sum: sum, n: len(s.buf), truncated: s.truncated, used: true, page: page}
 		m.mu.Unlock()
 	}
-	return page
+	return page, false
 }
 
 // Stats returns how many results came from the memo and how many were
