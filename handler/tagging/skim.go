@@ -117,8 +117,8 @@ func (p *parser) skimClose(key uint64) {
 	}
 	for i := len(p.stack) - 1; i >= 0; i-- {
 		if p.stack[i].key == key {
-			for _, f := range p.stack[i:] {
-				if f.flags&spP != 0 {
+			for k := i; p.openP > 0 && k < len(p.stack); k++ {
+				if p.stack[k].flags&spP != 0 {
 					p.openP--
 				}
 			}
