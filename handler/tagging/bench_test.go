@@ -54,3 +54,20 @@ func BenchmarkBenchPage7KiB(b *testing.B) {
 	}
 	benchScan(b, page)
 }
+
+// BenchmarkMemoNoTagging is a page without tagging through the memo, as
+// the handler scans it: one search for "nosto_", shared with the parse.
+func BenchmarkMemoNoTagging(b *testing.B) {
+	page := bytes.ReplaceAll(readFixture(b, "product-100k.html"), nosto, []byte("other_"))
+	m := NewMemo()
+	s := NewScanner(1 << 20)
+	b.SetBytes(int64(len(page)))
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Reset(1 << 20)
+		s.Write(page)
+		if _, hit := m.Result(s); hit {
+			b.Fatal("a page without tagging was remembered")
+		}
+	}
+}

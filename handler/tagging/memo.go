@@ -1,7 +1,6 @@
 package tagging
 
 import (
-	"bytes"
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
@@ -48,7 +47,7 @@ func NewMemo() *Memo { return &Memo{seed: maphash.MakeSeed()} }
 // bytes were parsed before. The Page may be shared with other callers:
 // read it, never change it (sessiontap.Patch.Apply copies what it keeps).
 func (m *Memo) Result(s *Scanner) (page Page, remembered bool) {
-	if s.parsed || !bytes.Contains(s.buf, nosto) {
+	if s.parsed || s.firstNosto() < 0 {
 		return s.Result(), false // cached already, or nothing to parse
 	}
 	sum := maphash.Bytes(m.seed, s.buf)

@@ -85,3 +85,18 @@ func TestMemoConcurrent(t *testing.T) {
 		t.Error("no hits across 800 scans of 5 pages")
 	}
 }
+
+// The memo's look for "nosto_" is shared with the parse; bytes written
+// after a look without a hit must be looked at again.
+func TestScannerLooksAgainAfterWrite(t *testing.T) {
+	m := NewMemo()
+	s := NewScanner(1 << 20)
+	s.Write([]byte("<p>no tagging yet</p>"))
+	if got, _ := m.Result(s); got.Cart != nil {
+		t.Fatalf("cart from nothing: %+v", got)
+	}
+	s.Write([]byte(memoPage(4)))
+	if got, _ := m.Result(s); got.Cart == nil || got.Cart.Items[0].Quantity != 4 {
+		t.Fatalf("tagging written after the first look was missed: %+v", got)
+	}
+}

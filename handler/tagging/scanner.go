@@ -9,6 +9,8 @@
 package tagging
 
 import (
+	"bytes"
+
 	sessiontap "github.com/sessiontap/caddy-sessiontap"
 )
 
@@ -61,7 +63,7 @@ type Order = sessiontap.Order
 // Parse reads the tagging of a whole page.
 func Parse(html []byte) Page {
 	var p parser
-	return p.parse(html, false)
+	return p.parse(html, false, unknownFirst)
 }
 
 // Scanner collects a copy of a page's bytes, up to a limit, as the response
@@ -72,8 +74,21 @@ type Scanner struct {
 	limit     int
 	truncated bool
 	parsed    bool
+	first     int // index of the first "nosto_" in buf, -1 for none, unknownFirst before a look
 	page      Page
 	p         parser // its buffers are reused across pages
+}
+
+// unknownFirst is Scanner.first before anyone looked.
+const unknownFirst = -2
+
+// firstNosto is the index of the first "nosto_" written, or -1. It is
+// looked up once, for the memo and the parse both.
+func (s *Scanner) firstNosto() int {
+	if s.first == unknownFirst {
+		s.first = bytes.Index(s.buf, nosto)
+	}
+	return s.first
 }
 
 // NewScanner returns a scanner that keeps at most limit bytes.
@@ -90,6 +105,7 @@ func (s *Scanner) Reset(limit int) {
 	s.limit = max(limit, 0)
 	s.truncated = false
 	s.parsed = false
+	s.first = unknownFirst
 	s.page = Page{}
 }
 
@@ -102,6 +118,9 @@ func (s *Scanner) Write(p []byte) (int, error) {
 		return 0, nil
 	}
 	s.parsed = false
+	if s.first == -1 {
+		s.first = unknownFirst // the new bytes may hold one
+	}
 	room := s.limit - len(s.buf)
 	if n > room {
 		s.truncated = true
@@ -138,7 +157,7 @@ func (s *Scanner) grow(n int) {
 // Write or Reset, so calling it again is cheap.
 func (s *Scanner) Result() Page {
 	if !s.parsed {
-		s.page = s.p.parse(s.buf, s.truncated)
+		s.page = s.p.parse(s.buf, s.truncated, s.firstNosto())
 		s.parsed = true
 	}
 	return s.page

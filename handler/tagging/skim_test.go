@@ -16,7 +16,7 @@ import (
 // alone, as Parse did before skim.
 func parseWith(src []byte, truncated, noSkim bool) Page {
 	p := parser{noSkim: noSkim}
-	return p.parse(src, truncated)
+	return p.parse(src, truncated, unknownFirst)
 }
 
 // runState is the parser's state after the walk, before the open elements
@@ -34,7 +34,7 @@ type runState struct {
 
 func stateAfterRun(src []byte, noSkim bool) runState {
 	p := parser{src: src, noSkim: noSkim}
-	p.findNosto()
+	p.findNosto(unknownFirst)
 	if p.last >= 0 {
 		p.run()
 	}
@@ -243,7 +243,7 @@ func benchParse(b *testing.B, file string, noSkim bool) {
 	b.ReportAllocs()
 	p := parser{noSkim: noSkim}
 	for b.Loop() {
-		p.parse(page, false)
+		p.parse(page, false, unknownFirst)
 	}
 }
 

@@ -85,10 +85,13 @@ type parser struct {
 	noSkim   bool // tests: walk every byte with run alone
 }
 
-func (p *parser) parse(src []byte, truncated bool) Page {
+// parse reads the tagging of src. first is the index of the first
+// "nosto_" in src, or -1 for none, when the caller has looked already;
+// anything else makes parse look.
+func (p *parser) parse(src []byte, truncated bool, first int) Page {
 	*p = parser{src: src, stack: p.stack[:0], textBuf: p.textBuf[:0], scratch: p.scratch[:0], hits: p.hits[:0], noSkim: p.noSkim}
 	p.page.Truncated = truncated
-	p.findNosto()
+	p.findNosto(first)
 	if p.last >= 0 {
 		p.run()
 		p.discard = truncated
@@ -102,11 +105,15 @@ func (p *parser) parse(src []byte, truncated bool) Page {
 }
 
 // findNosto records where "nosto_" occurs, in one forward pass (Index is
-// vectorised, LastIndex is not). Only tags whose class holds one of these
-// can start tagging, and none can start after the last.
-func (p *parser) findNosto() {
+// vectorised, LastIndex is not), starting at first when that is known (see
+// parse). Only tags whose class holds one of these can start tagging, and
+// none can start after the last.
+func (p *parser) findNosto(first int) {
 	p.last = -1
-	for i := 0; ; i++ {
+	if first == -1 {
+		return
+	}
+	for i := max(first, 0); ; i++ {
 		e := bytes.Index(p.src[i:], nosto)
 		if e < 0 {
 			return
