@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
 // TestPlaceholdersInMatchersHeadersAndLogs: the session's placeholders
@@ -100,4 +103,57 @@ func readAccessLog(t *testing.T, path string, uris ...string) []accessLine {
 		}
 	}
 	return out
+}
+
+// Every placeholder of the README's table, from one session, and what
+// makes a value safe for a header line.
+func TestSessionPlaceholderValues(t *testing.T) {
+	hasher := upstream.NewHasher("k")
+	s := &sessiontap.Session{
+		Version:   3,
+		PageType:  sessiontap.PageCart,
+		State:     sessiontap.StateOpen,
+		Variation: "EUR",
+		Cart: sessiontap.Cart{Items: []sessiontap.CartItem{
+			{ProductID: "a", Quantity: 2, UnitPrice: 123_450_000, PriceCurrencyCode: "EUR"},
+			{ProductID: "b", Quantity: 1, UnitPrice: 1_000_000, PriceCurrencyCode: "EUR"},
+		}},
+		Customer: sessiontap.Customer{CustomerReference: "c-1"},
+		Effects:  json.RawMessage("[\n  {\"effectType\": \"setDiscount\"}\n]"),
+		Enrichment: sessiontap.Enrichment{PageViews: 4, LandingPage: "/shoes?utm_source=news",
+			Campaign: sessiontap.Campaign{Source: "news", Medium: "email", Name: "spring"}},
+	}
+	want := map[string]string{
+		"version": "3", "page_type": "cart", "cart.count": "3", "cart.total": "247.9", "cart.currency": "EUR",
+		"effects": `[{"effectType":"setDiscount"}]`, "customer.ref_hash": hasher.Hash("c-1"),
+		"customer.logged_in": "true", "state": "open", "variation": "EUR", "page_views": "4",
+		"landing_page": "/shoes?utm_source=news", "utm_source": "news", "utm_medium": "email", "utm_campaign": "spring",
+	}
+	for name, w := range want {
+		if got, ok := sessionPlaceholder(s, name, hasher); !ok || got != w {
+			t.Errorf("{sessiontap.%s} = %v, %v; want %q", name, got, ok, w)
+		}
+	}
+	if _, ok := sessionPlaceholder(s, "nope", hasher); ok {
+		t.Error("an unknown name was answered")
+	}
+	// Before the first write: a session with nothing in it.
+	if got, _ := sessionPlaceholder(nil, "cart.count", hasher); got != "0" {
+		t.Errorf("cart.count of no session = %v", got)
+	}
+	if got, _ := sessionPlaceholder(nil, "customer.ref_hash", hasher); got != "" {
+		t.Errorf("ref_hash of no session = %v", got)
+	}
+
+	// A landing page is the visitor's input: it must not split a header.
+	s.Enrichment.LandingPage = "/a\r\nSet-Cookie: x=1\x00" + strings.Repeat("y", 2*maxPlaceholder)
+	got, _ := sessionPlaceholder(s, "landing_page", hasher)
+	if v := got.(string); strings.ContainsAny(v, "\r\n\x00") || len(v) != maxPlaceholder || !strings.HasPrefix(v, "/a  Set-Cookie: x=1 ") {
+		t.Errorf("unsafe header value: %.40q (%d bytes)", v, len(v))
+	}
+	// Effects too long for a header are left out, not cut into bad JSON.
+	s.Effects = json.RawMessage(`["` + strings.Repeat("e", maxPlaceholder) + `"]`)
+	if got, _ := sessionPlaceholder(s, "effects", hasher); got != "" {
+		t.Errorf("oversized effects gave %d bytes", len(got.(string)))
+	}
 }
