@@ -13,14 +13,14 @@ import (
 	"github.com/allegro/bigcache/v3"
 	"go.uber.org/zap"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // ErrClosed is returned by a store's methods after Close.
 var ErrClosed = errors.New("session store is closed")
 
 // ErrTooLarge is returned by Update for a session whose encoding is over
-// sessiontap.MaxEncodedSize, or too big for the store (Bigcache: half of
+// model.MaxEncodedSize, or too big for the store (Bigcache: half of
 // one shard, see NewBigcache); nothing is written.
 var ErrTooLarge = errors.New("session too large for the store")
 
@@ -165,7 +165,7 @@ func (b *Bigcache) onRemove(_ string, _ []byte, reason bigcache.RemoveReason) {
 func (b *Bigcache) Config() BigcacheConfig { return b.cfg }
 
 // Get returns the session, or ErrNotFound when absent or expired.
-func (b *Bigcache) Get(ctx context.Context, id string) (*sessiontap.Session, error) {
+func (b *Bigcache) Get(ctx context.Context, id string) (*model.Session, error) {
 	bc := b.cache.Load()
 	if bc == nil {
 		return nil, ErrClosed
@@ -176,7 +176,7 @@ func (b *Bigcache) Get(ctx context.Context, id string) (*sessiontap.Session, err
 
 // read returns the raw entry and its decoding. An expired entry gives its
 // raw bytes with ErrNotFound; an absent one gives neither.
-func (b *Bigcache) read(bc *bigcache.BigCache, id string) ([]byte, *sessiontap.Session, error) {
+func (b *Bigcache) read(bc *bigcache.BigCache, id string) ([]byte, *model.Session, error) {
 	if !validKey(id) {
 		return nil, nil, ErrNotFound
 	}
@@ -187,7 +187,7 @@ func (b *Bigcache) read(bc *bigcache.BigCache, id string) ([]byte, *sessiontap.S
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading session: %w", err)
 	}
-	s := new(sessiontap.Session)
+	s := new(model.Session)
 	if err := s.UnmarshalBinary(raw); err != nil {
 		return raw, nil, fmt.Errorf("stored session: %w", err)
 	}
@@ -202,7 +202,7 @@ func (b *Bigcache) read(bc *bigcache.BigCache, id string) ([]byte, *sessiontap.S
 
 // Update implements Store.Update. fn gets a freshly decoded session and
 // the caller may keep what Update returns.
-func (b *Bigcache) Update(ctx context.Context, id string, fn UpdateFunc) (*sessiontap.Session, error) {
+func (b *Bigcache) Update(ctx context.Context, id string, fn UpdateFunc) (*model.Session, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -218,7 +218,7 @@ func (b *Bigcache) Update(ctx context.Context, id string, fn UpdateFunc) (*sessi
 	}
 	raw, s, err := b.read(bc, id)
 	if errors.Is(err, ErrNotFound) {
-		raw, s, err = nil, &sessiontap.Session{ID: id}, nil
+		raw, s, err = nil, &model.Session{ID: id}, nil
 	}
 	if err != nil {
 		return nil, err
@@ -240,9 +240,9 @@ func (b *Bigcache) Update(ctx context.Context, id string, fn UpdateFunc) (*sessi
 // unchanged returns the stored session after fn backed out with
 // ErrNoChange: s itself when fn left it as it was (it encodes to the stored
 // bytes, which costs no allocation), else a fresh decoding of the entry.
-func unchanged(st *stripe, id string, raw []byte, s *sessiontap.Session) (*sessiontap.Session, error) {
+func unchanged(st *stripe, id string, raw []byte, s *model.Session) (*model.Session, error) {
 	if raw == nil {
-		return &sessiontap.Session{ID: id}, nil
+		return &model.Session{ID: id}, nil
 	}
 	st.buf = s.AppendBinary(st.buf[:0])
 	if cap(st.buf) > maxKeptBuffer {
@@ -251,12 +251,12 @@ func unchanged(st *stripe, id string, raw []byte, s *sessiontap.Session) (*sessi
 	if bytes.Equal(st.buf, raw) {
 		return s, nil
 	}
-	fresh := &sessiontap.Session{ID: id}
+	fresh := &model.Session{ID: id}
 	return fresh, fresh.UnmarshalBinary(raw)
 }
 
 // stamp sets what the store owns, whatever fn did to it.
-func (b *Bigcache) stamp(s *sessiontap.Session, id string, version uint64, created time.Time) {
+func (b *Bigcache) stamp(s *model.Session, id string, version uint64, created time.Time) {
 	now := b.cfg.Now().UTC()
 	s.ID = id
 	s.Version = version + 1
@@ -267,15 +267,15 @@ func (b *Bigcache) stamp(s *sessiontap.Session, id string, version uint64, creat
 	}
 }
 
-func (b *Bigcache) write(bc *bigcache.BigCache, st *stripe, s *sessiontap.Session) error {
+func (b *Bigcache) write(bc *bigcache.BigCache, st *stripe, s *model.Session) error {
 	st.buf = s.AppendBinary(st.buf[:0])
 	defer func() {
 		if cap(st.buf) > maxKeptBuffer {
 			st.buf = nil
 		}
 	}()
-	if len(st.buf) > sessiontap.MaxEncodedSize {
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(st.buf), sessiontap.MaxEncodedSize)
+	if len(st.buf) > model.MaxEncodedSize {
+		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(st.buf), model.MaxEncodedSize)
 	}
 	// Checked first: a failing Set has already evicted the whole shard.
 	// Shards are at least 1 MiB, so this limit is never under 512 KiB and
@@ -348,7 +348,7 @@ func (b *Bigcache) Close() error {
 
 // validKey rejects ids bigcache could not store (its key length is 16
 // bits) or that the model forbids by length; the handler checks the rest.
-func validKey(id string) bool { return id != "" && len(id) <= sessiontap.MaxIDLength }
+func validKey(id string) bool { return id != "" && len(id) <= model.MaxIDLength }
 
 // zapPrintf adapts zap to bigcache's Logger, which is only used when
 // Verbose is on.

@@ -8,44 +8,44 @@ import (
 	"testing"
 	"time"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // benchSession is a typical stored session: a 3-item cart and a customer.
-func benchSession(id string) *sessiontap.Session {
+func benchSession(id string) *model.Session {
 	now := time.Now().UTC()
-	item := func(n int) sessiontap.CartItem {
-		return sessiontap.CartItem{
+	item := func(n int) model.CartItem {
+		return model.CartItem{
 			ProductID:         fmt.Sprintf("prod-%d", 1000+n),
 			SkuID:             fmt.Sprintf("sku-%d-blue-m", 1000+n),
 			Name:              fmt.Sprintf("Organic cotton t-shirt %d", n),
 			Quantity:          n,
-			UnitPrice:         sessiontap.Decimal(19_990_000 + n),
+			UnitPrice:         model.Decimal(19_990_000 + n),
 			PriceCurrencyCode: "EUR",
 		}
 	}
-	return &sessiontap.Session{
+	return &model.Session{
 		ID:        id,
 		Version:   7,
 		CreatedAt: now.Add(-time.Hour),
 		UpdatedAt: now,
-		Cart:      sessiontap.Cart{Items: []sessiontap.CartItem{item(1), item(2), item(3)}},
-		Customer: sessiontap.Customer{
+		Cart:      model.Cart{Items: []model.CartItem{item(1), item(2), item(3)}},
+		Customer: model.Customer{
 			CustomerReference:   "cust-000123",
 			Email:               "jane.doe@example.com",
 			FirstName:           "Jane",
 			LastName:            "Doe",
 			MarketingPermission: true,
 		},
-		PageType: sessiontap.PageCart,
-		Action:   sessiontap.ActionViewCart,
+		PageType: model.PageCart,
+		Action:   model.ActionViewCart,
 	}
 }
 
 // setTo replaces the stored session's content with tmpl's, as a cart
 // update from the handler would.
-func setTo(tmpl *sessiontap.Session) UpdateFunc {
-	return func(s *sessiontap.Session) error {
+func setTo(tmpl *model.Session) UpdateFunc {
+	return func(s *model.Session) error {
 		s.Cart, s.Customer, s.PageType, s.Action = tmpl.Cart, tmpl.Customer, tmpl.PageType, tmpl.Action
 		return nil
 	}
@@ -165,7 +165,7 @@ func BenchmarkRange100k(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		n := 0
-		store.Range(context.Background(), func(*sessiontap.Session) bool { n++; return true })
+		store.Range(context.Background(), func(*model.Session) bool { n++; return true })
 		if n != 100_000 {
 			b.Fatalf("scanned %d sessions", n)
 		}
@@ -176,7 +176,7 @@ func BenchmarkRange100k(b *testing.B) {
 // linked: the pre-filter leaves the others undecoded.
 func BenchmarkLinked100k(b *testing.B) {
 	store := fill100k(b)
-	store.Update(context.Background(), "linked", func(s *sessiontap.Session) error {
+	store.Update(context.Background(), "linked", func(s *model.Session) error {
 		s.Customer.CustomerReference = "cust-linked"
 		return nil
 	})

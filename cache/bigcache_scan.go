@@ -4,14 +4,14 @@ import (
 	"bytes"
 	"context"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // The full scans of the store: operator work (GDPR), never the request path.
 
 // Range implements Store.Range over bigcache's iterator, skipping expired
 // and undecodable entries.
-func (b *Bigcache) Range(ctx context.Context, fn func(*sessiontap.Session) bool) error {
+func (b *Bigcache) Range(ctx context.Context, fn func(*model.Session) bool) error {
 	return b.scan(ctx, func(raw []byte) bool {
 		s, ok := b.decodeLive(raw)
 		return !ok || fn(s)
@@ -22,12 +22,12 @@ func (b *Bigcache) Range(ctx context.Context, fn func(*sessiontap.Session) bool)
 // verbatim in its encoding, so entries without those bytes are skipped
 // undecoded: over 100,000 sessions that takes a third of the time and
 // memory of a full Range (BENCHMARKS.md).
-func (b *Bigcache) Linked(ctx context.Context, ref string) ([]*sessiontap.Session, error) {
+func (b *Bigcache) Linked(ctx context.Context, ref string) ([]*model.Session, error) {
 	if ref == "" {
 		return nil, nil
 	}
 	needle := []byte(ref)
-	var linked []*sessiontap.Session
+	var linked []*model.Session
 	err := b.scan(ctx, func(raw []byte) bool {
 		if !bytes.Contains(raw, needle) {
 			return true
@@ -62,8 +62,8 @@ func (b *Bigcache) scan(ctx context.Context, fn func(raw []byte) bool) error {
 }
 
 // decodeLive decodes an entry, or says it is expired or undecodable.
-func (b *Bigcache) decodeLive(raw []byte) (*sessiontap.Session, bool) {
-	s := new(sessiontap.Session)
+func (b *Bigcache) decodeLive(raw []byte) (*model.Session, bool) {
+	s := new(model.Session)
 	if s.UnmarshalBinary(raw) != nil || !b.cfg.Now().Before(s.UpdatedAt.Add(b.cfg.TTL)) {
 		return nil, false
 	}

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // clock is a settable Now for exact expiry tests.
@@ -47,8 +47,8 @@ func newTestStore(t testing.TB, cfg BigcacheConfig) *Bigcache {
 }
 
 func addItem(id string) UpdateFunc {
-	return func(s *sessiontap.Session) error {
-		s.Cart.Items = append(s.Cart.Items, sessiontap.CartItem{ProductID: id, Quantity: 1})
+	return func(s *model.Session) error {
+		s.Cart.Items = append(s.Cart.Items, model.CartItem{ProductID: id, Quantity: 1})
 		return nil
 	}
 }
@@ -56,7 +56,7 @@ func addItem(id string) UpdateFunc {
 func TestBigcacheUnknownAndInvalidIDs(t *testing.T) {
 	b := newTestStore(t, BigcacheConfig{})
 	ctx := context.Background()
-	tooLong := strings.Repeat("x", sessiontap.MaxIDLength+1)
+	tooLong := strings.Repeat("x", model.MaxIDLength+1)
 	for _, id := range []string{"nope", "", tooLong} {
 		if _, err := b.Get(ctx, id); !errors.Is(err, ErrNotFound) {
 			t.Errorf("Get(%.10q) = %v, want ErrNotFound", id, err)
@@ -82,7 +82,7 @@ func TestBigcacheUpdateVersions(t *testing.T) {
 		t.Fatalf("first update: %+v", s1)
 	}
 	clk.Advance(time.Minute)
-	s2, err := b.Update(ctx, "a", func(s *sessiontap.Session) error {
+	s2, err := b.Update(ctx, "a", func(s *model.Session) error {
 		if s.Version != 1 || len(s.Cart.Items) != 1 {
 			t.Errorf("fn got %+v", s)
 		}
@@ -104,8 +104,8 @@ func TestBigcacheUpdateVersions(t *testing.T) {
 func TestBigcacheNoChange(t *testing.T) {
 	b := newTestStore(t, BigcacheConfig{})
 	ctx := context.Background()
-	s, err := b.Update(ctx, "new", func(s *sessiontap.Session) error {
-		s.PageType = sessiontap.PageCart
+	s, err := b.Update(ctx, "new", func(s *model.Session) error {
+		s.PageType = model.PageCart
 		return ErrNoChange
 	})
 	if err != nil || s.Version != 0 || s.ID != "new" || s.PageType != "" {
@@ -118,7 +118,7 @@ func TestBigcacheNoChange(t *testing.T) {
 	if _, err := b.Update(ctx, "old", addItem("p")); err != nil {
 		t.Fatal(err)
 	}
-	s, err = b.Update(ctx, "old", func(s *sessiontap.Session) error {
+	s, err = b.Update(ctx, "old", func(s *model.Session) error {
 		s.Cart.Items = nil // changed and then thought better of it
 		return fmt.Errorf("wrapped: %w", ErrNoChange)
 	})
@@ -137,7 +137,7 @@ func TestBigcacheFnErrorAborts(t *testing.T) {
 	if _, err := b.Update(ctx, "a", addItem("p")); err != nil {
 		t.Fatal(err)
 	}
-	s, err := b.Update(ctx, "a", func(s *sessiontap.Session) error {
+	s, err := b.Update(ctx, "a", func(s *model.Session) error {
 		s.Cart.Items = nil
 		return boom
 	})
@@ -147,7 +147,7 @@ func TestBigcacheFnErrorAborts(t *testing.T) {
 	if got, _ := b.Get(ctx, "a"); got.Version != 1 || len(got.Cart.Items) != 1 {
 		t.Fatalf("aborted update was stored: %+v", got)
 	}
-	if _, err := b.Update(ctx, "b", func(*sessiontap.Session) error { return boom }); err != boom {
+	if _, err := b.Update(ctx, "b", func(*model.Session) error { return boom }); err != boom {
 		t.Fatal(err)
 	}
 	if _, err := b.Get(ctx, "b"); !errors.Is(err, ErrNotFound) {
@@ -158,8 +158,8 @@ func TestBigcacheFnErrorAborts(t *testing.T) {
 func TestBigcacheNoAliasing(t *testing.T) {
 	b := newTestStore(t, BigcacheConfig{})
 	ctx := context.Background()
-	var seen *sessiontap.Session
-	s, err := b.Update(ctx, "a", func(s *sessiontap.Session) error {
+	var seen *model.Session
+	s, err := b.Update(ctx, "a", func(s *model.Session) error {
 		seen = s
 		return addItem("p")(s)
 	})
@@ -277,9 +277,9 @@ func TestBigcacheMaxSizeIsHardCap(t *testing.T) {
 	b := newTestStore(t, BigcacheConfig{MaxSize: maxSize})
 	ctx := context.Background()
 	name := strings.Repeat("n", 1000)
-	fill := func(s *sessiontap.Session) error {
+	fill := func(s *model.Session) error {
 		for i := range 3 {
-			s.Cart.Items = append(s.Cart.Items, sessiontap.CartItem{ProductID: fmt.Sprint(i), Name: name, Quantity: 1})
+			s.Cart.Items = append(s.Cart.Items, model.CartItem{ProductID: fmt.Sprint(i), Name: name, Quantity: 1})
 		}
 		return nil
 	}
@@ -316,8 +316,8 @@ func TestBigcacheTooLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 	big := strings.Repeat("x", 600<<10)
-	_, err := b.Update(ctx, "big", func(s *sessiontap.Session) error {
-		s.Cart.Items = []sessiontap.CartItem{{Name: big}}
+	_, err := b.Update(ctx, "big", func(s *model.Session) error {
+		s.Cart.Items = []model.CartItem{{Name: big}}
 		return nil
 	})
 	if !errors.Is(err, ErrTooLarge) {
@@ -448,7 +448,7 @@ func TestBigcacheRange(t *testing.T) {
 	}
 	now = now.Add(45 * time.Minute) // a, b, c expired; d alive
 	var seen []string
-	if err := b.Range(ctx, func(s *sessiontap.Session) bool { seen = append(seen, s.ID); return true }); err != nil {
+	if err := b.Range(ctx, func(s *model.Session) bool { seen = append(seen, s.ID); return true }); err != nil {
 		t.Fatal(err)
 	}
 	if len(seen) != 1 || seen[0] != "d" {
@@ -460,24 +460,24 @@ func TestBigcacheLinked(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	b := newTestStore(t, BigcacheConfig{TTL: time.Hour, Now: func() time.Time { return now }})
 	ctx := context.Background()
-	set := func(id string, fn func(s *sessiontap.Session)) {
+	set := func(id string, fn func(s *model.Session)) {
 		t.Helper()
-		if _, err := b.Update(ctx, id, func(s *sessiontap.Session) error { fn(s); return nil }); err != nil {
+		if _, err := b.Update(ctx, id, func(s *model.Session) error { fn(s); return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
-	set("expired", func(s *sessiontap.Session) { s.Customer.CustomerReference = "c-1" })
+	set("expired", func(s *model.Session) { s.Customer.CustomerReference = "c-1" })
 	now = now.Add(50 * time.Minute)
-	set("customer", func(s *sessiontap.Session) { s.Customer.CustomerReference = "c-1" })
-	set("buyer", func(s *sessiontap.Session) {
-		s.Orders = append(s.Orders, sessiontap.Order{OrderNumber: "o-1", Buyer: sessiontap.Customer{CustomerReference: "c-1"}})
+	set("customer", func(s *model.Session) { s.Customer.CustomerReference = "c-1" })
+	set("buyer", func(s *model.Session) {
+		s.Orders = append(s.Orders, model.Order{OrderNumber: "o-1", Buyer: model.Customer{CustomerReference: "c-1"}})
 	})
 	// The bytes are there but the link is not: the pre-filter must not decide.
-	set("lookalike", func(s *sessiontap.Session) {
+	set("lookalike", func(s *model.Session) {
 		s.Customer.CustomerReference = "c-10"
-		s.Cart.Items = []sessiontap.CartItem{{ProductID: "c-1", Quantity: 1}}
+		s.Cart.Items = []model.CartItem{{ProductID: "c-1", Quantity: 1}}
 	})
-	set("other", func(s *sessiontap.Session) { s.Customer.CustomerReference = "c-2" })
+	set("other", func(s *model.Session) { s.Customer.CustomerReference = "c-2" })
 	now = now.Add(20 * time.Minute) // "expired" is past its hour
 
 	got, err := b.Linked(ctx, "c-1")
@@ -507,20 +507,20 @@ func TestBigcacheMaxEncodedSize(t *testing.T) {
 	b := newTestStore(t, BigcacheConfig{MaxSize: 4 << 30})
 	ctx := context.Background()
 	withName := func(n int) UpdateFunc {
-		return func(s *sessiontap.Session) error {
-			s.Cart.Items = []sessiontap.CartItem{{ProductID: "p", Quantity: 1, Name: strings.Repeat("x", n)}}
+		return func(s *model.Session) error {
+			s.Cart.Items = []model.CartItem{{ProductID: "p", Quantity: 1, Name: strings.Repeat("x", n)}}
 			return nil
 		}
 	}
-	s, err := b.Update(ctx, "s", withName(sessiontap.MaxEncodedSize-1024))
+	s, err := b.Update(ctx, "s", withName(model.MaxEncodedSize-1024))
 	if err != nil {
 		t.Fatalf("a session just under the bound: %v", err)
 	}
-	if n := len(s.AppendBinary(nil)); n > sessiontap.MaxEncodedSize {
+	if n := len(s.AppendBinary(nil)); n > model.MaxEncodedSize {
 		t.Fatalf("the test's session encodes to %d bytes", n)
 	}
-	_, err = b.Update(ctx, "s", withName(sessiontap.MaxEncodedSize))
-	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), fmt.Sprint(sessiontap.MaxEncodedSize)) {
+	_, err = b.Update(ctx, "s", withName(model.MaxEncodedSize))
+	if !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), fmt.Sprint(model.MaxEncodedSize)) {
 		t.Fatalf("a session over the bound: %v", err)
 	}
 	if got, err := b.Get(ctx, "s"); err != nil || got.Version != 1 {
@@ -536,7 +536,7 @@ func TestBigcacheNoChangeDecodesOnce(t *testing.T) {
 	if _, err := b.Update(ctx, "s", setTo(benchSession("s"))); err != nil {
 		t.Fatal(err)
 	}
-	noChange := func(*sessiontap.Session) error { return ErrNoChange }
+	noChange := func(*model.Session) error { return ErrNoChange }
 	got, err := b.Update(ctx, "s", noChange)
 	if want, _ := b.Get(ctx, "s"); err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("no-change Update returned %+v, %v; stored %+v", got, err, want)

@@ -6,7 +6,7 @@ import (
 	"context"
 	"errors"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // ErrNotFound is returned by Get and Delete for a session the store does not
@@ -21,32 +21,32 @@ var ErrNoChange = errors.New("no change")
 // only ID set when the store holds none (Version 0 tells them apart).
 // Returning an error aborts the update and nothing is written; returning
 // ErrNoChange aborts it without an error reaching the caller.
-type UpdateFunc func(s *sessiontap.Session) error
+type UpdateFunc func(s *model.Session) error
 
 // Store keeps sessions by id. Implementations are safe for concurrent use,
 // and Update is an atomic read-modify-write: concurrent Updates of one id
 // never lose a write, whichever process or goroutine makes them.
 type Store interface {
 	// Get returns a copy of the stored session, or ErrNotFound.
-	Get(ctx context.Context, id string) (*sessiontap.Session, error)
+	Get(ctx context.Context, id string) (*model.Session, error)
 	// Update applies fn to the session with this id (creating it when
 	// absent), increments its Version, sets UpdatedAt (and CreatedAt when
 	// new), stores it and returns what was stored. With ErrNoChange from fn
 	// it returns the session unchanged and a nil error. A session whose
-	// encoding would pass sessiontap.MaxEncodedSize is not written:
+	// encoding would pass model.MaxEncodedSize is not written:
 	// ErrTooLarge.
-	Update(ctx context.Context, id string, fn UpdateFunc) (*sessiontap.Session, error)
+	Update(ctx context.Context, id string, fn UpdateFunc) (*model.Session, error)
 	// Delete removes the session, or returns ErrNotFound.
 	Delete(ctx context.Context, id string) error
 	// Range calls fn with a copy of every live session until fn returns
 	// false. It is a full scan, meant for rare operator work (GDPR
 	// takeout), not for the request path; sessions written during the scan
 	// may or may not be seen.
-	Range(ctx context.Context, fn func(*sessiontap.Session) bool) error
+	Range(ctx context.Context, fn func(*model.Session) bool) error
 	// Linked returns the live sessions linked to a customer reference
 	// (Session.LinkedTo), for GDPR takeout and delete. It may scan like
 	// Range; an empty reference links nothing.
-	Linked(ctx context.Context, customerRef string) ([]*sessiontap.Session, error)
+	Linked(ctx context.Context, customerRef string) ([]*model.Session, error)
 	// Stats describes the store for operators.
 	Stats() Stats
 	// Close stops background work and releases memory.

@@ -10,8 +10,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/model"
 	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
@@ -138,7 +138,7 @@ func (a *AdminAPI) handleSession(w http.ResponseWriter, r *http.Request) error {
 	if store == nil {
 		return notFound(fmt.Errorf("no session store named %q", name))
 	}
-	if !sessiontap.ValidID(id) {
+	if !model.ValidID(id) {
 		return notFound(errors.New("session not found"))
 	}
 	s, err := store.Get(r.Context(), id)

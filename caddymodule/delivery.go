@@ -12,8 +12,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/model"
 	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
@@ -121,7 +121,7 @@ func (h *Handler) newEngine() (caddy.Destructor, error) {
 // forwarded again.
 func feedbackWriter(store cache.Store) func(string, *upstream.Update, upstream.Feedback) {
 	return func(sink string, u *upstream.Update, fb upstream.Feedback) {
-		_, err := store.Update(context.Background(), u.Session.ID, func(s *sessiontap.Session) error {
+		_, err := store.Update(context.Background(), u.Session.ID, func(s *model.Session) error {
 			if s.Version == 0 {
 				return cache.ErrNoChange // deleted meanwhile (GDPR): do not resurrect
 			}
@@ -146,7 +146,7 @@ func feedbackWriter(store cache.Store) func(string, *upstream.Update, upstream.F
 
 // enqueue hands a stored change to the engine. s is the request's own copy
 // of what was stored, never changed after this; the engine only reads it.
-func (h *Handler) enqueue(s *sessiontap.Session, changed upstream.Change) {
+func (h *Handler) enqueue(s *model.Session, changed upstream.Change) {
 	h.engine.Enqueue(&upstream.Update{EventID: eventID(), Session: *s, Changed: changed, OccurredAt: s.UpdatedAt})
 }
 

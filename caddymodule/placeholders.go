@@ -12,8 +12,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
 	"github.com/sessiontap/caddy-sessiontap/handler"
+	"github.com/sessiontap/caddy-sessiontap/model"
 	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
@@ -50,7 +50,7 @@ type requestSession struct {
 	h      *Handler
 	r      *http.Request
 	id     string
-	s      *sessiontap.Session
+	s      *model.Session
 	loaded bool
 }
 
@@ -72,7 +72,7 @@ func (rs *requestSession) String() string { return rs.id }
 // sessionWritten keeps the request's placeholders current: a header set
 // before capture read the old session, but log_append, which runs after
 // the response, must see what capture stored.
-func sessionWritten(ctx context.Context, s *sessiontap.Session) {
+func sessionWritten(ctx context.Context, s *model.Session) {
 	if rs, ok := caddyhttp.GetVar(ctx, requestSessionVar).(*requestSession); ok && rs.id == s.ID {
 		rs.s, rs.loaded = s, true
 	}
@@ -80,9 +80,9 @@ func sessionWritten(ctx context.Context, s *sessiontap.Session) {
 
 // sessionPlaceholder is the value of {sessiontap.<name>} for s (nil: the
 // session is not stored yet). Unknown names are not ours.
-func sessionPlaceholder(s *sessiontap.Session, name string, hasher *upstream.Hasher) (any, bool) {
+func sessionPlaceholder(s *model.Session, name string, hasher *upstream.Hasher) (any, bool) {
 	if s == nil {
-		s = &sessiontap.Session{}
+		s = &model.Session{}
 	}
 	var v string
 	switch name {

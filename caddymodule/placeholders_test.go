@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
@@ -109,19 +109,19 @@ func readAccessLog(t *testing.T, path string, uris ...string) []accessLine {
 // makes a value safe for a header line.
 func TestSessionPlaceholderValues(t *testing.T) {
 	hasher := upstream.NewHasher("k")
-	s := &sessiontap.Session{
+	s := &model.Session{
 		Version:   3,
-		PageType:  sessiontap.PageCart,
-		State:     sessiontap.StateOpen,
+		PageType:  model.PageCart,
+		State:     model.StateOpen,
 		Variation: "EUR",
-		Cart: sessiontap.Cart{Items: []sessiontap.CartItem{
+		Cart: model.Cart{Items: []model.CartItem{
 			{ProductID: "a", Quantity: 2, UnitPrice: 123_450_000, PriceCurrencyCode: "EUR"},
 			{ProductID: "b", Quantity: 1, UnitPrice: 1_000_000, PriceCurrencyCode: "EUR"},
 		}},
-		Customer: sessiontap.Customer{CustomerReference: "c-1"},
+		Customer: model.Customer{CustomerReference: "c-1"},
 		Effects:  json.RawMessage("[\n  {\"effectType\": \"setDiscount\"}\n]"),
-		Enrichment: sessiontap.Enrichment{PageViews: 4, LandingPage: "/shoes?utm_source=news",
-			Campaign: sessiontap.Campaign{Source: "news", Medium: "email", Name: "spring"}},
+		Enrichment: model.Enrichment{PageViews: 4, LandingPage: "/shoes?utm_source=news",
+			Campaign: model.Campaign{Source: "news", Medium: "email", Name: "spring"}},
 	}
 	want := map[string]string{
 		"version": "3", "page_type": "cart", "cart.count": "3", "cart.total": "247.9", "cart.currency": "EUR",

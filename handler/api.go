@@ -9,8 +9,8 @@ import (
 
 	"go.uber.org/zap"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // api is the operator API: authenticated reads and GDPR deletes of sessions.
@@ -111,7 +111,7 @@ func (s *statusWriter) WriteHeader(code int) {
 // session serves {prefix}/sessions/{id}. Ids may contain '/', so the id is
 // everything after the route.
 func (a *api) session(w http.ResponseWriter, r *http.Request, id string) {
-	if !sessiontap.ValidID(id) {
+	if !model.ValidID(id) {
 		writeError(w, http.StatusNotFound, "session not found")
 		return
 	}

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"sync"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
 	"github.com/sessiontap/caddy-sessiontap/handler/jsonmap"
 	"github.com/sessiontap/caddy-sessiontap/handler/tagging"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // DefaultCaptureLimit is how much of a response body is scanned.
@@ -55,7 +55,7 @@ type captureWriter struct {
 	// bounds it; compressed HTML and JSON are kept raw in buf.
 	scan  *tagging.Scanner
 	buf   *bytes.Buffer
-	visit *sessiontap.Visit // the page view to record with the capture
+	visit *model.Visit // the page view to record with the capture
 }
 
 var (

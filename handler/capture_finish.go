@@ -11,8 +11,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"go.uber.org/zap"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
 	"github.com/sessiontap/caddy-sessiontap/handler/tagging"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // CaptureStats count what capture did, per source, for metrics and the
@@ -170,8 +170,8 @@ func decompressor(encoding string, r io.Reader) (io.Reader, error) {
 }
 
 // pagePatch turns a page's tagging into a session patch.
-func pagePatch(p tagging.Page) sessiontap.Patch {
-	patch := sessiontap.Patch{
+func pagePatch(p tagging.Page) model.Patch {
+	patch := model.Patch{
 		PageType:   p.PageType,
 		Action:     p.PageType.Action(),
 		Variation:  p.Variation,
@@ -179,7 +179,7 @@ func pagePatch(p tagging.Page) sessiontap.Patch {
 		SearchTerm: p.SearchTerm,
 	}
 	if p.Cart != nil {
-		patch.Cart = &sessiontap.Cart{Items: p.Cart.Items}
+		patch.Cart = &model.Cart{Items: p.Cart.Items}
 	}
 	if p.Customer != nil {
 		c := p.Customer.Customer
@@ -187,21 +187,21 @@ func pagePatch(p tagging.Page) sessiontap.Patch {
 		patch.Customer = &c
 	}
 	if p.Product != nil {
-		patch.Product = &sessiontap.Product{ProductID: p.Product.ProductID, Name: p.Product.Name,
+		patch.Product = &model.Product{ProductID: p.Product.ProductID, Name: p.Product.Name,
 			Price: p.Product.Price, PriceCurrencyCode: p.Product.PriceCurrencyCode}
 	}
 	if p.Order != nil {
-		patch.Order = &sessiontap.Order{OrderNumber: p.Order.OrderNumber, Buyer: p.Order.Buyer, Items: p.Order.Items}
+		patch.Order = &model.Order{OrderNumber: p.Order.OrderNumber, Buyer: p.Order.Buyer, Items: p.Order.Items}
 	}
 	return patch
 }
 
 // recordVisit stores a page view that no capture carried.
-func (h *Handler) recordVisit(ctx context.Context, id Identity, v *sessiontap.Visit) {
+func (h *Handler) recordVisit(ctx context.Context, id Identity, v *model.Visit) {
 	if v == nil {
 		return
 	}
-	if _, err := h.apply(ctx, id.ID, sessiontap.Patch{Visit: v}); err != nil {
+	if _, err := h.apply(ctx, id.ID, model.Patch{Visit: v}); err != nil {
 		h.log.Error("recording a page view failed", zap.String("session_id", id.ID), zap.Error(err))
 	}
 }

@@ -8,8 +8,8 @@ import (
 
 	"go.uber.org/zap"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
 	"github.com/sessiontap/caddy-sessiontap/handler/jsonmap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // jsonRoute finds the configured cart API route r belongs to, or nil.
@@ -37,7 +37,7 @@ func routeIdentity(route *jsonmap.Route, r *http.Request) (Identity, bool) {
 	if id == "" {
 		return Identity{}, false
 	}
-	if !sessiontap.ValidID(id) {
+	if !model.ValidID(id) {
 		// Not ours to track; the request still goes on.
 		return Identity{}, true
 	}
@@ -94,7 +94,7 @@ func (h *Handler) storeJSON(ctx context.Context, id Identity, route *jsonmap.Rou
 		return
 	}
 	h.stats.JSON.DroppedFields.Add(int64(len(res.Dropped)))
-	patch := sessiontap.Patch{Cart: res.Cart, Lines: res.Lines, Customer: res.Customer, MergeCustomer: true,
+	patch := model.Patch{Cart: res.Cart, Lines: res.Lines, Customer: res.Customer, MergeCustomer: true,
 		CartToken: res.CartToken, Variation: res.Currency}
 	if patch.IsZero() {
 		return

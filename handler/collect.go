@@ -9,8 +9,8 @@ import (
 
 	"go.uber.org/zap"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/model"
 	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
@@ -19,11 +19,11 @@ const maxCollectBody = 64 << 10
 
 // collectView is the collect endpoint's answer: the session's new state.
 type collectView struct {
-	ID       string              `json:"id"`
-	Version  uint64              `json:"version"`
-	Cart     sessiontap.Cart     `json:"cart"`
-	Customer sessiontap.Customer `json:"customer"`
-	PageType sessiontap.PageType `json:"page_type,omitempty"`
+	ID       string         `json:"id"`
+	Version  uint64         `json:"version"`
+	Cart     model.Cart     `json:"cart"`
+	Customer model.Customer `json:"customer"`
+	PageType model.PageType `json:"page_type,omitempty"`
 }
 
 // collect serves the first-party collect endpoint.
@@ -52,7 +52,7 @@ func (h *Handler) collect(w http.ResponseWriter, r *http.Request, id Identity) {
 	s, err := h.apply(r.Context(), id.ID, patch)
 	if errors.Is(err, cache.ErrTooLarge) {
 		h.log.Warn("collect refused: the session would be too large", zap.String("session_id", id.ID), zap.Error(err))
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the session would be larger than %d bytes; nothing was stored", sessiontap.MaxEncodedSize))
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the session would be larger than %d bytes; nothing was stored", model.MaxEncodedSize))
 		return
 	}
 	if err != nil {
@@ -69,9 +69,9 @@ func (h *Handler) collect(w http.ResponseWriter, r *http.Request, id Identity) {
 // nothing so that versions only move for real changes, and hands what was
 // stored to OnStored (the upstream delivery) with what changed, and to
 // OnSession.
-func (h *Handler) apply(ctx context.Context, id string, p sessiontap.Patch) (*sessiontap.Session, error) {
+func (h *Handler) apply(ctx context.Context, id string, p model.Patch) (*model.Session, error) {
 	var changed upstream.Change
-	s, err := h.store.Update(ctx, id, func(s *sessiontap.Session) error {
+	s, err := h.store.Update(ctx, id, func(s *model.Session) error {
 		before := snapshotOf(s)
 		if !p.Apply(s) {
 			return cache.ErrNoChange
@@ -93,17 +93,17 @@ func (h *Handler) apply(ctx context.Context, id string, p sessiontap.Patch) (*se
 
 // snapshot is what a change is measured against.
 type snapshot struct {
-	cart     sessiontap.Cart
-	customer sessiontap.Customer
+	cart     model.Cart
+	customer model.Customer
 	orders   int
 }
 
-func snapshotOf(s *sessiontap.Session) snapshot {
+func snapshotOf(s *model.Session) snapshot {
 	// Cloned: Patch.Lines edits cart lines in place.
-	return snapshot{cart: sessiontap.Cart{Items: slices.Clone(s.Cart.Items)}, customer: s.Customer, orders: len(s.Orders)}
+	return snapshot{cart: model.Cart{Items: slices.Clone(s.Cart.Items)}, customer: s.Customer, orders: len(s.Orders)}
 }
 
-func (b snapshot) diff(s *sessiontap.Session, p sessiontap.Patch) upstream.Change {
+func (b snapshot) diff(s *model.Session, p model.Patch) upstream.Change {
 	var c upstream.Change
 	if !b.cart.Equal(s.Cart) {
 		c |= upstream.ChangeCart

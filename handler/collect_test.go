@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/model"
 	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
@@ -40,7 +40,7 @@ func TestCollectSemantics(t *testing.T) {
 	v := newVisitor(t, h)
 
 	got := decodeView(t, v.post(twoItems))
-	if got.Version != 1 || len(got.Cart.Items) != 2 || got.PageType != sessiontap.PageCart {
+	if got.Version != 1 || len(got.Cart.Items) != 2 || got.PageType != model.PageCart {
 		t.Fatalf("first collect: %+v", got)
 	}
 	it := got.Cart.Items[0]
@@ -206,7 +206,7 @@ func TestOnStoredReportsWhatChanged(t *testing.T) {
 	cfg := testConfig()
 	var got []upstream.Change
 	var versions []uint64
-	cfg.OnStored = func(s *sessiontap.Session, c upstream.Change) {
+	cfg.OnStored = func(s *model.Session, c upstream.Change) {
 		got = append(got, c)
 		versions = append(versions, s.Version)
 	}
@@ -228,7 +228,7 @@ func TestOnSessionSeesEveryWrite(t *testing.T) {
 	cfg := testConfig()
 	type ctxKey struct{}
 	var versions []uint64
-	cfg.OnSession = func(ctx context.Context, s *sessiontap.Session) {
+	cfg.OnSession = func(ctx context.Context, s *model.Session) {
 		if ctx.Value(ctxKey{}) == nil {
 			t.Error("OnSession got another context than the request's")
 		}
@@ -253,9 +253,9 @@ func TestCollectRefusesOversizedSession(t *testing.T) {
 	v := newVisitor(t, h)
 	id, _, _ := parseOwnCookie(v.cookie.Value)
 	// Orders are kept across collects; one near the bound leaves no room.
-	_, err := store.Update(context.Background(), id, func(s *sessiontap.Session) error {
-		s.Orders = []sessiontap.Order{{OrderNumber: "o1", Items: []sessiontap.CartItem{
-			{ProductID: "p", Quantity: 1, Name: strings.Repeat("x", sessiontap.MaxEncodedSize-2048)}}}}
+	_, err := store.Update(context.Background(), id, func(s *model.Session) error {
+		s.Orders = []model.Order{{OrderNumber: "o1", Items: []model.CartItem{
+			{ProductID: "p", Quantity: 1, Name: strings.Repeat("x", model.MaxEncodedSize-2048)}}}}
 		return nil
 	})
 	if err != nil {

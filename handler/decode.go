@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"strconv"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // Limits on what a visitor can make us store.
@@ -51,8 +51,8 @@ type rawCustomer struct {
 
 // decodeCollect reads and validates a collect body. Any error names the
 // field at fault, and nothing of a refused body is applied.
-func decodeCollect(r io.Reader) (sessiontap.Patch, *fieldError) {
-	var p sessiontap.Patch
+func decodeCollect(r io.Reader) (model.Patch, *fieldError) {
+	var p model.Patch
 	var body collectBody
 	if ferr := decodeStrict(r, &body); ferr != nil {
 		return p, ferr
@@ -65,14 +65,14 @@ func decodeCollect(r io.Reader) (sessiontap.Patch, *fieldError) {
 		return p, ferr
 	}
 	if body.PageType != nil {
-		p.PageType = sessiontap.PageType(*body.PageType)
+		p.PageType = model.PageType(*body.PageType)
 		if !p.PageType.Valid() {
 			return p, badField("page_type", "not a Nosto page type (front, category, product, cart, search, notfound, order, other, checkout)")
 		}
 		p.Action = p.PageType.Action()
 	}
 	if body.Action != nil {
-		p.Action = sessiontap.Action(*body.Action)
+		p.Action = model.Action(*body.Action)
 		if !p.Action.Valid() {
 			return p, badField("action", "not a Nosto session action (viewFrontPage, viewCategory, viewProduct, viewCart, viewSearch, viewNotFound, addOrder, viewOther)")
 		}
@@ -125,7 +125,7 @@ func jsonKind(goKind string) string {
 
 func isNull(raw json.RawMessage) bool { return len(raw) == 0 || string(raw) == "null" }
 
-func decodeCart(raw json.RawMessage) (*sessiontap.Cart, *fieldError) {
+func decodeCart(raw json.RawMessage) (*model.Cart, *fieldError) {
 	if isNull(raw) {
 		return nil, nil
 	}
@@ -141,7 +141,7 @@ func decodeCart(raw json.RawMessage) (*sessiontap.Cart, *fieldError) {
 	if len(c.Items) > maxItems {
 		return nil, badField("cart.items", fmt.Sprintf("more than %d items", maxItems))
 	}
-	cart := &sessiontap.Cart{Items: make([]sessiontap.CartItem, 0, len(c.Items))}
+	cart := &model.Cart{Items: make([]model.CartItem, 0, len(c.Items))}
 	for i, rawIt := range c.Items {
 		it, ferr := decodeItem(rawIt, "cart.items["+strconv.Itoa(i)+"]")
 		if ferr != nil {
@@ -152,8 +152,8 @@ func decodeCart(raw json.RawMessage) (*sessiontap.Cart, *fieldError) {
 	return cart, nil
 }
 
-func decodeItem(raw json.RawMessage, at string) (sessiontap.CartItem, *fieldError) {
-	var it sessiontap.CartItem
+func decodeItem(raw json.RawMessage, at string) (model.CartItem, *fieldError) {
+	var it model.CartItem
 	var r rawItem
 	if len(raw) == 0 || raw[0] != '{' || json.Unmarshal(raw, &r) != nil {
 		return it, badField(at, "must be an object")
@@ -166,12 +166,12 @@ func decodeItem(raw json.RawMessage, at string) (sessiontap.CartItem, *fieldErro
 	it.UnitPrice = f.price(r.UnitPrice, "unit_price")
 	it.PriceCurrencyCode = f.currency(r.PriceCurrencyCode)
 	if f.err != nil {
-		return sessiontap.CartItem{}, f.err
+		return model.CartItem{}, f.err
 	}
 	return it, nil
 }
 
-func decodeCustomer(raw json.RawMessage) (*sessiontap.Customer, *fieldError) {
+func decodeCustomer(raw json.RawMessage) (*model.Customer, *fieldError) {
 	if isNull(raw) {
 		return nil, nil
 	}
@@ -180,7 +180,7 @@ func decodeCustomer(raw json.RawMessage) (*sessiontap.Customer, *fieldError) {
 		return nil, badField("customer", "must be an object, {} or null")
 	}
 	f := fields{at: "customer"}
-	c := &sessiontap.Customer{
+	c := &model.Customer{
 		CustomerReference: f.str(r.CustomerReference, "customer_reference", maxIDField, false),
 		Email:             f.email(r.Email),
 		FirstName:         f.str(r.FirstName, "first_name", maxTextField, false),

@@ -7,7 +7,7 @@ import (
 	"net/url"
 	"strings"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // EnrichConfig says what the server adds to a session on each page view.
@@ -26,38 +26,38 @@ type EnrichConfig struct {
 // campaignParams maps query parameters to the campaign's fields.
 var campaignParams = []struct {
 	name string
-	set  func(*sessiontap.Campaign, string)
+	set  func(*model.Campaign, string)
 }{
-	{"utm_source", func(c *sessiontap.Campaign, v string) { c.Source = v }},
-	{"utm_medium", func(c *sessiontap.Campaign, v string) { c.Medium = v }},
-	{"utm_campaign", func(c *sessiontap.Campaign, v string) { c.Name = v }},
-	{"utm_term", func(c *sessiontap.Campaign, v string) { c.Term = v }},
-	{"utm_content", func(c *sessiontap.Campaign, v string) { c.Content = v }},
-	{"gclid", func(c *sessiontap.Campaign, v string) { c.GCLID = v }},
-	{"fbclid", func(c *sessiontap.Campaign, v string) { c.FBCLID = v }},
-	{"msclkid", func(c *sessiontap.Campaign, v string) { c.MSCLKID = v }},
-	{"nosto_source", func(c *sessiontap.Campaign, v string) { c.NostoSource = v }},
+	{"utm_source", func(c *model.Campaign, v string) { c.Source = v }},
+	{"utm_medium", func(c *model.Campaign, v string) { c.Medium = v }},
+	{"utm_campaign", func(c *model.Campaign, v string) { c.Name = v }},
+	{"utm_term", func(c *model.Campaign, v string) { c.Term = v }},
+	{"utm_content", func(c *model.Campaign, v string) { c.Content = v }},
+	{"gclid", func(c *model.Campaign, v string) { c.GCLID = v }},
+	{"fbclid", func(c *model.Campaign, v string) { c.FBCLID = v }},
+	{"msclkid", func(c *model.Campaign, v string) { c.MSCLKID = v }},
+	{"nosto_source", func(c *model.Campaign, v string) { c.NostoSource = v }},
 }
 
 // visit describes r as a page view, or returns nil when r is not one
 // (assets, XHR, API calls): only page views are counted and stored.
-func (h *Handler) visit(r *http.Request) *sessiontap.Visit {
+func (h *Handler) visit(r *http.Request) *model.Visit {
 	if !isPageView(r) {
 		return nil
 	}
-	v := &sessiontap.Visit{
+	v := &model.Visit{
 		At:             h.now().UTC(),
-		Page:           sessiontap.Cut(r.URL.RequestURI()),
+		Page:           model.Cut(r.URL.RequestURI()),
 		Referrer:       externalReferrer(r),
-		UserAgent:      sessiontap.Cut(r.UserAgent()),
-		AcceptLanguage: sessiontap.Cut(first(r.Header["Accept-Language"])),
+		UserAgent:      model.Cut(r.UserAgent()),
+		AcceptLanguage: model.Cut(first(r.Header["Accept-Language"])),
 		ClientIP:       h.hiddenIP(r),
 	}
 	if r.URL.RawQuery != "" {
 		q := r.URL.Query()
 		for _, p := range campaignParams {
 			if val := q.Get(p.name); val != "" {
-				p.set(&v.Campaign, sessiontap.Cut(val))
+				p.set(&v.Campaign, model.Cut(val))
 			}
 		}
 	}
@@ -88,7 +88,7 @@ func externalReferrer(r *http.Request) string {
 	if err != nil || u.Host == "" || strings.EqualFold(u.Host, r.Host) {
 		return ""
 	}
-	return sessiontap.Cut(u.Scheme + "://" + u.Host + u.Path)
+	return model.Cut(u.Scheme + "://" + u.Host + u.Path)
 }
 
 // hiddenIP is the client address as HideIP allows it to be stored.

@@ -7,10 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
-func enrichedSession(t *testing.T, h *Handler, c *http.Cookie, reqs ...*http.Request) *sessiontap.Session {
+func enrichedSession(t *testing.T, h *Handler, c *http.Cookie, reqs ...*http.Request) *model.Session {
 	t.Helper()
 	for _, r := range reqs {
 		r.AddCookie(c)

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // fields decodes the values of one JSON object, keeping the first error so
@@ -59,7 +59,7 @@ func (f *fields) quantity(raw json.RawMessage) int {
 	return n
 }
 
-func (f *fields) price(raw json.RawMessage, name string) sessiontap.Decimal {
+func (f *fields) price(raw json.RawMessage, name string) model.Decimal {
 	if isNull(raw) {
 		f.fail(name, "is required")
 		return 0
@@ -68,7 +68,7 @@ func (f *fields) price(raw json.RawMessage, name string) sessiontap.Decimal {
 		f.fail(name, "must be a number")
 		return 0
 	}
-	d, err := sessiontap.ParseDecimal(string(raw))
+	d, err := model.ParseDecimal(string(raw))
 	if err != nil {
 		f.fail(name, "must be a number with a dot decimal and at most 6 decimals")
 		return 0

@@ -6,7 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // customerSessions serves {prefix}/customers/{customer_reference}/sessions:
@@ -16,7 +16,7 @@ import (
 // the request path.
 func (a *api) customerSessions(w http.ResponseWriter, r *http.Request, rest string) {
 	ref, ok := strings.CutSuffix(rest, "/sessions")
-	if !ok || ref == "" || len(ref) > sessiontap.MaxIDLength {
+	if !ok || ref == "" || len(ref) > model.MaxIDLength {
 		writeError(w, http.StatusNotFound, "no such API route")
 		return
 	}
@@ -46,9 +46,9 @@ func (a *api) customerSessions(w http.ResponseWriter, r *http.Request, rest stri
 	writeJSON(w, http.StatusOK, map[string]int{"deleted": deleted})
 }
 
-func nonNil(s []*sessiontap.Session) []*sessiontap.Session {
+func nonNil(s []*model.Session) []*model.Session {
 	if s == nil {
-		return []*sessiontap.Session{}
+		return []*model.Session{}
 	}
 	return s
 }

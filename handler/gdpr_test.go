@@ -7,7 +7,7 @@ import (
 	"slices"
 	"testing"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 func TestCustomerTakeoutAndDelete(t *testing.T) {
@@ -16,14 +16,14 @@ func TestCustomerTakeoutAndDelete(t *testing.T) {
 	cfg.OnDelete = func(id string) { cancelled = append(cancelled, id) }
 	h, store := newTestHandler(t, cfg)
 	ctx := context.Background()
-	put := func(id string, p sessiontap.Patch) {
-		if _, err := store.Update(ctx, id, func(s *sessiontap.Session) error { p.Apply(s); return nil }); err != nil {
+	put := func(id string, p model.Patch) {
+		if _, err := store.Update(ctx, id, func(s *model.Session) error { p.Apply(s); return nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
-	put("s-customer", sessiontap.Patch{Customer: &sessiontap.Customer{CustomerReference: "c1", Email: "a@b"}})
-	put("s-buyer", sessiontap.Patch{Order: &sessiontap.Order{OrderNumber: "o1", Buyer: sessiontap.Customer{CustomerReference: "c1"}}})
-	put("s-other", sessiontap.Patch{Customer: &sessiontap.Customer{CustomerReference: "c2"}})
+	put("s-customer", model.Patch{Customer: &model.Customer{CustomerReference: "c1", Email: "a@b"}})
+	put("s-buyer", model.Patch{Order: &model.Order{OrderNumber: "o1", Buyer: model.Customer{CustomerReference: "c1"}}})
+	put("s-other", model.Patch{Customer: &model.Customer{CustomerReference: "c2"}})
 
 	takeout := func() []string {
 		w := serve(t, h, apiReq("GET", "/customers/c1/sessions", "secret-key"))

@@ -12,10 +12,10 @@ import (
 
 	"go.uber.org/zap"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
 	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/handler/jsonmap"
 	"github.com/sessiontap/caddy-sessiontap/handler/tagging"
+	"github.com/sessiontap/caddy-sessiontap/model"
 	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
@@ -58,7 +58,7 @@ type Config struct {
 	// OnStored, when set, is told of every session write capture or collect
 	// made, with what it changed; s is the caller's own copy. It runs on the
 	// request path and must not block (it enqueues upstream deliveries).
-	OnStored func(s *sessiontap.Session, changed upstream.Change)
+	OnStored func(s *model.Session, changed upstream.Change)
 	// OnAPIRequest, when set, is told of every API answer by route
 	// (sessions, customers, session-context, other) and status.
 	OnAPIRequest func(route string, status int)
@@ -73,7 +73,7 @@ type Config struct {
 	// with that request's context, so that per-request views of the
 	// session (placeholders read by log_append) show what was stored.
 	// Shared with OnStored; read only.
-	OnSession func(ctx context.Context, s *sessiontap.Session)
+	OnSession func(ctx context.Context, s *model.Session)
 }
 
 // Handler serves one sessiontap configuration.

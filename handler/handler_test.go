@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // nextFunc adapts a function to Next.
@@ -273,7 +273,7 @@ func TestOnIdentityHook(t *testing.T) {
 	r := httptest.NewRequest("GET", "/", nil)
 	r.Header.Set("DNT", "1")
 	serve(t, h, r)
-	if len(seen) != 1 || seen[0].Source != "new" || !sessiontap.ValidID(seen[0].ID) {
+	if len(seen) != 1 || seen[0].Source != "new" || !model.ValidID(seen[0].ID) {
 		t.Errorf("hook saw %+v", seen)
 	}
 }

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // Identity is who a request belongs to.
@@ -86,7 +86,7 @@ func external(r *http.Request, src IDSource) string {
 	} else {
 		v, _ = cookie(r, src.Name)
 	}
-	if !sessiontap.ValidID(v) {
+	if !model.ValidID(v) {
 		return ""
 	}
 	return v

@@ -12,8 +12,8 @@ import (
 
 	"go.uber.org/zap"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // The Emporix-compatible session-context API, under the operator API's
@@ -130,7 +130,7 @@ func (c *sessionContexts) serve(w http.ResponseWriter, r *http.Request, rest str
 // contain '/', so the id is everything after "/context/".
 func parseContextPath(rest string) (tenant, id string, ok bool) {
 	tenant, id, ok = strings.Cut(rest, "/context/")
-	if !ok || !sessiontap.ValidID(id) {
+	if !ok || !model.ValidID(id) {
 		return "", "", false
 	}
 	return tenant, id, true
@@ -187,7 +187,7 @@ func (c *sessionContexts) get(w http.ResponseWriter, r *http.Request, tenant, id
 }
 
 // contextView is the GET body of tc on s.
-func contextView(s *sessiontap.Session, tc *sessiontap.TenantContext) (*contextBody, error) {
+func contextView(s *model.Session, tc *model.TenantContext) (*contextBody, error) {
 	attrs := map[string]json.RawMessage{}
 	if len(tc.Attributes) > 0 {
 		if err := json.Unmarshal(tc.Attributes, &attrs); err != nil {
@@ -224,7 +224,7 @@ func contextView(s *sessiontap.Session, tc *sessiontap.TenantContext) (*contextB
 }
 
 // owner is the customer a context belongs to, or "".
-func owner(s *sessiontap.Session, tc *sessiontap.TenantContext) string {
+func owner(s *model.Session, tc *model.TenantContext) string {
 	if tc != nil && tc.CustomerID != "" {
 		return tc.CustomerID
 	}

@@ -11,8 +11,8 @@ import (
 	"net/http"
 	"strconv"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // contextPut is the PUT body, Emporix's SessionContext_PUT. Unknown fields
@@ -48,7 +48,7 @@ func (c *sessionContexts) put(w http.ResponseWriter, r *http.Request, tenant, id
 		return
 	}
 	tokenCustomer := c.tokenCustomer(r)
-	_, err := c.store.Update(r.Context(), id, func(s *sessiontap.Session) error {
+	_, err := c.store.Update(r.Context(), id, func(s *model.Session) error {
 		return c.apply(s, tenant, body, upsert, tokenCustomer)
 	})
 	var ce *contextError
@@ -69,7 +69,7 @@ func (c *sessionContexts) put(w http.ResponseWriter, r *http.Request, tenant, id
 
 // apply is the PUT's read-modify-write, run inside the store's atomic
 // Update: the version check and the write cannot interleave with another.
-func (c *sessionContexts) apply(s *sessiontap.Session, tenant string, body *contextPut, upsert bool, tokenCustomer string) error {
+func (c *sessionContexts) apply(s *model.Session, tenant string, body *contextPut, upsert bool, tokenCustomer string) error {
 	tc := s.TenantContext(tenant)
 	if tc == nil {
 		if !upsert {
@@ -84,9 +84,9 @@ func (c *sessionContexts) apply(s *sessiontap.Session, tenant string, body *cont
 		}
 		now := c.now().UTC()
 		var err error
-		tc, err = s.AddTenantContext(sessiontap.TenantContext{Tenant: tenant, CreatedAt: now})
+		tc, err = s.AddTenantContext(model.TenantContext{Tenant: tenant, CreatedAt: now})
 		if err != nil {
-			return ctxErr(http.StatusBadRequest, "the session already has contexts for %d tenants, the most it may have", sessiontap.MaxTenantContexts)
+			return ctxErr(http.StatusBadRequest, "the session already has contexts for %d tenants, the most it may have", model.MaxTenantContexts)
 		}
 	} else {
 		if !c.mayAccess(owner(s, tc), tokenCustomer) || !c.mayAccess(deref(body.CustomerID), tokenCustomer) {
@@ -215,8 +215,8 @@ func (b *contextPut) check(id string) *contextError {
 	if err != nil {
 		return ctxFieldErr("context", "context does not encode")
 	}
-	if len(enc) > sessiontap.MaxContextAttributes {
-		e := ctxErr(http.StatusRequestEntityTooLarge, "context is %d bytes; a tenant may keep at most %d", len(enc), sessiontap.MaxContextAttributes)
+	if len(enc) > model.MaxContextAttributes {
+		e := ctxErr(http.StatusRequestEntityTooLarge, "context is %d bytes; a tenant may keep at most %d", len(enc), model.MaxContextAttributes)
 		e.field = "context"
 		return e
 	}

@@ -18,9 +18,9 @@ import (
 	"testing"
 	"time"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
 	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/internal/spectest"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 const apiPrefix = "/_sessiontap/api"
@@ -125,9 +125,9 @@ func ctxHandler(t *testing.T, verifier TokenVerifier) (*Handler, cache.Store) {
 // seed stores a session with a cart, and a customer reference if given.
 func seed(t *testing.T, store cache.Store, id, customer string) {
 	t.Helper()
-	_, err := store.Update(context.Background(), id, func(s *sessiontap.Session) error {
-		s.Cart = sessiontap.Cart{Items: []sessiontap.CartItem{{ProductID: "181503", Quantity: 2, UnitPrice: 123_4500, PriceCurrencyCode: "EUR"}}}
-		s.Customer = sessiontap.Customer{CustomerReference: customer}
+	_, err := store.Update(context.Background(), id, func(s *model.Session) error {
+		s.Cart = model.Cart{Items: []model.CartItem{{ProductID: "181503", Quantity: 2, UnitPrice: 123_4500, PriceCurrencyCode: "EUR"}}}
+		s.Customer = model.Customer{CustomerReference: customer}
 		return nil
 	})
 	if err != nil {
@@ -420,8 +420,8 @@ func TestSessionContextFailsClosedWithoutVerifier(t *testing.T) {
 	h, store := ctxHandler(t, nil)
 	seed(t, store, "s1", "cust-1")
 	wantStatus(t, do(t, h, ctxReq{method: "PUT", tenant: "acme", id: "s1", upsert: true, body: put(0, ""), token: "anything"}), 403)
-	_, err := store.Update(context.Background(), "s1", func(s *sessiontap.Session) error {
-		_, err := s.AddTenantContext(sessiontap.TenantContext{Tenant: "acme", Version: 1})
+	_, err := store.Update(context.Background(), "s1", func(s *model.Session) error {
+		_, err := s.AddTenantContext(model.TenantContext{Tenant: "acme", Version: 1})
 		return err
 	})
 	if err != nil {
@@ -432,7 +432,7 @@ func TestSessionContextFailsClosedWithoutVerifier(t *testing.T) {
 
 func TestSessionContextBounds(t *testing.T) {
 	h, _ := ctxHandler(t, nil)
-	for i := range sessiontap.MaxTenantContexts {
+	for i := range model.MaxTenantContexts {
 		wantStatus(t, do(t, h, ctxReq{method: "PUT", tenant: fmt.Sprint("t", i), id: "s1", upsert: true, body: put(0, "")}), 204)
 	}
 	w := do(t, h, ctxReq{method: "PUT", tenant: "one-more", id: "s1", upsert: true, body: put(0, "")})
@@ -441,9 +441,9 @@ func TestSessionContextBounds(t *testing.T) {
 		t.Errorf("too many tenants: %s", w.Body)
 	}
 
-	fits := fmt.Sprintf(`"context":{"big":{"v":%q}}`, strings.Repeat("x", sessiontap.MaxContextAttributes-20))
+	fits := fmt.Sprintf(`"context":{"big":{"v":%q}}`, strings.Repeat("x", model.MaxContextAttributes-20))
 	wantStatus(t, do(t, h, ctxReq{method: "PUT", tenant: "t0", id: "s1", body: put(1, fits)}), 204)
-	tooBig := fmt.Sprintf(`"context":{"big":{"v":%q}}`, strings.Repeat("x", sessiontap.MaxContextAttributes))
+	tooBig := fmt.Sprintf(`"context":{"big":{"v":%q}}`, strings.Repeat("x", model.MaxContextAttributes))
 	w = do(t, h, ctxReq{method: "PUT", tenant: "t0", id: "s1", body: put(2, tooBig)})
 	wantStatus(t, w, 413)
 	if got := decodeContext(t, w); got.Field != "context" || !strings.Contains(got.Message, "16384") {
@@ -453,7 +453,7 @@ func TestSessionContextBounds(t *testing.T) {
 	wantStatus(t, do(t, h, ctxReq{method: "PUT", tenant: "t0", id: "s1", body: put(2, huge)}), 413)
 	long := fmt.Sprintf(`"siteCode":%q`, strings.Repeat("x", maxContextField+1))
 	wantStatus(t, do(t, h, ctxReq{method: "PUT", tenant: "t0", id: "s1", body: put(2, long)}), 400)
-	if got := decodeContext(t, do(t, h, ctxReq{method: "GET", tenant: "t0", id: "s1"})); got.Metadata.Version != 2 || len(got.Context["big"]["v"].(string)) != sessiontap.MaxContextAttributes-20 {
+	if got := decodeContext(t, do(t, h, ctxReq{method: "GET", tenant: "t0", id: "s1"})); got.Metadata.Version != 2 || len(got.Context["big"]["v"].(string)) != model.MaxContextAttributes-20 {
 		t.Errorf("after refused writes: version %d", got.Metadata.Version)
 	}
 }

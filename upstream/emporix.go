@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // EmporixConfig configures the Emporix sink.
@@ -138,18 +138,18 @@ type emporixContext struct {
 }
 
 type emporixCart struct {
-	Items    []emporixItem      `json:"items"`
-	Total    sessiontap.Decimal `json:"total"`
-	Currency string             `json:"currency,omitempty"`
+	Items    []emporixItem `json:"items"`
+	Total    model.Decimal `json:"total"`
+	Currency string        `json:"currency,omitempty"`
 }
 
 type emporixItem struct {
-	ProductID string             `json:"productId"`
-	SkuID     string             `json:"skuId,omitempty"`
-	Name      string             `json:"name,omitempty"`
-	Quantity  int                `json:"quantity"`
-	UnitPrice sessiontap.Decimal `json:"unitPrice"`
-	Currency  string             `json:"currency,omitempty"`
+	ProductID string        `json:"productId"`
+	SkuID     string        `json:"skuId,omitempty"`
+	Name      string        `json:"name,omitempty"`
+	Quantity  int           `json:"quantity"`
+	UnitPrice model.Decimal `json:"unitPrice"`
+	Currency  string        `json:"currency,omitempty"`
 }
 
 type emporixCustomer struct {
@@ -291,7 +291,7 @@ func (e *Emporix) do(ctx context.Context, build func(context.Context) (*http.Req
 }
 
 // body builds the SessionContext_PUT for s, without metadata.version.
-func (e *Emporix) body(s *sessiontap.Session) emporixContext {
+func (e *Emporix) body(s *model.Session) emporixContext {
 	cart := emporixCart{Items: make([]emporixItem, 0, len(s.Cart.Items)), Total: s.Cart.Total()}
 	for _, it := range s.Cart.Items {
 		cart.Items = append(cart.Items, emporixItem{

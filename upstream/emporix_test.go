@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 const (
@@ -223,7 +223,7 @@ func lastPut(t *testing.T, f *fakeEmporix) (seenRequest, map[string]any) {
 func TestEmporixGuestSessionAndVersions(t *testing.T) {
 	f := newFakeEmporix(t)
 	sink := newTestEmporix(t, f, nil)
-	sess := sessiontap.Session{ID: "sid-g", Cart: testCart(t), CartToken: "cart-77", Variation: "wholesale"}
+	sess := model.Session{ID: "sid-g", Cart: testCart(t), CartToken: "cart-77", Variation: "wholesale"}
 
 	for i := int64(1); i <= 3; i++ {
 		fb, err := deliver(t, sink, sess, ChangeCart)
@@ -274,7 +274,7 @@ func TestEmporixGuestSessionAndVersions(t *testing.T) {
 func TestEmporixLoggedInCustomer(t *testing.T) {
 	f := newFakeEmporix(t)
 	sink := newTestEmporix(t, f, func(c *EmporixConfig) { c.SiteCode = "" })
-	sess := sessiontap.Session{ID: "sid-c", Customer: shopper, Variation: "CHF"}
+	sess := model.Session{ID: "sid-c", Customer: shopper, Variation: "CHF"}
 	if _, err := deliver(t, sink, sess, ChangeCustomer); err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +302,7 @@ func TestEmporixExistingContext(t *testing.T) {
 	f := newFakeEmporix(t)
 	sink := newTestEmporix(t, f, nil)
 	f.setVersion("acme/context/sid-e", 7) // the storefront made it
-	fb, err := deliver(t, sink, sessiontap.Session{ID: "sid-e", Cart: testCart(t)}, ChangeCart)
+	fb, err := deliver(t, sink, model.Session{ID: "sid-e", Cart: testCart(t)}, ChangeCart)
 	if err != nil || fb.ContextVersion != 8 || f.version("acme/context/sid-e") != 8 {
 		t.Fatalf("%+v %v, Emporix at %d", fb, err, f.version("acme/context/sid-e"))
 	}
@@ -315,7 +315,7 @@ func TestEmporixConflict(t *testing.T) {
 			f.set(func() { f.conflict = status })
 			sink := newTestEmporix(t, f, nil)
 			const key = "acme/context/sid-k"
-			sess := sessiontap.Session{ID: "sid-k", Cart: testCart(t)}
+			sess := model.Session{ID: "sid-k", Cart: testCart(t)}
 			if fb, err := deliver(t, sink, sess, ChangeCart); err != nil || fb.ContextVersion != 1 {
 				t.Fatalf("%+v %v", fb, err)
 			}
@@ -355,7 +355,7 @@ func TestEmporixConflict(t *testing.T) {
 func TestEmporixTokenRefresh(t *testing.T) {
 	f := newFakeEmporix(t)
 	sink := newTestEmporix(t, f, nil)
-	sess := sessiontap.Session{ID: "sid-t", Cart: testCart(t)}
+	sess := model.Session{ID: "sid-t", Cart: testCart(t)}
 	if _, err := deliver(t, sink, sess, ChangeCart); err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +396,7 @@ func TestEmporixTokenExpiry(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	sink.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	sess := sessiontap.Session{ID: "sid-x", Cart: testCart(t)}
+	sess := model.Session{ID: "sid-x", Cart: testCart(t)}
 	for range 2 {
 		if _, err := deliver(t, sink, sess, ChangeCart); err != nil {
 			t.Fatal(err)
@@ -418,7 +418,7 @@ func TestEmporixConcurrentDeliveriesShareToken(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 20 {
 		wg.Go(func() {
-			if _, err := deliver(t, sink, sessiontap.Session{ID: fmt.Sprintf("sid-%d", i), Cart: testCart(t)}, ChangeCart); err != nil {
+			if _, err := deliver(t, sink, model.Session{ID: fmt.Sprintf("sid-%d", i), Cart: testCart(t)}, ChangeCart); err != nil {
 				t.Error(err)
 			}
 		})
@@ -436,7 +436,7 @@ func TestEmporixPathEscaping(t *testing.T) {
 	f := newFakeEmporix(t)
 	sink := newTestEmporix(t, f, func(c *EmporixConfig) { c.Tenant = "acme/eu" })
 	id := "shop:a/b+c=d"
-	if fb, err := deliver(t, sink, sessiontap.Session{ID: id, Cart: testCart(t)}, ChangeCart); err != nil || fb.ContextVersion != 1 {
+	if fb, err := deliver(t, sink, model.Session{ID: id, Cart: testCart(t)}, ChangeCart); err != nil || fb.ContextVersion != 1 {
 		t.Fatalf("%+v %v", fb, err)
 	}
 	r, body := lastPut(t, f)
@@ -449,7 +449,7 @@ func TestEmporixPathEscaping(t *testing.T) {
 }
 
 func TestEmporixErrors(t *testing.T) {
-	sess := sessiontap.Session{ID: "sid-f", Cart: testCart(t)}
+	sess := model.Session{ID: "sid-f", Cart: testCart(t)}
 	for _, c := range []struct {
 		status    int
 		retryable bool

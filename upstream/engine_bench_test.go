@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // loopbackSink POSTs a small JSON body per update to a local server.
@@ -164,7 +164,7 @@ func benchEnqueue(b *testing.B, sink Sink, ids []string, parallel bool) {
 		_ = e.Close(ctx)
 	}()
 	upd := func(i uint64) *Update {
-		return &Update{Session: sessiontap.Session{ID: ids[i%uint64(len(ids))], Version: i}, Changed: ChangeCart}
+		return &Update{Session: model.Session{ID: ids[i%uint64(len(ids))], Version: i}, Changed: ChangeCart}
 	}
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -12,7 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // fakeSink records its calls and can be slow, block, or fail.
@@ -123,7 +123,7 @@ func newUpd(id string, v uint64, ch Change, cart ...string) *Update {
 	u := &Update{EventID: fmt.Sprintf("%s-%d", id, v), Changed: ch, OccurredAt: time.Now()}
 	u.Session.ID, u.Session.Version = id, v
 	for _, p := range cart {
-		u.Session.Cart.Items = append(u.Session.Cart.Items, sessiontap.CartItem{ProductID: p, Quantity: 1})
+		u.Session.Cart.Items = append(u.Session.Cart.Items, model.CartItem{ProductID: p, Quantity: 1})
 	}
 	return u
 }

@@ -11,7 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // deliveryWorker is one of a sink's Concurrency goroutines. It owns a
@@ -201,7 +201,7 @@ func (c *Config) retryDelay(streak int, err error) time.Duration {
 // fingerprint hashes what an OnChange sink compares: cart, customer and
 // orders, in their binary encoding.
 func (w *deliveryWorker) fingerprint(u *Update) uint64 {
-	s := sessiontap.Session{Cart: u.Session.Cart, Customer: u.Session.Customer, Orders: u.Session.Orders}
+	s := model.Session{Cart: u.Session.Cart, Customer: u.Session.Customer, Orders: u.Session.Orders}
 	w.buf = s.AppendBinary(w.buf[:0])
 	h := maphash.Bytes(w.q.e.seed, w.buf)
 	if cap(w.buf) > maxScratch {

@@ -16,7 +16,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // Shared HTTP plumbing for sinks: build a JSON request, send it under a
@@ -247,7 +247,7 @@ func asciiWord(c byte) bool {
 
 // personalValues lists the personal values of s that must not reach a log
 // through an upstream's echo.
-func personalValues(s *sessiontap.Session) []string {
+func personalValues(s *model.Session) []string {
 	v := []string{s.Customer.Email, s.Customer.FirstName, s.Customer.LastName, s.Customer.CustomerReference}
 	for i := range s.Orders {
 		b := &s.Orders[i].Buyer

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // DefaultNostoURL is Nosto's GraphQL endpoint.
@@ -160,12 +160,12 @@ type nostoCart struct {
 }
 
 type nostoCartItem struct {
-	ProductID         string             `json:"productId"`
-	SkuID             string             `json:"skuId,omitempty"`
-	Name              string             `json:"name,omitempty"`
-	Quantity          int                `json:"quantity"`
-	UnitPrice         sessiontap.Decimal `json:"unitPrice"`
-	PriceCurrencyCode string             `json:"priceCurrencyCode,omitempty"`
+	ProductID         string        `json:"productId"`
+	SkuID             string        `json:"skuId,omitempty"`
+	Name              string        `json:"name,omitempty"`
+	Quantity          int           `json:"quantity"`
+	UnitPrice         model.Decimal `json:"unitPrice"`
+	PriceCurrencyCode string        `json:"priceCurrencyCode,omitempty"`
 }
 
 type nostoCustomer struct {
@@ -177,30 +177,30 @@ type nostoCustomer struct {
 }
 
 // nostoPageTargets are the actions sent as VIEWED_PAGE, with their target.
-var nostoPageTargets = map[sessiontap.Action]sessiontap.PageType{
-	sessiontap.ActionViewFrontPage: sessiontap.PageFront,
-	sessiontap.ActionViewCart:      sessiontap.PageCart,
-	sessiontap.ActionViewNotFound:  sessiontap.PageNotFound,
-	sessiontap.ActionAddOrder:      sessiontap.PageOrder,
-	sessiontap.ActionViewOther:     sessiontap.PageOther,
-	sessiontap.ActionViewProduct:   sessiontap.PageProduct,
-	sessiontap.ActionViewCategory:  sessiontap.PageCategory,
-	sessiontap.ActionViewSearch:    sessiontap.PageSearch,
+var nostoPageTargets = map[model.Action]model.PageType{
+	model.ActionViewFrontPage: model.PageFront,
+	model.ActionViewCart:      model.PageCart,
+	model.ActionViewNotFound:  model.PageNotFound,
+	model.ActionAddOrder:      model.PageOrder,
+	model.ActionViewOther:     model.PageOther,
+	model.ActionViewProduct:   model.PageProduct,
+	model.ActionViewCategory:  model.PageCategory,
+	model.ActionViewSearch:    model.PageSearch,
 }
 
 // nostoEventFor is the event for s's action, or nil when it has none that
 // Nosto knows.
-func nostoEventFor(s *sessiontap.Session) *nostoEvent {
+func nostoEventFor(s *model.Session) *nostoEvent {
 	switch s.Action {
-	case sessiontap.ActionViewProduct:
+	case model.ActionViewProduct:
 		if s.Product != nil && s.Product.ProductID != "" {
 			return &nostoEvent{Type: "VIEWED_PRODUCT", Target: s.Product.ProductID}
 		}
-	case sessiontap.ActionViewCategory:
+	case model.ActionViewCategory:
 		if s.Category != "" {
 			return &nostoEvent{Type: "VIEWED_CATEGORY", Target: s.Category}
 		}
-	case sessiontap.ActionViewSearch:
+	case model.ActionViewSearch:
 		if s.SearchTerm != "" {
 			return &nostoEvent{Type: "SEARCHED_FOR", Target: s.SearchTerm}
 		}

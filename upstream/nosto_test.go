@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 const nostoTestToken = "nosto-api-token"
@@ -101,20 +101,20 @@ func newTestNosto(t *testing.T, f *nostoFake) *Nosto {
 }
 
 func nostoTestUpdate(changed Change, consent bool) *Update {
-	price, _ := sessiontap.ParseDecimal("123.45")
+	price, _ := model.ParseDecimal("123.45")
 	return &Update{
 		EventID: "evt-1",
 		Changed: changed,
-		Session: sessiontap.Session{
+		Session: model.Session{
 			ID:      "5b1a481060b221115c4a251e",
 			Version: 7,
-			Action:  sessiontap.ActionViewProduct,
-			Product: &sessiontap.Product{ProductID: "181503"},
-			Cart: sessiontap.Cart{Items: []sessiontap.CartItem{{
+			Action:  model.ActionViewProduct,
+			Product: &model.Product{ProductID: "181503"},
+			Cart: model.Cart{Items: []model.CartItem{{
 				ProductID: "181503", SkuID: "181505", Name: "Men's Running Shirt",
 				Quantity: 2, UnitPrice: price, PriceCurrencyCode: "EUR",
 			}}},
-			Customer: sessiontap.Customer{
+			Customer: model.Customer{
 				CustomerReference:   "cust-4711",
 				Email:               "jane.doe@example.com",
 				FirstName:           "Jane",
@@ -253,8 +253,8 @@ func TestNostoEmptyCartAndNoCustomer(t *testing.T) {
 	f := newNostoFake(t, nil)
 	n := newTestNosto(t, f)
 	u := nostoTestUpdate(ChangeCart, false)
-	u.Session.Cart = sessiontap.Cart{}
-	u.Session.Customer = sessiontap.Customer{}
+	u.Session.Cart = model.Cart{}
+	u.Session.Customer = model.Customer{}
 	if _, err := n.Deliver(context.Background(), u); err != nil {
 		t.Fatal(err)
 	}
@@ -272,22 +272,22 @@ func TestNostoEvents(t *testing.T) {
 	f := newNostoFake(t, nil)
 	n := newTestNosto(t, f)
 	tests := []struct {
-		action               sessiontap.Action
-		product              *sessiontap.Product
+		action               model.Action
+		product              *model.Product
 		category, term       string
 		wantType, wantTarget string
 	}{
-		{action: sessiontap.ActionViewProduct, product: &sessiontap.Product{ProductID: "p-1"}, wantType: "VIEWED_PRODUCT", wantTarget: "p-1"},
-		{action: sessiontap.ActionViewProduct, wantType: "VIEWED_PAGE", wantTarget: "product"},
-		{action: sessiontap.ActionViewCategory, category: "/Women/Dresses", wantType: "VIEWED_CATEGORY", wantTarget: "/Women/Dresses"},
-		{action: sessiontap.ActionViewCategory, wantType: "VIEWED_PAGE", wantTarget: "category"},
-		{action: sessiontap.ActionViewSearch, term: "black shoes", wantType: "SEARCHED_FOR", wantTarget: "black shoes"},
-		{action: sessiontap.ActionViewSearch, wantType: "VIEWED_PAGE", wantTarget: "search"},
-		{action: sessiontap.ActionViewCart, wantType: "VIEWED_PAGE", wantTarget: "cart"},
-		{action: sessiontap.ActionViewFrontPage, wantType: "VIEWED_PAGE", wantTarget: "front"},
-		{action: sessiontap.ActionViewNotFound, wantType: "VIEWED_PAGE", wantTarget: "notfound"},
-		{action: sessiontap.ActionAddOrder, wantType: "VIEWED_PAGE", wantTarget: "order"},
-		{action: sessiontap.ActionViewOther, wantType: "VIEWED_PAGE", wantTarget: "other"},
+		{action: model.ActionViewProduct, product: &model.Product{ProductID: "p-1"}, wantType: "VIEWED_PRODUCT", wantTarget: "p-1"},
+		{action: model.ActionViewProduct, wantType: "VIEWED_PAGE", wantTarget: "product"},
+		{action: model.ActionViewCategory, category: "/Women/Dresses", wantType: "VIEWED_CATEGORY", wantTarget: "/Women/Dresses"},
+		{action: model.ActionViewCategory, wantType: "VIEWED_PAGE", wantTarget: "category"},
+		{action: model.ActionViewSearch, term: "black shoes", wantType: "SEARCHED_FOR", wantTarget: "black shoes"},
+		{action: model.ActionViewSearch, wantType: "VIEWED_PAGE", wantTarget: "search"},
+		{action: model.ActionViewCart, wantType: "VIEWED_PAGE", wantTarget: "cart"},
+		{action: model.ActionViewFrontPage, wantType: "VIEWED_PAGE", wantTarget: "front"},
+		{action: model.ActionViewNotFound, wantType: "VIEWED_PAGE", wantTarget: "notfound"},
+		{action: model.ActionAddOrder, wantType: "VIEWED_PAGE", wantTarget: "order"},
+		{action: model.ActionViewOther, wantType: "VIEWED_PAGE", wantTarget: "other"},
 	}
 	for _, tc := range tests {
 		u := nostoTestUpdate(ChangeAction, false)

@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"time"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // TalonOneConfig configures the Talon.One sink.
@@ -59,7 +59,7 @@ type TalonOneConfig struct {
 // visitor shops again after an order, sessiontap reopens its session, and
 // this sink moves to a new Talon.One session whose id is "{id}-{n}", n the
 // number of orders placed before it: each purchase is its own Talon.One
-// session. Since a session keeps at most sessiontap.MaxOrders orders, the
+// session. Since a session keeps at most model.MaxOrders orders, the
 // ids stop advancing after that many orders in one session: later
 // purchases would go to an already closed Talon.One session.
 //
@@ -156,7 +156,7 @@ type talonCartItem struct {
 	Quantity int    `json:"quantity"`
 	// Price is left out when unknown (zero), so that a catalog price
 	// applies instead of 0.
-	Price *sessiontap.Decimal `json:"price,omitempty"`
+	Price *model.Decimal `json:"price,omitempty"`
 }
 
 // Deliver implements Sink.
@@ -166,7 +166,7 @@ func (t *TalonOne) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 		return Feedback{}, &DeliveryError{Err: errors.New("talonone: update without a session id")}
 	}
 	id, body := t.request(s)
-	closing := body.CustomerSession.State == string(sessiontap.StateClosed)
+	closing := body.CustomerSession.State == string(model.StateClosed)
 	if _, done := t.closed.get(id); closing && done {
 		return Feedback{}, nil
 	}
@@ -205,8 +205,8 @@ func (t *TalonOne) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 }
 
 // request returns the Talon.One session id and the request body for s.
-func (t *TalonOne) request(s *sessiontap.Session) (string, talonRequest) {
-	closed := s.State == sessiontap.StateClosed
+func (t *TalonOne) request(s *model.Session) (string, talonRequest) {
+	closed := s.State == model.StateClosed
 	// journey is how many orders were placed before the current Talon.One
 	// session started.
 	journey := len(s.Orders)
@@ -219,9 +219,9 @@ func (t *TalonOne) request(s *sessiontap.Session) (string, talonRequest) {
 	}
 
 	ref := s.Customer.CustomerReference
-	sess := talonSession{State: string(sessiontap.StateOpen)}
+	sess := talonSession{State: string(model.StateOpen)}
 	if closed {
-		sess.State = string(sessiontap.StateClosed)
+		sess.State = string(model.StateClosed)
 		if len(s.Orders) > 0 {
 			last := s.Orders[len(s.Orders)-1]
 			if len(last.Items) > 0 {
@@ -244,7 +244,7 @@ func (t *TalonOne) request(s *sessiontap.Session) (string, talonRequest) {
 // Talon.One would refuse (no SKU or product id, quantity < 1) are left out,
 // as are lines beyond its limits of 1000 lines and 10,000 units per request
 // (the line that crosses the unit limit is cut down to fit).
-func talonItems(items []sessiontap.CartItem) []talonCartItem {
+func talonItems(items []model.CartItem) []talonCartItem {
 	out := make([]talonCartItem, 0, min(len(items), talonMaxItems))
 	units := 0
 	for _, it := range items {

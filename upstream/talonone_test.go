@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // talonEffects is what the fake Talon.One answers as effects.
@@ -96,9 +96,9 @@ func newTestTalonOne(t *testing.T, f *fakeTalonOne, mod func(*TalonOneConfig)) *
 	return sink
 }
 
-func price(t *testing.T, s string) sessiontap.Decimal {
+func price(t *testing.T, s string) model.Decimal {
 	t.Helper()
-	d, err := sessiontap.ParseDecimal(s)
+	d, err := model.ParseDecimal(s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func price(t *testing.T, s string) sessiontap.Decimal {
 
 // shopper is a logged-in customer; every field is personal data that must
 // not leave in clear.
-var shopper = sessiontap.Customer{
+var shopper = model.Customer{
 	CustomerReference: "cust-4711",
 	Email:             "jane.doe@example.com",
 	FirstName:         "Jane",
@@ -124,15 +124,15 @@ func assertNoPersonalData(t *testing.T, body []byte) {
 	}
 }
 
-func testCart(t *testing.T) sessiontap.Cart {
-	return sessiontap.Cart{Items: []sessiontap.CartItem{
+func testCart(t *testing.T) model.Cart {
+	return model.Cart{Items: []model.CartItem{
 		{ProductID: "P1", SkuID: "P1-42", Name: "Air Glide", Quantity: 2, UnitPrice: price(t, "99.99"), PriceCurrencyCode: "EUR"},
 		{ProductID: "P2", Name: "Socks", Quantity: 1, UnitPrice: price(t, "0.1"), PriceCurrencyCode: "EUR"},
 		{ProductID: "P3", Name: "Catalog priced", Quantity: 3},
 	}}
 }
 
-func deliver(t *testing.T, s Sink, sess sessiontap.Session, changed Change) (Feedback, error) {
+func deliver(t *testing.T, s Sink, sess model.Session, changed Change) (Feedback, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -142,7 +142,7 @@ func deliver(t *testing.T, s Sink, sess sessiontap.Session, changed Change) (Fee
 func TestTalonOneGuestSession(t *testing.T) {
 	f := newFakeTalonOne(t)
 	sink := newTestTalonOne(t, f, nil)
-	sess := sessiontap.Session{ID: "sid-guest", Version: 3, Cart: testCart(t), State: sessiontap.StateOpen, Category: "hats"}
+	sess := model.Session{ID: "sid-guest", Version: 3, Cart: testCart(t), State: model.StateOpen, Category: "hats"}
 
 	fb, err := deliver(t, sink, sess, ChangeCart)
 	if err != nil {
@@ -173,7 +173,7 @@ func TestTalonOneGuestSession(t *testing.T) {
 func TestTalonOneLoggedInCustomer(t *testing.T) {
 	f := newFakeTalonOne(t)
 	sink := newTestTalonOne(t, f, nil)
-	sess := sessiontap.Session{ID: "sid-1", Cart: testCart(t), Customer: shopper}
+	sess := model.Session{ID: "sid-1", Cart: testCart(t), Customer: shopper}
 	if _, err := deliver(t, sink, sess, ChangeCustomer); err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +197,7 @@ func TestTalonOneLoggedInCustomer(t *testing.T) {
 
 	// A customer with an email but no reference is a guest to Talon.One:
 	// the email is never the profile.
-	sess.Customer = sessiontap.Customer{Email: shopper.Email}
+	sess.Customer = model.Customer{Email: shopper.Email}
 	if _, err := deliver(t, sink, sess, ChangeCustomer); err != nil {
 		t.Fatal(err)
 	}
@@ -214,8 +214,8 @@ func TestTalonOneLoggedInCustomer(t *testing.T) {
 func TestTalonOneOrderClosesSession(t *testing.T) {
 	f := newFakeTalonOne(t)
 	sink := newTestTalonOne(t, f, nil)
-	sess := sessiontap.Session{ID: "sid-o", Customer: shopper}
-	apply := func(p sessiontap.Patch) {
+	sess := model.Session{ID: "sid-o", Customer: shopper}
+	apply := func(p model.Patch) {
 		if !p.Apply(&sess) {
 			t.Fatalf("patch %+v changed nothing", p)
 		}
@@ -240,17 +240,17 @@ func TestTalonOneOrderClosesSession(t *testing.T) {
 		}
 		assertNoPersonalData(t, r.Body)
 	}
-	line := func(sku string, q int) sessiontap.CartItem {
-		return sessiontap.CartItem{ProductID: sku, Name: sku, Quantity: q, UnitPrice: price(t, "5")}
+	line := func(sku string, q int) model.CartItem {
+		return model.CartItem{ProductID: sku, Name: sku, Quantity: q, UnitPrice: price(t, "5")}
 	}
 
-	apply(sessiontap.Patch{Cart: &sessiontap.Cart{Items: []sessiontap.CartItem{line("A", 1)}}})
+	apply(model.Patch{Cart: &model.Cart{Items: []model.CartItem{line("A", 1)}}})
 	check(ChangeCart, "/v2/customer_sessions/sid-o", "open", `[{"name":"A","price":5,"quantity":1,"sku":"A"}]`)
 
 	// The order empties the cart; the Talon.One session is closed with the
 	// order's lines.
-	apply(sessiontap.Patch{Order: &sessiontap.Order{OrderNumber: "1001", Buyer: shopper, Items: []sessiontap.CartItem{line("A", 1), line("B", 2)}}})
-	if sess.State != sessiontap.StateClosed || len(sess.Cart.Items) != 0 {
+	apply(model.Patch{Order: &model.Order{OrderNumber: "1001", Buyer: shopper, Items: []model.CartItem{line("A", 1), line("B", 2)}}})
+	if sess.State != model.StateClosed || len(sess.Cart.Items) != 0 {
 		t.Fatalf("after the order: %+v", sess)
 	}
 	check(ChangeOrder|ChangeCart, "/v2/customer_sessions/sid-o", "closed",
@@ -270,15 +270,15 @@ func TestTalonOneOrderClosesSession(t *testing.T) {
 
 	// Shopping again reopens the sessiontap session: a new Talon.One
 	// session, sid-o-1.
-	apply(sessiontap.Patch{Cart: &sessiontap.Cart{Items: []sessiontap.CartItem{line("C", 1)}}})
+	apply(model.Patch{Cart: &model.Cart{Items: []model.CartItem{line("C", 1)}}})
 	check(ChangeCart, "/v2/customer_sessions/sid-o-1", "open", `[{"name":"C","price":5,"quantity":1,"sku":"C"}]`)
-	apply(sessiontap.Patch{Order: &sessiontap.Order{OrderNumber: "1002", Items: []sessiontap.CartItem{line("C", 1)}}})
+	apply(model.Patch{Order: &model.Order{OrderNumber: "1002", Items: []model.CartItem{line("C", 1)}}})
 	check(ChangeOrder, "/v2/customer_sessions/sid-o-1", "closed", `[{"name":"C","price":5,"quantity":1,"sku":"C"}]`)
-	apply(sessiontap.Patch{Lines: []sessiontap.CartItem{line("D", 4)}})
+	apply(model.Patch{Lines: []model.CartItem{line("D", 4)}})
 	check(ChangeCart, "/v2/customer_sessions/sid-o-2", "open", `[{"name":"D","price":5,"quantity":4,"sku":"D"}]`)
 
 	// An order tagged without lines closes with the cart Talon.One has.
-	apply(sessiontap.Patch{Order: &sessiontap.Order{OrderNumber: "1003"}})
+	apply(model.Patch{Order: &model.Order{OrderNumber: "1003"}})
 	check(ChangeOrder, "/v2/customer_sessions/sid-o-2", "closed", `null`)
 	if _, body := f.last(t); strings.Contains(string(mustJSON(t, body)), "cartItems") {
 		t.Error("cartItems sent for an order without lines")
@@ -297,14 +297,14 @@ func mustJSON(t *testing.T, v any) []byte {
 func TestTalonOneEmptiedCart(t *testing.T) {
 	f := newFakeTalonOne(t)
 	sink := newTestTalonOne(t, f, nil)
-	sess := sessiontap.Session{ID: "sid-s", Cart: testCart(t)}
+	sess := model.Session{ID: "sid-s", Cart: testCart(t)}
 	// What reaches the sink is the engine's choice (SinkOptions.On): the
 	// sink sends it, page views included.
 	if fb, err := deliver(t, sink, sess, ChangeAction); err != nil || fb.IsZero() || len(f.requests()) != 1 {
 		t.Errorf("page view: %+v %v, %d requests", fb, err, len(f.requests()))
 	}
 	// An emptied cart is sent as an empty list, so Talon.One drops its lines.
-	sess.Cart = sessiontap.Cart{}
+	sess.Cart = model.Cart{}
 	if _, err := deliver(t, sink, sess, ChangeCart); err != nil {
 		t.Fatal(err)
 	}
@@ -318,8 +318,8 @@ func TestTalonOneEmptiedCart(t *testing.T) {
 // know and sends the close again.
 func TestTalonOneClosedOnce(t *testing.T) {
 	f := newFakeTalonOne(t)
-	sess := sessiontap.Session{ID: "sid-c"}
-	sessiontap.Patch{Order: &sessiontap.Order{OrderNumber: "1", Items: testCart(t).Items}}.Apply(&sess)
+	sess := model.Session{ID: "sid-c"}
+	model.Patch{Order: &model.Order{OrderNumber: "1", Items: testCart(t).Items}}.Apply(&sess)
 	count := func(sink *TalonOne, n int) int {
 		before := len(f.requests())
 		for range n {
@@ -354,7 +354,7 @@ func TestTalonOneDryAndResponseContent(t *testing.T) {
 		c.Dry = true
 		c.ResponseContent = []string{"customerSession", "triggeredCampaigns"}
 	})
-	if _, err := deliver(t, sink, sessiontap.Session{ID: "sid-d", Cart: testCart(t)}, ChangeCart); err != nil {
+	if _, err := deliver(t, sink, model.Session{ID: "sid-d", Cart: testCart(t)}, ChangeCart); err != nil {
 		t.Fatal(err)
 	}
 	r, body := f.last(t)
@@ -370,7 +370,7 @@ func TestTalonOneDryAndResponseContent(t *testing.T) {
 func TestTalonOneEffects(t *testing.T) {
 	f := newFakeTalonOne(t)
 	sink := newTestTalonOne(t, f, nil)
-	sess := sessiontap.Session{ID: "sid-e", Cart: testCart(t)}
+	sess := model.Session{ID: "sid-e", Cart: testCart(t)}
 	for _, c := range []struct{ answer, want string }{
 		{`{"effects":[],"createdCoupons":[],"createdReferrals":[]}`, `[]`}, // none now: kept, clears older ones
 		{`{"createdCoupons":[],"createdReferrals":[]}`, ``},
@@ -395,7 +395,7 @@ func TestTalonOneEffects(t *testing.T) {
 func TestTalonOneErrors(t *testing.T) {
 	f := newFakeTalonOne(t)
 	sink := newTestTalonOne(t, f, nil)
-	sess := sessiontap.Session{ID: "sid-x", Cart: testCart(t)}
+	sess := model.Session{ID: "sid-x", Cart: testCart(t)}
 	date := time.Now().Add(2 * time.Minute).UTC().Format(http.TimeFormat)
 	cases := []struct {
 		status    int
@@ -444,10 +444,10 @@ func TestTalonOneSessionIDEscaped(t *testing.T) {
 	f := newFakeTalonOne(t)
 	sink := newTestTalonOne(t, f, nil)
 	id := "shop:a/b+c=d~e.f"
-	if !sessiontap.ValidID(id) {
+	if !model.ValidID(id) {
 		t.Fatal("test id is not a valid session id")
 	}
-	sess := sessiontap.Session{ID: id, Cart: testCart(t), State: sessiontap.StateOpen, Orders: []sessiontap.Order{{OrderNumber: "1"}}}
+	sess := model.Session{ID: id, Cart: testCart(t), State: model.StateOpen, Orders: []model.Order{{OrderNumber: "1"}}}
 	if _, err := deliver(t, sink, sess, ChangeCart); err != nil {
 		t.Fatal(err)
 	}
@@ -459,13 +459,13 @@ func TestTalonOneSessionIDEscaped(t *testing.T) {
 func TestTalonOneLimits(t *testing.T) {
 	f := newFakeTalonOne(t)
 	sink := newTestTalonOne(t, f, nil)
-	var items []sessiontap.CartItem
+	var items []model.CartItem
 	for i := range 1200 {
-		items = append(items, sessiontap.CartItem{ProductID: "P" + strconv.Itoa(i), Quantity: 1, UnitPrice: price(t, "1")})
+		items = append(items, model.CartItem{ProductID: "P" + strconv.Itoa(i), Quantity: 1, UnitPrice: price(t, "1")})
 	}
 	items[5].Quantity = 0   // refused by Talon.One: left out
 	items[6].ProductID = "" // no SKU: left out
-	sess := sessiontap.Session{ID: "sid-l", Cart: sessiontap.Cart{Items: items}}
+	sess := model.Session{ID: "sid-l", Cart: model.Cart{Items: items}}
 	if _, err := deliver(t, sink, sess, ChangeCart); err != nil {
 		t.Fatal(err)
 	}
@@ -475,7 +475,7 @@ func TestTalonOneLimits(t *testing.T) {
 		t.Errorf("%d lines, want 1000", len(got))
 	}
 
-	sess.Cart.Items = []sessiontap.CartItem{{ProductID: "A", Quantity: 9000}, {ProductID: "B", Quantity: 5000}, {ProductID: "C", Quantity: 1}}
+	sess.Cart.Items = []model.CartItem{{ProductID: "A", Quantity: 9000}, {ProductID: "B", Quantity: 5000}, {ProductID: "C", Quantity: 1}}
 	if _, err := deliver(t, sink, sess, ChangeCart); err != nil {
 		t.Fatal(err)
 	}
@@ -508,7 +508,7 @@ func TestTalonOneConfig(t *testing.T) {
 	f := newFakeTalonOne(t)
 	sink := newTestTalonOne(t, f, nil)
 	f.answerWith(http.StatusInternalServerError, nil, `oops`)
-	if _, err := deliver(t, sink, sessiontap.Session{ID: "k", Cart: testCart(t)}, ChangeCart); err == nil || strings.Contains(err.Error(), talonKey) {
+	if _, err := deliver(t, sink, model.Session{ID: "k", Cart: testCart(t)}, ChangeCart); err == nil || strings.Contains(err.Error(), talonKey) {
 		t.Errorf("error %v", err)
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"fmt"
 	"time"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // Update is an immutable snapshot of a session after a change, queued for
@@ -23,7 +23,7 @@ type Update struct {
 	// EventID is unique per update; sinks send it as an idempotency key.
 	EventID string
 	// Session is a deep copy of the session at Version.
-	Session sessiontap.Session
+	Session model.Session
 	// Changed says what this update changed compared with the previous
 	// version: a cart, customer or order change, or only an action.
 	Changed Change

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // WebhookSignatureHeader is the header that carries a webhook's signature.
@@ -130,15 +130,15 @@ func (w *Webhook) Name() string { return "webhook" }
 
 // webhookBody is the JSON a webhook receives; see Webhook.
 type webhookBody struct {
-	EventID    string              `json:"event_id"`
-	SessionID  string              `json:"session_id"`
-	Version    uint64              `json:"version"`
-	Action     *sessiontap.Action  `json:"action"`
-	OccurredAt time.Time           `json:"occurred_at"`
-	Cart       sessiontap.Cart     `json:"cart"`
-	Customer   sessiontap.Customer `json:"customer"`
-	Order      *sessiontap.Order   `json:"order"`
-	Enrichment struct{}            `json:"enrichment"`
+	EventID    string         `json:"event_id"`
+	SessionID  string         `json:"session_id"`
+	Version    uint64         `json:"version"`
+	Action     *model.Action  `json:"action"`
+	OccurredAt time.Time      `json:"occurred_at"`
+	Cart       model.Cart     `json:"cart"`
+	Customer   model.Customer `json:"customer"`
+	Order      *model.Order   `json:"order"`
+	Enrichment struct{}       `json:"enrichment"`
 }
 
 func webhookPayload(u *Update) ([]byte, error) {
@@ -158,7 +158,7 @@ func webhookPayload(u *Update) ([]byte, error) {
 	if u.Changed&ChangeOrder != 0 && len(s.Orders) > 0 {
 		o := s.Orders[len(s.Orders)-1]
 		if o.Items == nil {
-			o.Items = []sessiontap.CartItem{}
+			o.Items = []model.CartItem{}
 		}
 		b.Order = &o
 	}

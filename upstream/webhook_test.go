@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 const webhookTestSecret = "whsec-test"
@@ -69,24 +69,24 @@ func newTestWebhook(t *testing.T, f *webhookFake) *Webhook {
 }
 
 func webhookTestUpdate(changed Change) *Update {
-	price, _ := sessiontap.ParseDecimal("19.9")
-	item := sessiontap.CartItem{ProductID: "p-1", SkuID: "s-1", Name: "Shirt", Quantity: 3, UnitPrice: price, PriceCurrencyCode: "EUR"}
-	buyer := sessiontap.Customer{Email: "jane.doe@example.com", FirstName: "Jane", LastName: "Doe", MarketingPermission: true}
+	price, _ := model.ParseDecimal("19.9")
+	item := model.CartItem{ProductID: "p-1", SkuID: "s-1", Name: "Shirt", Quantity: 3, UnitPrice: price, PriceCurrencyCode: "EUR"}
+	buyer := model.Customer{Email: "jane.doe@example.com", FirstName: "Jane", LastName: "Doe", MarketingPermission: true}
 	return &Update{
 		EventID: "evt-42",
 		Changed: changed,
-		Session: sessiontap.Session{
+		Session: model.Session{
 			ID:      "sess-1",
 			Version: 9,
-			Action:  sessiontap.ActionViewCart,
-			Cart:    sessiontap.Cart{Items: []sessiontap.CartItem{item}},
-			Customer: sessiontap.Customer{
+			Action:  model.ActionViewCart,
+			Cart:    model.Cart{Items: []model.CartItem{item}},
+			Customer: model.Customer{
 				CustomerReference: "cust-4711", Email: "jane.doe@example.com",
 				FirstName: "Jane", LastName: "Doe", MarketingPermission: false,
 			},
-			Orders: []sessiontap.Order{
-				{OrderNumber: "A-1", Buyer: buyer, Items: []sessiontap.CartItem{item}},
-				{OrderNumber: "A-2", Buyer: buyer, Items: []sessiontap.CartItem{item}},
+			Orders: []model.Order{
+				{OrderNumber: "A-1", Buyer: buyer, Items: []model.CartItem{item}},
+				{OrderNumber: "A-2", Buyer: buyer, Items: []model.CartItem{item}},
 			},
 		},
 		OccurredAt: time.Date(2025, 1, 2, 3, 4, 5, 123000000, time.FixedZone("CET", 3600)),

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"strconv"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // ErrNotJSON is Extract's only error: the document is not valid JSON.
@@ -81,7 +81,7 @@ func (x *extractor) str(h hit, at itemAt, conv func([]byte) (string, bool)) stri
 
 func (x *extractor) customer(hits *[maxQueries]hit) {
 	doc := itemAt{idx: -1}
-	c := sessiontap.Customer{
+	c := model.Customer{
 		CustomerReference: x.str(hits[qReference], doc, id),
 		Email:             x.str(hits[qEmail], doc, email),
 		FirstName:         x.str(hits[qFirstName], doc, name),
@@ -111,7 +111,7 @@ func (x *extractor) lines(root []byte, h hit) {
 		// An error body ({"status":422,…}) has no product id: not a line.
 		if _, _, isLine := lookup(root, x.productID); isLine {
 			if it, ok, _ := x.item(root, itemAt{idx: -1}); ok {
-				x.res.Lines = []sessiontap.CartItem{it}
+				x.res.Lines = []model.CartItem{it}
 			}
 		}
 		return
@@ -120,7 +120,7 @@ func (x *extractor) lines(root []byte, h hit) {
 		x.drop(h.alt)
 		return
 	}
-	lines := make([]sessiontap.CartItem, 0, 4)
+	lines := make([]model.CartItem, 0, 4)
 	arr := h.val
 	// The array is walked by hand: item reports each line's length.
 	j := skipSpace(arr, 1)
@@ -143,7 +143,7 @@ func (x *extractor) lines(root []byte, h hit) {
 		}
 		return
 	}
-	x.res.Cart = &sessiontap.Cart{Items: lines}
+	x.res.Cart = &model.Cart{Items: lines}
 }
 
 // itemAt locates a value for Dropped: in items[idx], or in the document.
@@ -166,7 +166,7 @@ func (a itemAt) path(field string) string {
 // item reads one line from the start of v and returns its length too.
 // Required fields are all checked so that Dropped names every reason;
 // optional ones only for lines that are kept.
-func (x *extractor) item(v []byte, at itemAt) (it sessiontap.CartItem, ok bool, n int) {
+func (x *extractor) item(v []byte, at itemAt) (it model.CartItem, ok bool, n int) {
 	if v[0] != '{' {
 		x.drop(at.path(""))
 		return it, false, valueEnd(v, 0)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // simple is a mapping in the collect endpoint's own field names.
@@ -26,24 +26,24 @@ var simple = Mapping{
 	},
 }
 
-func dec(t testing.TB, s string) sessiontap.Decimal {
+func dec(t testing.TB, s string) model.Decimal {
 	t.Helper()
-	d, err := sessiontap.ParseDecimal(s)
+	d, err := model.ParseDecimal(s)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return d
 }
 
-func cart(items ...sessiontap.CartItem) *sessiontap.Cart {
+func cart(items ...model.CartItem) *model.Cart {
 	if items == nil {
-		items = []sessiontap.CartItem{}
+		items = []model.CartItem{}
 	}
-	return &sessiontap.Cart{Items: items}
+	return &model.Cart{Items: items}
 }
 
-func line(pid, sku string, qty int, price sessiontap.Decimal, cur string) sessiontap.CartItem {
-	return sessiontap.CartItem{ProductID: pid, SkuID: sku, Quantity: qty, UnitPrice: price, PriceCurrencyCode: cur}
+func line(pid, sku string, qty int, price model.Decimal, cur string) model.CartItem {
+	return model.CartItem{ProductID: pid, SkuID: sku, Quantity: qty, UnitPrice: price, PriceCurrencyCode: cur}
 }
 
 func with(m Mapping, change func(*Mapping)) Mapping {
@@ -63,7 +63,7 @@ func TestExtract(t *testing.T) {
 		{"simple", simple,
 			`{"currency":"EUR","token":"t1","items":[{"product_id":"p1","sku_id":"s1","name":" Shirt ","quantity":2,"unit_price":12.5}]}`,
 			Result{Currency: "EUR", CartToken: "t1",
-				Cart: cart(sessiontap.CartItem{ProductID: "p1", SkuID: "s1", Name: "Shirt", Quantity: 2, UnitPrice: dec(t, "12.5"), PriceCurrencyCode: "EUR"})}},
+				Cart: cart(model.CartItem{ProductID: "p1", SkuID: "s1", Name: "Shirt", Quantity: 2, UnitPrice: dec(t, "12.5"), PriceCurrencyCode: "EUR"})}},
 		{"item currency wins, lower case upper-cased", simple,
 			`{"currency":"EUR","items":[{"product_id":"p1","quantity":1,"unit_price":1,"currency":"sek"}]}`,
 			Result{Currency: "EUR", Cart: cart(line("p1", "", 1, dec(t, "1"), "SEK"))}},
@@ -81,7 +81,7 @@ func TestExtract(t *testing.T) {
 			Result{Cart: cart(line("p", "", 1, dec(t, "1"), ""))}},
 		{"alternatives", with(simple, func(m *Mapping) { m.Fields.Name = "title_short,title" }),
 			`{"items":[{"product_id":"p","quantity":1,"unit_price":1,"title_short":"","title":"Long"}]}`,
-			Result{Cart: cart(sessiontap.CartItem{ProductID: "p", Name: "Long", Quantity: 1, UnitPrice: dec(t, "1")})}},
+			Result{Cart: cart(model.CartItem{ProductID: "p", Name: "Long", Quantity: 1, UnitPrice: dec(t, "1")})}},
 		{"divisor 100 exact", cents,
 			`{"items":[{"product_id":"a","quantity":1,"unit_price":12345},{"product_id":"b","quantity":1,"unit_price":1},{"product_id":"c","quantity":1,"unit_price":"990"}]}`,
 			Result{Cart: cart(line("a", "", 1, dec(t, "123.45"), ""), line("b", "", 1, dec(t, "0.01"), ""), line("c", "", 1, dec(t, "9.9"), ""))}},
@@ -90,7 +90,7 @@ func TestExtract(t *testing.T) {
 			Result{Cart: cart(), Dropped: []string{"items[0].unit_price"}}},
 		{"divisor 1 exact beyond float64", simple,
 			`{"items":[{"product_id":"a","quantity":1,"unit_price":"9007199254740.993"}]}`,
-			Result{Cart: cart(line("a", "", 1, sessiontap.Decimal(9007199254740_993000), ""))}},
+			Result{Cart: cart(line("a", "", 1, model.Decimal(9007199254740_993000), ""))}},
 		{"numeric strings", simple,
 			`{"items":[{"product_id":"a","quantity":" 2 ","unit_price":" 19.99 "}]}`,
 			Result{Cart: cart(line("a", "", 2, dec(t, "19.99"), ""))}},
@@ -120,19 +120,19 @@ func TestExtract(t *testing.T) {
 		{"empty array is an empty cart", simple, `{"items":[]}`, Result{Cart: cart()}},
 		{"customer", simple,
 			`{"customer":{"id":12,"email":"a@b.example","first":"Ann","last":"Lee","optin":"true"}}`,
-			Result{Customer: &sessiontap.Customer{CustomerReference: "12", Email: "a@b.example", FirstName: "Ann", LastName: "Lee", MarketingPermission: true}}},
+			Result{Customer: &model.Customer{CustomerReference: "12", Email: "a@b.example", FirstName: "Ann", LastName: "Lee", MarketingPermission: true}}},
 		{"customer with only a false permission is still found", simple,
-			`{"customer":{"optin":false}}`, Result{Customer: &sessiontap.Customer{}}},
+			`{"customer":{"optin":false}}`, Result{Customer: &model.Customer{}}},
 		{"bad customer fields", simple,
 			`{"customer":{"email":"not-an-email","optin":"yes"}}`,
 			Result{Dropped: []string{"customer.email", "customer.optin"}}},
 		{"empty customer reference is absent", simple, `{"customer":{"id":""}}`, Result{}},
 		{"partial: lines, never a cart", partial,
 			`{"items":[{"product_id":"a","quantity":3,"unit_price":1},{"product_id":"b","quantity":1,"unit_price":"x"}]}`,
-			Result{Lines: []sessiontap.CartItem{line("a", "", 3, dec(t, "1"), "")}, Dropped: []string{"items[1].unit_price"}}},
+			Result{Lines: []model.CartItem{line("a", "", 3, dec(t, "1"), "")}, Dropped: []string{"items[1].unit_price"}}},
 		{"partial: the document is the line", partial,
 			`{"product_id":"a","quantity":1,"unit_price":2,"sku_id":true}`,
-			Result{Lines: []sessiontap.CartItem{line("a", "", 1, dec(t, "2"), "")}, Dropped: []string{"sku_id"}}},
+			Result{Lines: []model.CartItem{line("a", "", 1, dec(t, "2"), "")}, Dropped: []string{"sku_id"}}},
 		{"partial: a bad single line", partial, `{"product_id":"a","quantity":0,"unit_price":2}`,
 			Result{Dropped: []string{"quantity"}}},
 		{"partial: an error body is no line", partial, `{"status":422,"message":"Cart Error"}`, Result{}},

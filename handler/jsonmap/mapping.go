@@ -22,7 +22,7 @@ import (
 	"errors"
 	"fmt"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // Mapping says where a cart (and optionally a customer) sits in a JSON
@@ -63,11 +63,11 @@ type CustomerFields struct {
 
 // Result is what Extract found in one document.
 type Result struct {
-	Cart *sessiontap.Cart // nil: no cart at the Items path (or Partial)
+	Cart *model.Cart // nil: no cart at the Items path (or Partial)
 	// Lines are the lines of a Partial document, to be merged into the
 	// stored cart by ProductID and SkuID; nil when there are none.
-	Lines    []sessiontap.CartItem
-	Customer *sessiontap.Customer // nil: no customer field found
+	Lines    []model.CartItem
+	Customer *model.Customer // nil: no customer field found
 	// Currency is the document-level currency, "" when absent.
 	Currency  string
 	CartToken string
@@ -138,7 +138,7 @@ func (f CustomerFields) list() []namedPath {
 // powerOfTen reports whether d is 1, 10, … or 1000000: DecimalFromMinor
 // would take 2 or 50 too, but no currency has such minor units.
 func powerOfTen(d int64) bool {
-	if d < 1 || d > sessiontap.DecimalScale {
+	if d < 1 || d > model.DecimalScale {
 		return false
 	}
 	for d%10 == 0 {

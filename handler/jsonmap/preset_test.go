@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 func readDoc(t testing.TB, name string) []byte {
@@ -37,13 +37,13 @@ func route(t testing.TB, preset, method, path string) Route {
 
 const shopifyToken = "Z2NwLWV1cm9wZS13ZXN0MTowMUhSNVlDMjRCUjlSUVhKMEQ0TUIwN1BNNA?key=7b1d0e3b7d0b2a5c9f6e4d3c2b1a0f9e"
 
-func shirt(qty int, cur string) sessiontap.CartItem {
-	return sessiontap.CartItem{ProductID: "6788945887297", SkuID: "39897499729985", Name: "Shirt",
+func shirt(qty int, cur string) model.CartItem {
+	return model.CartItem{ProductID: "6788945887297", SkuID: "39897499729985", Name: "Shirt",
 		Quantity: qty, UnitPrice: 123_450_000, PriceCurrencyCode: cur}
 }
 
-func socks(cur string) sessiontap.CartItem {
-	return sessiontap.CartItem{ProductID: "6788945887300", SkuID: "39897499730001", Name: "Socks",
+func socks(cur string) model.CartItem {
+	return model.CartItem{ProductID: "6788945887300", SkuID: "39897499730001", Name: "Socks",
 		Quantity: 1, UnitPrice: 10_000, PriceCurrencyCode: cur}
 }
 
@@ -63,17 +63,17 @@ func TestPresets(t *testing.T) {
 		{"shopify", "POST", "/cart/clear.js", "shopify_update_empty.json", Result{Currency: "EUR", CartToken: shopifyToken,
 			Cart: cart()}},
 		// add.js never replaces the cart: its lines carry their new quantities.
-		{"shopify", "POST", "/cart/add.js", "shopify_add_single.json", Result{Lines: []sessiontap.CartItem{shirt(2, "")}}},
-		{"shopify", "POST", "/en-us/cart/add.js", "shopify_add_multi.json", Result{Lines: []sessiontap.CartItem{shirt(2, ""), socks("")}}},
+		{"shopify", "POST", "/cart/add.js", "shopify_add_single.json", Result{Lines: []model.CartItem{shirt(2, "")}}},
+		{"shopify", "POST", "/en-us/cart/add.js", "shopify_add_multi.json", Result{Lines: []model.CartItem{shirt(2, ""), socks("")}}},
 		{"shopify", "POST", "/cart/add.js", "shopify_add_error.json", Result{}},
 		{"talonone", "PUT", "/v2/customer_sessions/sess-42", "talonone_session.json", Result{
-			Cart: cart(sessiontap.CartItem{ProductID: "SKU1241028", SkuID: "SKU1241028", Name: "Air Glide",
+			Cart: cart(model.CartItem{ProductID: "SKU1241028", SkuID: "SKU1241028", Name: "Air Glide",
 				Quantity: 1, UnitPrice: 99_990_000}),
-			Customer: &sessiontap.Customer{CustomerReference: "URNGV8294NV"}}},
+			Customer: &model.Customer{CustomerReference: "URNGV8294NV"}}},
 		// Seed 004's body holds no lines: only ids and the currency are captured.
 		{"emporix", "PUT", "/session-context/acme/context/c8f2a1d0", "emporix_context.json", Result{
 			Currency: "EUR", CartToken: "65a8f3e2c1b0d9e8f7a6b5c4",
-			Customer: &sessiontap.Customer{CustomerReference: "C-000123"}}},
+			Customer: &model.Customer{CustomerReference: "C-000123"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.preset+" "+tt.method+" "+tt.path+" "+tt.doc, func(t *testing.T) {

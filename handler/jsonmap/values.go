@@ -6,7 +6,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // Limits on what a captured document can make us store; the same as the
@@ -107,21 +107,21 @@ func quantity(v []byte) (int, bool) {
 // price converts exactly: minor units (divisor > 1) must be integers and go
 // through DecimalFromMinor, major units through ParseDecimal of the literal.
 // Never float64, which would turn 0.1 into 0.1000000000000000055.
-func price(v []byte, divisor int64) (sessiontap.Decimal, bool) {
+func price(v []byte, divisor int64) (model.Decimal, bool) {
 	t, ok := numeric(v)
 	if !ok {
 		return 0, false
 	}
-	var d sessiontap.Decimal
+	var d model.Decimal
 	var err error
 	if divisor > 1 {
 		minor, ok := minorUnits(t)
 		if !ok {
 			return 0, false
 		}
-		d, err = sessiontap.DecimalFromMinor(minor, divisor)
+		d, err = model.DecimalFromMinor(minor, divisor)
 	} else {
-		d, err = sessiontap.ParseDecimal(string(t))
+		d, err = model.ParseDecimal(string(t))
 	}
 	return d, err == nil && d >= 0
 }

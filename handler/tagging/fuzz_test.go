@@ -6,7 +6,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // FuzzParse checks that no input panics, that Parse is deterministic, that
@@ -58,7 +58,7 @@ func FuzzParse(f *testing.F) {
 func checkBounds(t *testing.T, p Page) {
 	t.Helper()
 	strs := []string{string(p.PageType), p.Variation, p.Category, p.SearchTerm}
-	var items []sessiontap.CartItem
+	var items []model.CartItem
 	if p.Cart != nil {
 		items = append(items, p.Cart.Items...)
 		strs = append(strs, p.Cart.RestoreLink, p.Cart.HCID)

@@ -11,7 +11,7 @@ package tagging
 import (
 	"bytes"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // Page is the tagging found on one page. Strings never alias the scanned
@@ -23,7 +23,7 @@ type Page struct {
 	// Customer is nil when the page has no nosto_customer element.
 	Customer *Customer
 	// PageType is "" when absent; unknown values are dropped.
-	PageType sessiontap.PageType
+	PageType model.PageType
 	// Variation is nosto_variation: the active currency or price group.
 	Variation string
 	// Category is the first nosto_category.
@@ -42,23 +42,23 @@ type Page struct {
 
 // Cart is nosto_cart. Items are in page order.
 type Cart struct {
-	Items       []sessiontap.CartItem
+	Items       []model.CartItem
 	RestoreLink string
 	HCID        string
 }
 
 // Customer is nosto_customer. Its customer_group is in the embedded
-// sessiontap.Customer.
+// model.Customer.
 type Customer struct {
-	sessiontap.Customer
+	model.Customer
 	HCID string
 }
 
 // Product is the viewed product (nosto_product), without its SKUs.
-type Product = sessiontap.Product
+type Product = model.Product
 
 // Order is nosto_purchase_order.
-type Order = sessiontap.Order
+type Order = model.Order
 
 // Parse reads the tagging of a whole page.
 func Parse(html []byte) Page {

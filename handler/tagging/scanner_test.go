@@ -6,20 +6,20 @@ import (
 	"reflect"
 	"testing"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 func TestFixturePages(t *testing.T) {
 	product := Parse(readFixture(t, "product-100k.html"))
 	want := Page{
-		PageType:  sessiontap.PageProduct,
+		PageType:  model.PageProduct,
 		Variation: "EUR",
 		Product:   &Product{ProductID: "1802", Name: "Men's Running Shirt “Aero”", Price: dec("1299"), PriceCurrencyCode: "EUR"},
-		Cart: &Cart{Items: []sessiontap.CartItem{
+		Cart: &Cart{Items: []model.CartItem{
 			{ProductID: "1802", SkuID: "1802-0", Quantity: 1, Name: "Men's Running Shirt", UnitPrice: dec("1199"), PriceCurrencyCode: "EUR"},
 			item("2207", 2, "14.95", "Laufsocken 3er-Pack", "EUR"),
 		}, RestoreLink: "https://www.example.com/nosto/cart/restore/h/d41d8cd98f00b204/"},
-		Customer: &Customer{Customer: sessiontap.Customer{Email: "jane.doe@example.com", FirstName: "Jane", LastName: "Doe", CustomerReference: "c-5e3d4a9c", MarketingPermission: true}},
+		Customer: &Customer{Customer: model.Customer{Email: "jane.doe@example.com", FirstName: "Jane", LastName: "Doe", CustomerReference: "c-5e3d4a9c", MarketingPermission: true}},
 	}
 	if !reflect.DeepEqual(product, want) {
 		t.Errorf("product page:\n got %s\nwant %s", dump(product), dump(want))
@@ -27,14 +27,14 @@ func TestFixturePages(t *testing.T) {
 
 	cart := Parse(readFixture(t, "page-7k.html"))
 	want = Page{
-		PageType:  sessiontap.PageCart,
+		PageType:  model.PageCart,
 		Variation: "EUR",
-		Cart: &Cart{Items: []sessiontap.CartItem{
+		Cart: &Cart{Items: []model.CartItem{
 			item("2207", 2, "14.95", "Laufsocken 3er-Pack", "EUR"),
 			{ProductID: "1802", SkuID: "1802-0", Quantity: 1, Name: "Men's Running Shirt “Aero”", UnitPrice: dec("19"), PriceCurrencyCode: "EUR"},
 			item("3310", 1, "13.95", "Trinkflasche 0,75 l", "EUR"),
 		}, RestoreLink: "https://www.example.com/nosto/cart/restore?h=a81c7e3f09d2b4c6&utm_source=nosto", HCID: "4f1e2d3c4b5a69788796a5b4c3d2e1f0"},
-		Customer: &Customer{Customer: sessiontap.Customer{Email: "jane.doe@example.com", FirstName: "Jane", LastName: "O'Neill", CustomerReference: "b369f1235cf4f08153c560.82515936", CustomerGroup: "Stammkunden"}},
+		Customer: &Customer{Customer: model.Customer{Email: "jane.doe@example.com", FirstName: "Jane", LastName: "O'Neill", CustomerReference: "b369f1235cf4f08153c560.82515936", CustomerGroup: "Stammkunden"}},
 	}
 	if !reflect.DeepEqual(cart, want) {
 		t.Errorf("7k page:\n got %s\nwant %s", dump(cart), dump(want))

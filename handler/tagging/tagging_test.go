@@ -6,19 +6,19 @@ import (
 	"strings"
 	"testing"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
-func dec(s string) sessiontap.Decimal {
-	d, err := sessiontap.ParseDecimal(s)
+func dec(s string) model.Decimal {
+	d, err := model.ParseDecimal(s)
 	if err != nil {
 		panic(err)
 	}
 	return d
 }
 
-func item(id string, qty int, price, name, cur string) sessiontap.CartItem {
-	return sessiontap.CartItem{ProductID: id, Quantity: qty, UnitPrice: dec(price), Name: name, PriceCurrencyCode: cur}
+func item(id string, qty int, price, name, cur string) model.CartItem {
+	return model.CartItem{ProductID: id, Quantity: qty, UnitPrice: dec(price), Name: name, PriceCurrencyCode: cur}
 }
 
 // line renders a cart or order line item.
@@ -28,7 +28,7 @@ func line(id, qty, price, name string) string {
 		`</span><span class="price_currency_code">EUR</span></div>`
 }
 
-func cartOf(items ...sessiontap.CartItem) *Cart { return &Cart{Items: items} }
+func cartOf(items ...model.CartItem) *Cart { return &Cart{Items: items} }
 
 var shirt = item("A1", 2, "12.5", "Men's Shirt", "EUR")
 
@@ -73,7 +73,7 @@ var parseTests = []struct {
 	{"self-closing empty field", `<div class="nosto_cart"><div class="line_item"><span class="sku_id"/><span class="product_id">A1</span><span class="quantity">1</span><span class="unit_price">3</span></div></div>`,
 		Page{Cart: cartOf(item("A1", 1, "3", "", ""))}},
 	{"empty cart", `<div class="nosto_cart" style="display:none"></div>`, Page{Cart: &Cart{}}},
-	{"self-closing empty cart", `<div class="nosto_cart"/><span class="nosto_page_type">cart</span>`, Page{Cart: &Cart{}, PageType: sessiontap.PageCart}},
+	{"self-closing empty cart", `<div class="nosto_cart"/><span class="nosto_page_type">cart</span>`, Page{Cart: &Cart{}, PageType: model.PageCart}},
 	{"cart restore link and hcid", `<div class="nosto_cart"><span class="restore_link">https://x.example/r?a=1&amp;b=2</span><span class="hcid"> h1 </span></div>`,
 		Page{Cart: &Cart{RestoreLink: "https://x.example/r?a=1&b=2", HCID: "h1"}}},
 	{"first cart wins", `<div class="nosto_cart">` + line("A1", "2", "12.50", "Men's Shirt") + `</div><div class="nosto_cart"></div>`,
@@ -87,14 +87,14 @@ var parseTests = []struct {
 	{"long name is cut", `<div class="nosto_cart"><div class="line_item"><span class="product_id">A1</span><span class="quantity">1</span><span class="unit_price">1</span><span class="name">` + strings.Repeat("é", 600) + `</span></div></div>`,
 		Page{Cart: cartOf(item("A1", 1, "1", strings.Repeat("é", 512), ""))}},
 	{"customer", `<div class="nosto_customer"><span class="email"> jane@example.com </span><span class="first_name">Jane</span><span class="last_name">O&#39;Neill</span><span class="customer_reference">ref-1</span><span class="marketing_permission">true</span><span class="customer_group">VIP</span><span class="hcid">h2</span></div>`,
-		Page{Customer: &Customer{Customer: sessiontap.Customer{Email: "jane@example.com", FirstName: "Jane", LastName: "O'Neill", CustomerReference: "ref-1", MarketingPermission: true, CustomerGroup: "VIP"}, HCID: "h2"}}},
+		Page{Customer: &Customer{Customer: model.Customer{Email: "jane@example.com", FirstName: "Jane", LastName: "O'Neill", CustomerReference: "ref-1", MarketingPermission: true, CustomerGroup: "VIP"}, HCID: "h2"}}},
 	{"customer without marketing permission", `<div class="nosto_customer"><span class="email">jane@example.com</span></div>`,
-		Page{Customer: &Customer{Customer: sessiontap.Customer{Email: "jane@example.com"}}}},
+		Page{Customer: &Customer{Customer: model.Customer{Email: "jane@example.com"}}}},
 	{"customer with bad values", `<div class="nosto_customer"><span class="email">not an email</span><span class="marketing_permission">yes</span></div>`,
 		Page{Customer: &Customer{}, Dropped: []string{"customer.email", "customer.marketing_permission"}}},
 	{"page fields", `<div class="nosto_page_type"> category </div><div class="nosto_variation">EUR</div><div class="nosto_category">/Men/Shirts &amp; Tops</div><div class="nosto_category">/Second</div><span class="nosto_search_term">red
 				shirt</span>`,
-		Page{PageType: sessiontap.PageCategory, Variation: "EUR", Category: "/Men/Shirts & Tops", SearchTerm: "red shirt"}},
+		Page{PageType: model.PageCategory, Variation: "EUR", Category: "/Men/Shirts & Tops", SearchTerm: "red shirt"}},
 	{"unknown page type", `<div class="nosto_page_type">brand</div>`, Page{Dropped: []string{"page_type"}}},
 	{"product with skus and description", `<div class="nosto_product"><span class="nosto_sku"><span class="name">Red</span><span class="price">9.00</span></span>
 			<span class="description"><p class="price">5.00</p></span><span class="custom_fields"><span class="name">Custom</span></span><span class="product_id">P1</span><span class="name">Shirt</span><span class="price">19.90</span><span class="price_currency_code">EUR</span><span class="nosto_sku"><span class="price">1.00</span></span></div>`,
@@ -103,7 +103,7 @@ var parseTests = []struct {
 		Page{Dropped: []string{"product.price", "product.product_id"}}},
 	{"order", `<div class="nosto_purchase_order"><span class="order_number">1445</span><div class="buyer"><span class="email">jack@example.com</span><span class="first_name">Jack</span><span class="last_name">Bauer</span><span class="marketing_permission">true</span></div><div class="purchased_items">` +
 		line("A1", "2", "12.50", "Men's Shirt") + line("B2", "x", "1", "") + `</div></div><div class="nosto_cart"></div>`,
-		Page{Cart: &Cart{}, Order: &Order{OrderNumber: "1445", Buyer: sessiontap.Customer{Email: "jack@example.com", FirstName: "Jack", LastName: "Bauer", MarketingPermission: true}, Items: []sessiontap.CartItem{shirt}},
+		Page{Cart: &Cart{}, Order: &Order{OrderNumber: "1445", Buyer: model.Customer{Email: "jack@example.com", FirstName: "Jack", LastName: "Bauer", MarketingPermission: true}, Items: []model.CartItem{shirt}},
 			Dropped: []string{"order.line_item[1].quantity"}}},
 	{"tagging inside other tagging is ignored", `<div class="nosto_customer"><div class="nosto_cart">` + line("A1", "2", "1", "") + `</div></div>`,
 		Page{Customer: &Customer{}}},

@@ -5,7 +5,7 @@ import (
 	"html"
 	"unicode/utf8"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // collapse appends s to dst with runs of whitespace made one space and the
@@ -79,19 +79,19 @@ func emailValue(v []byte) (string, bool) {
 
 // priceValue reads a non-negative dot-decimal price. Currency symbols,
 // thousands separators and decimal commas are refused, not guessed at.
-func priceValue(s string) (sessiontap.Decimal, bool) {
-	d, err := sessiontap.ParseDecimal(s)
+func priceValue(s string) (model.Decimal, bool) {
+	d, err := model.ParseDecimal(s)
 	return d, err == nil && d >= 0
 }
 
 // quantityValue reads a positive whole quantity. "2.0000" is accepted:
 // Magento renders quantities as decimals.
 func quantityValue(s string) (int, bool) {
-	d, err := sessiontap.ParseDecimal(s)
-	if err != nil || d <= 0 || d%sessiontap.DecimalScale != 0 || d/sessiontap.DecimalScale > maxQuantity {
+	d, err := model.ParseDecimal(s)
+	if err != nil || d <= 0 || d%model.DecimalScale != 0 || d/model.DecimalScale > maxQuantity {
 		return 0, false
 	}
-	return int(d / sessiontap.DecimalScale), true
+	return int(d / model.DecimalScale), true
 }
 
 // currencyValue reports whether v is an ISO 4217 code such as EUR.
@@ -171,18 +171,18 @@ func keepCode(v []byte) string {
 }
 
 // pageTypes are the known page types, to keep them without allocating.
-var pageTypes = []sessiontap.PageType{
-	sessiontap.PageFront, sessiontap.PageCategory, sessiontap.PageProduct, sessiontap.PageCart,
-	sessiontap.PageSearch, sessiontap.PageNotFound, sessiontap.PageOrder, sessiontap.PageOther,
-	sessiontap.PageCheckout,
+var pageTypes = []model.PageType{
+	model.PageFront, model.PageCategory, model.PageProduct, model.PageCart,
+	model.PageSearch, model.PageNotFound, model.PageOrder, model.PageOther,
+	model.PageCheckout,
 }
 
-// pageType is sessiontap.PageType(v), shared for the known types.
-func pageType(v []byte) sessiontap.PageType {
+// pageType is model.PageType(v), shared for the known types.
+func pageType(v []byte) model.PageType {
 	for _, t := range pageTypes {
 		if string(v) == string(t) {
 			return t
 		}
 	}
-	return sessiontap.PageType(v)
+	return model.PageType(v)
 }

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"strconv"
 
-	sessiontap "github.com/sessiontap/caddy-sessiontap"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // rawItem is a line item's values as tagged, checked when it closes.
@@ -14,7 +14,7 @@ type rawItem struct {
 	// those are read when set, so that their text is never kept as a string.
 	quantity    int
 	quantityOK  bool
-	unitPrice   sessiontap.Decimal
+	unitPrice   model.Decimal
 	unitPriceOK bool
 }
 
@@ -113,7 +113,7 @@ func (p *parser) setCustomerField(fid field, v []byte) {
 }
 
 // setPerson sets a field shared by customers and order buyers.
-func (p *parser) setPerson(c *sessiontap.Customer, at string, fid field, v []byte) {
+func (p *parser) setPerson(c *model.Customer, at string, fid field, v []byte) {
 	switch fid {
 	case fEmail:
 		if s, ok := emailValue(v); ok {
@@ -168,8 +168,8 @@ func (p *parser) setProductField(fid field, v []byte) {
 // quantity or unit price is dropped whole: a cart line without a price
 // would mislead whoever prices promotions from it. Optional fields that are
 // bad are dropped alone.
-func (p *parser) closeItem(list string) (sessiontap.CartItem, bool) {
-	var it sessiontap.CartItem
+func (p *parser) closeItem(list string) (model.CartItem, bool) {
+	var it model.CartItem
 	if p.discard {
 		return it, false
 	}

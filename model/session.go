@@ -1,8 +1,8 @@
-// Package sessiontap is the domain model of caddy-sessiontap: a visitor's
+// Package model is the domain model of caddy-sessiontap: a visitor's
 // session with its cart, customer and page context, as captured from the
 // traffic passing through Caddy. It has no Caddy dependency so that stores,
 // sinks and tests can use it on their own.
-package sessiontap
+package model
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package sessiontap
+package model
 
 import (
 	"errors"

@@ -1,4 +1,4 @@
-package sessiontap
+package model
 
 // PageType is Nosto's page type tag (nosto_page_type).
 type PageType string
