@@ -7,7 +7,8 @@
 # does, for machines without xcaddy:
 #
 #   1. make an empty module in a temporary directory with a main.go that
-#      imports Caddy, its standard modules and our caddymodule package;
+#      imports Caddy, its standard modules and this module's root package
+#      (which registers every sessiontap module, as xcaddy's --with does);
 #   2. require our module and replace it with this checkout;
 #   3. pin Caddy to the version in this repository's go.mod;
 #   4. go mod tidy, then go build.
@@ -15,14 +16,10 @@
 # Usage: scripts/xcaddy-build.sh [OUTPUT]
 #   OUTPUT defaults to ./caddy-sessiontap in the repository root (gitignored).
 # Environment: GOOS, GOARCH, CGO_ENABLED, GOFLAGS etc. are passed to go as usual.
-#   SESSIONTAP_PLUGIN_PKG overrides the imported package (default
-#   github.com/sessiontap/caddy-sessiontap/caddymodule); for testing this script.
 set -euo pipefail
 
 module=github.com/sessiontap/caddy-sessiontap
 caddy_module=github.com/caddyserver/caddy/v2
-# The package that registers http.handlers.sessiontap and the Caddyfile directive.
-plugin_pkg=${SESSIONTAP_PLUGIN_PKG:-$module/caddymodule}
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 
@@ -53,7 +50,7 @@ import (
 
 	// plug in Caddy modules here
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
-	_ "$plugin_pkg"
+	_ "$module"
 )
 
 func main() {

@@ -7,7 +7,7 @@ import (
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
-	_ "github.com/sessiontap/caddy-sessiontap/caddymodule"
+	_ "github.com/sessiontap/caddy-sessiontap"
 )
 
 func main() {
