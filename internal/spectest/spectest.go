@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -16,7 +17,8 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 )
 
-// The specs in ../shared/specs.
+// The specs in the repository's testdata/specs (see its README for
+// their origin and licence).
 const (
 	TalonOne = "talon-one-openapi.yaml"
 	Emporix  = "emporix-session-context.json"
@@ -87,9 +89,9 @@ func load(name string) (*Spec, error) {
 }
 
 // Find returns the path of a spec: name itself when it is a path, else the
-// file in $SESSIONTAP_SPECS, testdata/specs, or the shared/specs folder
-// beside the repository (CI checks the repository out with ../shared
-// beside it).
+// file in $SESSIONTAP_SPECS when set, else in the repository's
+// testdata/specs, found from this source file so that every package's tests
+// see the same copy whatever their working directory.
 func Find(name string) (string, error) {
 	if _, err := os.Stat(name); err == nil {
 		return name, nil
@@ -98,9 +100,8 @@ func Find(name string) (string, error) {
 	if d := os.Getenv("SESSIONTAP_SPECS"); d != "" {
 		dirs = append(dirs, d)
 	}
-	dirs = append(dirs, filepath.Join("testdata", "specs"))
-	if root, err := moduleRoot(); err == nil {
-		dirs = append(dirs, filepath.Join(root, "..", "shared", "specs"))
+	if _, file, _, ok := runtime.Caller(0); ok {
+		dirs = append(dirs, filepath.Join(filepath.Dir(file), "..", "..", "testdata", "specs"))
 	}
 	for _, d := range dirs {
 		p := filepath.Join(d, filepath.Base(name))
@@ -109,22 +110,4 @@ func Find(name string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("spec %s not found in %v", name, dirs)
-}
-
-// moduleRoot walks up from the test's directory to the one with go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
 }
