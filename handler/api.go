@@ -76,7 +76,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch route {
 	case "sessions":
-		a.session(w, r, strings.TrimPrefix(rest, "/sessions/"))
+		a.session(w, r, operatorID(strings.TrimPrefix(rest, "/sessions/")))
 	case "customers":
 		a.customerSessions(w, r, strings.TrimPrefix(rest, "/customers/"))
 	case "session-context":
@@ -109,7 +109,7 @@ func (s *statusWriter) WriteHeader(code int) {
 }
 
 // session serves {prefix}/sessions/{id}. Ids may contain '/', so the id is
-// everything after the route.
+// everything after the route; our cookie's value is accepted for the id.
 func (a *api) session(w http.ResponseWriter, r *http.Request, id string) {
 	if !model.ValidID(id) {
 		writeError(w, http.StatusNotFound, "session not found")

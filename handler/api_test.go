@@ -1,6 +1,7 @@
 package handler
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -104,5 +105,39 @@ func TestAPIOffWithoutUsableKey(t *testing.T) {
 	store, _ := newTestHandler(t, testConfig())
 	if _, err := New(cfg, store.store, nil); err == nil {
 		t.Error("an API whose only key is empty was accepted")
+	}
+}
+
+// Operators copy the cookie's value (<id>.<stamp>) from the browser: every
+// route taking a session id reads it as the session <id>.
+func TestAPIAcceptsTheCookieValue(t *testing.T) {
+	h, store := newTestHandler(t, testConfig())
+	v := newVisitor(t, h)
+	id := decodeView(t, v.post(twoItems)).ID
+	if v.cookie.Value == id || !strings.HasPrefix(v.cookie.Value, id+".") {
+		t.Fatalf("cookie %q is not <id>.<stamp> of %q", v.cookie.Value, id)
+	}
+	w := serve(t, h, apiReq("GET", "/sessions/"+v.cookie.Value, "secret-key"))
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"id":"`+id+`"`) {
+		t.Fatalf("GET by cookie value: %d %s", w.Code, w.Body)
+	}
+	// The session-context API answers with the bare id.
+	q := ctxReq{method: "GET", tenant: "acme", id: v.cookie.Value}
+	seed(t, store, id, "")
+	wantStatus(t, do(t, h, q), 404) // no context for the tenant yet
+	wantStatus(t, do(t, h, ctxReq{method: "PUT", tenant: "acme", id: v.cookie.Value, upsert: true, body: put(nil, `"currency":"EUR"`)}), 204)
+	w = do(t, h, q)
+	if got := decodeContext(t, w); w.Code != http.StatusOK || got.SessionID != id {
+		t.Errorf("session-context by cookie value: %d %s", w.Code, w.Body)
+	}
+	// A stamp that is not base 36 is not our cookie: taken as an id, unknown.
+	if w := serve(t, h, apiReq("GET", "/sessions/"+id+".!", "secret-key")); w.Code != http.StatusNotFound {
+		t.Errorf("GET %s.!: %d", id, w.Code)
+	}
+	if w := serve(t, h, apiReq("DELETE", "/sessions/"+v.cookie.Value, "secret-key")); w.Code != http.StatusNoContent {
+		t.Fatalf("DELETE by cookie value: %d %s", w.Code, w.Body)
+	}
+	if _, err := store.Get(context.Background(), id); err == nil {
+		t.Error("the session outlived a DELETE by cookie value")
 	}
 }

@@ -112,6 +112,19 @@ func parseOwnCookie(v string) (id string, day int64, ok bool) {
 	return id, day, true
 }
 
+// operatorID is the session an operator means by v: our cookie's value
+// "<id>.<stamp>", as a browser's developer tools show it, names the session
+// <id>; any other value is a session id as it is. Our own ids never contain
+// '.', so the two cannot be confused for them; an external id shaped exactly
+// like our cookie (22 base64url characters, '.', a base-36 day) would be
+// read as ours.
+func operatorID(v string) string {
+	if id, _, ok := parseOwnCookie(v); ok {
+		return id
+	}
+	return v
+}
+
 // cookie finds a cookie's value without r.Cookie's allocations: every
 // proxied request looks up two or three cookies, and r.Cookie parses the
 // whole header into new Cookie values each time.

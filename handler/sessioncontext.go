@@ -127,9 +127,11 @@ func (c *sessionContexts) serve(w http.ResponseWriter, r *http.Request, rest str
 }
 
 // parseContextPath splits "{tenant}/context/{sessionId}". Session ids may
-// contain '/', so the id is everything after "/context/".
+// contain '/', so the id is everything after "/context/"; our cookie's value
+// is accepted for the id.
 func parseContextPath(rest string) (tenant, id string, ok bool) {
 	tenant, id, ok = strings.Cut(rest, "/context/")
+	id = operatorID(id)
 	if !ok || !model.ValidID(id) {
 		return "", "", false
 	}
