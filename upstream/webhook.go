@@ -66,10 +66,12 @@ type WebhookConfig struct {
 //	  "customer":    {"customer_reference": …, "email": …, "first_name": …, "last_name": …,
 //	                  "marketing_permission": false, "customer_group": …},
 //	  "order":       null,                // the order just placed, when this update placed one
-//	  "enrichment":  {}                   // reserved; always an object
+//	  "enrichment":  {"first_seen": …, "last_seen": …, "page_views": 3, "landing_page": …,
+//	                  "referrer": …, "campaign": {"utm_source": …, …}, "client_ip": …,
+//	                  "user_agent": …, "accept_language": …}
 //	}
 //
-// cart, customer and order are encoded exactly as in the session API
+// cart, customer, order and enrichment are encoded exactly as in the session API
 // (snake_case; empty strings are left out; prices are exact decimals).
 // Delivery is at least once and in version order per session: use
 // event_id to drop duplicates and version to drop stale updates.
@@ -130,15 +132,15 @@ func (w *Webhook) Name() string { return "webhook" }
 
 // webhookBody is the JSON a webhook receives; see Webhook.
 type webhookBody struct {
-	EventID    string         `json:"event_id"`
-	SessionID  string         `json:"session_id"`
-	Version    uint64         `json:"version"`
-	Action     *model.Action  `json:"action"`
-	OccurredAt time.Time      `json:"occurred_at"`
-	Cart       model.Cart     `json:"cart"`
-	Customer   model.Customer `json:"customer"`
-	Order      *model.Order   `json:"order"`
-	Enrichment struct{}       `json:"enrichment"`
+	EventID    string           `json:"event_id"`
+	SessionID  string           `json:"session_id"`
+	Version    uint64           `json:"version"`
+	Action     *model.Action    `json:"action"`
+	OccurredAt time.Time        `json:"occurred_at"`
+	Cart       model.Cart       `json:"cart"`
+	Customer   model.Customer   `json:"customer"`
+	Order      *model.Order     `json:"order"`
+	Enrichment model.Enrichment `json:"enrichment"`
 }
 
 func webhookPayload(u *Update) ([]byte, error) {
@@ -150,6 +152,7 @@ func webhookPayload(u *Update) ([]byte, error) {
 		OccurredAt: u.OccurredAt.UTC(),
 		Cart:       s.Cart,
 		Customer:   s.Customer,
+		Enrichment: s.Enrichment,
 	}
 	if u.Changed&ChangeAction != 0 && s.Action != "" {
 		a := s.Action

@@ -88,6 +88,11 @@ func webhookTestUpdate(changed Change) *Update {
 				{OrderNumber: "A-1", Buyer: buyer, Items: []model.CartItem{item}},
 				{OrderNumber: "A-2", Buyer: buyer, Items: []model.CartItem{item}},
 			},
+			Enrichment: model.Enrichment{
+				FirstSeen: time.Date(2025, 1, 2, 3, 0, 0, 0, time.UTC), LastSeen: time.Date(2025, 1, 2, 3, 4, 0, 0, time.UTC),
+				PageViews: 3, LandingPage: "/?utm_source=news", Campaign: model.Campaign{Source: "news"},
+				ClientIP: "203.0.113.0", UserAgent: "Mozilla/5.0",
+			},
 		},
 		OccurredAt: time.Date(2025, 1, 2, 3, 4, 5, 123000000, time.FixedZone("CET", 3600)),
 	}
@@ -134,8 +139,9 @@ func TestWebhookDeliver(t *testing.T) {
 		"action":      `"viewCart"`,
 		"occurred_at": `"2025-01-02T02:04:05.123Z"`,
 		"order":       `null`,
-		"enrichment":  `{}`,
-		"cart":        `{"items":[{"product_id":"p-1","sku_id":"s-1","name":"Shirt","quantity":3,"unit_price":19.9,"price_currency_code":"EUR"}]}`,
+		"enrichment": `{"first_seen":"2025-01-02T03:00:00Z","last_seen":"2025-01-02T03:04:00Z","page_views":3,` +
+			`"landing_page":"/?utm_source=news","campaign":{"utm_source":"news"},"client_ip":"203.0.113.0","user_agent":"Mozilla/5.0"}`,
+		"cart": `{"items":[{"product_id":"p-1","sku_id":"s-1","name":"Shirt","quantity":3,"unit_price":19.9,"price_currency_code":"EUR"}]}`,
 		// As stored: the webhook is the operator's own endpoint.
 		"customer": `{"customer_reference":"cust-4711","email":"jane.doe@example.com","first_name":"Jane","last_name":"Doe","marketing_permission":false}`,
 	}
