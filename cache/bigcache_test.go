@@ -413,10 +413,20 @@ func TestBigcacheContextCloses(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel()
-	waitGoroutines(t, base)
-	if _, err := b.Get(context.Background(), "a"); !errors.Is(err, ErrClosed) {
-		t.Errorf("Get after cancel = %v", err)
+	// The store closes on its own goroutine, some time after the cancel;
+	// counting goroutines alone raced with other tests' goroutines exiting.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, err := b.Get(context.Background(), "a")
+		if errors.Is(err, ErrClosed) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Get 5s after cancel = %v, want ErrClosed", err)
+		}
+		time.Sleep(time.Millisecond)
 	}
+	waitGoroutines(t, base)
 	b.Close()
 }
 
