@@ -1,6 +1,9 @@
-// Package caddymodule registers sessiontap with Caddy: the
-// http.handlers.sessiontap handler, its Caddyfile directive and its session
-// store modules.
+// Package caddymodule is sessiontap's Caddy glue: the
+// http.handlers.sessiontap handler with its JSON config, Caddyfile parsing
+// and Provision/Validate/Cleanup; the session store modules, kept across
+// reloads in a caddy.UsagePool; the forwarding sinks' config; the
+// {sessiontap.*} placeholders; the admin.api.sessiontap admin endpoints;
+// and the Prometheus metrics. The plugin's root package imports it.
 package caddymodule
 
 import (

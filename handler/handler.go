@@ -1,6 +1,10 @@
-// Package handler is sessiontap's net/http logic: who the visitor is, the
-// first-party collect endpoint and the operator API. The Caddy glue in
-// caddymodule configures it; it does not import Caddy itself.
+// Package handler is sessiontap's net/http logic. On the visitor's path:
+// identity (our cookie or the shop's session id, DNT and opt-out), the
+// first-party collect endpoint, capture of Nosto tagging and cart JSON from
+// the responses passing by, and enrichment of each page view. For
+// operators: the session API, GDPR takeout and delete by customer, and the
+// Emporix-compatible session-context API with its saas-token checks. The
+// Caddy glue in caddymodule configures it; it does not import Caddy.
 package handler
 
 import (

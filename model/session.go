@@ -1,7 +1,9 @@
 // Package model is the domain model of caddy-sessiontap: a visitor's
-// session with its cart, customer and page context, as captured from the
-// traffic passing through Caddy. It has no Caddy dependency so that stores,
-// sinks and tests can use it on their own.
+// session with its cart, customer, orders, page context, actions,
+// enrichment, tenants' session contexts and upstream feedback; exact
+// decimal prices; patches (what a write changes); and the compact binary
+// codec the stores keep sessions in. It imports nothing of this module and
+// no Caddy, so that stores, sinks and tests can use it on their own.
 package model
 
 import (

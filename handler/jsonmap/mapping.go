@@ -4,18 +4,20 @@
 //
 // # Paths
 //
-// Paths are a subset of gjson's syntax, so a path means the same in both:
+// Paths are this package's own syntax. They look like gjson's, and a path
+// without a comma means the same in both:
 //
 //   - keys separated by dots: "customerSession.cartItems"
 //   - a key of plain digits indexes an array ("items.0"); on an object it
-//     is an ordinary key, as in gjson
+//     is an ordinary key
 //   - a backslash escapes the next character: "a\.b" is the key "a.b"
-//   - gjson's special characters * ? # @ | ! [ ] { } must be escaped;
-//     wildcards, queries and modifiers are not supported
+//   - the characters * ? # @ | ! [ ] { } must be escaped; wildcards,
+//     queries and modifiers are not supported
+//   - commas separate alternatives, tried in order until one is present,
+//     not null and not "" ("product_title,title"); gjson would read the
+//     whole of "a,b" as one key. Escape a literal comma as "\,".
 //
-// One extension: commas separate alternatives, tried in order until one is
-// present, not null and not "" ("product_title,title"). Escape a literal
-// comma as "\,". As in gjson, the first of duplicate keys wins.
+// Of duplicate keys in a document, the first wins.
 package jsonmap
 
 import (
