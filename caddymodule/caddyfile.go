@@ -64,45 +64,37 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	for d.NextBlock(0) {
-		var err error
-		switch d.Val() {
-		case "cookie":
-			err = m.parseCookie(d)
-		case "session":
-			err = m.parseSession(d)
-		case "respect_dnt":
-			err = m.parseRespectDNT(d)
-		case "opt_out_cookie":
-			err = oneArg(d, &m.OptOutCookie)
-		case "store":
-			err = m.parseStore(d)
-		case "collect":
-			err = oneArg(d, &m.Collect)
-		case "api":
-			err = m.parseAPI(d)
-		case "forward":
-			err = m.parseForward(d)
-		case "hmac_key":
-			err = oneArg(d, &m.HMACKey)
-		case "hide_ip":
-			err = oneArg(d, &m.HideIP)
-		case "delivery":
-			err = m.parseDelivery(d)
-		case "capture":
-			err = m.parseCapture(d)
-		case "capture_limit":
-			err = m.parseCaptureLimit(d)
-		case "capture_cached":
-			err = m.parseCaptureCached(d)
-		default:
-			err = d.Errf("unrecognized sessiontap option %q", d.Val())
+		parse, ok := handlerOptions[d.Val()]
+		if !ok {
+			return unrecognized(d, "unrecognized subdirective", handlerOptionNames)
 		}
-		if err != nil {
+		if err := parse(m, d); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// handlerOptions are sessiontap's subdirectives. UnmarshalCaddyfile
+// dispatches on this map and suggests from its keys, so the two agree.
+var handlerOptions = map[string]func(*Handler, *caddyfile.Dispenser) error{
+	"cookie":         (*Handler).parseCookie,
+	"session":        (*Handler).parseSession,
+	"respect_dnt":    (*Handler).parseRespectDNT,
+	"opt_out_cookie": stringOption(func(m *Handler) *string { return &m.OptOutCookie }),
+	"store":          (*Handler).parseStore,
+	"collect":        stringOption(func(m *Handler) *string { return &m.Collect }),
+	"api":            (*Handler).parseAPI,
+	"forward":        (*Handler).parseForward,
+	"hmac_key":       stringOption(func(m *Handler) *string { return &m.HMACKey }),
+	"hide_ip":        stringOption(func(m *Handler) *string { return &m.HideIP }),
+	"delivery":       (*Handler).parseDelivery,
+	"capture":        (*Handler).parseCapture,
+	"capture_limit":  (*Handler).parseCaptureLimit,
+	"capture_cached": (*Handler).parseCaptureCached,
+}
+
+var handlerOptionNames = optionNames(handlerOptions)
 
 // oneArg reads exactly one argument into dst.
 func oneArg(d *caddyfile.Dispenser, dst *string) error {
@@ -181,24 +173,39 @@ func (m *Handler) parseAPI(d *caddyfile.Dispenser) error {
 		return err
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		if d.Val() == "saas_token" {
-			if err := m.API.parseSaaSToken(d); err != nil {
-				return err
-			}
-			continue
+		parse, ok := apiOptions[d.Val()]
+		if !ok {
+			return unrecognized(d, "api: unrecognized option", apiOptionNames)
 		}
-		if d.Val() != "key" {
-			return d.Errf("unrecognized api option %q", d.Val())
-		}
-		var key string
-		if err := oneArg(d, &key); err != nil {
+		if err := parse(m.API, d); err != nil {
 			return err
 		}
-		m.API.Keys = append(m.API.Keys, key)
 	}
 	if len(m.API.Keys) == 0 {
 		return d.Err("api: at least one key is required")
 	}
+	return nil
+}
+
+// apiOptions are the options of the api block. parseAPI dispatches on
+// this map and suggests from its keys, so the two agree.
+var apiOptions = map[string]func(*API, *caddyfile.Dispenser) error{
+	"key":        (*API).parseKey,
+	"saas_token": (*API).parseSaaSToken,
+}
+
+var apiOptionNames = optionNames(apiOptions)
+
+// parseKey reads `key <secret>`, and where it was written: a key that is
+// empty at Provision (an unset {env.X}) is reported with its line.
+func (a *API) parseKey(d *caddyfile.Dispenser) error {
+	tok := d.Token()
+	var key string
+	if err := oneArg(d, &key); err != nil {
+		return err
+	}
+	a.Keys = append(a.Keys, key)
+	a.KeyOrigins = append(a.KeyOrigins, origin(tok))
 	return nil
 }
 

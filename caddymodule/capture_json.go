@@ -117,8 +117,17 @@ func (m *Handler) parseCaptureJSON(d *caddyfile.Dispenser) error {
 }
 
 func (j *JSONCapture) parseOption(d *caddyfile.Dispenser) error {
-	opt := d.Val()
-	if opt == "route" {
+	parse, ok := jsonCaptureOptions[d.Val()]
+	if !ok {
+		return unrecognized(d, "capture json: unrecognized option", jsonCaptureOptionNames)
+	}
+	return parse(j, d)
+}
+
+// jsonCaptureOptions are the options of a capture json block. parseOption
+// dispatches on this map and suggests from its keys, so the two agree.
+var jsonCaptureOptions = map[string]func(*JSONCapture, *caddyfile.Dispenser) error{
+	"route": func(j *JSONCapture, d *caddyfile.Dispenser) error {
 		if !d.Args(&j.Method, &j.Path, &j.Source) || d.NextArg() {
 			return d.ArgErr()
 		}
@@ -126,28 +135,30 @@ func (j *JSONCapture) parseOption(d *caddyfile.Dispenser) error {
 			j.Method = ""
 		}
 		return nil
-	}
-	var v string
-	if err := oneArg(d, &v); err != nil {
-		return err
-	}
-	if opt == "price_divisor" {
+	},
+	"price_divisor": func(j *JSONCapture, d *caddyfile.Dispenser) error {
+		var v string
+		if err := oneArg(d, &v); err != nil {
+			return err
+		}
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
 			return d.Errf("capture json: price_divisor %q is not a number", v)
 		}
 		j.PriceDivisor = n
 		return nil
-	}
-	dst := map[string]*string{
-		"items": &j.Items, "product_id": &j.ProductID, "sku_id": &j.SkuID, "name": &j.Name,
-		"quantity": &j.Quantity, "unit_price": &j.UnitPrice, "currency": &j.Currency,
-		"cart_currency": &j.CartCurrency, "token": &j.Token,
-		"customer_reference": &j.CustomerReference, "email": &j.Email,
-	}[opt]
-	if dst == nil {
-		return d.Errf("capture json: unrecognized option %q", opt)
-	}
-	*dst = v
-	return nil
+	},
+	"items":              stringOption(func(j *JSONCapture) *string { return &j.Items }),
+	"product_id":         stringOption(func(j *JSONCapture) *string { return &j.ProductID }),
+	"sku_id":             stringOption(func(j *JSONCapture) *string { return &j.SkuID }),
+	"name":               stringOption(func(j *JSONCapture) *string { return &j.Name }),
+	"quantity":           stringOption(func(j *JSONCapture) *string { return &j.Quantity }),
+	"unit_price":         stringOption(func(j *JSONCapture) *string { return &j.UnitPrice }),
+	"currency":           stringOption(func(j *JSONCapture) *string { return &j.Currency }),
+	"cart_currency":      stringOption(func(j *JSONCapture) *string { return &j.CartCurrency }),
+	"token":              stringOption(func(j *JSONCapture) *string { return &j.Token }),
+	"customer_reference": stringOption(func(j *JSONCapture) *string { return &j.CustomerReference }),
+	"email":              stringOption(func(j *JSONCapture) *string { return &j.Email }),
 }
+
+var jsonCaptureOptionNames = optionNames(jsonCaptureOptions)

@@ -56,8 +56,9 @@ func (h *Handler) provisionDelivery() error {
 	if len(h.Forward) == 0 {
 		return nil
 	}
+	repl := caddy.NewReplacer()
 	for _, f := range h.Forward {
-		if err := f.validate(); err != nil {
+		if err := f.check(repl); err != nil {
 			return err
 		}
 	}
@@ -75,7 +76,7 @@ func (h *Handler) provisionDelivery() error {
 }
 
 func (h *Handler) deliveryKey() (string, error) {
-	b, err := json.Marshal([]any{h.Forward, h.HMACKey, h.Delivery})
+	b, err := json.Marshal([]any{forwardsForKey(h.Forward), h.HMACKey, h.Delivery})
 	if err != nil {
 		return "", err
 	}

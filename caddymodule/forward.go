@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -44,6 +45,12 @@ type Forward struct {
 
 	// Secret signs webhook bodies with HMAC-SHA256 (webhook).
 	Secret string `json:"secret,omitempty"`
+
+	// Origins records where the forward and its options were configured,
+	// keyed by option name ("forward" for the forward line itself), e.g.
+	// {"forward": "Caddyfile:7", "api_key": "Caddyfile:8"}. Set by the
+	// Caddyfile adapter and used only in error messages.
+	Origins map[string]string `json:"origins,omitempty"`
 }
 
 // Delivery tunes the delivery engine shared by the forward sinks.
@@ -65,38 +72,100 @@ type Delivery struct {
 // sinkNames lists the sinks Forward.To accepts.
 var sinkNames = []string{"talonone", "emporix", "nosto", "webhook"}
 
-// validate checks a forward's own fields, before placeholders are replaced.
+// validate checks a forward's own fields, before placeholders are
+// replaced. Its errors carry no position: the Caddyfile parser adds the
+// forward line's, and check the recorded origin.
 func (f Forward) validate() error {
-	known := false
-	for _, n := range sinkNames {
-		known = known || f.To == n
-	}
-	if !known {
+	if !slices.Contains(sinkNames, f.To) {
+		if hint := didYouMean(f.To, sinkNames); hint != "" {
+			return fmt.Errorf("forward %q: unknown sink%s", f.To, hint)
+		}
 		return fmt.Errorf("forward %q: unknown sink; use one of %s", f.To, strings.Join(sinkNames, ", "))
 	}
 	u, err := url.Parse(f.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("forward %s: url %q must be an http(s) URL", f.To, f.URL)
 	}
-	if f.On != "" && f.On != "change" && f.On != "action" {
-		return fmt.Errorf("forward %s: on must be change or action, not %q", f.To, f.On)
+	if err := validOn(f.To, f.On); err != nil {
+		return err
 	}
-	required := map[string][]string{
-		"talonone": {"api_key", f.APIKey},
-		"emporix":  {"tenant", f.Tenant, "client_id", f.ClientID, "client_secret", f.ClientSecret},
-		"nosto":    {"token", f.Token},
-		"webhook":  {"secret", f.Secret},
-	}[f.To]
-	for i := 0; i+1 < len(required); i += 2 {
-		if required[i+1] == "" {
-			return fmt.Errorf("forward %s: %s is required", f.To, required[i])
+	for _, opt := range f.required() {
+		if opt.value == "" {
+			return fmt.Errorf("forward %s: %s is required", f.To, opt.name)
 		}
 	}
 	return nil
 }
 
-// sink builds the forward's sink with placeholders ({env.X}) replaced.
+// validOn checks the on option of the sink to.
+func validOn(to, on string) error {
+	if on != "" && on != "change" && on != "action" {
+		return fmt.Errorf("forward %s: on must be change or action, not %q", to, on)
+	}
+	return nil
+}
+
+// forwardOption is one option of a forward: its Caddyfile name and value.
+type forwardOption struct{ name, value string }
+
+// required lists the options f's sink cannot work without.
+func (f Forward) required() []forwardOption {
+	switch f.To {
+	case "talonone":
+		return []forwardOption{{"api_key", f.APIKey}}
+	case "emporix":
+		return []forwardOption{{"tenant", f.Tenant}, {"client_id", f.ClientID}, {"client_secret", f.ClientSecret}}
+	case "nosto":
+		return []forwardOption{{"token", f.Token}}
+	case "webhook":
+		return []forwardOption{{"secret", f.Secret}}
+	}
+	return nil
+}
+
+// check is validate at Provision: errors point at the recorded origin, and
+// the required options must still have a value once placeholders such as
+// {env.TALON_KEY} are replaced, or the sink would fail every delivery.
+func (f Forward) check(repl *caddy.Replacer) error {
+	if err := f.validate(); err != nil {
+		return atOrigin(err, f.Origins["forward"])
+	}
+	for _, opt := range f.required() {
+		if repl.ReplaceKnown(opt.value, "") == "" {
+			return emptySecret("forward "+f.To+": "+opt.name, opt.value, f.origin(opt.name))
+		}
+	}
+	return nil
+}
+
+// origin is where option opt was configured, else where the forward was.
+func (f Forward) origin(opt string) string {
+	if o := f.Origins[opt]; o != "" {
+		return o
+	}
+	return f.Origins["forward"]
+}
+
+// forwardsForKey is the forwards as the delivery engine's key sees them:
+// without origins, so that a Caddyfile edit that only moves lines keeps
+// the engine and its pending deliveries.
+func forwardsForKey(fs []Forward) []Forward {
+	out := make([]Forward, len(fs))
+	for i, f := range fs {
+		f.Origins = nil
+		out[i] = f
+	}
+	return out
+}
+
+// sink builds the forward's sink with placeholders ({env.X}) replaced;
+// its errors point at the forward's origin.
 func (f Forward) sink(repl *caddy.Replacer, hasher *upstream.Hasher) (upstream.Sink, error) {
+	s, err := f.newSink(repl, hasher)
+	return s, atOrigin(err, f.Origins["forward"])
+}
+
+func (f Forward) newSink(repl *caddy.Replacer, hasher *upstream.Hasher) (upstream.Sink, error) {
 	r := func(s string) string { return repl.ReplaceKnown(s, "") }
 	switch f.To {
 	case "talonone":

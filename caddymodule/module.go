@@ -8,6 +8,7 @@ package caddymodule
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -119,6 +120,10 @@ type API struct {
 	// Keys are the accepted bearer keys. Placeholders such as {env.KEY}
 	// are replaced when the config loads; a key that ends up empty is ignored.
 	Keys []string `json:"keys,omitempty"`
+	// KeyOrigins records where each key was configured (KeyOrigins[i] for
+	// Keys[i]), e.g. "Caddyfile:12". Set by the Caddyfile adapter and used
+	// only in error messages.
+	KeyOrigins []string `json:"key_origins,omitempty"`
 	// SaaSToken checks the session-context API's saas-token header (see SaaSToken).
 	SaaSToken *SaaSToken `json:"saas_token,omitempty"`
 }
@@ -210,14 +215,39 @@ func (h *Handler) handlerConfig() (handler.Config, error) {
 	if h.API != nil {
 		repl := caddy.NewReplacer()
 		cfg.APIPrefix = h.API.Prefix
-		for _, k := range h.API.Keys {
-			cfg.APIKeys = append(cfg.APIKeys, repl.ReplaceKnown(k, ""))
+		if cfg.APIKeys, err = h.API.keys(repl); err != nil {
+			return handler.Config{}, err
 		}
 		if cfg.SaaSTokens, err = h.API.SaaSToken.verifier(repl); err != nil {
 			return handler.Config{}, err
 		}
 	}
 	return cfg, nil
+}
+
+// keys replaces the placeholders in the API's keys. A key that ends up
+// empty is ignored, since it must never open the API; when none is left,
+// the error names every key's placeholder and where it was configured.
+func (a *API) keys(repl *caddy.Replacer) ([]string, error) {
+	if len(a.Keys) == 0 {
+		return nil, errors.New("api: at least one key is required")
+	}
+	var keys, empty []string
+	for i, k := range a.Keys {
+		if v := repl.ReplaceKnown(k, ""); v != "" {
+			keys = append(keys, v)
+			continue
+		}
+		var at string
+		if i < len(a.KeyOrigins) {
+			at = a.KeyOrigins[i]
+		}
+		empty = append(empty, emptySecret("key", k, at).Error())
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("api: no usable key (a key that is empty is ignored): %s", strings.Join(empty, "; "))
+	}
+	return keys, nil
 }
 
 // Validate checks the configuration for mistakes Provision cannot fix.

@@ -31,6 +31,11 @@ type SaaSToken struct {
 	// these tokens never expire. Placeholders in tokens are replaced;
 	// entries that end up empty are ignored.
 	Static map[string]string `json:"static,omitempty"`
+
+	// HMACKeyOrigin records where HMACKey was configured, e.g.
+	// "Caddyfile:14". Set by the Caddyfile adapter and used only in error
+	// messages.
+	HMACKeyOrigin string `json:"hmac_key_origin,omitempty"`
 }
 
 // verifier builds the configured verifier; nil (no verifier, fail closed)
@@ -44,11 +49,11 @@ func (c *SaaSToken) verifier(repl *caddy.Replacer) (handler.TokenVerifier, error
 		return nil, errors.New("api: saas_token: use either hmac or static, not both")
 	case c.HMACKey != "":
 		key := repl.ReplaceKnown(c.HMACKey, "")
-		v, err := handler.NewHMACVerifier([]byte(key))
-		if err != nil {
-			return nil, errors.New("api: saas_token hmac: the key is empty (an unset environment variable?)")
+		if key == "" {
+			return nil, emptySecret("api: saas_token hmac", c.HMACKey, c.HMACKeyOrigin)
 		}
-		return v, nil
+		v, err := handler.NewHMACVerifier([]byte(key))
+		return v, atOrigin(err, c.HMACKeyOrigin)
 	case len(c.Static) > 0:
 		tokens := make(map[string]string, len(c.Static))
 		for tok, customer := range c.Static {
@@ -70,6 +75,7 @@ func (a *API) parseSaaSToken(d *caddyfile.Dispenser) error {
 		a.SaaSToken = &SaaSToken{}
 	}
 	c := a.SaaSToken
+	tok := d.Token()
 	if !d.NextArg() {
 		return d.ArgErr()
 	}
@@ -81,6 +87,7 @@ func (a *API) parseSaaSToken(d *caddyfile.Dispenser) error {
 		if err := oneArg(d, &c.HMACKey); err != nil {
 			return err
 		}
+		c.HMACKeyOrigin = origin(tok)
 	case "static":
 		var tok, customer string
 		if !d.Args(&tok, &customer) || d.NextArg() {

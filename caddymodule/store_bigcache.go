@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -131,6 +132,9 @@ func (b *BigcacheStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	}
 	for d.NextBlock(0) {
 		opt := d.Val()
+		if !slices.Contains(bigcacheOptions, opt) {
+			return unrecognized(d, "store bigcache: unrecognized option", bigcacheOptions)
+		}
 		var arg string
 		if !d.Args(&arg) || d.NextArg() {
 			return d.ArgErr()
@@ -150,12 +154,14 @@ func (b *BigcacheStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("max_size: %q is not a size such as 256MiB", arg)
 			}
 			b.MaxSize = int64(size)
-		default:
-			return d.Errf("unrecognized store bigcache option %q", opt)
 		}
 	}
 	return nil
 }
+
+// bigcacheOptions are the cases of UnmarshalCaddyfile's switch, for
+// suggestions; TestStoreOptionsMatchSwitch keeps the two in step.
+var bigcacheOptions = []string{"max_size", "name", "ttl"}
 
 // Interface guards
 var (

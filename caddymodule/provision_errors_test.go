@@ -1,0 +1,124 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2"
+)
+
+// validateCaddyfile is `caddy validate` of a Caddyfile: adapt, then
+// provision and validate every module without starting anything.
+func validateCaddyfile(t *testing.T, input string) error {
+	t.Helper()
+	out, err := adaptCaddyfile(input)
+	if err != nil {
+		t.Fatalf("adapt: %v", err)
+	}
+	return validateJSON(t, out)
+}
+
+func validateJSON(t *testing.T, config []byte) error {
+	t.Helper()
+	var cfg caddy.Config
+	if err := json.Unmarshal(config, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	return caddy.Validate(&cfg)
+}
+
+// site wraps sessiontap's block in a site; the block's first line is line 3.
+func site(block string) string {
+	return ":8080 {\n\tsessiontap {\n" + block + "\n\t}\n\trespond ok\n}\n"
+}
+
+// TestEmptySecretNamesOptionPlaceholderAndLine: a sink's secret whose
+// {env.X} is unset fails validation with the option, the placeholder and
+// the option's line (the forward line is 3, the option's 4 or later).
+func TestEmptySecretNamesOptionPlaceholderAndLine(t *testing.T) {
+	t.Setenv("SESSIONTAP_TEST_UNSET", "")
+	t.Setenv("SESSIONTAP_TEST_UNSET2", "")
+	cases := []struct{ block, want string }{
+		{"\t\tforward talonone https://base.talon.one {\n\t\t\tapi_key {env.SESSIONTAP_TEST_UNSET}\n\t\t}",
+			`forward talonone: api_key "{env.SESSIONTAP_TEST_UNSET}" is empty after replacing placeholders (is SESSIONTAP_TEST_UNSET set?), at Caddyfile:4`},
+		{"\t\tforward emporix https://api.emporix.io {\n\t\t\ttenant shop\n\t\t\tclient_id id\n\t\t\tclient_secret {env.SESSIONTAP_TEST_UNSET}\n\t\t}",
+			`forward emporix: client_secret "{env.SESSIONTAP_TEST_UNSET}" is empty after replacing placeholders (is SESSIONTAP_TEST_UNSET set?), at Caddyfile:6`},
+		{"\t\tforward nosto https://api.nosto.com/v1/graphql {\n\t\t\ttoken {env.SESSIONTAP_TEST_UNSET}{env.SESSIONTAP_TEST_UNSET2}\n\t\t}",
+			`forward nosto: token "{env.SESSIONTAP_TEST_UNSET}{env.SESSIONTAP_TEST_UNSET2}" is empty after replacing placeholders (are SESSIONTAP_TEST_UNSET and SESSIONTAP_TEST_UNSET2 set?), at Caddyfile:4`},
+		{"\t\tforward webhook https://hooks.example.com/s {\n\t\t\ton action\n\t\t\tsecret {env.SESSIONTAP_TEST_UNSET}\n\t\t}",
+			`forward webhook: secret "{env.SESSIONTAP_TEST_UNSET}" is empty after replacing placeholders (is SESSIONTAP_TEST_UNSET set?), at Caddyfile:5`},
+		{"\t\tapi /ops {\n\t\t\tkey k\n\t\t\tsaas_token hmac {env.SESSIONTAP_TEST_UNSET}\n\t\t}",
+			`api: saas_token hmac "{env.SESSIONTAP_TEST_UNSET}" is empty after replacing placeholders (is SESSIONTAP_TEST_UNSET set?), at Caddyfile:5`},
+	}
+	for _, tc := range cases {
+		err := validateCaddyfile(t, site(tc.block))
+		if err == nil || !strings.HasSuffix(err.Error(), tc.want) {
+			t.Errorf("error\n\t%v\nwant it to end in\n\t%s", err, tc.want)
+		}
+	}
+}
+
+// TestAPIKeysEmptyAfterPlaceholders: an empty key is ignored, as before;
+// only when no key is left is the config refused, naming each key's
+// placeholder and line, and never the value of another secret.
+func TestAPIKeysEmptyAfterPlaceholders(t *testing.T) {
+	t.Setenv("SESSIONTAP_TEST_UNSET", "")
+	t.Setenv("SESSIONTAP_TEST_UNSET2", "")
+	t.Setenv("SESSIONTAP_TEST_SET", "s3cret-value")
+	block := "\t\thmac_key {env.SESSIONTAP_TEST_SET}\n" +
+		"\t\tapi /ops {\n" +
+		"\t\t\tkey {env.SESSIONTAP_TEST_UNSET}\n" +
+		"\t\t\tkey {env.SESSIONTAP_TEST_UNSET2}\n" +
+		"\t\t}"
+	err := validateCaddyfile(t, site(block))
+	want := `api: no usable key (a key that is empty is ignored): ` +
+		`key "{env.SESSIONTAP_TEST_UNSET}" is empty after replacing placeholders (is SESSIONTAP_TEST_UNSET set?), at Caddyfile:5; ` +
+		`key "{env.SESSIONTAP_TEST_UNSET2}" is empty after replacing placeholders (is SESSIONTAP_TEST_UNSET2 set?), at Caddyfile:6`
+	if err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("error\n\t%v\nwant it to end in\n\t%s", err, want)
+	}
+	if err != nil && strings.Contains(err.Error(), "s3cret-value") {
+		t.Errorf("the error shows a secret: %v", err)
+	}
+
+	withUsableKey := strings.Replace(block, "{env.SESSIONTAP_TEST_UNSET2}", "{env.SESSIONTAP_TEST_SET}", 1)
+	if err := validateCaddyfile(t, site(withUsableKey)); err != nil {
+		t.Errorf("one usable key left, config refused: %v", err)
+	}
+}
+
+// TestEmptySecretFromJSON: a JSON config carries no origins; the error
+// still names the option and its placeholder, and ends there.
+func TestEmptySecretFromJSON(t *testing.T) {
+	t.Setenv("SESSIONTAP_TEST_UNSET", "")
+	config := `{"apps":{"http":{"servers":{"s":{"listen":[":8080"],"routes":[{"handle":[
+		{"handler":"sessiontap","forward":[{"to":"talonone","url":"https://base.talon.one","api_key":"{env.SESSIONTAP_TEST_UNSET}"}]}
+	]}]}}}}}`
+	err := validateJSON(t, []byte(config))
+	want := `forward talonone: api_key "{env.SESSIONTAP_TEST_UNSET}" is empty after replacing placeholders (is SESSIONTAP_TEST_UNSET set?)`
+	if err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("error\n\t%v\nwant it to end in\n\t%s", err, want)
+	}
+}
+
+// TestOriginsLeaveTheDeliveryEngineAlone: moving a forward block to other
+// lines must keep the engine (and its pending deliveries) on reload.
+func TestOriginsLeaveTheDeliveryEngineAlone(t *testing.T) {
+	f := Forward{To: "webhook", URL: "https://x", Secret: "s"}
+	a, b := f, f
+	a.Origins = map[string]string{"forward": "Caddyfile:7", "secret": "Caddyfile:8"}
+	b.Origins = map[string]string{"forward": "Caddyfile:17", "secret": "Caddyfile:18"}
+	ha, hb := &Handler{Forward: []Forward{a}}, &Handler{Forward: []Forward{b}}
+	ka, err := ha.deliveryKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := hb.deliveryKey()
+	if ka != kb {
+		t.Errorf("engine keys differ by origin only: %s, %s", ka, kb)
+	}
+	if ha.Forward[0].Origins == nil {
+		t.Error("deliveryKey cleared the handler's own origins")
+	}
+}
