@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/handler"
 	"github.com/sessiontap/caddy-sessiontap/model"
 	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
@@ -124,12 +125,12 @@ func storeOfEngine(key string, stores []namedStore) string {
 }
 
 // handleSession serves /sessiontap/sessions/{id}. Ids may contain '/', so
-// the id is everything after the route.
+// the id is everything after the route; our cookie's value is taken too.
 func (a *AdminAPI) handleSession(w http.ResponseWriter, r *http.Request) error {
 	if err := onlyGET(w, r); err != nil {
 		return err
 	}
-	id := strings.TrimPrefix(r.URL.Path, "/sessiontap/sessions/")
+	id := handler.OperatorID(strings.TrimPrefix(r.URL.Path, "/sessiontap/sessions/"))
 	name := r.URL.Query().Get("store")
 	if name == "" {
 		name = "default"

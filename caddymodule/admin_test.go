@@ -82,6 +82,11 @@ func TestAdminStatsAndSession(t *testing.T) {
 	if res, _ := do(t, tester, "GET", adminURL+"/sessiontap/sessions/"+s.ID+"?store=default", ""); res.StatusCode != 200 {
 		t.Errorf("?store=default: %d", res.StatusCode)
 	}
+	// The cookie's value, as the browser shows it, names the same session.
+	res, body = do(t, tester, "GET", adminURL+"/sessiontap/sessions/"+s.ID+".kx3", "")
+	if res.StatusCode != 200 || !strings.Contains(body, `"id":"`+s.ID+`"`) {
+		t.Errorf("by cookie value: %d %s", res.StatusCode, body)
+	}
 
 	for _, tc := range []struct{ method, path string }{
 		{"GET", "/sessiontap/sessions/no-such-session"},

@@ -93,7 +93,7 @@ func (h *Handler) newEngine() (caddy.Destructor, error) {
 	repl := caddy.NewReplacer()
 	hashKey := repl.ReplaceKnown(h.HMACKey, "")
 	if hashKey == "" {
-		h.logger.Warn("no hmac_key: customer references and emails leave the process as HMAC-SHA256 " +
+		h.logger.Warn("no hmac_key: customer references leave the process as HMAC-SHA256 " +
 			"under an empty key, which anyone can compute and reverse for guessable values; set hmac_key")
 	}
 	hasher := upstream.NewHasher(hashKey)

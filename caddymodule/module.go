@@ -77,7 +77,8 @@ type Handler struct {
 	HideIP string `json:"hide_ip,omitempty"`
 
 	// HMACKey keys the HMAC-SHA256 that pseudonymises customer references
-	// and emails for sinks that do not need them in clear. Placeholders
+	// sent to Talon.One, Emporix and Nosto, the {sessiontap.customer.ref_hash}
+	// placeholder, and client addresses with hide_ip hash. Placeholders
 	// such as {env.SESSIONTAP_HMAC_KEY} are replaced.
 	HMACKey string `json:"hmac_key,omitempty"`
 

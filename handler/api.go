@@ -76,7 +76,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch route {
 	case "sessions":
-		a.session(w, r, operatorID(strings.TrimPrefix(rest, "/sessions/")))
+		a.session(w, r, OperatorID(strings.TrimPrefix(rest, "/sessions/")))
 	case "customers":
 		a.customerSessions(w, r, strings.TrimPrefix(rest, "/customers/"))
 	case "session-context":
@@ -129,6 +129,7 @@ func (a *api) session(w http.ResponseWriter, r *http.Request, id string) {
 		}
 		a.cancel(id)
 		a.log.Info("session deleted through the API", zap.String("session_id", id))
+		w.Header().Set("Cache-Control", "no-store") // as every API answer
 		w.WriteHeader(http.StatusNoContent)
 	default:
 		methodNotAllowed(w, "GET, DELETE")

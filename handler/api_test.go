@@ -134,8 +134,8 @@ func TestAPIAcceptsTheCookieValue(t *testing.T) {
 	if w := serve(t, h, apiReq("GET", "/sessions/"+id+".!", "secret-key")); w.Code != http.StatusNotFound {
 		t.Errorf("GET %s.!: %d", id, w.Code)
 	}
-	if w := serve(t, h, apiReq("DELETE", "/sessions/"+v.cookie.Value, "secret-key")); w.Code != http.StatusNoContent {
-		t.Fatalf("DELETE by cookie value: %d %s", w.Code, w.Body)
+	if w := serve(t, h, apiReq("DELETE", "/sessions/"+v.cookie.Value, "secret-key")); w.Code != http.StatusNoContent || w.Header().Get("Cache-Control") != "no-store" {
+		t.Fatalf("DELETE by cookie value: %d %v %s", w.Code, w.Header(), w.Body)
 	}
 	if _, err := store.Get(context.Background(), id); err == nil {
 		t.Error("the session outlived a DELETE by cookie value")

@@ -112,13 +112,13 @@ func parseOwnCookie(v string) (id string, day int64, ok bool) {
 	return id, day, true
 }
 
-// operatorID is the session an operator means by v: our cookie's value
+// OperatorID is the session an operator means by v: our cookie's value
 // "<id>.<stamp>", as a browser's developer tools show it, names the session
 // <id>; any other value is a session id as it is. Our own ids never contain
 // '.', so the two cannot be confused for them; an external id shaped exactly
 // like our cookie (22 base64url characters, '.', a base-36 day) would be
 // read as ours.
-func operatorID(v string) string {
+func OperatorID(v string) string {
 	if id, _, ok := parseOwnCookie(v); ok {
 		return id
 	}

@@ -103,9 +103,8 @@ func Retryable(err error) bool {
 // the process, with HMAC-SHA256 under the operator's key.
 type Hasher struct{ key []byte }
 
-// NewHasher returns a Hasher with key; an empty key hashes with SHA-256
-// alone, which is weaker (guessable for known emails) and logged as such by
-// the Caddy glue.
+// NewHasher returns a Hasher with key. An empty key is an HMAC anyone can
+// compute, so a guessable value is found by trying; the Caddy glue warns.
 func NewHasher(key string) *Hasher { return &Hasher{key: []byte(key)} }
 
 // Hash returns the lowercase hex HMAC-SHA256 of v, or "" for "".
