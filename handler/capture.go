@@ -7,9 +7,9 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/sessiontap/caddy-sessiontap/handler/jsonmap"
-	"github.com/sessiontap/caddy-sessiontap/handler/tagging"
+	"github.com/sessiontap/caddy-sessiontap/jsonmap"
 	"github.com/sessiontap/caddy-sessiontap/model"
+	"github.com/sessiontap/caddy-sessiontap/tagging"
 )
 
 // DefaultCaptureLimit is how much of a response body is scanned.

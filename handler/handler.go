@@ -17,9 +17,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
-	"github.com/sessiontap/caddy-sessiontap/handler/jsonmap"
-	"github.com/sessiontap/caddy-sessiontap/handler/tagging"
+	"github.com/sessiontap/caddy-sessiontap/jsonmap"
 	"github.com/sessiontap/caddy-sessiontap/model"
+	"github.com/sessiontap/caddy-sessiontap/tagging"
 	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 

@@ -13,7 +13,7 @@ import (
 // The 100 KiB product page is generated, so that it is reviewable as code
 // and cannot drift from the test that expects its values. Regenerate with
 //
-//	go test ./handler/tagging -run TestFixtures -update
+//	go test ./tagging -run TestFixtures -update
 var update = flag.Bool("update", false, "rewrite generated testdata files")
 
 const productPageFile = "testdata/product-100k.html"
