@@ -147,7 +147,7 @@ func feedbackWriter(store cache.Store) func(string, *upstream.Update, upstream.F
 
 // enqueue hands a stored change to the engine. s is the request's own copy
 // of what was stored, never changed after this; the engine only reads it.
-func (h *Handler) enqueue(s *model.Session, changed upstream.Change) {
+func (h *Handler) enqueue(s *model.Session, changed model.Change) {
 	h.engine.Enqueue(&upstream.Update{EventID: eventID(), Session: *s, Changed: changed, OccurredAt: s.UpdatedAt})
 }
 

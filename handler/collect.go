@@ -11,7 +11,6 @@ import (
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/model"
-	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
 // maxCollectBody caps the collect endpoint's request body.
@@ -70,7 +69,7 @@ func (h *Handler) collect(w http.ResponseWriter, r *http.Request, id Identity) {
 // stored to OnStored (the upstream delivery) with what changed, and to
 // OnSession.
 func (h *Handler) apply(ctx context.Context, id string, p model.Patch) (*model.Session, error) {
-	var changed upstream.Change
+	var changed model.Change
 	s, err := h.store.Update(ctx, id, func(s *model.Session) error {
 		before := snapshotOf(s)
 		if !p.Apply(s) {
@@ -103,19 +102,19 @@ func snapshotOf(s *model.Session) snapshot {
 	return snapshot{cart: model.Cart{Items: slices.Clone(s.Cart.Items)}, customer: s.Customer, orders: len(s.Orders)}
 }
 
-func (b snapshot) diff(s *model.Session, p model.Patch) upstream.Change {
-	var c upstream.Change
+func (b snapshot) diff(s *model.Session, p model.Patch) model.Change {
+	var c model.Change
 	if !b.cart.Equal(s.Cart) {
-		c |= upstream.ChangeCart
+		c |= model.ChangeCart
 	}
 	if b.customer != s.Customer {
-		c |= upstream.ChangeCustomer
+		c |= model.ChangeCustomer
 	}
 	if b.orders != len(s.Orders) {
-		c |= upstream.ChangeOrder
+		c |= model.ChangeOrder
 	}
 	if p.Action != "" || p.PageType != "" {
-		c |= upstream.ChangeAction
+		c |= model.ChangeAction
 	}
 	return c
 }

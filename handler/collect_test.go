@@ -11,7 +11,6 @@ import (
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/model"
-	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
 const twoItems = `{"cart":{"items":[
@@ -204,9 +203,9 @@ func TestCollectConcurrentWritesKeepEveryVersion(t *testing.T) {
 
 func TestOnStoredReportsWhatChanged(t *testing.T) {
 	cfg := testConfig()
-	var got []upstream.Change
+	var got []model.Change
 	var versions []uint64
-	cfg.OnStored = func(s *model.Session, c upstream.Change) {
+	cfg.OnStored = func(s *model.Session, c model.Change) {
 		got = append(got, c)
 		versions = append(versions, s.Version)
 	}
@@ -216,7 +215,7 @@ func TestOnStoredReportsWhatChanged(t *testing.T) {
 	v.post(`{"cart":{"items":[{"product_id":"1","quantity":1,"unit_price":1}]}}`) // no change: no call
 	v.post(`{"page_type":"product"}`)
 	v.post(`{"customer":{"customer_reference":"c1"},"page_type":"cart"}`)
-	want := []upstream.Change{upstream.ChangeCart, upstream.ChangeAction, upstream.ChangeCustomer | upstream.ChangeAction}
+	want := []model.Change{model.ChangeCart, model.ChangeAction, model.ChangeCustomer | model.ChangeAction}
 	if fmt.Sprint(got) != fmt.Sprint(want) || fmt.Sprint(versions) != "[1 2 3]" {
 		t.Errorf("changes %v versions %v, want %v [1 2 3]", got, versions, want)
 	}

@@ -20,7 +20,6 @@ import (
 	"github.com/sessiontap/caddy-sessiontap/jsonmap"
 	"github.com/sessiontap/caddy-sessiontap/model"
 	"github.com/sessiontap/caddy-sessiontap/tagging"
-	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
 // Next is the rest of the middleware chain. caddyhttp.Handler satisfies it.
@@ -62,7 +61,7 @@ type Config struct {
 	// OnStored, when set, is told of every session write capture or collect
 	// made, with what it changed; s is the caller's own copy. It runs on the
 	// request path and must not block (it enqueues upstream deliveries).
-	OnStored func(s *model.Session, changed upstream.Change)
+	OnStored func(s *model.Session, changed model.Change)
 	// OnAPIRequest, when set, is told of every API answer by route
 	// (sessions, customers, session-context, other) and status.
 	OnAPIRequest func(route string, status int)

@@ -226,7 +226,7 @@ func TestEmporixGuestSessionAndVersions(t *testing.T) {
 	sess := model.Session{ID: "sid-g", Cart: testCart(t), CartToken: "cart-77", Variation: "wholesale"}
 
 	for i := int64(1); i <= 3; i++ {
-		fb, err := deliver(t, sink, sess, ChangeCart)
+		fb, err := deliver(t, sink, sess, model.ChangeCart)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -275,7 +275,7 @@ func TestEmporixLoggedInCustomer(t *testing.T) {
 	f := newFakeEmporix(t)
 	sink := newTestEmporix(t, f, func(c *EmporixConfig) { c.SiteCode = "" })
 	sess := model.Session{ID: "sid-c", Customer: shopper, Variation: "CHF"}
-	if _, err := deliver(t, sink, sess, ChangeCustomer); err != nil {
+	if _, err := deliver(t, sink, sess, model.ChangeCustomer); err != nil {
 		t.Fatal(err)
 	}
 	r, body := lastPut(t, f)
@@ -302,7 +302,7 @@ func TestEmporixExistingContext(t *testing.T) {
 	f := newFakeEmporix(t)
 	sink := newTestEmporix(t, f, nil)
 	f.setVersion("acme/context/sid-e", 7) // the storefront made it
-	fb, err := deliver(t, sink, model.Session{ID: "sid-e", Cart: testCart(t)}, ChangeCart)
+	fb, err := deliver(t, sink, model.Session{ID: "sid-e", Cart: testCart(t)}, model.ChangeCart)
 	if err != nil || fb.ContextVersion != 8 || f.version("acme/context/sid-e") != 8 {
 		t.Fatalf("%+v %v, Emporix at %d", fb, err, f.version("acme/context/sid-e"))
 	}
@@ -316,13 +316,13 @@ func TestEmporixConflict(t *testing.T) {
 			sink := newTestEmporix(t, f, nil)
 			const key = "acme/context/sid-k"
 			sess := model.Session{ID: "sid-k", Cart: testCart(t)}
-			if fb, err := deliver(t, sink, sess, ChangeCart); err != nil || fb.ContextVersion != 1 {
+			if fb, err := deliver(t, sink, sess, model.ChangeCart); err != nil || fb.ContextVersion != 1 {
 				t.Fatalf("%+v %v", fb, err)
 			}
 			// The storefront writes twice meanwhile.
 			f.setVersion(key, 3)
 			before := len(f.requests())
-			fb, err := deliver(t, sink, sess, ChangeCart)
+			fb, err := deliver(t, sink, sess, model.ChangeCart)
 			if err != nil || fb.ContextVersion != 4 || f.version(key) != 4 {
 				t.Fatalf("after a conflict: %+v %v, Emporix at %d", fb, err, f.version(key))
 			}
@@ -333,14 +333,14 @@ func TestEmporixConflict(t *testing.T) {
 			}
 			// The version is tracked: the next write goes straight through.
 			before = len(f.requests())
-			if fb, err := deliver(t, sink, sess, ChangeCart); err != nil || fb.ContextVersion != 5 || len(f.requests()) != before+1 {
+			if fb, err := deliver(t, sink, sess, model.ChangeCart); err != nil || fb.ContextVersion != 5 || len(f.requests()) != before+1 {
 				t.Errorf("next write: %+v %v, %d requests", fb, err, len(f.requests())-before)
 			}
 
 			// A context that keeps moving: one retry, then a retryable error.
 			f.set(func() { f.alwaysStale = true })
 			before = len(f.requests())
-			fb, err = deliver(t, sink, sess, ChangeCart)
+			fb, err = deliver(t, sink, sess, model.ChangeCart)
 			var de *DeliveryError
 			if !errors.As(err, &de) || !de.Retryable || de.Status != status || !fb.IsZero() {
 				t.Errorf("double conflict: %+v %v", fb, err)
@@ -356,14 +356,14 @@ func TestEmporixTokenRefresh(t *testing.T) {
 	f := newFakeEmporix(t)
 	sink := newTestEmporix(t, f, nil)
 	sess := model.Session{ID: "sid-t", Cart: testCart(t)}
-	if _, err := deliver(t, sink, sess, ChangeCart); err != nil {
+	if _, err := deliver(t, sink, sess, model.ChangeCart); err != nil {
 		t.Fatal(err)
 	}
 	// Emporix stops accepting the token before its expires_in: 401, one
 	// new token, the write goes through.
 	f.revokeTokens()
 	before := len(f.requests())
-	if fb, err := deliver(t, sink, sess, ChangeCart); err != nil || fb.ContextVersion != 2 {
+	if fb, err := deliver(t, sink, sess, model.ChangeCart); err != nil || fb.ContextVersion != 2 {
 		t.Fatalf("%+v %v", fb, err)
 	}
 	got := f.methods()[before:]
@@ -379,7 +379,7 @@ func TestEmporixTokenRefresh(t *testing.T) {
 	f.set(func() { f.acceptNoTok = true })
 	f.revokeTokens()
 	before = len(f.requests())
-	_, err := deliver(t, sink, sess, ChangeCart)
+	_, err := deliver(t, sink, sess, model.ChangeCart)
 	var de *DeliveryError
 	if !errors.As(err, &de) || de.Status != http.StatusUnauthorized || de.Retryable {
 		t.Errorf("persistent 401: %v", err)
@@ -398,16 +398,16 @@ func TestEmporixTokenExpiry(t *testing.T) {
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 	sess := model.Session{ID: "sid-x", Cart: testCart(t)}
 	for range 2 {
-		if _, err := deliver(t, sink, sess, ChangeCart); err != nil {
+		if _, err := deliver(t, sink, sess, model.ChangeCart); err != nil {
 			t.Fatal(err)
 		}
 	}
 	advance(14399*time.Second - 2*time.Minute) // still valid, outside the margin
-	if _, err := deliver(t, sink, sess, ChangeCart); err != nil || f.tokensIssued() != 1 {
+	if _, err := deliver(t, sink, sess, model.ChangeCart); err != nil || f.tokensIssued() != 1 {
 		t.Fatalf("%v, %d tokens", err, f.tokensIssued())
 	}
 	advance(90 * time.Second) // within the last minute: renewed before use
-	if _, err := deliver(t, sink, sess, ChangeCart); err != nil || f.tokensIssued() != 2 {
+	if _, err := deliver(t, sink, sess, model.ChangeCart); err != nil || f.tokensIssued() != 2 {
 		t.Fatalf("%v, %d tokens", err, f.tokensIssued())
 	}
 }
@@ -418,7 +418,7 @@ func TestEmporixConcurrentDeliveriesShareToken(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 20 {
 		wg.Go(func() {
-			if _, err := deliver(t, sink, model.Session{ID: fmt.Sprintf("sid-%d", i), Cart: testCart(t)}, ChangeCart); err != nil {
+			if _, err := deliver(t, sink, model.Session{ID: fmt.Sprintf("sid-%d", i), Cart: testCart(t)}, model.ChangeCart); err != nil {
 				t.Error(err)
 			}
 		})
@@ -436,7 +436,7 @@ func TestEmporixPathEscaping(t *testing.T) {
 	f := newFakeEmporix(t)
 	sink := newTestEmporix(t, f, func(c *EmporixConfig) { c.Tenant = "acme/eu" })
 	id := "shop:a/b+c=d"
-	if fb, err := deliver(t, sink, model.Session{ID: id, Cart: testCart(t)}, ChangeCart); err != nil || fb.ContextVersion != 1 {
+	if fb, err := deliver(t, sink, model.Session{ID: id, Cart: testCart(t)}, model.ChangeCart); err != nil || fb.ContextVersion != 1 {
 		t.Fatalf("%+v %v", fb, err)
 	}
 	r, body := lastPut(t, f)
@@ -457,7 +457,7 @@ func TestEmporixErrors(t *testing.T) {
 		f := newFakeEmporix(t)
 		sink := newTestEmporix(t, f, nil)
 		f.set(func() { f.failPut = c.status })
-		_, err := deliver(t, sink, sess, ChangeCart)
+		_, err := deliver(t, sink, sess, model.ChangeCart)
 		var de *DeliveryError
 		if !errors.As(err, &de) || de.Status != c.status || de.Retryable != c.retryable || !strings.Contains(de.Snippet, "failure") {
 			t.Errorf("%d: %v", c.status, err)
@@ -468,7 +468,7 @@ func TestEmporixErrors(t *testing.T) {
 	// secret is in no error.
 	f := newFakeEmporix(t)
 	sink := newTestEmporix(t, f, func(c *EmporixConfig) { c.ClientSecret = "wrong-secret" })
-	_, err := deliver(t, sink, sess, ChangeCart)
+	_, err := deliver(t, sink, sess, model.ChangeCart)
 	var de *DeliveryError
 	if !errors.As(err, &de) || de.Status != http.StatusUnauthorized || de.Retryable || strings.Contains(err.Error(), "wrong-secret") {
 		t.Errorf("bad credentials: %v", err)
@@ -477,7 +477,7 @@ func TestEmporixErrors(t *testing.T) {
 	// A separate token endpoint.
 	f = newFakeEmporix(t)
 	sink = newTestEmporix(t, f, func(c *EmporixConfig) { c.URL = "http://127.0.0.1:1"; c.AuthURL = f.URL + "/oauth/token" })
-	if _, err := deliver(t, sink, sess, ChangeCart); !Retryable(err) || f.tokensIssued() != 1 {
+	if _, err := deliver(t, sink, sess, model.ChangeCart); !Retryable(err) || f.tokensIssued() != 1 {
 		t.Errorf("API down, auth up: %v, %d tokens", err, f.tokensIssued())
 	}
 }

@@ -104,7 +104,7 @@ func benchDeliveries(b *testing.B, concurrency int, sink Sink) {
 		}
 		wg.Go(func() {
 			for v := 1; v <= n; v++ {
-				e.Enqueue(newUpd(id, uint64(v), ChangeCart))
+				e.Enqueue(newUpd(id, uint64(v), model.ChangeCart))
 				<-sig.done[id]
 			}
 		})
@@ -164,7 +164,7 @@ func benchEnqueue(b *testing.B, sink Sink, ids []string, parallel bool) {
 		_ = e.Close(ctx)
 	}()
 	upd := func(i uint64) *Update {
-		return &Update{Session: model.Session{ID: ids[i%uint64(len(ids))], Version: i}, Changed: ChangeCart}
+		return &Update{Session: model.Session{ID: ids[i%uint64(len(ids))], Version: i}, Changed: model.ChangeCart}
 	}
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -10,6 +10,8 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 func TestEngineUpstreamDown(t *testing.T) {
@@ -29,7 +31,7 @@ func TestEngineUpstreamDown(t *testing.T) {
 			go func() {
 				defer close(done)
 				for i := range updates {
-					e.Enqueue(newUpd(fmt.Sprint("s", i%sessions), uint64(i/sessions+1), ChangeCart))
+					e.Enqueue(newUpd(fmt.Sprint("s", i%sessions), uint64(i/sessions+1), model.ChangeCart))
 					if i%100 == 0 {
 						maxPending.Store(max(maxPending.Load(), int64(stats(e, 0).Pending)))
 						q.mu.Lock()
@@ -70,10 +72,10 @@ func TestEngineCancel(t *testing.T) {
 		}}
 	e, results := newTestEngine(t, Config{Concurrency: 1}, nil)
 	e.AddSink(sink, SinkOptions{})
-	e.Enqueue(newUpd("a", 1, ChangeCart))
+	e.Enqueue(newUpd("a", 1, model.ChangeCart))
 	<-sink.started
-	e.Enqueue(newUpd("a", 2, ChangeCart)) // waiting behind the one in flight
-	e.Enqueue(newUpd("b", 1, ChangeCart)) // waiting for a slot
+	e.Enqueue(newUpd("a", 2, model.ChangeCart)) // waiting behind the one in flight
+	e.Enqueue(newUpd("b", 1, model.ChangeCart)) // waiting for a slot
 	e.Cancel("a")
 	e.Cancel("b")
 	e.Cancel("nobody")
@@ -100,11 +102,11 @@ func TestEngineCancelDuringBackoff(t *testing.T) {
 	}}
 	e, results := newTestEngine(t, Config{MaxBackoff: time.Hour}, nil)
 	e.AddSink(sink, SinkOptions{})
-	e.Enqueue(newUpd("a", 1, ChangeCart, "x"))
+	e.Enqueue(newUpd("a", 1, model.ChangeCart, "x"))
 	await(t, results, "s", OutcomeDelivered, 1)
-	e.Enqueue(newUpd("a", 2, ChangeCart, "y"))
+	e.Enqueue(newUpd("a", 2, model.ChangeCart, "y"))
 	await(t, results, "s", OutcomeRetried, 1)
-	e.Enqueue(newUpd("a", 3, ChangeCart, "z"))
+	e.Enqueue(newUpd("a", 3, model.ChangeCart, "z"))
 	e.Cancel("a")
 	if st := stats(e, 0); st.Dropped != 2 || st.Pending != 0 {
 		t.Fatalf("after cancel: %+v", st)
@@ -126,7 +128,7 @@ func TestEngineCloseDrains(t *testing.T) {
 	e.AddSink(sink, SinkOptions{})
 	for v := uint64(1); v <= 3; v++ {
 		for i := range 100 {
-			e.Enqueue(newUpd(fmt.Sprint("s", i), v, ChangeCart, fmt.Sprint(v)))
+			e.Enqueue(newUpd(fmt.Sprint("s", i), v, model.ChangeCart, fmt.Sprint(v)))
 		}
 	}
 	closeEngine(t, e)
@@ -139,7 +141,7 @@ func TestEngineCloseDrains(t *testing.T) {
 			t.Fatalf("s%d got %v", i, vs)
 		}
 	}
-	e.Enqueue(newUpd("late", 1, ChangeCart))
+	e.Enqueue(newUpd("late", 1, model.ChangeCart))
 	if got := stats(e, 0).Dropped; got != 1 {
 		t.Fatalf("enqueue after close: dropped %d", got)
 	}
@@ -153,7 +155,7 @@ func TestEngineCloseTimesOut(t *testing.T) {
 	e, _ := newTestEngine(t, Config{Concurrency: 2}, zap.New(core))
 	e.AddSink(sink, SinkOptions{})
 	for i := range 20 {
-		e.Enqueue(newUpd(fmt.Sprint("s", i), 1, ChangeCart))
+		e.Enqueue(newUpd(fmt.Sprint("s", i), 1, model.ChangeCart))
 	}
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)

@@ -119,7 +119,7 @@ func (f *fakeSink) callList() []fakeCall {
 	return append([]fakeCall(nil), f.calls...)
 }
 
-func newUpd(id string, v uint64, ch Change, cart ...string) *Update {
+func newUpd(id string, v uint64, ch model.Change, cart ...string) *Update {
 	u := &Update{EventID: fmt.Sprintf("%s-%d", id, v), Changed: ch, OccurredAt: time.Now()}
 	u.Session.ID, u.Session.Version = id, v
 	for _, p := range cart {

@@ -10,6 +10,8 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 func TestEngineRetryAfter(t *testing.T) {
@@ -31,7 +33,7 @@ func TestEngineRetryAfter(t *testing.T) {
 			}}
 			e, results := newTestEngine(t, Config{MaxBackoff: tc.maxBackoff}, nil)
 			e.AddSink(sink, SinkOptions{})
-			e.Enqueue(newUpd("a", 1, ChangeCart))
+			e.Enqueue(newUpd("a", 1, model.ChangeCart))
 			await(t, results, "s", OutcomeDelivered, 1)
 			calls := sink.callList()
 			if len(calls) != 2 {
@@ -63,7 +65,7 @@ func TestEngineRetriesRetryableErrors(t *testing.T) {
 			}}
 			e, results := newTestEngine(t, Config{}, nil)
 			e.AddSink(sink, SinkOptions{})
-			e.Enqueue(newUpd("a", 1, ChangeCart))
+			e.Enqueue(newUpd("a", 1, model.ChangeCart))
 			await(t, results, "s", OutcomeDelivered, 1)
 			if st := stats(e, 0); st.Retried != 3 || st.Delivered != 1 || st.Failed != 0 || sink.n.Load() != 4 {
 				t.Fatalf("stats %+v after %d calls", st, sink.n.Load())
@@ -79,7 +81,7 @@ func TestEngineNoRetryOnClientError(t *testing.T) {
 	}}
 	e, results := newTestEngine(t, Config{}, zap.New(core))
 	e.AddSink(sink, SinkOptions{})
-	u := newUpd("a", 1, ChangeCustomer)
+	u := newUpd("a", 1, model.ChangeCustomer)
 	u.Session.Customer.Email = "secret@example.com"
 	e.Enqueue(u)
 	await(t, results, "s", OutcomeFailed, 1)
@@ -107,7 +109,7 @@ func TestEngineMaxAttempts(t *testing.T) {
 	}}
 	e, results := newTestEngine(t, Config{MaxAttempts: 3}, zap.New(core))
 	e.AddSink(sink, SinkOptions{})
-	e.Enqueue(newUpd("a", 1, ChangeCart))
+	e.Enqueue(newUpd("a", 1, model.ChangeCart))
 	await(t, results, "s", OutcomeFailed, 1)
 	closeEngine(t, e)
 	if st := stats(e, 0); st.Failed != 1 || st.Retried != 2 || sink.n.Load() != 3 {
@@ -128,9 +130,9 @@ func TestEngineRetryDeliversNewest(t *testing.T) {
 	}}
 	e, results := newTestEngine(t, Config{MaxAttempts: 1000, MaxBackoff: time.Second}, nil)
 	e.AddSink(sink, SinkOptions{})
-	e.Enqueue(newUpd("a", 1, ChangeCart))
+	e.Enqueue(newUpd("a", 1, model.ChangeCart))
 	await(t, results, "s", OutcomeRetried, 1)
-	e.Enqueue(newUpd("a", 2, ChangeCart, "x"))
+	e.Enqueue(newUpd("a", 2, model.ChangeCart, "x"))
 	await(t, results, "s", OutcomeDelivered, 1)
 	closeEngine(t, e)
 	vs := sink.versions("a")
@@ -151,10 +153,10 @@ func TestEngineBackoffReleasesSlot(t *testing.T) {
 	}}
 	e, results := newTestEngine(t, Config{Concurrency: 1, MaxBackoff: time.Hour}, nil)
 	e.AddSink(sink, SinkOptions{})
-	e.Enqueue(newUpd("slow", 1, ChangeCart))
+	e.Enqueue(newUpd("slow", 1, model.ChangeCart))
 	await(t, results, "s", OutcomeRetried, 1)
 	for i := range 5 {
-		e.Enqueue(newUpd(fmt.Sprint("other", i), 1, ChangeCart))
+		e.Enqueue(newUpd(fmt.Sprint("other", i), 1, model.ChangeCart))
 	}
 	await(t, results, "s", OutcomeDelivered, 5) // with the only slot free
 	if st := stats(e, 0); st.Pending != 1 || st.InFlight != 0 {

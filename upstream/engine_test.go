@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 func TestEngineOneSessionInOrder(t *testing.T) {
@@ -13,7 +15,7 @@ func TestEngineOneSessionInOrder(t *testing.T) {
 	e, _ := newTestEngine(t, Config{Concurrency: 8}, nil)
 	e.AddSink(sink, SinkOptions{On: OnAction})
 	for v := uint64(1); v <= 100; v++ {
-		e.Enqueue(newUpd("s1", v, ChangeCart, fmt.Sprint(v)))
+		e.Enqueue(newUpd("s1", v, model.ChangeCart, fmt.Sprint(v)))
 	}
 	closeEngine(t, e)
 
@@ -43,7 +45,7 @@ func TestEngineConcurrentEnqueue(t *testing.T) {
 		wg.Go(func() {
 			for k := range perG {
 				for s := range sessions {
-					e.Enqueue(newUpd(fmt.Sprint("s", s), uint64(k*goroutines+g+1), ChangeCart))
+					e.Enqueue(newUpd(fmt.Sprint("s", s), uint64(k*goroutines+g+1), model.ChangeCart))
 				}
 			}
 		})
@@ -68,18 +70,18 @@ func TestEngineCoalesces(t *testing.T) {
 	sink := &fakeSink{name: "s", gate: make(chan struct{}), started: make(chan *Update, 10)}
 	e, results := newTestEngine(t, Config{Concurrency: 1}, nil)
 	e.AddSink(sink, SinkOptions{On: OnAction})
-	e.Enqueue(newUpd("a", 1, ChangeCart))
+	e.Enqueue(newUpd("a", 1, model.ChangeCart))
 	<-sink.started
 	for v := uint64(2); v <= 100; v++ {
-		e.Enqueue(newUpd("a", v, ChangeCart))
+		e.Enqueue(newUpd("a", v, model.ChangeCart))
 	}
 	if st := stats(e, 0); st.Superseded != 98 || st.Pending != 1 || st.InFlight != 1 {
 		t.Fatalf("while blocked: %+v", st)
 	}
 	close(sink.gate)
 	await(t, results, "s", OutcomeDelivered, 2)
-	e.Enqueue(newUpd("a", 50, ChangeCart))  // older than delivered
-	e.Enqueue(newUpd("a", 100, ChangeCart)) // a duplicate
+	e.Enqueue(newUpd("a", 50, model.ChangeCart))  // older than delivered
+	e.Enqueue(newUpd("a", 100, model.ChangeCart)) // a duplicate
 	closeEngine(t, e)
 	if vs := sink.versions("a"); fmt.Sprint(vs) != "[1 100]" {
 		t.Fatalf("delivered %v, want [1 100]", vs)
@@ -96,16 +98,16 @@ func TestEngineOnChangeSkipsUnchanged(t *testing.T) {
 	e.AddSink(change, SinkOptions{}) // On defaults to change
 	e.AddSink(action, SinkOptions{On: OnAction})
 
-	withEmail := newUpd("s", 5, ChangeCustomer, "b")
+	withEmail := newUpd("s", 5, model.ChangeCustomer, "b")
 	withEmail.Session.Customer.Email = "x@example.com"
 	steps := []struct {
 		u          *Update
 		wantChange string
 	}{
-		{newUpd("s", 1, ChangeCart|ChangeAction, "a"), OutcomeDelivered},
-		{newUpd("s", 2, ChangeAction, "a"), OutcomeSkipped}, // a page view
-		{newUpd("s", 3, ChangeCart, "a"), OutcomeSkipped},   // the same cart again
-		{newUpd("s", 4, ChangeCart, "b"), OutcomeDelivered},
+		{newUpd("s", 1, model.ChangeCart|model.ChangeAction, "a"), OutcomeDelivered},
+		{newUpd("s", 2, model.ChangeAction, "a"), OutcomeSkipped}, // a page view
+		{newUpd("s", 3, model.ChangeCart, "a"), OutcomeSkipped},   // the same cart again
+		{newUpd("s", 4, model.ChangeCart, "b"), OutcomeDelivered},
 		{withEmail, OutcomeDelivered},
 	}
 	for _, step := range steps {
@@ -133,7 +135,7 @@ func TestEngineFingerprintsBounded(t *testing.T) {
 	e, results := newTestEngine(t, Config{QueueSize: 1, Concurrency: 1}, nil)
 	e.AddSink(sink, SinkOptions{On: OnChange})
 	for i := range 10 {
-		e.Enqueue(newUpd(fmt.Sprint("s", i), 1, ChangeCart, "a"))
+		e.Enqueue(newUpd(fmt.Sprint("s", i), 1, model.ChangeCart, "a"))
 		await(t, results, "s", OutcomeDelivered, 1)
 	}
 	q := e.queues()[0]
@@ -143,9 +145,9 @@ func TestEngineFingerprintsBounded(t *testing.T) {
 	if kept > 1+historyFactor*1 {
 		t.Fatalf("%d sessions remembered, want at most %d", kept, 1+historyFactor)
 	}
-	e.Enqueue(newUpd("s9", 2, ChangeCart, "a")) // remembered: skipped
+	e.Enqueue(newUpd("s9", 2, model.ChangeCart, "a")) // remembered: skipped
 	await(t, results, "s", OutcomeSkipped, 1)
-	e.Enqueue(newUpd("s0", 2, ChangeCart, "a")) // forgotten: sent again
+	e.Enqueue(newUpd("s0", 2, model.ChangeCart, "a")) // forgotten: sent again
 	await(t, results, "s", OutcomeDelivered, 1)
 	closeEngine(t, e)
 }
@@ -155,7 +157,7 @@ func TestEngineConcurrencyBound(t *testing.T) {
 	e, _ := newTestEngine(t, Config{Concurrency: 4}, nil)
 	e.AddSink(sink, SinkOptions{})
 	for i := range 50 {
-		e.Enqueue(newUpd(fmt.Sprint("s", i), 1, ChangeCart))
+		e.Enqueue(newUpd(fmt.Sprint("s", i), 1, model.ChangeCart))
 	}
 	for range 4 {
 		<-sink.started
@@ -177,12 +179,12 @@ func TestEngineServesSessionsFairly(t *testing.T) {
 	sink := &fakeSink{name: "s", gate: make(chan struct{}), started: make(chan *Update, 10)}
 	e, _ := newTestEngine(t, Config{Concurrency: 1}, nil)
 	e.AddSink(sink, SinkOptions{On: OnAction})
-	e.Enqueue(newUpd("busy", 1, ChangeCart))
+	e.Enqueue(newUpd("busy", 1, model.ChangeCart))
 	<-sink.started
-	e.Enqueue(newUpd("busy", 2, ChangeCart))
-	e.Enqueue(newUpd("b", 1, ChangeCart))
-	e.Enqueue(newUpd("c", 1, ChangeCart))
-	e.Enqueue(newUpd("busy", 3, ChangeCart))
+	e.Enqueue(newUpd("busy", 2, model.ChangeCart))
+	e.Enqueue(newUpd("b", 1, model.ChangeCart))
+	e.Enqueue(newUpd("c", 1, model.ChangeCart))
+	e.Enqueue(newUpd("busy", 3, model.ChangeCart))
 	close(sink.gate)
 	closeEngine(t, e)
 	var order []string
@@ -199,14 +201,14 @@ func TestEngineOverflow(t *testing.T) {
 	e, _ := newTestEngine(t, Config{QueueSize: 10, Concurrency: 1}, nil)
 	e.AddSink(sink, SinkOptions{})
 	for i := range 100 {
-		e.Enqueue(newUpd(fmt.Sprint("s", i), 1, ChangeCart))
+		e.Enqueue(newUpd(fmt.Sprint("s", i), 1, model.ChangeCart))
 	}
 	st := stats(e, 0)
 	if st.Dropped != 90 || st.Pending != 10 {
 		t.Fatalf("after 100 sessions: %+v", st)
 	}
-	e.Enqueue(newUpd("s5", 2, ChangeCart))  // held: its newest replaces
-	e.Enqueue(newUpd("s50", 2, ChangeCart)) // not held: dropped
+	e.Enqueue(newUpd("s5", 2, model.ChangeCart))  // held: its newest replaces
+	e.Enqueue(newUpd("s50", 2, model.ChangeCart)) // not held: dropped
 	st = stats(e, 0)
 	if st.Dropped != 91 || st.Superseded != 1 || st.Pending != 10 {
 		t.Fatalf("after more: %+v", st)
@@ -237,10 +239,10 @@ func TestEngineFeedback(t *testing.T) {
 	e, results := newTestEngine(t, Config{}, nil)
 	e.OnFeedback(func(sink string, u *Update, fb Feedback) { feedback <- got{sink, u, fb} })
 	e.AddSink(sink, SinkOptions{})
-	u1 := newUpd("a", 1, ChangeCart, "x")
+	u1 := newUpd("a", 1, model.ChangeCart, "x")
 	e.Enqueue(u1)
 	await(t, results, "emporix", OutcomeDelivered, 1)
-	e.Enqueue(newUpd("a", 2, ChangeCart, "y"))
+	e.Enqueue(newUpd("a", 2, model.ChangeCart, "y"))
 	await(t, results, "emporix", OutcomeDelivered, 1)
 	closeEngine(t, e)
 	close(feedback)
@@ -257,7 +259,7 @@ func TestEngineSinkPanics(t *testing.T) {
 	sink := &fakeSink{name: "s", answer: func(*Update, int) (Feedback, error) { panic("boom") }}
 	e, results := newTestEngine(t, Config{MaxAttempts: 2}, nil)
 	e.AddSink(sink, SinkOptions{})
-	e.Enqueue(newUpd("a", 1, ChangeCart))
+	e.Enqueue(newUpd("a", 1, model.ChangeCart))
 	await(t, results, "s", OutcomeFailed, 1)
 	closeEngine(t, e)
 }

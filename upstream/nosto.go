@@ -61,7 +61,7 @@ type NostoConfig struct {
 //
 // # Events
 //
-// An update that records an action (Changed has ChangeAction) sends the
+// An update that records an action (Changed has model.ChangeAction) sends the
 // matching event, which Nosto counts as a page view:
 //
 //	viewProduct   VIEWED_PRODUCT,  target the product id
@@ -216,7 +216,7 @@ func (n *Nosto) nostoVariablesFor(u *Update) nostoVariables {
 	s := &u.Session
 	v := nostoVariables{By: "BY_CID", ID: s.ID}
 	p := &v.Params
-	if u.Changed&ChangeAction != 0 {
+	if u.Changed&model.ChangeAction != 0 {
 		p.Event = nostoEventFor(s)
 	}
 	p.SkipEvents = p.Event == nil
@@ -234,7 +234,7 @@ func (n *Nosto) nostoVariablesFor(u *Update) nostoVariables {
 	}
 
 	c := &s.Customer
-	if !c.IsZero() || u.Changed&ChangeCustomer != 0 {
+	if !c.IsZero() || u.Changed&model.ChangeCustomer != 0 {
 		p.Customer = &nostoCustomer{
 			CustomerReference:   n.hasher.Hash(c.CustomerReference),
 			MarketingPermission: c.MarketingPermission,

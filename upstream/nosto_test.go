@@ -100,7 +100,7 @@ func newTestNosto(t *testing.T, f *nostoFake) *Nosto {
 	return n
 }
 
-func nostoTestUpdate(changed Change, consent bool) *Update {
+func nostoTestUpdate(changed model.Change, consent bool) *Update {
 	price, _ := model.ParseDecimal("123.45")
 	return &Update{
 		EventID: "evt-1",
@@ -132,7 +132,7 @@ func TestNostoRequestShape(t *testing.T) {
 	if n.Name() != "nosto" {
 		t.Errorf("Name() = %q", n.Name())
 	}
-	u := nostoTestUpdate(ChangeCart|ChangeCustomer|ChangeAction, false)
+	u := nostoTestUpdate(model.ChangeCart|model.ChangeCustomer|model.ChangeAction, false)
 	if _, err := n.Deliver(context.Background(), u); err != nil {
 		t.Fatalf("Deliver: %v", err)
 	}
@@ -211,7 +211,7 @@ func TestNostoRequestShape(t *testing.T) {
 func TestNostoCustomerWithConsent(t *testing.T) {
 	f := newNostoFake(t, nil)
 	n := newTestNosto(t, f)
-	if _, err := n.Deliver(context.Background(), nostoTestUpdate(ChangeCustomer|ChangeAction, true)); err != nil {
+	if _, err := n.Deliver(context.Background(), nostoTestUpdate(model.ChangeCustomer|model.ChangeAction, true)); err != nil {
 		t.Fatal(err)
 	}
 	c := f.last(t).vars.Params.Customer
@@ -232,7 +232,7 @@ func TestNostoCustomerWithConsent(t *testing.T) {
 func TestNostoCartOnlyUpdateSkipsEvents(t *testing.T) {
 	f := newNostoFake(t, nil)
 	n := newTestNosto(t, f)
-	for _, changed := range []Change{ChangeCart, ChangeCustomer, ChangeCart | ChangeCustomer, ChangeOrder} {
+	for _, changed := range []model.Change{model.ChangeCart, model.ChangeCustomer, model.ChangeCart | model.ChangeCustomer, model.ChangeOrder} {
 		if _, err := n.Deliver(context.Background(), nostoTestUpdate(changed, false)); err != nil {
 			t.Fatal(err)
 		}
@@ -252,7 +252,7 @@ func TestNostoCartOnlyUpdateSkipsEvents(t *testing.T) {
 func TestNostoEmptyCartAndNoCustomer(t *testing.T) {
 	f := newNostoFake(t, nil)
 	n := newTestNosto(t, f)
-	u := nostoTestUpdate(ChangeCart, false)
+	u := nostoTestUpdate(model.ChangeCart, false)
 	u.Session.Cart = model.Cart{}
 	u.Session.Customer = model.Customer{}
 	if _, err := n.Deliver(context.Background(), u); err != nil {
@@ -290,7 +290,7 @@ func TestNostoEvents(t *testing.T) {
 		{action: model.ActionViewOther, wantType: "VIEWED_PAGE", wantTarget: "other"},
 	}
 	for _, tc := range tests {
-		u := nostoTestUpdate(ChangeAction, false)
+		u := nostoTestUpdate(model.ChangeAction, false)
 		u.Session.Action = tc.action
 		u.Session.Product = tc.product
 		u.Session.Category = tc.category
@@ -308,7 +308,7 @@ func TestNostoEvents(t *testing.T) {
 	}
 
 	// An action Nosto does not know sends no event.
-	u := nostoTestUpdate(ChangeAction, false)
+	u := nostoTestUpdate(model.ChangeAction, false)
 	u.Session.Action = ""
 	if _, err := n.Deliver(context.Background(), u); err != nil {
 		t.Fatal(err)
@@ -324,7 +324,7 @@ func TestNostoGraphQLErrors(t *testing.T) {
 		_, _ = io.WriteString(w, `{"data":null,"errors":[{"message":"Variable 'params' has an invalid value: jane.doe@example.com is not valid","locations":[{"line":1,"column":10}]}]}`)
 	})
 	n := newTestNosto(t, f)
-	_, err := n.Deliver(context.Background(), nostoTestUpdate(ChangeCart|ChangeAction, true))
+	_, err := n.Deliver(context.Background(), nostoTestUpdate(model.ChangeCart|model.ChangeAction, true))
 	var de *DeliveryError
 	if !errors.As(err, &de) {
 		t.Fatalf("err = %v, want a *DeliveryError", err)
@@ -349,7 +349,7 @@ func TestNostoGraphQLRateLimit(t *testing.T) {
 		_, _ = io.WriteString(w, `{"errors":[{"message":"Rate limit exceeded, slow down"}]}`)
 	})
 	n := newTestNosto(t, f)
-	_, err := n.Deliver(context.Background(), nostoTestUpdate(ChangeCart, false))
+	_, err := n.Deliver(context.Background(), nostoTestUpdate(model.ChangeCart, false))
 	var de *DeliveryError
 	if !errors.As(err, &de) || !de.Retryable || de.RetryAfter != 12*time.Second {
 		t.Fatalf("err = %#v, want retryable after 12s", err)
@@ -389,7 +389,7 @@ func TestNostoHTTPClassification(t *testing.T) {
 			_, _ = io.WriteString(w, `{"message":"nope"}`)
 		})
 		n := newTestNosto(t, f)
-		_, err := n.Deliver(context.Background(), nostoTestUpdate(ChangeCart, false))
+		_, err := n.Deliver(context.Background(), nostoTestUpdate(model.ChangeCart, false))
 		var de *DeliveryError
 		if !errors.As(err, &de) {
 			t.Fatalf("%d: err = %v, want a *DeliveryError", tc.status, err)
@@ -419,7 +419,7 @@ func TestNostoNetworkErrorRetryable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = n.Deliver(context.Background(), nostoTestUpdate(ChangeCart, false))
+	_, err = n.Deliver(context.Background(), nostoTestUpdate(model.ChangeCart, false))
 	var de *DeliveryError
 	if !errors.As(err, &de) || !de.Retryable || de.Status != 0 {
 		t.Fatalf("err = %#v, want a retryable network error", err)
@@ -428,7 +428,7 @@ func TestNostoNetworkErrorRetryable(t *testing.T) {
 
 func TestNostoNotGraphQL(t *testing.T) {
 	f := newNostoFake(t, func(w http.ResponseWriter) { _, _ = io.WriteString(w, "<html>maintenance</html>") })
-	_, err := newTestNosto(t, f).Deliver(context.Background(), nostoTestUpdate(ChangeCart, false))
+	_, err := newTestNosto(t, f).Deliver(context.Background(), nostoTestUpdate(model.ChangeCart, false))
 	var de *DeliveryError
 	if !errors.As(err, &de) || de.Retryable || !strings.Contains(de.Snippet, "maintenance") {
 		t.Fatalf("err = %#v", err)

@@ -132,7 +132,7 @@ func testCart(t *testing.T) model.Cart {
 	}}
 }
 
-func deliver(t *testing.T, s Sink, sess model.Session, changed Change) (Feedback, error) {
+func deliver(t *testing.T, s Sink, sess model.Session, changed model.Change) (Feedback, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -144,7 +144,7 @@ func TestTalonOneGuestSession(t *testing.T) {
 	sink := newTestTalonOne(t, f, nil)
 	sess := model.Session{ID: "sid-guest", Version: 3, Cart: testCart(t), State: model.StateOpen, Category: "hats"}
 
-	fb, err := deliver(t, sink, sess, ChangeCart)
+	fb, err := deliver(t, sink, sess, model.ChangeCart)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestTalonOneLoggedInCustomer(t *testing.T) {
 	f := newFakeTalonOne(t)
 	sink := newTestTalonOne(t, f, nil)
 	sess := model.Session{ID: "sid-1", Cart: testCart(t), Customer: shopper}
-	if _, err := deliver(t, sink, sess, ChangeCustomer); err != nil {
+	if _, err := deliver(t, sink, sess, model.ChangeCustomer); err != nil {
 		t.Fatal(err)
 	}
 	r, body := f.last(t)
@@ -198,7 +198,7 @@ func TestTalonOneLoggedInCustomer(t *testing.T) {
 	// A customer with an email but no reference is a guest to Talon.One:
 	// the email is never the profile.
 	sess.Customer = model.Customer{Email: shopper.Email}
-	if _, err := deliver(t, sink, sess, ChangeCustomer); err != nil {
+	if _, err := deliver(t, sink, sess, model.ChangeCustomer); err != nil {
 		t.Fatal(err)
 	}
 	r, body = f.last(t)
@@ -220,7 +220,7 @@ func TestTalonOneOrderClosesSession(t *testing.T) {
 			t.Fatalf("patch %+v changed nothing", p)
 		}
 	}
-	check := func(changed Change, path, state string, wantItems string) {
+	check := func(changed model.Change, path, state string, wantItems string) {
 		t.Helper()
 		before := len(f.requests())
 		if _, err := deliver(t, sink, sess, changed); err != nil {
@@ -245,7 +245,7 @@ func TestTalonOneOrderClosesSession(t *testing.T) {
 	}
 
 	apply(model.Patch{Cart: &model.Cart{Items: []model.CartItem{line("A", 1)}}})
-	check(ChangeCart, "/v2/customer_sessions/sid-o", "open", `[{"name":"A","price":5,"quantity":1,"sku":"A"}]`)
+	check(model.ChangeCart, "/v2/customer_sessions/sid-o", "open", `[{"name":"A","price":5,"quantity":1,"sku":"A"}]`)
 
 	// The order empties the cart; the Talon.One session is closed with the
 	// order's lines.
@@ -253,13 +253,13 @@ func TestTalonOneOrderClosesSession(t *testing.T) {
 	if sess.State != model.StateClosed || len(sess.Cart.Items) != 0 {
 		t.Fatalf("after the order: %+v", sess)
 	}
-	check(ChangeOrder|ChangeCart, "/v2/customer_sessions/sid-o", "closed",
+	check(model.ChangeOrder|model.ChangeCart, "/v2/customer_sessions/sid-o", "closed",
 		`[{"name":"A","price":5,"quantity":1,"sku":"A"},{"name":"B","price":5,"quantity":2,"sku":"B"}]`)
 
 	// Page views on the thank-you page, even a login: the Talon.One
 	// session is closed and takes no updates, so nothing is sent.
 	before := len(f.requests())
-	for _, c := range []Change{ChangeAction, ChangeCustomer | ChangeAction} {
+	for _, c := range []model.Change{model.ChangeAction, model.ChangeCustomer | model.ChangeAction} {
 		if fb, err := deliver(t, sink, sess, c); err != nil || !fb.IsZero() {
 			t.Errorf("closed session, change %b: %+v %v", c, fb, err)
 		}
@@ -271,15 +271,15 @@ func TestTalonOneOrderClosesSession(t *testing.T) {
 	// Shopping again reopens the sessiontap session: a new Talon.One
 	// session, sid-o-1.
 	apply(model.Patch{Cart: &model.Cart{Items: []model.CartItem{line("C", 1)}}})
-	check(ChangeCart, "/v2/customer_sessions/sid-o-1", "open", `[{"name":"C","price":5,"quantity":1,"sku":"C"}]`)
+	check(model.ChangeCart, "/v2/customer_sessions/sid-o-1", "open", `[{"name":"C","price":5,"quantity":1,"sku":"C"}]`)
 	apply(model.Patch{Order: &model.Order{OrderNumber: "1002", Items: []model.CartItem{line("C", 1)}}})
-	check(ChangeOrder, "/v2/customer_sessions/sid-o-1", "closed", `[{"name":"C","price":5,"quantity":1,"sku":"C"}]`)
+	check(model.ChangeOrder, "/v2/customer_sessions/sid-o-1", "closed", `[{"name":"C","price":5,"quantity":1,"sku":"C"}]`)
 	apply(model.Patch{Lines: []model.CartItem{line("D", 4)}})
-	check(ChangeCart, "/v2/customer_sessions/sid-o-2", "open", `[{"name":"D","price":5,"quantity":4,"sku":"D"}]`)
+	check(model.ChangeCart, "/v2/customer_sessions/sid-o-2", "open", `[{"name":"D","price":5,"quantity":4,"sku":"D"}]`)
 
 	// An order tagged without lines closes with the cart Talon.One has.
 	apply(model.Patch{Order: &model.Order{OrderNumber: "1003"}})
-	check(ChangeOrder, "/v2/customer_sessions/sid-o-2", "closed", `null`)
+	check(model.ChangeOrder, "/v2/customer_sessions/sid-o-2", "closed", `null`)
 	if _, body := f.last(t); strings.Contains(string(mustJSON(t, body)), "cartItems") {
 		t.Error("cartItems sent for an order without lines")
 	}
@@ -300,12 +300,12 @@ func TestTalonOneEmptiedCart(t *testing.T) {
 	sess := model.Session{ID: "sid-s", Cart: testCart(t)}
 	// What reaches the sink is the engine's choice (SinkOptions.On): the
 	// sink sends it, page views included.
-	if fb, err := deliver(t, sink, sess, ChangeAction); err != nil || fb.IsZero() || len(f.requests()) != 1 {
+	if fb, err := deliver(t, sink, sess, model.ChangeAction); err != nil || fb.IsZero() || len(f.requests()) != 1 {
 		t.Errorf("page view: %+v %v, %d requests", fb, err, len(f.requests()))
 	}
 	// An emptied cart is sent as an empty list, so Talon.One drops its lines.
 	sess.Cart = model.Cart{}
-	if _, err := deliver(t, sink, sess, ChangeCart); err != nil {
+	if _, err := deliver(t, sink, sess, model.ChangeCart); err != nil {
 		t.Fatal(err)
 	}
 	if r, _ := f.last(t); !bytes.Contains(r.Body, []byte(`"cartItems":[]`)) {
@@ -323,7 +323,7 @@ func TestTalonOneClosedOnce(t *testing.T) {
 	count := func(sink *TalonOne, n int) int {
 		before := len(f.requests())
 		for range n {
-			if _, err := deliver(t, sink, sess, ChangeOrder); err != nil {
+			if _, err := deliver(t, sink, sess, model.ChangeOrder); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -339,7 +339,7 @@ func TestTalonOneClosedOnce(t *testing.T) {
 	// A failed close is not remembered.
 	sink := newTestTalonOne(t, f, nil)
 	f.answerWith(http.StatusServiceUnavailable, nil, ``)
-	if _, err := deliver(t, sink, sess, ChangeOrder); !Retryable(err) {
+	if _, err := deliver(t, sink, sess, model.ChangeOrder); !Retryable(err) {
 		t.Fatalf("503: %v", err)
 	}
 	f.answer.Store(nil)
@@ -354,7 +354,7 @@ func TestTalonOneDryAndResponseContent(t *testing.T) {
 		c.Dry = true
 		c.ResponseContent = []string{"customerSession", "triggeredCampaigns"}
 	})
-	if _, err := deliver(t, sink, model.Session{ID: "sid-d", Cart: testCart(t)}, ChangeCart); err != nil {
+	if _, err := deliver(t, sink, model.Session{ID: "sid-d", Cart: testCart(t)}, model.ChangeCart); err != nil {
 		t.Fatal(err)
 	}
 	r, body := f.last(t)
@@ -378,7 +378,7 @@ func TestTalonOneEffects(t *testing.T) {
 		{talonAnswer, talonEffects},
 	} {
 		f.answerWith(http.StatusOK, nil, c.answer)
-		fb, err := deliver(t, sink, sess, ChangeCart)
+		fb, err := deliver(t, sink, sess, model.ChangeCart)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -387,7 +387,7 @@ func TestTalonOneEffects(t *testing.T) {
 		}
 	}
 	f.answerWith(http.StatusOK, nil, `<html>`)
-	if _, err := deliver(t, sink, sess, ChangeCart); err == nil {
+	if _, err := deliver(t, sink, sess, model.ChangeCart); err == nil {
 		t.Error("a 200 that is not JSON was accepted")
 	}
 }
@@ -414,7 +414,7 @@ func TestTalonOneErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		f.answerWith(c.status, c.header, c.body)
-		fb, err := deliver(t, sink, sess, ChangeCart)
+		fb, err := deliver(t, sink, sess, model.ChangeCart)
 		var de *DeliveryError
 		if !errors.As(err, &de) {
 			t.Fatalf("%d: %v, want a *DeliveryError", c.status, err)
@@ -427,7 +427,7 @@ func TestTalonOneErrors(t *testing.T) {
 
 	// A long error answer is cut to the snippet size.
 	f.answerWith(http.StatusBadRequest, nil, `{"message":"`+strings.Repeat("x", 2000)+`"}`)
-	_, err := deliver(t, sink, sess, ChangeCart)
+	_, err := deliver(t, sink, sess, model.ChangeCart)
 	var de *DeliveryError
 	if !errors.As(err, &de) || len(de.Snippet) != MaxSnippet || de.Retryable {
 		t.Errorf("long 400: %v", err)
@@ -435,7 +435,7 @@ func TestTalonOneErrors(t *testing.T) {
 
 	// A network error is retryable.
 	f.Close()
-	if _, err := deliver(t, sink, sess, ChangeCart); !errors.As(err, &de) || de.Status != 0 || !de.Retryable {
+	if _, err := deliver(t, sink, sess, model.ChangeCart); !errors.As(err, &de) || de.Status != 0 || !de.Retryable {
 		t.Errorf("server gone: %v", err)
 	}
 }
@@ -448,7 +448,7 @@ func TestTalonOneSessionIDEscaped(t *testing.T) {
 		t.Fatal("test id is not a valid session id")
 	}
 	sess := model.Session{ID: id, Cart: testCart(t), State: model.StateOpen, Orders: []model.Order{{OrderNumber: "1"}}}
-	if _, err := deliver(t, sink, sess, ChangeCart); err != nil {
+	if _, err := deliver(t, sink, sess, model.ChangeCart); err != nil {
 		t.Fatal(err)
 	}
 	if r, _ := f.last(t); r.Path != "/v2/customer_sessions/shop:a%2Fb+c=d~e.f-1" {
@@ -466,7 +466,7 @@ func TestTalonOneLimits(t *testing.T) {
 	items[5].Quantity = 0   // refused by Talon.One: left out
 	items[6].ProductID = "" // no SKU: left out
 	sess := model.Session{ID: "sid-l", Cart: model.Cart{Items: items}}
-	if _, err := deliver(t, sink, sess, ChangeCart); err != nil {
+	if _, err := deliver(t, sink, sess, model.ChangeCart); err != nil {
 		t.Fatal(err)
 	}
 	_, body := f.last(t)
@@ -476,7 +476,7 @@ func TestTalonOneLimits(t *testing.T) {
 	}
 
 	sess.Cart.Items = []model.CartItem{{ProductID: "A", Quantity: 9000}, {ProductID: "B", Quantity: 5000}, {ProductID: "C", Quantity: 1}}
-	if _, err := deliver(t, sink, sess, ChangeCart); err != nil {
+	if _, err := deliver(t, sink, sess, model.ChangeCart); err != nil {
 		t.Fatal(err)
 	}
 	_, body = f.last(t)
@@ -508,7 +508,7 @@ func TestTalonOneConfig(t *testing.T) {
 	f := newFakeTalonOne(t)
 	sink := newTestTalonOne(t, f, nil)
 	f.answerWith(http.StatusInternalServerError, nil, `oops`)
-	if _, err := deliver(t, sink, model.Session{ID: "k", Cart: testCart(t)}, ChangeCart); err == nil || strings.Contains(err.Error(), talonKey) {
+	if _, err := deliver(t, sink, model.Session{ID: "k", Cart: testCart(t)}, model.ChangeCart); err == nil || strings.Contains(err.Error(), talonKey) {
 		t.Errorf("error %v", err)
 	}
 }

@@ -26,24 +26,10 @@ type Update struct {
 	Session model.Session
 	// Changed says what this update changed compared with the previous
 	// version: a cart, customer or order change, or only an action.
-	Changed Change
+	Changed model.Change
 	// OccurredAt is when the change was stored.
 	OccurredAt time.Time
 }
-
-// Change is a bit set of what an update changed.
-type Change uint8
-
-// What an update can change.
-const (
-	ChangeCart Change = 1 << iota
-	ChangeCustomer
-	ChangeOrder
-	ChangeAction // a page view or other action, with or without the above
-)
-
-// Data reports whether the update changed the cart, customer or orders.
-func (c Change) Data() bool { return c&(ChangeCart|ChangeCustomer|ChangeOrder) != 0 }
 
 // Feedback is what an upstream answered that the session keeps.
 type Feedback struct {

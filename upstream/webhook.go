@@ -154,11 +154,11 @@ func webhookPayload(u *Update) ([]byte, error) {
 		Customer:   s.Customer,
 		Enrichment: s.Enrichment,
 	}
-	if u.Changed&ChangeAction != 0 && s.Action != "" {
+	if u.Changed&model.ChangeAction != 0 && s.Action != "" {
 		a := s.Action
 		b.Action = &a
 	}
-	if u.Changed&ChangeOrder != 0 && len(s.Orders) > 0 {
+	if u.Changed&model.ChangeOrder != 0 && len(s.Orders) > 0 {
 		o := s.Orders[len(s.Orders)-1]
 		if o.Items == nil {
 			o.Items = []model.CartItem{}

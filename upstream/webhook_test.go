@@ -68,7 +68,7 @@ func newTestWebhook(t *testing.T, f *webhookFake) *Webhook {
 	return w
 }
 
-func webhookTestUpdate(changed Change) *Update {
+func webhookTestUpdate(changed model.Change) *Update {
 	price, _ := model.ParseDecimal("19.9")
 	item := model.CartItem{ProductID: "p-1", SkuID: "s-1", Name: "Shirt", Quantity: 3, UnitPrice: price, PriceCurrencyCode: "EUR"}
 	buyer := model.Customer{Email: "jane.doe@example.com", FirstName: "Jane", LastName: "Doe", MarketingPermission: true}
@@ -104,7 +104,7 @@ func TestWebhookDeliver(t *testing.T) {
 	if w.Name() != "webhook" {
 		t.Errorf("Name() = %q", w.Name())
 	}
-	u := webhookTestUpdate(ChangeCart | ChangeAction)
+	u := webhookTestUpdate(model.ChangeCart | model.ChangeAction)
 	if _, err := w.Deliver(context.Background(), u); err != nil {
 		t.Fatalf("Deliver: %v", err)
 	}
@@ -157,11 +157,11 @@ func TestWebhookOrderAndDataOnlyUpdates(t *testing.T) {
 	w := newTestWebhook(t, f)
 
 	// An order: the last one, with its buyer, snake_case.
-	if _, err := w.Deliver(context.Background(), webhookTestUpdate(ChangeOrder|ChangeCart|ChangeAction)); err != nil {
+	if _, err := w.Deliver(context.Background(), webhookTestUpdate(model.ChangeOrder|model.ChangeCart|model.ChangeAction)); err != nil {
 		t.Fatal(err)
 	}
 	// A cart change alone: no action, no order.
-	if _, err := w.Deliver(context.Background(), webhookTestUpdate(ChangeCart)); err != nil {
+	if _, err := w.Deliver(context.Background(), webhookTestUpdate(model.ChangeCart)); err != nil {
 		t.Fatal(err)
 	}
 	seen := f.all()
@@ -199,7 +199,7 @@ func TestWebhookRetriesAreSignedAnew(t *testing.T) {
 	w := newTestWebhook(t, f)
 	start := time.Now()
 	w.now = func() time.Time { return start }
-	u := webhookTestUpdate(ChangeCart)
+	u := webhookTestUpdate(model.ChangeCart)
 	if _, err := w.Deliver(context.Background(), u); err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +304,7 @@ func TestWebhookHTTPClassification(t *testing.T) {
 			// The receiver echoes the customer's email: it must not reach a log.
 			_, _ = io.WriteString(w, "rejected:\n\tjane.doe@example.com\n")
 		})
-		_, err := newTestWebhook(t, f).Deliver(context.Background(), webhookTestUpdate(ChangeCart))
+		_, err := newTestWebhook(t, f).Deliver(context.Background(), webhookTestUpdate(model.ChangeCart))
 		var de *DeliveryError
 		if !errors.As(err, &de) {
 			t.Fatalf("%d: err = %v", tc.status, err)
@@ -330,7 +330,7 @@ func TestWebhookNetworkError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = w.Deliver(context.Background(), webhookTestUpdate(ChangeCart))
+	_, err = w.Deliver(context.Background(), webhookTestUpdate(model.ChangeCart))
 	var de *DeliveryError
 	if !errors.As(err, &de) || !de.Retryable || de.Status != 0 {
 		t.Fatalf("err = %#v, want a retryable network error", err)
@@ -344,7 +344,7 @@ func TestWebhookCancelled(t *testing.T) {
 	f := newWebhookFake(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := newTestWebhook(t, f).Deliver(ctx, webhookTestUpdate(ChangeCart))
+	_, err := newTestWebhook(t, f).Deliver(ctx, webhookTestUpdate(model.ChangeCart))
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
