@@ -11,7 +11,6 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
-	"github.com/sessiontap/caddy-sessiontap/handler"
 	"github.com/sessiontap/caddy-sessiontap/model"
 	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
@@ -130,7 +129,7 @@ func (a *AdminAPI) handleSession(w http.ResponseWriter, r *http.Request) error {
 	if err := onlyGET(w, r); err != nil {
 		return err
 	}
-	id := handler.OperatorID(strings.TrimPrefix(r.URL.Path, "/sessiontap/sessions/"))
+	id := model.OperatorID(strings.TrimPrefix(r.URL.Path, "/sessiontap/sessions/"))
 	name := r.URL.Query().Get("store")
 	if name == "" {
 		name = "default"

@@ -76,7 +76,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch route {
 	case "sessions":
-		a.session(w, r, OperatorID(strings.TrimPrefix(rest, "/sessions/")))
+		a.session(w, r, model.OperatorID(strings.TrimPrefix(rest, "/sessions/")))
 	case "customers":
 		a.customerSessions(w, r, strings.TrimPrefix(rest, "/customers/"))
 	case "session-context":

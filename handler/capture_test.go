@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 const cartTagging = `<div class="nosto_page_type">cart</div><div class="nosto_cart"><div class="line_item">` +
@@ -42,7 +43,7 @@ func capturingHandler(t *testing.T, mutate func(*Config)) (*Handler, cache.Store
 		mutate(&cfg)
 	}
 	h, store := newTestHandler(t, cfg)
-	return h, store, &http.Cookie{Name: "sessiontap_id", Value: formatOwnCookie(newID(), h.day())}
+	return h, store, &http.Cookie{Name: "sessiontap_id", Value: model.CookieValue(model.NewID(), h.day())}
 }
 
 func visit(t *testing.T, h *Handler, c *http.Cookie, p page) *httptest.ResponseRecorder {
@@ -56,7 +57,7 @@ func visit(t *testing.T, h *Handler, c *http.Cookie, p page) *httptest.ResponseR
 }
 
 func cartLen(t *testing.T, store cache.Store, c *http.Cookie) int {
-	id, _, _ := parseOwnCookie(c.Value)
+	id, _, _ := model.ParseCookieValue(c.Value)
 	s, err := store.Get(context.Background(), id)
 	if err == cache.ErrNotFound {
 		return -1

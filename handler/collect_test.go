@@ -27,7 +27,7 @@ type visitor struct {
 }
 
 func newVisitor(t *testing.T, h *Handler) *visitor {
-	return &visitor{t: t, h: h, cookie: &http.Cookie{Name: "sessiontap_id", Value: formatOwnCookie(newID(), h.day())}}
+	return &visitor{t: t, h: h, cookie: &http.Cookie{Name: "sessiontap_id", Value: model.CookieValue(model.NewID(), h.day())}}
 }
 
 func (v *visitor) post(body string) *httptest.ResponseRecorder {
@@ -141,7 +141,7 @@ func TestCollectRejects(t *testing.T) {
 			if e.Field != tc.field || !strings.HasPrefix(e.Error, tc.field+": ") {
 				t.Errorf("field %q error %q, want field %q", e.Field, e.Error, tc.field)
 			}
-			id, _, _ := parseOwnCookie(v.cookie.Value)
+			id, _, _ := model.ParseCookieValue(v.cookie.Value)
 			if _, err := store.Get(context.Background(), id); err != cache.ErrNotFound {
 				t.Errorf("something was stored: %v", err)
 			}
@@ -194,7 +194,7 @@ func TestCollectConcurrentWritesKeepEveryVersion(t *testing.T) {
 			t.Errorf("status %d", code)
 		}
 	}
-	id, _, _ := parseOwnCookie(v.cookie.Value)
+	id, _, _ := model.ParseCookieValue(v.cookie.Value)
 	s, err := store.Get(context.Background(), id)
 	if err != nil || s.Version != n {
 		t.Errorf("version %v after %d distinct writes (%v)", s, n, err)
@@ -250,7 +250,7 @@ func TestOnSessionSeesEveryWrite(t *testing.T) {
 func TestCollectRefusesOversizedSession(t *testing.T) {
 	h, store := newTestHandler(t, testConfig())
 	v := newVisitor(t, h)
-	id, _, _ := parseOwnCookie(v.cookie.Value)
+	id, _, _ := model.ParseCookieValue(v.cookie.Value)
 	// Orders are kept across collects; one near the bound leaves no room.
 	_, err := store.Update(context.Background(), id, func(s *model.Session) error {
 		s.Orders = []model.Order{{OrderNumber: "o1", Items: []model.CartItem{

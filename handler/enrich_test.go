@@ -16,7 +16,7 @@ func enrichedSession(t *testing.T, h *Handler, c *http.Cookie, reqs ...*http.Req
 		r.AddCookie(c)
 		serve(t, h, r)
 	}
-	id, _, _ := parseOwnCookie(c.Value)
+	id, _, _ := model.ParseCookieValue(c.Value)
 	s, err := h.store.Get(context.Background(), id)
 	if err != nil {
 		return nil
@@ -106,7 +106,7 @@ func TestTaggedPageViewIsOneWrite(t *testing.T) {
 	if err := h.Serve(w, r, html(cartTagging)); err != nil {
 		t.Fatal(err)
 	}
-	id, _, _ := parseOwnCookie(c.Value)
+	id, _, _ := model.ParseCookieValue(c.Value)
 	s, _ := store.Get(context.Background(), id)
 	if s.Version != 1 || s.Enrichment.PageViews != 1 || len(s.Cart.Items) != 1 {
 		t.Errorf("version %d views %d items %d: capture and page view should be one write", s.Version, s.Enrichment.PageViews, len(s.Cart.Items))

@@ -107,7 +107,7 @@ func TestCookieIssuedAndHonoured(t *testing.T) {
 	if c.MaxAge != 30*24*3600 {
 		t.Errorf("max age %d", c.MaxAge)
 	}
-	id, _, ok := parseOwnCookie(c.Value)
+	id, _, ok := model.ParseCookieValue(c.Value)
 	if !ok || len(id) != 22 {
 		t.Fatalf("cookie value %q is not an own id", c.Value)
 	}
@@ -135,8 +135,8 @@ func TestCookieRenewedOnceADay(t *testing.T) {
 	if renewed == nil {
 		t.Fatal("cookie not renewed a day later")
 	}
-	oldID, _, _ := parseOwnCookie(first.Value)
-	newID, _, _ := parseOwnCookie(renewed.Value)
+	oldID, _, _ := model.ParseCookieValue(first.Value)
+	newID, _, _ := model.ParseCookieValue(renewed.Value)
 	if oldID != newID {
 		t.Errorf("renewal changed the id: %q → %q", oldID, newID)
 	}
@@ -160,7 +160,7 @@ func TestMalformedOwnCookieReplaced(t *testing.T) {
 			t.Errorf("%q: not replaced", v)
 			continue
 		}
-		if _, _, ok := parseOwnCookie(c.Value); !ok || strings.HasPrefix(c.Value, strings.Split(v, ".")[0]) {
+		if _, _, ok := model.ParseCookieValue(c.Value); !ok || strings.HasPrefix(c.Value, strings.Split(v, ".")[0]) {
 			t.Errorf("%q: replaced by %q", v, c.Value)
 		}
 	}
@@ -172,7 +172,7 @@ func TestExternalIDWins(t *testing.T) {
 	h, store := newTestHandler(t, cfg)
 
 	r := collectReq(`{"page_type":"cart"}`, &http.Cookie{Name: "2c.cId", Value: "nosto-abc"},
-		&http.Cookie{Name: "sessiontap_id", Value: formatOwnCookie(newID(), h.day())})
+		&http.Cookie{Name: "sessiontap_id", Value: model.CookieValue(model.NewID(), h.day())})
 	w := serve(t, h, r)
 	if got := decodeView(t, w).ID; got != "nosto-abc" {
 		t.Errorf("session %q, want the external cookie's", got)
@@ -225,8 +225,8 @@ func TestDoNotTrackStoresNothing(t *testing.T) {
 	for name, mark := range cases {
 		t.Run(name, func(t *testing.T) {
 			h, store := newTestHandler(t, testConfig())
-			id := newID()
-			own := &http.Cookie{Name: "sessiontap_id", Value: formatOwnCookie(id, 0)}
+			id := model.NewID()
+			own := &http.Cookie{Name: "sessiontap_id", Value: model.CookieValue(id, 0)}
 
 			// A page view is proxied as usual, with no cookie.
 			r := httptest.NewRequest("GET", "/", nil)

@@ -1,10 +1,7 @@
 package handler
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -23,12 +20,6 @@ type Identity struct {
 	Tracked bool
 }
 
-// idBytes is the entropy of our own ids: 128 bits.
-const idBytes = 16
-
-// ownIDLen is the length of an own id in unpadded base64url.
-var ownIDLen = base64.RawURLEncoding.EncodedLen(idBytes)
-
 // identify finds or issues the session id of r and sets our cookie on w when
 // it is new or due for renewal.
 func (h *Handler) identify(w http.ResponseWriter, r *http.Request) Identity {
@@ -42,7 +33,7 @@ func (h *Handler) identify(w http.ResponseWriter, r *http.Request) Identity {
 	}
 	today := h.day()
 	if v, found := cookie(r, h.cfg.CookieName); found {
-		if id, issued, ok := parseOwnCookie(v); ok {
+		if id, issued, ok := model.ParseCookieValue(v); ok {
 			// Re-set at most once a day: enough to keep max_age sliding
 			// without a Set-Cookie on every response.
 			if issued != today {
@@ -51,7 +42,7 @@ func (h *Handler) identify(w http.ResponseWriter, r *http.Request) Identity {
 			return Identity{ID: id, Source: "cookie", Tracked: true}
 		}
 	}
-	id := newID()
+	id := model.NewID()
 	h.setCookie(w, r, id, today)
 	return Identity{ID: id, Source: "new", Tracked: true}
 }
@@ -95,36 +86,6 @@ func external(r *http.Request, src IDSource) string {
 // day is today's number since the epoch (UTC), stamped into our cookie.
 func (h *Handler) day() int64 { return h.now().Unix() / 86400 }
 
-// The own cookie's value is "<id>.<day issued, base 36>".
-func formatOwnCookie(id string, day int64) string {
-	return id + "." + strconv.FormatInt(day, 36)
-}
-
-func parseOwnCookie(v string) (id string, day int64, ok bool) {
-	id, stamp, found := strings.Cut(v, ".")
-	if !found || len(id) != ownIDLen || !isBase64URL(id) {
-		return "", 0, false
-	}
-	day, err := strconv.ParseInt(stamp, 36, 64)
-	if err != nil || day < 0 {
-		return "", 0, false
-	}
-	return id, day, true
-}
-
-// OperatorID is the session an operator means by v: our cookie's value
-// "<id>.<stamp>", as a browser's developer tools show it, names the session
-// <id>; any other value is a session id as it is. Our own ids never contain
-// '.', so the two cannot be confused for them; an external id shaped exactly
-// like our cookie (22 base64url characters, '.', a base-36 day) would be
-// read as ours.
-func OperatorID(v string) string {
-	if id, _, ok := parseOwnCookie(v); ok {
-		return id
-	}
-	return v
-}
-
 // cookie finds a cookie's value without r.Cookie's allocations: every
 // proxied request looks up two or three cookies, and r.Cookie parses the
 // whole header into new Cookie values each time.
@@ -140,27 +101,10 @@ func cookie(r *http.Request, name string) (string, bool) {
 	return "", false
 }
 
-func isBase64URL(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
-func newID() string {
-	var b [idBytes]byte
-	// crypto/rand.Read never fails on supported platforms (Go 1.24+).
-	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
 func (h *Handler) setCookie(w http.ResponseWriter, r *http.Request, id string, day int64) {
 	c := http.Cookie{
 		Name:     h.cfg.CookieName,
-		Value:    formatOwnCookie(id, day),
+		Value:    model.CookieValue(id, day),
 		Path:     "/",
 		MaxAge:   int(h.cfg.CookieMaxAge / time.Second),
 		HttpOnly: true,

@@ -131,7 +131,7 @@ func (c *sessionContexts) serve(w http.ResponseWriter, r *http.Request, rest str
 // is accepted for the id.
 func parseContextPath(rest string) (tenant, id string, ok bool) {
 	tenant, id, ok = strings.Cut(rest, "/context/")
-	id = OperatorID(id)
+	id = model.OperatorID(id)
 	if !ok || !model.ValidID(id) {
 		return "", "", false
 	}
