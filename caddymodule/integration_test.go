@@ -150,6 +150,16 @@ func TestCaddyfileEndToEnd(t *testing.T) {
 	if res.StatusCode != 401 || strings.Contains(body, "181503") {
 		t.Errorf("no key: %d %s", res.StatusCode, body)
 	}
+	// Operators are never given a visitor cookie: the API answers before
+	// identity runs (asked without the tester's cookie jar).
+	plain, err := http.Get("http://localhost:9080/_sessiontap/api/sessions/" + s.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain.Body.Close()
+	if plain.StatusCode != 401 || plain.Header.Get("Set-Cookie") != "" {
+		t.Errorf("API without cookie or key: %d, Set-Cookie %q", plain.StatusCode, plain.Header.Get("Set-Cookie"))
+	}
 	// Bad input: 400 naming the field; wrong method: 405.
 	res, body = do(t, tester, "POST", "http://localhost:9080/_sessiontap/collect", `{"cart":{"items":[{"product_id":"1","quantity":0,"unit_price":1}]}}`)
 	if res.StatusCode != 400 || !strings.Contains(body, `"field":"cart.items[0].quantity"`) {

@@ -18,6 +18,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/sessiontap/caddy-sessiontap/api"
 	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/handler"
 	"github.com/sessiontap/caddy-sessiontap/upstream"
@@ -91,6 +92,7 @@ type Handler struct {
 
 	store     cache.Store
 	handler   *handler.Handler
+	api       *api.API
 	logger    *zap.Logger
 	engine    *upstream.Engine
 	engineKey string
@@ -164,9 +166,43 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
+	if h.api, err = h.newAPI(); err != nil {
+		return err
+	}
 	h.handler = hh
 	trackCapture(hh.Stats())
 	return nil
+}
+
+// newAPI builds the operator API, or nil when it is off.
+func (h *Handler) newAPI() (*api.API, error) {
+	cfg, err := h.apiConfig()
+	if cfg == nil || err != nil {
+		return nil, err
+	}
+	return api.New(*cfg, h.store, h.logger)
+}
+
+// apiConfig is the operator API's config with placeholders replaced, or
+// nil when the API is off.
+func (h *Handler) apiConfig() (*api.Config, error) {
+	if h.API == nil {
+		return nil, nil
+	}
+	repl := caddy.NewReplacer()
+	keys, err := h.API.keys(repl)
+	if err != nil {
+		return nil, err
+	}
+	verifier, err := h.API.SaaSToken.verifier(repl)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &api.Config{Prefix: h.API.Prefix, Keys: keys, SaaSTokens: verifier, OnRequest: observeAPIRequest}
+	if h.engine != nil {
+		cfg.OnDelete = h.engine.Cancel
+	}
+	return cfg, nil
 }
 
 func (h *Handler) setDefaults() {
@@ -204,24 +240,12 @@ func (h *Handler) handlerConfig() (handler.Config, error) {
 		OnIdentity:   h.setPlaceholders,
 		OnSession:    sessionWritten,
 	}
-	cfg.OnAPIRequest = observeAPIRequest
 	cfg.Enrich = handler.EnrichConfig{HideIP: h.HideIP, HashIP: h.hasher.Hash, ClientIP: clientIP}
 	if h.engine != nil {
 		cfg.OnStored = h.enqueue
-		cfg.OnDelete = h.engine.Cancel
 	}
 	for _, s := range h.Sessions {
 		cfg.Sources = append(cfg.Sources, handler.IDSource{From: s.From, Name: s.Name})
-	}
-	if h.API != nil {
-		repl := caddy.NewReplacer()
-		cfg.APIPrefix = h.API.Prefix
-		if cfg.APIKeys, err = h.API.keys(repl); err != nil {
-			return handler.Config{}, err
-		}
-		if cfg.SaaSTokens, err = h.API.SaaSToken.verifier(repl); err != nil {
-			return handler.Config{}, err
-		}
 	}
 	return cfg, nil
 }
@@ -316,6 +340,11 @@ func validToken(s string) bool {
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	// The API comes first so that operators are never given a visitor cookie.
+	if h.api != nil && h.api.Owns(r.URL.Path) {
+		h.api.ServeHTTP(w, r)
+		return nil
+	}
 	return h.handler.Serve(w, r, next)
 }
 

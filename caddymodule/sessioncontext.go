@@ -6,7 +6,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/sessiontap/caddy-sessiontap/handler"
+	"github.com/sessiontap/caddy-sessiontap/api"
 )
 
 // SaaSToken configures how the session-context API
@@ -40,7 +40,7 @@ type SaaSToken struct {
 
 // verifier builds the configured verifier; nil (no verifier, fail closed)
 // when c is nil.
-func (c *SaaSToken) verifier(repl *caddy.Replacer) (handler.TokenVerifier, error) {
+func (c *SaaSToken) verifier(repl *caddy.Replacer) (api.TokenVerifier, error) {
 	if c == nil {
 		return nil, nil
 	}
@@ -52,14 +52,14 @@ func (c *SaaSToken) verifier(repl *caddy.Replacer) (handler.TokenVerifier, error
 		if key == "" {
 			return nil, emptySecret("api: saas_token hmac", c.HMACKey, c.HMACKeyOrigin)
 		}
-		v, err := handler.NewHMACVerifier([]byte(key))
+		v, err := api.NewHMACVerifier([]byte(key))
 		return v, atOrigin(err, c.HMACKeyOrigin)
 	case len(c.Static) > 0:
 		tokens := make(map[string]string, len(c.Static))
 		for tok, customer := range c.Static {
 			tokens[repl.ReplaceKnown(tok, "")] = customer
 		}
-		return handler.NewStaticVerifier(tokens), nil
+		return api.NewStaticVerifier(tokens), nil
 	}
 	return nil, errors.New("api: saas_token: neither hmac_key nor static is set")
 }

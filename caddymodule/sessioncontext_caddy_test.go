@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sessiontap/caddy-sessiontap/handler"
+	"github.com/sessiontap/caddy-sessiontap/api"
 	"github.com/sessiontap/caddy-sessiontap/internal/spectest"
 )
 
@@ -73,8 +73,8 @@ func TestSessionContextThroughCaddy(t *testing.T) {
 		}`, `respond "shop"`), "caddyfile")
 	s := collect(t, tester, `{"customer":{"customer_reference":"cust-1"},"cart":{"items":[{"product_id":"p1","quantity":1,"unit_price":5}]}}`)
 	expiry := time.Now().Add(time.Hour)
-	own := handler.SignHMACToken([]byte(saasKey), "cust-1", expiry)
-	other := handler.SignHMACToken([]byte(saasKey), "cust-2", expiry)
+	own := api.SignHMACToken([]byte(saasKey), "cust-1", expiry)
+	other := api.SignHMACToken([]byte(saasKey), "cust-2", expiry)
 	acme := "/session-context/acme/context/" + s.ID
 
 	create := ctxCall{"PUT", acme + "?upsert=true", `{"metadata":{"version":0},"siteCode":"main"}`, ""}

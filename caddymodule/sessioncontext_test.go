@@ -10,7 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/sessiontap/caddy-sessiontap/handler"
+	"github.com/sessiontap/caddy-sessiontap/api"
 )
 
 func TestCaddyfileSaaSToken(t *testing.T) {
@@ -70,7 +70,7 @@ func TestSaaSTokenVerifier(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok := handler.SignHMACToken([]byte("k3y"), "cust-1", time.Now().Add(time.Minute))
+	tok := api.SignHMACToken([]byte("k3y"), "cust-1", time.Now().Add(time.Minute))
 	if got, err := v.CustomerID(context.Background(), tok); err != nil || got != "cust-1" {
 		t.Errorf("hmac: %q %v", got, err)
 	}
@@ -92,15 +92,15 @@ func TestSaaSTokenVerifier(t *testing.T) {
 	}
 }
 
-func TestHandlerConfigSaaSToken(t *testing.T) {
+func TestAPIConfigSaaSToken(t *testing.T) {
 	h := Handler{API: &API{Prefix: "/ops", Keys: []string{"k"}, SaaSToken: &SaaSToken{Static: map[string]string{"t": "c"}}}}
 	h.setDefaults()
-	cfg, err := h.handlerConfig()
-	if err != nil || cfg.SaaSTokens == nil {
-		t.Fatalf("%v %v", cfg.SaaSTokens, err)
+	cfg, err := h.apiConfig()
+	if err != nil || cfg == nil || cfg.SaaSTokens == nil {
+		t.Fatalf("%+v %v", cfg, err)
 	}
 	h.API.SaaSToken = &SaaSToken{HMACKey: "{env.SESSIONTAP_TEST_UNSET}"}
-	if _, err := h.handlerConfig(); err == nil {
+	if _, err := h.apiConfig(); err == nil {
 		t.Error("an empty HMAC key was accepted")
 	}
 }

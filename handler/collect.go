@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/internal/respond"
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
@@ -28,13 +29,13 @@ type collectView struct {
 // collect serves the first-party collect endpoint.
 func (h *Handler) collect(w http.ResponseWriter, r *http.Request, id Identity) {
 	if r.Method != http.MethodPost {
-		methodNotAllowed(w, http.MethodPost)
+		respond.MethodNotAllowed(w, http.MethodPost)
 		return
 	}
 	// SameSite=Lax keeps our cookie off cross-site POSTs, but an external id
 	// cookie may not be Lax: refuse writes a browser marks as cross-site.
 	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-		writeError(w, http.StatusForbidden, "cross-site collect requests are refused")
+		respond.Error(w, http.StatusForbidden, "cross-site collect requests are refused")
 		return
 	}
 	patch, ferr := decodeCollect(http.MaxBytesReader(w, r.Body, maxCollectBody))
@@ -51,15 +52,15 @@ func (h *Handler) collect(w http.ResponseWriter, r *http.Request, id Identity) {
 	s, err := h.apply(r.Context(), id.ID, patch)
 	if errors.Is(err, cache.ErrTooLarge) {
 		h.log.Warn("collect refused: the session would be too large", zap.String("session_id", id.ID), zap.Error(err))
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the session would be larger than %d bytes; nothing was stored", model.MaxEncodedSize))
+		respond.Error(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the session would be larger than %d bytes; nothing was stored", model.MaxEncodedSize))
 		return
 	}
 	if err != nil {
 		h.log.Error("storing session failed", zap.String("session_id", id.ID), zap.Error(err))
-		writeError(w, http.StatusInternalServerError, "the session could not be stored")
+		respond.Error(w, http.StatusInternalServerError, "the session could not be stored")
 		return
 	}
-	writeJSON(w, http.StatusOK, collectView{
+	respond.JSON(w, http.StatusOK, collectView{
 		ID: s.ID, Version: s.Version, Cart: s.Cart, Customer: s.Customer, PageType: s.PageType,
 	})
 }

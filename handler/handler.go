@@ -1,17 +1,15 @@
-// Package handler is sessiontap's net/http logic. On the visitor's path:
-// identity (our cookie or the shop's session id, DNT and opt-out), the
-// first-party collect endpoint, capture of Nosto tagging and cart JSON from
-// the responses passing by, and enrichment of each page view. For
-// operators: the session API, GDPR takeout and delete by customer, and the
-// Emporix-compatible session-context API with its saas-token checks. The
-// Caddy glue in caddymodule configures it; it does not import Caddy.
+// Package handler is the visitor's path in net/http: identity (our cookie
+// or the shop's session id, DNT and opt-out), the first-party collect
+// endpoint, capture of Nosto tagging and cart JSON from the responses
+// passing by, and enrichment of each page view. The operator API is
+// package api. The Caddy glue in caddymodule configures both; neither
+// imports Caddy.
 package handler
 
 import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -46,14 +44,6 @@ type Config struct {
 	OptOutCookie string
 	// CollectPath is the exact path of the collect endpoint.
 	CollectPath string
-	// APIPrefix is where the operator API lives; empty turns it off.
-	APIPrefix string
-	// APIKeys are the accepted bearer keys; empty keys are never accepted.
-	APIKeys []string
-	// SaaSTokens resolves the saas-token header of the session-context API
-	// to a customer. Nil makes contexts that belong to a customer answer
-	// 403 to everyone.
-	SaaSTokens TokenVerifier
 	// Capture says what is read from proxied responses.
 	Capture CaptureConfig
 	// Enrich says how page views are recorded on the session.
@@ -62,12 +52,6 @@ type Config struct {
 	// made, with what it changed; s is the caller's own copy. It runs on the
 	// request path and must not block (it enqueues upstream deliveries).
 	OnStored func(s *model.Session, changed model.Change)
-	// OnAPIRequest, when set, is told of every API answer by route
-	// (sessions, customers, session-context, other) and status.
-	OnAPIRequest func(route string, status int)
-	// OnDelete, when set, is told of every session the API deletes (the
-	// Caddy glue cancels its pending deliveries).
-	OnDelete func(id string)
 	// OnIdentity, when set, is told the identity of every tracked request
 	// before it goes on (the Caddy glue sets placeholders with it).
 	OnIdentity func(*http.Request, Identity)
@@ -84,7 +68,6 @@ type Handler struct {
 	cfg   Config
 	store cache.Store
 	log   *zap.Logger
-	api   *api
 	now   func() time.Time
 	stats CaptureStats
 	// pages remembers the tagging of recently scanned pages by their bytes.
@@ -105,28 +88,12 @@ func New(cfg Config, store cache.Store, log *zap.Logger) (*Handler, error) {
 	if cfg.Capture.Limit <= 0 {
 		cfg.Capture.Limit = DefaultCaptureLimit
 	}
-	h := &Handler{cfg: cfg, store: store, log: log, now: time.Now, pages: tagging.NewMemo()}
-	if cfg.APIPrefix != "" {
-		a, err := newAPI(strings.TrimSuffix(cfg.APIPrefix, "/"), cfg.APIKeys, store, log)
-		if err != nil {
-			return nil, err
-		}
-		a.contexts = &sessionContexts{store: store, verifier: cfg.SaaSTokens, log: log, now: func() time.Time { return h.now() }}
-		a.onDelete = cfg.OnDelete
-		a.onRequest = cfg.OnAPIRequest
-		h.api = a
-	}
-	return h, nil
+	return &Handler{cfg: cfg, store: store, log: log, now: time.Now, pages: tagging.NewMemo()}, nil
 }
 
-// Serve handles r: the operator API and the collect endpoint answer it
-// themselves; anything else gets a session identity and goes on to next.
+// Serve handles r: the collect endpoint answers it itself; anything else
+// gets a session identity and goes on to next.
 func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, next Next) error {
-	// The API comes first so that operators are never given a visitor cookie.
-	if h.api != nil && h.api.owns(r.URL.Path) {
-		h.api.ServeHTTP(w, r)
-		return nil
-	}
 	route := h.jsonRoute(r)
 	id, ok := routeIdentity(route, r)
 	if !ok {

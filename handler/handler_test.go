@@ -35,8 +35,6 @@ func testConfig() Config {
 		RespectDNT:   true,
 		OptOutCookie: "sessiontap_optout",
 		CollectPath:  "/_sessiontap/collect",
-		APIPrefix:    "/_sessiontap/api",
-		APIKeys:      []string{"", "secret-key"},
 	}
 }
 

@@ -1,4 +1,4 @@
-package handler
+package api
 
 import (
 	"crypto/subtle"
@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/internal/respond"
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
@@ -185,7 +186,7 @@ func (c *sessionContexts) get(w http.ResponseWriter, r *http.Request, tenant, id
 		c.fail(w, id, ctxErr(http.StatusInternalServerError, "the session context could not be read"))
 		return
 	}
-	writeJSON(w, http.StatusOK, body)
+	respond.JSON(w, http.StatusOK, body)
 }
 
 // contextView is the GET body of tc on s.
@@ -269,7 +270,7 @@ func (c *sessionContexts) fail(w http.ResponseWriter, id string, e *contextError
 	if e.version != nil {
 		body["metadata"] = map[string]uint64{"version": *e.version}
 	}
-	writeJSON(w, e.status, body)
+	respond.JSON(w, e.status, body)
 }
 
 func (c *sessionContexts) storeFailed(w http.ResponseWriter, id string, err error) {

@@ -1,4 +1,4 @@
-package handler
+package api
 
 // Tests of the Emporix-compatible session-context API. Every request the
 // tests mean to be valid is validated against Emporix's spec with
@@ -65,7 +65,7 @@ func (q ctxReq) build() *http.Request {
 }
 
 // do validates q, serves it and validates the answer.
-func do(t *testing.T, h *Handler, q ctxReq) *httptest.ResponseRecorder {
+func do(t *testing.T, h *API, q ctxReq) *httptest.ResponseRecorder {
 	t.Helper()
 	err := validateRequest(t, q.build(), []byte(q.body))
 	if q.invalid && err == nil {
@@ -116,10 +116,10 @@ func decodeContext(t *testing.T, w *httptest.ResponseRecorder) (v struct {
 	return v
 }
 
-func ctxHandler(t *testing.T, verifier TokenVerifier) (*Handler, cache.Store) {
+func ctxHandler(t *testing.T, verifier TokenVerifier) (*API, cache.Store) {
 	cfg := testConfig()
 	cfg.SaaSTokens = verifier
-	return newTestHandler(t, cfg)
+	return newTestAPI(t, cfg)
 }
 
 // seed stores a session with a cart, and a customer reference if given.
@@ -298,7 +298,7 @@ func TestSessionContextConcurrentPUTs(t *testing.T) {
 				r, w := reqs[i].build(), httptest.NewRecorder()
 				ready.Done()
 				<-start
-				_ = h.Serve(w, r, &shopNext{})
+				h.ServeHTTP(w, r)
 				recs[i] = w
 			}()
 		}

@@ -1,4 +1,4 @@
-package handler
+package api
 
 import (
 	"net/http"
@@ -6,6 +6,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/sessiontap/caddy-sessiontap/internal/respond"
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
@@ -14,24 +15,24 @@ import (
 // redacts them all and cancels their pending deliveries (linked:
 // Session.LinkedTo). The bigcache store scans for them: operator work, not
 // the request path.
-func (a *api) customerSessions(w http.ResponseWriter, r *http.Request, rest string) {
+func (a *API) customerSessions(w http.ResponseWriter, r *http.Request, rest string) {
 	ref, ok := strings.CutSuffix(rest, "/sessions")
 	if !ok || ref == "" || len(ref) > model.MaxIDLength {
-		writeError(w, http.StatusNotFound, "no such API route")
+		respond.Error(w, http.StatusNotFound, "no such API route")
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodDelete {
-		methodNotAllowed(w, "GET, DELETE")
+		respond.MethodNotAllowed(w, "GET, DELETE")
 		return
 	}
 	linked, err := a.store.Linked(r.Context(), ref)
 	if err != nil {
 		a.log.Error("scanning the session store failed", zap.Error(err))
-		writeError(w, http.StatusInternalServerError, "the session store failed")
+		respond.Error(w, http.StatusInternalServerError, "the session store failed")
 		return
 	}
 	if r.Method == http.MethodGet {
-		writeJSON(w, http.StatusOK, map[string]any{"customer_reference": ref, "sessions": nonNil(linked)})
+		respond.JSON(w, http.StatusOK, map[string]any{"customer_reference": ref, "sessions": nonNil(linked)})
 		return
 	}
 	deleted := 0
@@ -43,7 +44,7 @@ func (a *api) customerSessions(w http.ResponseWriter, r *http.Request, rest stri
 	}
 	// Counts and ids only: the reference itself is personal data.
 	a.log.Info("customer's sessions deleted through the API", zap.Int("sessions", deleted))
-	writeJSON(w, http.StatusOK, map[string]int{"deleted": deleted})
+	respond.JSON(w, http.StatusOK, map[string]int{"deleted": deleted})
 }
 
 func nonNil(s []*model.Session) []*model.Session {
@@ -54,7 +55,7 @@ func nonNil(s []*model.Session) []*model.Session {
 }
 
 // cancel drops the session's pending upstream deliveries, if any.
-func (a *api) cancel(id string) {
+func (a *API) cancel(id string) {
 	if a.onDelete != nil {
 		a.onDelete(id)
 	}

@@ -1,4 +1,4 @@
-package handler
+package api
 
 import (
 	"context"
@@ -14,7 +14,7 @@ func TestCustomerTakeoutAndDelete(t *testing.T) {
 	cfg := testConfig()
 	var cancelled []string
 	cfg.OnDelete = func(id string) { cancelled = append(cancelled, id) }
-	h, store := newTestHandler(t, cfg)
+	h, store := newTestAPI(t, cfg)
 	ctx := context.Background()
 	put := func(id string, p model.Patch) {
 		if _, err := store.Update(ctx, id, func(s *model.Session) error { p.Apply(s); return nil }); err != nil {
@@ -70,8 +70,8 @@ func TestSingleDeleteCancelsDeliveries(t *testing.T) {
 	cfg := testConfig()
 	var cancelled []string
 	cfg.OnDelete = func(id string) { cancelled = append(cancelled, id) }
-	h, _ := newTestHandler(t, cfg)
-	id := decodeView(t, newVisitor(t, h).post(twoItems)).ID
+	h, store := newTestAPI(t, cfg)
+	id := newVisitor(t, store).id
 	serve(t, h, apiReq("DELETE", "/sessions/"+id, "secret-key"))
 	if !slices.Equal(cancelled, []string{id}) {
 		t.Errorf("cancelled %v", cancelled)

@@ -1,4 +1,4 @@
-package handler
+package api
 
 // PUT of the session-context API: the body, its checks and the write.
 

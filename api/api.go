@@ -1,4 +1,9 @@
-package handler
+// Package api is sessiontap's operator API in net/http: authenticated reads
+// and deletes of sessions, GDPR takeout and delete by customer, and the
+// Emporix-compatible session-context API with its saas-token checks. The
+// Caddy glue in caddymodule routes requests under the API prefix here
+// before the visitor's path (package handler) sees them.
+package api
 
 import (
 	"crypto/sha256"
@@ -6,15 +11,37 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/internal/respond"
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
-// api is the operator API: authenticated reads and GDPR deletes of sessions.
-type api struct {
+// Config is the operator API's behaviour, already validated and defaulted
+// by the Caddy glue.
+type Config struct {
+	// Prefix is where the API lives, e.g. "/_sessiontap/api".
+	Prefix string
+	// Keys are the accepted bearer keys; empty keys are never accepted.
+	Keys []string
+	// SaaSTokens resolves the saas-token header of the session-context API
+	// to a customer. Nil makes contexts that belong to a customer answer
+	// 403 to everyone.
+	SaaSTokens TokenVerifier
+	// OnRequest, when set, is told of every answer by route (sessions,
+	// customers, session-context, other) and status.
+	OnRequest func(route string, status int)
+	// OnDelete, when set, is told of every session the API deletes (the
+	// Caddy glue cancels its pending deliveries).
+	OnDelete func(id string)
+}
+
+// API is the operator API: authenticated reads and GDPR deletes of
+// sessions, and the session-context API.
+type API struct {
 	prefix string
 	keys   [][sha256.Size]byte
 	store  cache.Store
@@ -27,9 +54,17 @@ type api struct {
 	onRequest func(route string, status int)
 }
 
-func newAPI(prefix string, keys []string, store cache.Store, log *zap.Logger) (*api, error) {
-	a := &api{prefix: prefix, store: store, log: log}
-	for _, k := range keys {
+// New builds the API over store. log may be nil.
+func New(cfg Config, store cache.Store, log *zap.Logger) (*API, error) {
+	if store == nil {
+		return nil, errors.New("no session store")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	a := &API{prefix: strings.TrimSuffix(cfg.Prefix, "/"), store: store, log: log,
+		onDelete: cfg.OnDelete, onRequest: cfg.OnRequest}
+	for _, k := range cfg.Keys {
 		// An empty key (an unset {env.X}) must never open the API.
 		if k != "" {
 			a.keys = append(a.keys, sha256.Sum256([]byte(k)))
@@ -38,17 +73,21 @@ func newAPI(prefix string, keys []string, store cache.Store, log *zap.Logger) (*
 	if len(a.keys) == 0 {
 		return nil, errors.New("api: no usable key (an empty key, e.g. an unset environment variable, is ignored)")
 	}
+	a.contexts = &sessionContexts{store: store, verifier: cfg.SaaSTokens, log: log, now: time.Now}
 	return a, nil
 }
 
-func (a *api) owns(path string) bool {
+// Owns reports whether path is the API's: the Caddy glue sends such
+// requests here before anything of the visitor's path runs, so operators
+// are never given a visitor cookie.
+func (a *API) Owns(path string) bool {
 	return path == a.prefix || strings.HasPrefix(path, a.prefix+"/")
 }
 
 // authorized compares the bearer key with every configured key in constant
 // time: hashing first makes the comparison independent of key lengths, and
 // not stopping at a match keeps the timing independent of which key it is.
-func (a *api) authorized(r *http.Request) bool {
+func (a *API) authorized(r *http.Request) bool {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || token == "" {
 		return false
@@ -61,7 +100,8 @@ func (a *api) authorized(r *http.Request) bool {
 	return match == 1
 }
 
-func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP answers an API request.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rest := strings.TrimPrefix(r.URL.Path, a.prefix)
 	route := apiRoute(rest)
 	if a.onRequest != nil {
@@ -71,7 +111,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !a.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="sessiontap"`)
-		writeError(w, http.StatusUnauthorized, "unauthorized")
+		respond.Error(w, http.StatusUnauthorized, "unauthorized")
 		return
 	}
 	switch route {
@@ -82,7 +122,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "session-context":
 		a.contexts.serve(w, r, strings.TrimPrefix(rest, "/session-context/"))
 	default:
-		writeError(w, http.StatusNotFound, "no such API route")
+		respond.Error(w, http.StatusNotFound, "no such API route")
 	}
 }
 
@@ -110,9 +150,9 @@ func (s *statusWriter) WriteHeader(code int) {
 
 // session serves {prefix}/sessions/{id}. Ids may contain '/', so the id is
 // everything after the route; our cookie's value is accepted for the id.
-func (a *api) session(w http.ResponseWriter, r *http.Request, id string) {
+func (a *API) session(w http.ResponseWriter, r *http.Request, id string) {
 	if !model.ValidID(id) {
-		writeError(w, http.StatusNotFound, "session not found")
+		respond.Error(w, http.StatusNotFound, "session not found")
 		return
 	}
 	switch r.Method {
@@ -121,7 +161,7 @@ func (a *api) session(w http.ResponseWriter, r *http.Request, id string) {
 		if a.failed(w, err, id) {
 			return
 		}
-		writeJSON(w, http.StatusOK, s)
+		respond.JSON(w, http.StatusOK, s)
 	case http.MethodDelete:
 		err := a.store.Delete(r.Context(), id)
 		if a.failed(w, err, id) {
@@ -132,20 +172,20 @@ func (a *api) session(w http.ResponseWriter, r *http.Request, id string) {
 		w.Header().Set("Cache-Control", "no-store") // as every API answer
 		w.WriteHeader(http.StatusNoContent)
 	default:
-		methodNotAllowed(w, "GET, DELETE")
+		respond.MethodNotAllowed(w, "GET, DELETE")
 	}
 }
 
 // failed answers a store error and reports whether there was one.
-func (a *api) failed(w http.ResponseWriter, err error, id string) bool {
+func (a *API) failed(w http.ResponseWriter, err error, id string) bool {
 	switch {
 	case err == nil:
 		return false
 	case errors.Is(err, cache.ErrNotFound):
-		writeError(w, http.StatusNotFound, "session not found")
+		respond.Error(w, http.StatusNotFound, "session not found")
 	default:
 		a.log.Error("session store failed", zap.String("session_id", id), zap.Error(err))
-		writeError(w, http.StatusInternalServerError, "the session store failed")
+		respond.Error(w, http.StatusInternalServerError, "the session store failed")
 	}
 	return true
 }

@@ -1,4 +1,4 @@
-package handler
+package api
 
 import (
 	"context"
@@ -18,9 +18,8 @@ func apiReq(method, path, key string) *http.Request {
 }
 
 func TestAPIUnauthorized(t *testing.T) {
-	h, _ := newTestHandler(t, testConfig())
-	v := newVisitor(t, h)
-	id := decodeView(t, v.post(twoItems)).ID
+	h, store := newTestAPI(t, testConfig())
+	id := newVisitor(t, store).id
 	for _, r := range []*http.Request{
 		apiReq("GET", "/sessions/"+id, ""),
 		apiReq("GET", "/sessions/"+id, "wrong"),
@@ -48,8 +47,8 @@ func TestAPIUnauthorized(t *testing.T) {
 }
 
 func TestAPIGetAndDelete(t *testing.T) {
-	h, _ := newTestHandler(t, testConfig())
-	id := decodeView(t, newVisitor(t, h).post(twoItems)).ID
+	h, store := newTestAPI(t, testConfig())
+	id := newVisitor(t, store).id
 
 	w := serve(t, h, apiReq("GET", "/sessions/"+id, "secret-key"))
 	if w.Code != http.StatusOK || w.Header().Get("Cache-Control") != "no-store" {
@@ -83,7 +82,7 @@ func TestAPIGetAndDelete(t *testing.T) {
 }
 
 func TestAPINotFoundAndMethods(t *testing.T) {
-	h, _ := newTestHandler(t, testConfig())
+	h, _ := newTestAPI(t, testConfig())
 	for path, want := range map[string]int{
 		"/sessions/unknown-id": http.StatusNotFound,
 		"/sessions/bad%20id":   http.StatusNotFound,
@@ -101,9 +100,9 @@ func TestAPINotFoundAndMethods(t *testing.T) {
 
 func TestAPIOffWithoutUsableKey(t *testing.T) {
 	cfg := testConfig()
-	cfg.APIKeys = []string{""}
-	store, _ := newTestHandler(t, testConfig())
-	if _, err := New(cfg, store.store, nil); err == nil {
+	cfg.Keys = []string{""}
+	_, store := newTestAPI(t, testConfig())
+	if _, err := New(cfg, store, nil); err == nil {
 		t.Error("an API whose only key is empty was accepted")
 	}
 }
@@ -111,21 +110,21 @@ func TestAPIOffWithoutUsableKey(t *testing.T) {
 // Operators copy the cookie's value (<id>.<stamp>) from the browser: every
 // route taking a session id reads it as the session <id>.
 func TestAPIAcceptsTheCookieValue(t *testing.T) {
-	h, store := newTestHandler(t, testConfig())
-	v := newVisitor(t, h)
-	id := decodeView(t, v.post(twoItems)).ID
-	if v.cookie.Value == id || !strings.HasPrefix(v.cookie.Value, id+".") {
-		t.Fatalf("cookie %q is not <id>.<stamp> of %q", v.cookie.Value, id)
+	h, store := newTestAPI(t, testConfig())
+	v := newVisitor(t, store)
+	id := v.id
+	if v.cookie == id || !strings.HasPrefix(v.cookie, id+".") {
+		t.Fatalf("cookie %q is not <id>.<stamp> of %q", v.cookie, id)
 	}
-	w := serve(t, h, apiReq("GET", "/sessions/"+v.cookie.Value, "secret-key"))
+	w := serve(t, h, apiReq("GET", "/sessions/"+v.cookie, "secret-key"))
 	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"id":"`+id+`"`) {
 		t.Fatalf("GET by cookie value: %d %s", w.Code, w.Body)
 	}
 	// The session-context API answers with the bare id.
-	q := ctxReq{method: "GET", tenant: "acme", id: v.cookie.Value}
+	q := ctxReq{method: "GET", tenant: "acme", id: v.cookie}
 	seed(t, store, id, "")
 	wantStatus(t, do(t, h, q), 404) // no context for the tenant yet
-	wantStatus(t, do(t, h, ctxReq{method: "PUT", tenant: "acme", id: v.cookie.Value, upsert: true, body: put(nil, `"currency":"EUR"`)}), 204)
+	wantStatus(t, do(t, h, ctxReq{method: "PUT", tenant: "acme", id: v.cookie, upsert: true, body: put(nil, `"currency":"EUR"`)}), 204)
 	w = do(t, h, q)
 	if got := decodeContext(t, w); w.Code != http.StatusOK || got.SessionID != id {
 		t.Errorf("session-context by cookie value: %d %s", w.Code, w.Body)
@@ -134,7 +133,7 @@ func TestAPIAcceptsTheCookieValue(t *testing.T) {
 	if w := serve(t, h, apiReq("GET", "/sessions/"+id+".!", "secret-key")); w.Code != http.StatusNotFound {
 		t.Errorf("GET %s.!: %d", id, w.Code)
 	}
-	if w := serve(t, h, apiReq("DELETE", "/sessions/"+v.cookie.Value, "secret-key")); w.Code != http.StatusNoContent || w.Header().Get("Cache-Control") != "no-store" {
+	if w := serve(t, h, apiReq("DELETE", "/sessions/"+v.cookie, "secret-key")); w.Code != http.StatusNoContent || w.Header().Get("Cache-Control") != "no-store" {
 		t.Fatalf("DELETE by cookie value: %d %v %s", w.Code, w.Header(), w.Body)
 	}
 	if _, err := store.Get(context.Background(), id); err == nil {

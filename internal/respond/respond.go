@@ -1,0 +1,30 @@
+// Package respond writes the JSON answers that sessiontap's endpoints give
+// themselves (collect, the operator API), the same way for all of them.
+package respond
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// JSON answers with v as JSON. Our answers are never cached: they are one
+// visitor's or one operator's.
+func JSON(w http.ResponseWriter, status int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// Error answers {"error": msg}.
+func Error(w http.ResponseWriter, status int, msg string) {
+	JSON(w, status, map[string]string{"error": msg})
+}
+
+// MethodNotAllowed answers 405 with the methods allowed.
+func MethodNotAllowed(w http.ResponseWriter, allow string) {
+	w.Header().Set("Allow", allow)
+	Error(w, http.StatusMethodNotAllowed, "method not allowed; use "+allow)
+}
