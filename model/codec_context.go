@@ -57,7 +57,12 @@ func (s *Session) decodeContext(num protowire.Number, typ protowire.Type, b []by
 	case sessionEffects:
 		var v string
 		n, err := consumeString(typ, b, &v)
-		s.Effects = json.RawMessage(v)
+		// Empty effects are no effects: the encoder writes none for them,
+		// so decoding them as nil keeps a round trip exact.
+		s.Effects = nil
+		if v != "" {
+			s.Effects = json.RawMessage(v)
+		}
 		return n, err
 	case sessionCtxVer:
 		return consumeVarint(typ, b, func(v uint64) { s.ContextVersion = int64(v) })
