@@ -169,16 +169,27 @@ func (b *contextPut) check(id string) *contextError {
 	if b.SessionID != nil && *b.SessionID != id {
 		return ctxFieldErr("sessionId", "sessionId does not match the session id of the path")
 	}
+	// The model's value rules, as for every other way into a session.
 	for _, f := range []struct {
 		name string
 		v    *string
+		rule func(string) (string, error)
 	}{
-		{"customerId", b.CustomerID}, {"siteCode", b.SiteCode}, {"currency", b.Currency},
-		{"cartId", b.CartID}, {"targetLocation", b.TargetLocation},
+		{"customerId", b.CustomerID, model.ID}, {"siteCode", b.SiteCode, model.ID},
+		{"currency", b.Currency, model.Currency}, {"cartId", b.CartID, model.ID},
+		{"targetLocation", b.TargetLocation, model.Text},
 	} {
-		if f.v != nil && len(*f.v) > maxContextField {
+		if f.v == nil {
+			continue
+		}
+		v, err := f.rule(*f.v)
+		if err != nil {
+			return ctxFieldErr(f.name, "%s %v", f.name, err)
+		}
+		if len(v) > maxContextField {
 			return ctxFieldErr(f.name, "%s is longer than %d bytes", f.name, maxContextField)
 		}
+		*f.v = v
 	}
 	if b.Metadata == nil {
 		return ctxFieldErr("metadata", "metadata with metadata.version is required")

@@ -12,14 +12,8 @@ import (
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
-// Limits on what a visitor can make us store.
-const (
-	maxItems      = 1000
-	maxQuantity   = 1_000_000
-	maxIDField    = 256
-	maxTextField  = 1024
-	maxEmailField = 320 // RFC 5321's limit on a forward path
-)
+// maxItems bounds a collected cart: what a cart may hold at all.
+const maxItems = model.MaxCartItems
 
 // collectBody is the collect endpoint's JSON, shaped like Nosto's Session
 // API. Cart and customer stay raw so that missing, null and {} differ.
@@ -159,9 +153,9 @@ func decodeItem(raw json.RawMessage, at string) (model.CartItem, *fieldError) {
 		return it, badField(at, "must be an object")
 	}
 	f := fields{at: at}
-	it.ProductID = f.str(r.ProductID, "product_id", maxIDField, true)
-	it.SkuID = f.str(r.SkuID, "sku_id", maxIDField, false)
-	it.Name = f.str(r.Name, "name", maxTextField, false)
+	it.ProductID = f.id(r.ProductID, "product_id", true)
+	it.SkuID = f.id(r.SkuID, "sku_id", false)
+	it.Name = f.text(r.Name, "name")
 	it.Quantity = f.quantity(r.Quantity)
 	it.UnitPrice = f.price(r.UnitPrice, "unit_price")
 	it.PriceCurrencyCode = f.currency(r.PriceCurrencyCode)
@@ -181,10 +175,10 @@ func decodeCustomer(raw json.RawMessage) (*model.Customer, *fieldError) {
 	}
 	f := fields{at: "customer"}
 	c := &model.Customer{
-		CustomerReference: f.str(r.CustomerReference, "customer_reference", maxIDField, false),
+		CustomerReference: f.id(r.CustomerReference, "customer_reference", false),
 		Email:             f.email(r.Email),
-		FirstName:         f.str(r.FirstName, "first_name", maxTextField, false),
-		LastName:          f.str(r.LastName, "last_name", maxTextField, false),
+		FirstName:         f.text(r.FirstName, "first_name"),
+		LastName:          f.text(r.LastName, "last_name"),
 	}
 	// marketing_permission is Nosto's name, newsletter its older alias;
 	// when absent the visitor has not consented.

@@ -2,15 +2,13 @@ package handler
 
 import (
 	"encoding/json"
-	"strconv"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // fields decodes the values of one JSON object, keeping the first error so
-// that callers can read every field and check once.
+// that callers can read every field and check once. The values are cleaned
+// by the model's value rules, as capture cleans them.
 type fields struct {
 	at  string
 	err *fieldError
@@ -22,40 +20,72 @@ func (f *fields) fail(name, msg string) {
 	}
 }
 
-func (f *fields) str(raw json.RawMessage, name string, limit int, required bool) string {
+// check records err, a refusal by a value rule, against name.
+func (f *fields) check(name string, err error) {
+	if err != nil {
+		f.fail(name, err.Error())
+	}
+}
+
+// rawString decodes a JSON string, or reports why raw is not one.
+func (f *fields) rawString(raw json.RawMessage, name string) (string, bool) {
+	var s string
+	if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		f.fail(name, "must be a string")
+		return "", false
+	}
+	return s, true
+}
+
+// value decodes the string field name and cleans it with rule; required
+// fields must be present and not empty after cleaning.
+func (f *fields) value(raw json.RawMessage, name string, required bool, rule func(string) (string, error)) string {
 	if isNull(raw) {
 		if required {
 			f.fail(name, "is required")
 		}
 		return ""
 	}
-	var s string
-	if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
-		f.fail(name, "must be a string")
+	s, ok := f.rawString(raw, name)
+	if !ok {
 		return ""
 	}
-	s = strings.TrimSpace(s)
-	switch {
-	case len(s) > limit:
-		f.fail(name, "longer than "+strconv.Itoa(limit)+" bytes")
-	case required && s == "":
+	s, err := rule(s)
+	f.check(name, err)
+	if err == nil && required && s == "" {
 		f.fail(name, "must not be empty")
-	case !utf8.ValidString(s) || strings.ContainsAny(s, "\x00\r\n"):
-		f.fail(name, "contains characters that are not allowed")
 	}
 	return s
 }
 
+func (f *fields) id(raw json.RawMessage, name string, required bool) string {
+	return f.value(raw, name, required, model.ID)
+}
+
+func (f *fields) text(raw json.RawMessage, name string) string {
+	return f.value(raw, name, false, model.Text)
+}
+
+func (f *fields) email(raw json.RawMessage) string {
+	return f.value(raw, "email", false, model.Email)
+}
+
+func (f *fields) currency(raw json.RawMessage) string {
+	return f.value(raw, "price_currency_code", false, model.Currency)
+}
+
+// quantity takes a JSON number: 2 and 2.0 are the same number.
 func (f *fields) quantity(raw json.RawMessage) int {
 	if isNull(raw) {
 		f.fail("quantity", "is required")
 		return 0
 	}
-	n, err := strconv.Atoi(string(raw))
-	if err != nil || n < 1 || n > maxQuantity {
-		f.fail("quantity", "must be a positive integer up to "+strconv.Itoa(maxQuantity))
+	if raw[0] == '"' {
+		f.fail("quantity", "must be a number")
 		return 0
 	}
+	n, err := model.Quantity(string(raw))
+	f.check("quantity", err)
 	return n
 }
 
@@ -68,35 +98,9 @@ func (f *fields) price(raw json.RawMessage, name string) model.Decimal {
 		f.fail(name, "must be a number")
 		return 0
 	}
-	d, err := model.ParseDecimal(string(raw))
-	if err != nil {
-		f.fail(name, "must be a number with a dot decimal and at most 6 decimals")
-		return 0
-	}
-	if d < 0 {
-		f.fail(name, "must not be negative")
-		return 0
-	}
+	d, err := model.Price(string(raw))
+	f.check(name, err)
 	return d
-}
-
-func (f *fields) currency(raw json.RawMessage) string {
-	s := f.str(raw, "price_currency_code", 3, false)
-	if s == "" {
-		return ""
-	}
-	if len(s) != 3 || strings.ToUpper(s) != s || strings.IndexFunc(s, func(r rune) bool { return r < 'A' || r > 'Z' }) >= 0 {
-		f.fail("price_currency_code", "must be an ISO 4217 code such as EUR")
-	}
-	return s
-}
-
-func (f *fields) email(raw json.RawMessage) string {
-	s := f.str(raw, "email", maxEmailField, false)
-	if s != "" && (!strings.Contains(s, "@") || strings.ContainsAny(s, " \t")) {
-		f.fail("email", "not an email address")
-	}
-	return s
 }
 
 func (f *fields) boolean(raw json.RawMessage, name string) bool {
