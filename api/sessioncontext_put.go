@@ -12,6 +12,7 @@ import (
 	"strconv"
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/internal/strictjson"
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
@@ -141,6 +142,11 @@ func readContextPut(w http.ResponseWriter, r *http.Request, id string) (*context
 	}
 	if err != nil {
 		return nil, ctxErr(http.StatusBadRequest, "the body could not be read")
+	}
+	// What the decoder would silently change (a duplicate key, a byte
+	// that is not UTF-8) is refused, naming the field.
+	if e := strictjson.Check(bytes.TrimSpace(raw)); e != nil {
+		return nil, ctxFieldErr(e.Field, "%s %s", e.Field, e.Msg)
 	}
 	var body contextPut
 	dec := json.NewDecoder(bytes.NewReader(raw))

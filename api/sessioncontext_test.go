@@ -17,6 +17,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/internal/spectest"
@@ -515,5 +516,36 @@ func TestSessionContextValidatorRejectsWrongResponses(t *testing.T) {
 	// Requests, too.
 	if err := validateRequest(t, ctxReq{method: "PUT", tenant: "acme", id: "s1", body: `{"context":{}}`}.build(), []byte(`{"context":{}}`)); err == nil {
 		t.Error("a PUT without metadata was accepted")
+	}
+}
+
+// A PUT whose meaning depends on the parser is refused, naming the field,
+// and nothing is stored: what a later GET serves is valid UTF-8 JSON.
+func TestSessionContextRefusesAmbiguousJSON(t *testing.T) {
+	h, store := ctxHandler(t, nil)
+	seed(t, store, "s1", "")
+	for body, field := range map[string]string{
+		`{"metadata":{},"currency":"EUR","currency":"USD"}`:       "currency",
+		"{\"metadata\":{},\"siteCode\":\"a\xffb\"}":               "siteCode",
+		`{"metadata":{},"context":{"x":{"note":"\ud800"}}}`:       "context.x.note",
+		`{"metadata":{},"context":{"x":{"a":1},"x":{"a":2}}}`:     "context.x",
+		`{"metadata":{},"targetLocation":"a\u0007b"}`:             "targetLocation",
+		`{"metadata":{"version":1,"version":2},"currency":"EUR"}`: "metadata.version",
+		`{"metadata":{},"customerId":"c\tid"}`:                    "customerId",
+	} {
+		q := ctxReq{method: "PUT", tenant: "acme", id: "s1", upsert: true, body: body}
+		w := serve(t, h, q.build())
+		e := decodeContext(t, w)
+		if w.Code != 400 || e.Field != field || !utf8.Valid(w.Body.Bytes()) {
+			t.Errorf("%q: %d field %q, want 400 naming %q: %s", body, w.Code, e.Field, field, w.Body)
+		}
+	}
+	if s, _ := store.Get(context.Background(), "s1"); s.TenantContext("acme") != nil {
+		t.Errorf("a refused PUT stored a context: %+v", s.Contexts)
+	}
+	// Lower-case currencies are cleaned as everywhere else.
+	wantStatus(t, do(t, h, ctxReq{method: "PUT", tenant: "acme", id: "s1", upsert: true, body: put(nil, `"currency":"eur"`)}), 204)
+	if got := decodeContext(t, do(t, h, ctxReq{method: "GET", tenant: "acme", id: "s1"})); got.Currency != "EUR" {
+		t.Errorf("currency %q, want EUR", got.Currency)
 	}
 }

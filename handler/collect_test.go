@@ -125,6 +125,14 @@ func TestCollectRejects(t *testing.T) {
 		{"page type unknown", `{"page_type":"landing"}`, "page_type"},
 		{"page type number", `{"page_type":3}`, "page_type"},
 		{"action unknown", `{"action":"buyEverything"}`, "action"},
+		// A body whose meaning depends on the parser is refused.
+		{"duplicate key", `{"cart":"x","cart":{"items":[]}}`, "cart"},
+		{"duplicate item key", item(`"product_id":"2","product_id":"3","quantity":1,"unit_price":1`), "cart.items[1].product_id"},
+		{"name not UTF-8", item("\"product_id\":\"2\",\"name\":\"a\xffb\",\"quantity\":1,\"unit_price\":1"), "cart.items[1].name"},
+		{"name lone surrogate", item(`"product_id":"2","name":"a\ud800b","quantity":1,"unit_price":1`), "cart.items[1].name"},
+		{"email lone surrogate", `{"customer":{"email":"a\udfff@example.com"}}`, "customer.email"},
+		{"control character", item(`"product_id":"2","name":"a\u0007b","quantity":1,"unit_price":1`), "cart.items[1].name"},
+		{"id with a tab", item(`"product_id":"2\t3","quantity":1,"unit_price":1`), "cart.items[1].product_id"},
 	}
 	h, store := newTestHandler(t, testConfig())
 	for _, tc := range cases {

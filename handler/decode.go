@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/sessiontap/caddy-sessiontap/internal/strictjson"
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
@@ -86,6 +87,12 @@ func decodeStrict(r io.Reader, v any) *fieldError {
 	data = bytes.TrimSpace(data)
 	if len(data) == 0 || data[0] != '{' {
 		return badField("body", "must be a JSON object")
+	}
+	// Go's decoder keeps the last of duplicate keys and turns bytes that
+	// are not UTF-8 into U+FFFD: a body whose meaning depends on the
+	// parser is refused instead.
+	if e := strictjson.Check(data); e != nil {
+		return badField(e.Field, e.Msg)
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return jsonError(err)
