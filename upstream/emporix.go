@@ -165,6 +165,7 @@ func (e *Emporix) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 	}
 	target := e.base + "/session-context/" + url.PathEscape(e.tenant) + "/context/" + url.PathEscape(s.ID)
 	body := e.body(s)
+	personal := personalValues(s, e.hasher)
 
 	// The version Emporix holds: the one tracked, else read. On an error
 	// the tracked version stays: if the write did not happen it is still
@@ -173,21 +174,21 @@ func (e *Emporix) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 	exists := true
 	var err error
 	if !known {
-		if version, exists, err = e.currentVersion(ctx, target); err != nil {
+		if version, exists, err = e.currentVersion(ctx, target, personal); err != nil {
 			return Feedback{}, err
 		}
 	}
-	conflict, expected, err := e.put(ctx, target, body, version, exists)
+	conflict, expected, err := e.put(ctx, target, body, version, exists, personal)
 	if err != nil {
 		return Feedback{}, err
 	}
 	if conflict != nil {
 		// Someone else (the storefront) wrote since: take their version
 		// and write once more.
-		if version, exists, err = e.currentVersion(ctx, target); err != nil {
+		if version, exists, err = e.currentVersion(ctx, target, personal); err != nil {
 			return Feedback{}, err
 		}
-		if conflict, expected, err = e.put(ctx, target, body, version, exists); err != nil {
+		if conflict, expected, err = e.put(ctx, target, body, version, exists, personal); err != nil {
 			return Feedback{}, err
 		}
 		if conflict != nil {
@@ -204,7 +205,7 @@ func (e *Emporix) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 // It returns a (non-retryable) DeliveryError as conflict if Emporix refused
 // the version (409 or 412), else the version Emporix now holds: version+1
 // after an update, 1 after a creation, or the version a 2xx body states.
-func (e *Emporix) put(ctx context.Context, target string, body emporixContext, version int64, exists bool) (conflict *DeliveryError, expected int64, err error) {
+func (e *Emporix) put(ctx context.Context, target string, body emporixContext, version int64, exists bool, personal []string) (conflict *DeliveryError, expected int64, err error) {
 	body.Metadata.Version = version
 	resp, err := e.do(ctx, func(ctx context.Context) (*http.Request, error) {
 		return NewJSONRequest(ctx, http.MethodPut, target+"?upsert=true", body)
@@ -213,9 +214,9 @@ func (e *Emporix) put(ctx context.Context, target string, body emporixContext, v
 		return nil, 0, err
 	}
 	if resp.Status == http.StatusConflict || resp.Status == http.StatusPreconditionFailed {
-		return &DeliveryError{Status: resp.Status, Snippet: Snippet(resp.Body)}, 0, nil
+		return &DeliveryError{Status: resp.Status, Snippet: Snippet(resp.Body, personal...)}, 0, nil
 	}
-	if err := ClassifyHTTPResponse(resp, e.now(), nil); err != nil {
+	if err := ClassifyHTTPResponse(resp, e.now(), personal); err != nil {
 		return nil, 0, err
 	}
 	expected = 1
@@ -236,7 +237,7 @@ func (e *Emporix) put(ctx context.Context, target string, body emporixContext, v
 // currentVersion GETs the context's metadata.version. A context that does
 // not exist yet (404) is reported with exists false and version 1, the
 // version Emporix objects start with, for the upsert that creates it.
-func (e *Emporix) currentVersion(ctx context.Context, target string) (version int64, exists bool, err error) {
+func (e *Emporix) currentVersion(ctx context.Context, target string, personal []string) (version int64, exists bool, err error) {
 	resp, err := e.do(ctx, func(ctx context.Context) (*http.Request, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 		if err == nil {
@@ -250,7 +251,7 @@ func (e *Emporix) currentVersion(ctx context.Context, target string) (version in
 	if resp.Status == http.StatusNotFound {
 		return 1, false, nil
 	}
-	if err := ClassifyHTTPResponse(resp, e.now(), nil); err != nil {
+	if err := ClassifyHTTPResponse(resp, e.now(), personal); err != nil {
 		return 0, false, err
 	}
 	var got struct {
@@ -259,7 +260,7 @@ func (e *Emporix) currentVersion(ctx context.Context, target string) (version in
 		} `json:"metadata"`
 	}
 	if err := json.Unmarshal(resp.Body, &got); err != nil || got.Metadata.Version == nil {
-		return 0, false, &DeliveryError{Status: resp.Status, Retryable: true, Snippet: Snippet(resp.Body),
+		return 0, false, &DeliveryError{Status: resp.Status, Retryable: true, Snippet: Snippet(resp.Body, personal...),
 			Err: errors.New("emporix: session context without metadata.version")}
 	}
 	return *got.Metadata.Version, true, nil

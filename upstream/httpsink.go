@@ -9,14 +9,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
-
-	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // Shared HTTP plumbing for sinks: build a JSON request, send it under a
@@ -114,7 +109,9 @@ func DoHTTP(ctx context.Context, client *http.Client, req *http.Request, maxBody
 	}
 	r := &HTTPResponse{Status: resp.StatusCode, Header: resp.Header, Body: body}
 	if tooLarge && r.OK() {
-		return nil, &DeliveryError{Status: r.Status, Snippet: Snippet(body), Err: ErrResponseTooLarge}
+		// No snippet: a successful answer is data, not an error message,
+		// and here there is no session to redact its personal values by.
+		return nil, &DeliveryError{Status: r.Status, Err: ErrResponseTooLarge}
 	}
 	return r, nil
 }
@@ -191,69 +188,6 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 		return 0
 	}
 	return min(d, MaxRetryAfter)
-}
-
-// Snippet returns the start of an upstream's answer for a log line. The
-// personal values given (an upstream may echo them back in an error) are
-// blanked as "[redacted]" — values under three characters are left alone,
-// blanking them would garble the rest — then invalid UTF-8 is replaced,
-// control characters and runs of white space become one space, and the
-// result is cut at MaxSnippet bytes on a character boundary.
-func Snippet(body []byte, personal ...string) string {
-	s := strings.ToValidUTF8(string(body[:min(len(body), 4*MaxSnippet)]), "\uFFFD")
-	s = redact(s, personal)
-	var b strings.Builder
-	space := false
-	for _, r := range s {
-		if unicode.IsSpace(r) || unicode.IsControl(r) {
-			space = true
-			continue
-		}
-		if space && b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		space = false
-		if b.Len()+utf8.RuneLen(r) > MaxSnippet {
-			break
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-// redact blanks each personal value in s, case-insensitively and as a
-// whole word where it starts or ends with one (so a last name "Doe" does
-// not blank "does").
-func redact(s string, personal []string) string {
-	for _, p := range personal {
-		if utf8.RuneCountInString(p) < 3 {
-			continue
-		}
-		expr := regexp.QuoteMeta(p)
-		if asciiWord(p[0]) {
-			expr = `\b` + expr
-		}
-		if asciiWord(p[len(p)-1]) {
-			expr += `\b`
-		}
-		s = regexp.MustCompile("(?i)"+expr).ReplaceAllLiteralString(s, "[redacted]")
-	}
-	return s
-}
-
-func asciiWord(c byte) bool {
-	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
-}
-
-// personalValues lists the personal values of s that must not reach a log
-// through an upstream's echo.
-func personalValues(s *model.Session) []string {
-	v := []string{s.Customer.Email, s.Customer.FirstName, s.Customer.LastName, s.Customer.CustomerReference}
-	for i := range s.Orders {
-		b := &s.Orders[i].Buyer
-		v = append(v, b.Email, b.FirstName, b.LastName, b.CustomerReference)
-	}
-	return v
 }
 
 // validateEndpointURL checks a full endpoint URL (a webhook, Nosto's

@@ -283,7 +283,7 @@ func (n *Nosto) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 	if err != nil {
 		return Feedback{}, err
 	}
-	personal := append(personalValues(&u.Session), n.hasher.Hash(u.Session.Customer.CustomerReference))
+	personal := personalValues(&u.Session, n.hasher)
 	if err := ClassifyHTTPResponse(resp, n.now(), personal); err != nil {
 		return Feedback{}, err
 	}

@@ -179,20 +179,21 @@ func (t *TalonOne) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 		return Feedback{}, &DeliveryError{Err: fmt.Errorf("talonone: %w", err)}
 	}
 	req.Header.Set("Authorization", t.auth)
+	personal := personalValues(&u.Session, t.hasher)
 	resp, err := DoHTTP(ctx, t.client, req, talonMaxResponse)
 	if err != nil {
 		return Feedback{}, err
 	}
 	// 409: two requests for the same session ran in parallel; the next
 	// attempt, alone, succeeds.
-	if err := ClassifyHTTPResponse(resp, time.Now(), personalValues(&u.Session), http.StatusConflict); err != nil {
+	if err := ClassifyHTTPResponse(resp, time.Now(), personal, http.StatusConflict); err != nil {
 		return Feedback{}, err
 	}
 	var state struct {
 		Effects json.RawMessage `json:"effects"`
 	}
 	if err := json.Unmarshal(resp.Body, &state); err != nil {
-		return Feedback{}, &DeliveryError{Status: resp.Status, Snippet: Snippet(resp.Body),
+		return Feedback{}, &DeliveryError{Status: resp.Status, Snippet: Snippet(resp.Body, personal...),
 			Err: fmt.Errorf("talonone: reading IntegrationStateV2: %w", err)}
 	}
 	if string(state.Effects) == "null" {

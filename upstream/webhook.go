@@ -188,7 +188,7 @@ func (w *Webhook) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 	if err != nil {
 		return Feedback{}, err
 	}
-	return Feedback{}, ClassifyHTTPResponse(resp, w.now(), personalValues(&u.Session))
+	return Feedback{}, ClassifyHTTPResponse(resp, w.now(), personalValues(&u.Session, nil))
 }
 
 // webhookMAC is HMAC-SHA256(secret, "<t>.<body>").
