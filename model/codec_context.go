@@ -50,7 +50,11 @@ func (s *Session) decodeContext(num protowire.Number, typ protowire.Type, b []by
 	case sessionSearch:
 		return consumeString(typ, b, &s.SearchTerm)
 	case sessionProduct:
-		s.Product = new(Product)
+		// A repeated product field merges into the first, as protobuf
+		// (session.proto) has it; our encoder writes one at most.
+		if s.Product == nil {
+			s.Product = new(Product)
+		}
 		return consumeMessage(typ, b, s.Product.decodeField)
 	case sessionCartToken:
 		return consumeString(typ, b, &s.CartToken)
