@@ -11,6 +11,8 @@ import (
 // The binary form of a Session is protobuf wire format, written by hand:
 // tagged fields let later versions add fields while old entries still
 // decode, and unknown fields are skipped. Zero values are omitted.
+// session.proto is the schema; codec_proto_test.go checks this encoder
+// against it, so a new field goes into both.
 //
 // Field numbers (never reuse one; add new fields with new numbers):
 // Session{1 id, 2 version, 3 created_at ns, 4 updated_at ns, 5 cart, 6 customer, 7 page_type, 8 action} Cart{1 item} CartItem{1 product_id, 2 sku_id, 3 name, 4 quantity, 5 unit_price zigzag, 6 price_currency_code} Customer{1 customer_reference, 2 email, 3 first_name, 4 last_name, 5 marketing_permission, 6 customer_group}
