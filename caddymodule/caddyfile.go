@@ -1,6 +1,8 @@
 package caddymodule
 
 import (
+	"slices"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -63,16 +65,34 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	// Where a missing hmac_key matters, to point at it once all is read.
+	var hideIP, forward *caddyfile.Token
+	var sink string
 	for d.NextBlock(0) {
-		parse, ok := handlerOptions[d.Val()]
+		tok := d.Token()
+		parse, ok := handlerOptions[tok.Text]
 		if !ok {
 			return unrecognized(d, "unrecognized subdirective", handlerOptionNames)
 		}
 		if err := parse(m, d); err != nil {
 			return err
 		}
+		switch to := m.lastForward(); {
+		case tok.Text == "hide_ip":
+			hideIP = &tok
+		case tok.Text == "forward" && forward == nil && slices.Contains(thirdPartySinks, to):
+			forward, sink = &tok, to
+		}
 	}
-	return nil
+	return m.checkHMACKeyAt(hideIP, forward, sink)
+}
+
+// lastForward is the sink of the last forward read, or "".
+func (m *Handler) lastForward() string {
+	if len(m.Forward) == 0 {
+		return ""
+	}
+	return m.Forward[len(m.Forward)-1].To
 }
 
 // handlerOptions are sessiontap's subdirectives. UnmarshalCaddyfile

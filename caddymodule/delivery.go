@@ -91,10 +91,10 @@ func (h *Handler) newEngine() (caddy.Destructor, error) {
 		d = &Delivery{}
 	}
 	repl := caddy.NewReplacer()
-	hashKey := repl.ReplaceKnown(h.HMACKey, "")
+	hashKey := h.hmacKey()
 	if hashKey == "" {
-		h.logger.Warn("no hmac_key: customer references leave the process as HMAC-SHA256 " +
-			"under an empty key, which anyone can compute and reverse for guessable values; set hmac_key")
+		h.logger.Warn("hmac_key none: customer references leave the process as HMAC-SHA256 " +
+			"under an empty key, which anyone can compute and reverse for guessable values")
 	}
 	hasher := upstream.NewHasher(hashKey)
 	// The engine outlives this config, so it logs through Caddy's default

@@ -80,7 +80,9 @@ type Handler struct {
 	// HMACKey keys the HMAC-SHA256 that pseudonymises customer references
 	// sent to Talon.One, Emporix and Nosto, the {sessiontap.customer.ref_hash}
 	// placeholder, and client addresses with hide_ip hash. Placeholders
-	// such as {env.SESSIONTAP_HMAC_KEY} are replaced.
+	// such as {env.SESSIONTAP_HMAC_KEY} are replaced. It is required with
+	// hide_ip hash and with a talonone, emporix or nosto forward; "none"
+	// says on purpose that those sinks get references under an empty key.
 	HMACKey string `json:"hmac_key,omitempty"`
 
 	// Delivery tunes the delivery engine (queue size, concurrency,
@@ -229,7 +231,10 @@ func (h *Handler) handlerConfig() (handler.Config, error) {
 	if err != nil {
 		return handler.Config{}, err
 	}
-	h.hasher = upstream.NewHasher(caddy.NewReplacer().ReplaceKnown(h.HMACKey, ""))
+	if err := h.hmacKeyProblem(h.HMACKey, caddy.NewReplacer().ReplaceKnown(h.HMACKey, "")); err != nil {
+		return handler.Config{}, err
+	}
+	h.hasher = upstream.NewHasher(h.hmacKey())
 	cfg := handler.Config{
 		CookieName:   h.Cookie.Name,
 		CookieMaxAge: time.Duration(h.Cookie.MaxAge),

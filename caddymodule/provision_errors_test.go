@@ -52,7 +52,8 @@ func TestEmptySecretNamesOptionPlaceholderAndLine(t *testing.T) {
 			`api: saas_token hmac "{env.SESSIONTAP_TEST_UNSET}" is empty after replacing placeholders (is SESSIONTAP_TEST_UNSET set?), at Caddyfile:5`},
 	}
 	for _, tc := range cases {
-		err := validateCaddyfile(t, site(tc.block))
+		// hmac_key after the block, so that the lines above stay put.
+		err := validateCaddyfile(t, site(tc.block+"\n\t\thmac_key k"))
 		if err == nil || !strings.HasSuffix(err.Error(), tc.want) {
 			t.Errorf("error\n\t%v\nwant it to end in\n\t%s", err, tc.want)
 		}
@@ -120,5 +121,39 @@ func TestOriginsLeaveTheDeliveryEngineAlone(t *testing.T) {
 	}
 	if ha.Forward[0].Origins == nil {
 		t.Error("deliveryKey cleared the handler's own origins")
+	}
+}
+
+// Without hmac_key, hide_ip hash and the third-party sinks are refused at
+// the line that needs the key; hmac_key none lets the sinks through on
+// purpose, never hide_ip hash. A key from an unset placeholder is refused
+// at Provision.
+func TestHMACKeyRequired(t *testing.T) {
+	t.Setenv("SESSIONTAP_TEST_UNSET", "")
+	talon := "\t\tforward talonone https://base.talon.one {\n\t\t\tapi_key k\n\t\t}"
+	hashIP := "hide_ip hash needs hmac_key: an IPv4 address hashed under no key is found by trying all 2^32 of them; set hmac_key, or use hide_ip truncate"
+	thirdParty := "forward talonone sends customer references pseudonymised under hmac_key, and none is set; set hmac_key, or hmac_key none to send them under an empty key on purpose"
+	for block, want := range map[string]string{
+		"\t\thide_ip hash":                    hashIP + ", at Caddyfile:3",
+		"\t\thmac_key none\n\t\thide_ip hash": hashIP + ", at Caddyfile:4",
+		talon:                                 thirdParty + ", at Caddyfile:3",
+	} {
+		if _, err := adaptCaddyfile(site(block)); err == nil || !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("error\n\t%v\nwant it to end in\n\t%s", err, want)
+		}
+	}
+	err := validateCaddyfile(t, site(talon+"\n\t\thmac_key {env.SESSIONTAP_TEST_UNSET}"))
+	want := thirdParty + ` (hmac_key "{env.SESSIONTAP_TEST_UNSET}" is empty after replacing placeholders (is SESSIONTAP_TEST_UNSET set?))`
+	if err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("unset key: %v", err)
+	}
+	for _, ok := range []string{
+		talon + "\n\t\thmac_key none",
+		"\t\tforward webhook https://h.example.com {\n\t\t\tsecret s\n\t\t}", // the shop's own endpoint
+		"\t\thide_ip hash\n\t\thmac_key k",
+	} {
+		if err := validateCaddyfile(t, site(ok)); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
 	}
 }
