@@ -31,6 +31,9 @@ type Config struct {
 	MaxBackoff time.Duration
 	// Timeout bounds each attempt (default 10s).
 	Timeout time.Duration
+	// LogInterval is how often each sink logs one line of its give-ups
+	// and drops (default 10s).
+	LogInterval time.Duration
 }
 
 // The defaults of Config.
@@ -64,6 +67,7 @@ func (c Config) withDefaults() Config {
 	defDur(&c.BaseBackoff, DefaultBaseBackoff)
 	defDur(&c.MaxBackoff, DefaultMaxBackoff)
 	defDur(&c.Timeout, DefaultTimeout)
+	defDur(&c.LogInterval, DefaultLogInterval)
 	c.BaseBackoff = min(c.BaseBackoff, c.MaxBackoff)
 	return c
 }
@@ -82,6 +86,10 @@ const (
 type SinkOptions struct {
 	// On is OnChange (the default, for "") or OnAction.
 	On string
+	// Name labels the sink in stats, metrics, logs and feedback; the
+	// sink's own Name when empty. Two sinks of one engine should not
+	// share one.
+	Name string
 }
 
 // The outcomes OnResult reports, one per update (retried: per attempt).
@@ -161,14 +169,14 @@ func (e *Engine) AddSink(s Sink, opt SinkOptions) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
-		e.log.Error("upstream sink added after close, ignored", zap.String("sink", s.Name()))
+		e.log.Error("upstream sink added after close, ignored", zap.String("sink", opt.Name), zap.String("kind", s.Name()))
 		return
 	}
 	if opt.On != "" && opt.On != OnChange && opt.On != OnAction {
 		e.log.Warn("unknown sink option on, using change",
-			zap.String("sink", s.Name()), zap.String("on", opt.On))
+			zap.String("sink", opt.Name), zap.String("kind", s.Name()), zap.String("on", opt.On))
 	}
-	q := newSinkQueue(e, s, opt.On != OnAction)
+	q := newSinkQueue(e, s, opt)
 	var next []*sinkQueue
 	if old := e.sinks.Load(); old != nil {
 		next = append(next, *old...)

@@ -35,7 +35,8 @@ type sinkQueue struct {
 	drained  chan struct{}
 	drainEnd bool // drained is closed
 
-	counts [numOutcomes]atomic.Uint64
+	counts  [numOutcomes]atomic.Uint64
+	summary *summary // give-ups and drops, logged per interval
 }
 
 // slotState is where a session's slot is.
@@ -84,17 +85,22 @@ var outcomeNames = [numOutcomes]string{
 	OutcomeDelivered, OutcomeRetried, OutcomeSuperseded, OutcomeDropped, OutcomeFailed, OutcomeSkipped,
 }
 
-func newSinkQueue(e *Engine, s Sink, onChange bool) *sinkQueue {
+func newSinkQueue(e *Engine, s Sink, opt SinkOptions) *sinkQueue {
+	name := opt.Name
+	if name == "" {
+		name = s.Name()
+	}
 	q := &sinkQueue{
 		e:        e,
 		sink:     s,
-		name:     s.Name(),
-		onChange: onChange,
+		name:     name,
+		onChange: opt.On != OnAction,
 		maxIdle:  historyFactor * e.cfg.QueueSize,
 		sessions: make(map[string]*slot),
 		drained:  make(chan struct{}),
 	}
 	q.cond.L = &q.mu
+	q.summary = newSummary(q, e.cfg.LogInterval)
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	return q
 }
@@ -135,6 +141,9 @@ func (q *sinkQueue) enqueue(u *Update) {
 	o := q.admit(u)
 	q.count(o, 1)
 	q.mu.Unlock()
+	if o == outDropped {
+		q.summary.drop(1)
+	}
 	q.notify(o, 1, 0)
 }
 
@@ -299,6 +308,7 @@ func (q *sinkQueue) stop() int {
 	q.mu.Unlock()
 	q.wg.Wait()
 
+	q.summary.flush()
 	st := q.stats()
 	log := q.e.log.Info
 	if st.Pending > 0 {

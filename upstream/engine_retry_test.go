@@ -89,12 +89,13 @@ func TestEngineNoRetryOnClientError(t *testing.T) {
 	if st := stats(e, 0); st.Failed != 1 || st.Retried != 0 || sink.n.Load() != 1 {
 		t.Fatalf("stats %+v after %d calls", st, sink.n.Load())
 	}
-	failures := logs.FilterMessage("upstream delivery failed").All()
+	failures := logs.FilterMessage("upstream deliveries given up or dropped").All()
 	if len(failures) != 1 {
 		t.Fatalf("%d failure log lines", len(failures))
 	}
 	f := failures[0].ContextMap()
-	if f["sink"] != "s" || f["session"] != "a" || f["status"] != int64(400) || f["snippet"] != `{"error":"bad coupon"}` {
+	ex, _ := f["example"].(map[string]any)
+	if f["sink"] != "s" || f["failed"] != int64(1) || ex["session"] != "a" || ex["status"] != int64(400) || ex["snippet"] != `{"error":"bad coupon"}` {
 		t.Fatalf("log fields %v", f)
 	}
 	if strings.Contains(fmt.Sprint(logs.AllUntimed()), "secret@example.com") {
@@ -115,8 +116,8 @@ func TestEngineMaxAttempts(t *testing.T) {
 	if st := stats(e, 0); st.Failed != 1 || st.Retried != 2 || sink.n.Load() != 3 {
 		t.Fatalf("stats %+v after %d calls", st, sink.n.Load())
 	}
-	failures := logs.FilterMessage("upstream delivery failed").All()
-	if len(failures) != 1 || failures[0].ContextMap()["attempts"] != int64(3) {
+	failures := logs.FilterMessage("upstream deliveries given up or dropped").All()
+	if len(failures) != 1 || failures[0].ContextMap()["example"].(map[string]any)["attempts"] != int64(3) {
 		t.Fatalf("failure log lines: %v", failures)
 	}
 }

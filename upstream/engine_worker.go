@@ -9,8 +9,6 @@ import (
 	"net/url"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
@@ -82,7 +80,7 @@ func (w *deliveryWorker) handle(s *slot, u *Update, first bool) {
 	}
 	o, attempts := q.settle(s, fp, err)
 	if o == outFailed {
-		q.logFailure(s.id, attempts, err)
+		q.summary.fail(s.id, attempts, err)
 	}
 	q.notify(o, 1, latency)
 }
@@ -208,25 +206,6 @@ func (w *deliveryWorker) fingerprint(u *Update) uint64 {
 		w.buf = nil
 	}
 	return h
-}
-
-// logFailure logs a given-up update: sink, session id, status and the
-// upstream's snippet, no other personal data.
-func (q *sinkQueue) logFailure(id string, attempts int, err error) {
-	fields := []zap.Field{
-		zap.String("sink", q.name),
-		zap.String("session", id),
-		zap.Int("attempts", attempts),
-	}
-	var de *DeliveryError
-	if errors.As(err, &de) {
-		fields = append(fields, zap.Int("status", de.Status), zap.String("snippet", de.Snippet))
-		err = de.Err
-	}
-	if err != nil && (de == nil || de.Status == 0) {
-		fields = append(fields, zap.String("cause", errCause(err)))
-	}
-	q.e.log.Warn("upstream delivery failed", fields...)
 }
 
 // errCause describes a network error without the request's URL, which
