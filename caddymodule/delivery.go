@@ -99,14 +99,23 @@ func (h *Handler) newEngine() (caddy.Destructor, error) {
 	hasher := upstream.NewHasher(hashKey)
 	// The engine outlives this config, so it logs through Caddy's default
 	// logger, not this config's (whose writers close at the next reload).
+	labels, err := sinkLabels(h.Forward)
+	if err != nil {
+		return nil, err
+	}
 	e := upstream.New(upstream.Config{QueueSize: d.QueueSize, Concurrency: d.Concurrency,
-		MaxAttempts: d.MaxAttempts, Timeout: time.Duration(d.Timeout)}, caddy.Log().Named("sessiontap.upstream"))
-	for _, f := range h.Forward {
-		s, err := f.sink(repl, hasher)
+		MaxAttempts: d.MaxAttempts, Timeout: time.Duration(d.Timeout), MaxBackoff: time.Duration(d.MaxBackoff)},
+		caddy.Log().Named("sessiontap.upstream"))
+	conns := d.Concurrency
+	if conns <= 0 {
+		conns = upstream.DefaultConcurrency
+	}
+	for i, f := range h.Forward {
+		s, err := f.sink(repl, hasher, conns)
 		if err != nil {
 			return nil, fmt.Errorf("forward %s: %v", f.To, err)
 		}
-		e.AddSink(s, upstream.SinkOptions{On: f.On})
+		e.AddSink(s, upstream.SinkOptions{On: f.On, Name: labels[i]})
 	}
 	e.OnFeedback(feedbackWriter(h.store))
 	e.OnResult(observeDelivery)

@@ -2,8 +2,10 @@ package caddymodule
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/caddyserver/caddy/v2"
@@ -20,8 +22,12 @@ type Forward struct {
 	// webhook: the URL that is POSTed to).
 	URL string `json:"url"`
 	// On is "change" (the default: cart, customer or order changes) or
-	// "action" (every stored change, page views included).
+	// "action" (also every write that records a page type or action).
 	On string `json:"on,omitempty"`
+	// Name labels the sink in stats, metrics and logs: letters, digits,
+	// '-' and '_'. Default: the sink's kind (To), with "-2", "-3", … for
+	// the second and later sinks of one kind.
+	Name string `json:"name,omitempty"`
 
 	// APIKey is Talon.One's Integration API key (talonone).
 	APIKey string `json:"api_key,omitempty"`
@@ -67,6 +73,9 @@ type Delivery struct {
 	// Grace is how long pending deliveries are drained when Caddy stops
 	// (or a config with other sinks replaces this one). Default 10s.
 	Grace caddy.Duration `json:"grace,omitempty"`
+	// MaxBackoff caps the wait between attempts, an upstream's
+	// Retry-After included (a longer one is cut to it). Default 30s.
+	MaxBackoff caddy.Duration `json:"max_backoff,omitempty"`
 }
 
 // sinkNames lists the sinks Forward.To accepts.
@@ -158,25 +167,68 @@ func forwardsForKey(fs []Forward) []Forward {
 	return out
 }
 
-// sink builds the forward's sink with placeholders ({env.X}) replaced;
-// its errors point at the forward's origin.
-func (f Forward) sink(repl *caddy.Replacer, hasher *upstream.Hasher) (upstream.Sink, error) {
-	s, err := f.newSink(repl, hasher)
+// sink builds the forward's sink with placeholders ({env.X}) replaced and
+// a client of its own that keeps conns connections; its errors point at
+// the forward's origin.
+func (f Forward) sink(repl *caddy.Replacer, hasher *upstream.Hasher, conns int) (upstream.Sink, error) {
+	s, err := f.newSink(repl, hasher, upstream.NewClient(conns))
 	return s, atOrigin(err, f.Origins["forward"])
 }
 
-func (f Forward) newSink(repl *caddy.Replacer, hasher *upstream.Hasher) (upstream.Sink, error) {
+func (f Forward) newSink(repl *caddy.Replacer, hasher *upstream.Hasher, client *http.Client) (upstream.Sink, error) {
 	r := func(s string) string { return repl.ReplaceKnown(s, "") }
 	switch f.To {
 	case "talonone":
 		return upstream.NewTalonOne(upstream.TalonOneConfig{URL: f.URL, APIKey: r(f.APIKey), Dry: f.Dry,
-			ResponseContent: f.ResponseContent, Hasher: hasher})
+			ResponseContent: f.ResponseContent, Hasher: hasher, Client: client})
 	case "emporix":
 		return upstream.NewEmporix(upstream.EmporixConfig{URL: f.URL, Tenant: r(f.Tenant), ClientID: r(f.ClientID),
-			ClientSecret: r(f.ClientSecret), SiteCode: r(f.SiteCode), Hasher: hasher})
+			ClientSecret: r(f.ClientSecret), SiteCode: r(f.SiteCode), Hasher: hasher, Client: client})
 	case "nosto":
-		return upstream.NewNosto(upstream.NostoConfig{URL: f.URL, Token: r(f.Token), Hasher: hasher})
+		return upstream.NewNosto(upstream.NostoConfig{URL: f.URL, Token: r(f.Token), Hasher: hasher, Client: client})
 	default:
-		return upstream.NewWebhook(upstream.WebhookConfig{URL: f.URL, Secret: r(f.Secret)})
+		return upstream.NewWebhook(upstream.WebhookConfig{URL: f.URL, Secret: r(f.Secret), Client: client})
 	}
+}
+
+// sinkLabels names each forward for stats, metrics and logs: its Name, or
+// its kind made unique. Two forwards given the same name are an error.
+func sinkLabels(fs []Forward) ([]string, error) {
+	labels := make([]string, len(fs))
+	taken := map[string]bool{}
+	for i, f := range fs {
+		if f.Name == "" {
+			continue
+		}
+		if !validLabel(f.Name) {
+			return nil, atOrigin(fmt.Errorf("forward %s: name %q: use letters, digits, - and _", f.To, f.Name), f.origin("name"))
+		}
+		if taken[f.Name] {
+			return nil, atOrigin(fmt.Errorf("forward %s: name %q is taken by another forward", f.To, f.Name), f.origin("name"))
+		}
+		labels[i], taken[f.Name] = f.Name, true
+	}
+	for i, f := range fs {
+		if labels[i] != "" {
+			continue
+		}
+		label := f.To
+		for n := 2; taken[label]; n++ {
+			label = f.To + "-" + strconv.Itoa(n)
+		}
+		labels[i], taken[label] = label, true
+	}
+	return labels, nil
+}
+
+func validLabel(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

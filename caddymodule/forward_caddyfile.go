@@ -13,6 +13,7 @@ import (
 //
 //	forward talonone|emporix|nosto|webhook <url> {
 //		on change|action
+//		name <label>                     # in stats, metrics and logs
 //		api_key <key>                    # talonone
 //		dry                              # talonone
 //		response_content <item...>       # talonone
@@ -86,6 +87,7 @@ var forwardOptions = map[string]func(*Forward, *caddyfile.Dispenser) error{
 		}
 		return nil
 	},
+	"name":          stringOption(func(f *Forward) *string { return &f.Name }),
 	"api_key":       stringOption(func(f *Forward) *string { return &f.APIKey }),
 	"tenant":        stringOption(func(f *Forward) *string { return &f.Tenant }),
 	"client_id":     stringOption(func(f *Forward) *string { return &f.ClientID }),
@@ -119,6 +121,7 @@ var optionSinks = map[string][]string{
 //		max_attempts <n>
 //		timeout <duration>
 //		grace <duration>
+//		max_backoff <duration>
 //	}
 func (m *Handler) parseDelivery(d *caddyfile.Dispenser) error {
 	m.Delivery = &Delivery{}
@@ -151,6 +154,7 @@ var deliveryOptions = map[string]func(*Delivery) any{
 	"max_attempts": func(dl *Delivery) any { return &dl.MaxAttempts },
 	"timeout":      func(dl *Delivery) any { return &dl.Timeout },
 	"grace":        func(dl *Delivery) any { return &dl.Grace },
+	"max_backoff":  func(dl *Delivery) any { return &dl.MaxBackoff },
 }
 
 var deliveryOptionNames = optionNames(deliveryOptions)

@@ -16,6 +16,11 @@ import (
 )
 
 // accessToken returns the cached token, or fetches one.
+
+// maxTokenLife bounds how long a token is kept, whatever expires_in says:
+// a day, so that a revoked client is noticed within one.
+const maxTokenLife = 24 * time.Hour
+
 func (e *Emporix) accessToken(ctx context.Context) (string, error) {
 	if tok, ok := e.cachedToken(); ok {
 		return tok, nil
@@ -88,7 +93,7 @@ func (e *Emporix) fetchToken(ctx context.Context) (string, error) {
 	if err != nil || secs <= 0 {
 		secs = 60 // unknown lifetime: keep it briefly
 	}
-	life := time.Duration(min(secs, int64(MaxRetryAfter/time.Second))) * time.Second
+	life := time.Duration(min(secs, int64(maxTokenLife/time.Second))) * time.Second
 	e.mu.Lock()
 	e.token = tok.AccessToken
 	e.expiry = e.now().Add(life - min(life/10, time.Minute))

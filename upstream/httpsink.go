@@ -60,14 +60,26 @@ func NewJSONRequest(ctx context.Context, method, rawURL string, body any) (*http
 	return req, nil
 }
 
-// defaultClient is the sinks' client when none is configured. It follows no
-// redirects: a redirect would turn a POST into a GET, or send a session to
-// a host nobody configured; the 3xx is reported instead.
-var defaultClient = &http.Client{
-	Timeout: 30 * time.Second, // the engine's per-attempt context normally ends sooner
-	CheckRedirect: func(*http.Request, []*http.Request) error {
-		return http.ErrUseLastResponse
-	},
+// defaultClient is the sinks' client when none is configured.
+var defaultClient = NewClient(0)
+
+// NewClient returns a client for one sink that keeps up to conns idle
+// connections to its upstream (http.DefaultTransport keeps 2 per host, so
+// a sink delivering 8 at once dropped and re-opened connections, TLS
+// handshakes included). It follows no redirects: a redirect would turn a
+// POST into a GET, or send a session to a host nobody configured; the 3xx
+// is reported instead.
+func NewClient(conns int) *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = max(conns, 2)
+	t.MaxIdleConns = max(t.MaxIdleConns, t.MaxIdleConnsPerHost)
+	return &http.Client{
+		Transport: t,
+		Timeout:   30 * time.Second, // the engine's per-attempt context normally ends sooner
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
 }
 
 // DoHTTP sends req under ctx with client (defaultClient when nil) and

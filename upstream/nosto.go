@@ -24,8 +24,9 @@ type NostoConfig struct {
 	Token string
 	// Hasher pseudonymises the customer reference. Required.
 	Hasher *Hasher
-	// Client sends the requests; nil uses a client that does not follow
-	// redirects and gives up after 30s.
+	// Client sends the requests; nil uses a shared NewClient(0). Give
+	// each sink its own NewClient(concurrency) so that its connections
+	// are kept.
 	Client *http.Client
 }
 

@@ -28,8 +28,9 @@ type TalonOneConfig struct {
 	ResponseContent []string
 	// Hasher pseudonymises the customer reference into the profileId.
 	Hasher *Hasher
-	// Client sends the requests; http.DefaultClient when nil. Set a
-	// timeout on it.
+	// Client sends the requests; nil uses a shared NewClient(0). Give
+	// each sink its own NewClient(concurrency) so that its connections
+	// are kept.
 	Client *http.Client
 }
 

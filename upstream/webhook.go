@@ -42,9 +42,9 @@ type WebhookConfig struct {
 	// Secret is the shared HMAC-SHA256 key, used as its bytes (no hex or
 	// base64 decoding). Required.
 	Secret string
-	// Client sends the requests; nil uses a client that does not follow
-	// redirects (a redirect would turn the POST into a GET and could send
-	// personal data elsewhere) and gives up after 30s.
+	// Client sends the requests; nil uses a shared NewClient(0). Give
+	// each sink its own NewClient(concurrency) so that its connections
+	// are kept.
 	Client *http.Client
 }
 
