@@ -188,7 +188,9 @@ func (b *Bigcache) read(bc *bigcache.BigCache, id string) ([]byte, *model.Sessio
 		return nil, nil, fmt.Errorf("reading session: %w", err)
 	}
 	s := new(model.Session)
-	if err := s.UnmarshalBinary(raw); err != nil {
+	// raw is bigcache's copy, ours alone and only ever read: the session
+	// shares it rather than copying every string out of it.
+	if err := s.UnmarshalBinaryShared(raw); err != nil {
 		return raw, nil, fmt.Errorf("stored session: %w", err)
 	}
 	// bigcache's Get does not look at age; only its janitor drops old
@@ -252,7 +254,7 @@ func unchanged(st *stripe, id string, raw []byte, s *model.Session) (*model.Sess
 		return s, nil
 	}
 	fresh := &model.Session{ID: id}
-	return fresh, fresh.UnmarshalBinary(raw)
+	return fresh, fresh.UnmarshalBinaryShared(raw)
 }
 
 // stamp sets what the store owns, whatever fn did to it.

@@ -1,9 +1,11 @@
 package model
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -148,8 +150,17 @@ func appendMessage(b []byte, num protowire.Number, keepEmpty bool, body func([]b
 }
 
 // UnmarshalBinary implements encoding.BinaryUnmarshaler. It replaces all of
-// s; on error s is left zeroed apart from what was decoded so far.
+// s; on error s is left zeroed apart from what was decoded so far. b is
+// copied once, and the session's strings share that copy: one allocation
+// instead of one per string, on every store read.
 func (s *Session) UnmarshalBinary(b []byte) error {
+	return s.UnmarshalBinaryShared(bytes.Clone(b))
+}
+
+// UnmarshalBinaryShared is UnmarshalBinary for a b that the caller gives
+// away, such as the copy a cache hands out: the session's strings share
+// b's memory instead of a copy of it, so b must never be changed again.
+func (s *Session) UnmarshalBinaryShared(b []byte) error {
 	*s = Session{}
 	if err := decodeFields(b, s.decodeField); err != nil {
 		return fmt.Errorf("decoding session: %w", err)
@@ -215,6 +226,9 @@ func (c *Cart) decodeField(num protowire.Number, typ protowire.Type, b []byte) (
 	var it CartItem
 	n, err := consumeMessage(typ, b, it.decodeField)
 	if err == nil {
+		if c.Items == nil {
+			c.Items = make([]CartItem, 0, 4) // most carts: one allocation
+		}
 		c.Items = append(c.Items, it)
 	}
 	return n, err
@@ -262,11 +276,14 @@ func consumeString(typ protowire.Type, b []byte, dst *string) (int, error) {
 	if typ != protowire.BytesType {
 		return 0, errWireType
 	}
-	v, n := protowire.ConsumeString(b)
+	v, n := protowire.ConsumeBytes(b)
 	if n < 0 {
 		return 0, protowire.ParseError(n)
 	}
-	*dst = v
+	// Shares the buffer, which UnmarshalBinaryShared's caller gave away
+	// (UnmarshalBinary's is its own copy): nothing writes to it again, so
+	// the string is as immutable as any.
+	*dst = unsafe.String(unsafe.SliceData(v), len(v))
 	return n, nil
 }
 
