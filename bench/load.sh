@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Throughput and p99 latency of plain reverse_proxy against sessiontap +
-# reverse_proxy, measured in one run on the same machine.
+# Throughput, CPU time per request and p99 latency of plain reverse_proxy
+# against sessiontap + reverse_proxy, measured in one run on the same
+# machine, in alternating rounds.
 #
 # Usage: bench/load.sh [seconds per run] [rounds]
 # Needs wrk (apt-get install -y wrk). Prints a Markdown table for BENCHMARKS.md.
@@ -26,32 +27,57 @@ day=$(( $(date +%s) / 86400 ))
 b36() { local n=$1 s="" d=0123456789abcdefghijklmnopqrstuvwxyz; while [ "$n" -gt 0 ]; do s=${d:$((n % 36)):1}$s; n=$((n / 36)); done; echo "${s:-0}"; }
 cookie="sessiontap_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=').$(b36 $day)"
 
-# run PORT PATH -> "requests/s p99_ms"
+# cpu: the Caddy process's CPU time so far, in clock ticks (user + system).
+cpu() { awk '{print $14 + $15}' "/proc/$caddy_pid/stat"; }
+tick_us=$(echo "1000000 / $(getconf CLK_TCK)" | bc -l)
+
+# run PORT PATH -> "requests/s p99_ms cpu_us_per_request". Both sides and
+# the upstream live in one Caddy process, so the process's CPU time over a
+# run, per request, is what the side costs (the upstream's share is the
+# same on both); wrk's own CPU, on the same cores, is not in it.
 run() {
-	wrk -t2 -c$conns -d"${secs}s" --latency -H "Cookie: $cookie" -H "Accept-Encoding: identity" "http://127.0.0.1:$1$2" |
-		awk '/Requests\/sec/ {rps=$2} /^ +99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000} p99=v} END {printf "%s %s\n", rps, p99}'
+	local before after out
+	before=$(cpu)
+	out=$(wrk -t2 -c$conns -d"${secs}s" --latency -H "Cookie: $cookie" -H "Accept-Encoding: identity" "http://127.0.0.1:$1$2")
+	after=$(cpu)
+	awk -v ticks=$((after - before)) -v tick_us="$tick_us" '
+		/requests in/ {n=$1}
+		/Requests\/sec/ {rps=$2}
+		/^ +99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000} p99=v}
+		END {printf "%s %s %.2f\n", rps, p99, ticks * tick_us / n}' <<<"$out"
 }
 
-echo "| case | plain req/s | sessiontap req/s | ratio | plain p99 ms | sessiontap p99 ms |"
-echo "|---|---:|---:|---:|---:|---:|"
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+echo "| case | plain req/s | sessiontap req/s | throughput ratio | plain CPU µs/req | sessiontap CPU µs/req | CPU ratio | plain p99 ms | sessiontap p99 ms |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for case in "static asset:/asset.css" "7 KiB tagged page:/page-7k.html" "7 KiB tagged page, per-request token:/page-7k-nonce.html"; do
 	name=${case%%:*}
 	path=${case#*:}
 	run 9182 "$path" >/dev/null # warm up both
 	run 9183 "$path" >/dev/null
-	p_sum=0 s_sum=0 p_p99=() s_p99=()
-	for _ in $(seq "$rounds"); do
+	p_sum=0 s_sum=0 p_cpu=0 s_cpu=0 p_p99=() s_p99=()
+	for r in $(seq "$rounds"); do
 		# Alternate the order so neither side always runs on a warmer machine.
-		read -r prps pp99 < <(run 9182 "$path")
-		read -r srps sp99 < <(run 9183 "$path")
+		if ((r % 2)); then
+			read -r prps pp99 pcpu < <(run 9182 "$path")
+			read -r srps sp99 scpu < <(run 9183 "$path")
+		else
+			read -r srps sp99 scpu < <(run 9183 "$path")
+			read -r prps pp99 pcpu < <(run 9182 "$path")
+		fi
 		p_sum=$(echo "$p_sum + $prps" | bc -l)
 		s_sum=$(echo "$s_sum + $srps" | bc -l)
+		p_cpu=$(echo "$p_cpu + $pcpu" | bc -l)
+		s_cpu=$(echo "$s_cpu + $scpu" | bc -l)
 		p_p99+=("$pp99")
 		s_p99+=("$sp99")
 	done
 	ratio=$(echo "scale=3; $s_sum / $p_sum" | bc -l)
+	cpu_ratio=$(echo "scale=3; $s_cpu / $p_cpu" | bc -l)
 	pavg=$(echo "scale=0; $p_sum / $rounds" | bc -l)
 	savg=$(echo "scale=0; $s_sum / $rounds" | bc -l)
-	median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-	echo "| $name | $pavg | $savg | $ratio | $(median "${p_p99[@]}") | $(median "${s_p99[@]}") |"
+	pcpu=$(echo "scale=1; $p_cpu / $rounds" | bc -l)
+	scpu=$(echo "scale=1; $s_cpu / $rounds" | bc -l)
+	echo "| $name | $pavg | $savg | $ratio | $pcpu | $scpu | $cpu_ratio | $(median "${p_p99[@]}") | $(median "${s_p99[@]}") |"
 done
