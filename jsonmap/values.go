@@ -3,46 +3,45 @@ package jsonmap
 import (
 	"bytes"
 	"encoding/json"
-	"strings"
-	"unicode/utf8"
 
+	"github.com/sessiontap/caddy-sessiontap/internal/strictjson"
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
-// Limits on what a captured document can make us store; the same as the
-// collect endpoint's, so that both ways into a session agree.
-const (
-	MaxItems    = 1000
-	maxQuantity = 1_000_000
-	maxID       = 256
-	maxText     = 1024
-	maxEmail    = 320 // RFC 5321's limit on a forward path
-)
+// MaxItems bounds the lines read from one document: what a cart may hold.
+const MaxItems = model.MaxCartItems
 
 // Every converter below takes a raw value (nil when missing) and reports
-// ok=false for a value that must be dropped.
+// ok=false for a value that must be dropped. Strings are cleaned by the
+// model's value rules, as collect and page tagging clean them.
 
-// text decodes a JSON string, trimmed. Empty results are ok: the caller
-// decides whether empty means absent or bad.
-func text(v []byte, limit int) (_ string, ok bool) {
-	if len(v) < 2 || v[0] != '"' {
+// str decodes a JSON string, refusing bytes that are not UTF-8 and
+// escaped lone surrogates, which a decoder would turn into U+FFFD.
+func str(v []byte) (_ string, ok bool) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
 		return "", false
 	}
-	var s string
-	if inner := v[1 : len(v)-1]; bytes.IndexByte(inner, '\\') < 0 {
-		s = string(bytes.TrimSpace(inner))
-	} else if s, ok = unquote(v); !ok {
+	inner := v[1 : len(v)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return string(inner), true // the value rules check the bytes
+	}
+	if strictjson.Check(v) != nil {
 		return "", false
 	}
-	s = strings.TrimSpace(s)
-	// Values end up in stores, upstream requests and (ids) log lines.
-	if len(s) > limit || !utf8.ValidString(s) || strings.ContainsAny(s, "\x00\r\n") {
-		return "", false
-	}
-	return s, true
+	return unquote(v)
 }
 
-// unquote decodes a string with escapes; apart so that text's common case
+// rule applies a value rule to a JSON string.
+func rule(v []byte, clean func(string) (string, error)) (string, bool) {
+	s, ok := str(v)
+	if !ok {
+		return "", false
+	}
+	s, err := clean(s)
+	return s, err == nil
+}
+
+// unquote decodes a string with escapes; apart so that str's common case
 // does not pay for the heap variable json.Unmarshal needs.
 func unquote(v []byte) (string, bool) {
 	var s string
@@ -54,12 +53,12 @@ func unquote(v []byte) (string, bool) {
 // (Shopify's product_id 6788945887297). Integers keep their literal text.
 func id(v []byte) (string, bool) {
 	if len(v) > 0 && v[0] != '"' {
-		if !isInteger(v, true) || len(v) > maxID {
+		if !isInteger(v, true) || len(v) > model.MaxIDLength {
 			return "", false
 		}
 		return string(v), true
 	}
-	s, ok := text(v, maxID)
+	s, ok := rule(v, model.ID)
 	return s, ok && s != ""
 }
 
@@ -92,16 +91,15 @@ func numeric(v []byte) ([]byte, bool) {
 	return v, v[0] == '-' || (v[0] >= '0' && v[0] <= '9')
 }
 
+// quantity reads a whole quantity from a number or a numeric string;
+// 2.0 is 2, as everywhere.
 func quantity(v []byte) (int, bool) {
 	t, ok := numeric(v)
-	if !ok || !isInteger(t, false) || len(t) > 7 {
+	if !ok || len(t) > 32 {
 		return 0, false
 	}
-	n := 0
-	for _, c := range t {
-		n = n*10 + int(c-'0')
-	}
-	return n, n >= 1 && n <= maxQuantity
+	n, err := model.Quantity(string(t))
+	return n, err == nil
 }
 
 // price converts exactly: minor units (divisor > 1) must be integers and go
@@ -147,27 +145,15 @@ func minorUnits(t []byte) (int64, bool) {
 	return n, true
 }
 
-// currency reads an ISO 4217 code; lower case ("eur") is accepted and
-// upper-cased because it is unambiguous.
-func currency(v []byte) (string, bool) {
-	s, ok := text(v, 3)
-	if !ok || len(s) != 3 {
-		return "", false
-	}
-	for i := 0; i < 3; i++ {
-		if c := s[i] | 0x20; c < 'a' || c > 'z' {
-			return "", false
-		}
-	}
-	return strings.ToUpper(s), true
-}
+// currency reads an ISO 4217 code, upper-cased by the value rules.
+func currency(v []byte) (string, bool) { return rule(v, model.Currency) }
 
 func email(v []byte) (string, bool) {
-	s, ok := text(v, maxEmail)
-	return s, ok && strings.Contains(s, "@") && !strings.ContainsAny(s, " \t")
+	s, ok := rule(v, model.Email)
+	return s, ok && s != ""
 }
 
-func name(v []byte) (string, bool) { return text(v, maxText) }
+func name(v []byte) (string, bool) { return rule(v, model.Text) }
 
 // boolean accepts JSON booleans and their string forms.
 func boolean(v []byte) (bool, bool) {

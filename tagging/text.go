@@ -2,109 +2,104 @@ package tagging
 
 import (
 	"bytes"
+	"errors"
 	"html"
 	"unicode/utf8"
 
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
-// collapse appends s to dst with runs of whitespace made one space and the
-// ends trimmed, as a visitor reads the text. A no-break space counts as
-// whitespace: "12.00&nbsp;" is still a price. NUL bytes are dropped.
-func collapse(dst, s []byte) []byte {
-	space := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case isSpace[c]:
-			space = true
-			continue
-		case c == 0xc2 && i+1 < len(s) && s[i+1] == 0xa0:
-			space = true
-			i++
-			continue
-		case c == 0:
-			continue
+// The values of tagging are cleaned by the model's value rules, as collect
+// and captured cart JSON are: each field gets its text entity-decoded but
+// otherwise as written, and the rules trim it, collapse the whitespace of
+// free text, and refuse control characters, bytes that are not UTF-8 and
+// whitespace inside ids.
+
+// trim cuts HTML whitespace and no-break spaces from both ends of v.
+func trim(v []byte) []byte {
+	for len(v) > 0 && isSpace[v[0]] {
+		v = v[1:]
+	}
+	for len(v) > 1 && v[0] == 0xc2 && v[1] == 0xa0 {
+		v = trim(v[2:])
+	}
+	for len(v) > 0 && isSpace[v[len(v)-1]] {
+		v = v[:len(v)-1]
+	}
+	for len(v) > 1 && v[len(v)-2] == 0xc2 && v[len(v)-1] == 0xa0 {
+		v = trim(v[:len(v)-2])
+	}
+	return v
+}
+
+// textValue is free text, cut at model.MaxTextLength by the rules. What is
+// kept of a longer text is bounded first, so that a huge field is not
+// copied whole only to be cut.
+func textValue(v []byte) (string, bool) {
+	v = trim(v)
+	if len(v) > 4*maxText {
+		v = v[:4*maxText]
+		for len(v) > 0 && !utf8.RuneStart(v[len(v)-1]) {
+			v = v[:len(v)-1]
 		}
-		if space && len(dst) > 0 {
-			dst = append(dst, ' ')
+		if len(v) > 0 {
+			v = v[:len(v)-1] // the last rune may be cut: drop it
 		}
-		space = false
-		dst = append(dst, c)
 	}
-	return dst
-}
-
-// cutUTF8 shortens s to at most n bytes without splitting a character.
-func cutUTF8[T string | []byte](s T, n int) T {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	for n > 0 && s[n-1] == ' ' {
-		n--
-	}
-	return s[:n]
-}
-
-func validUTF8(v []byte) []byte {
-	if utf8.Valid(v) {
-		return v
-	}
-	return bytes.ToValidUTF8(v, []byte("\uFFFD"))
-}
-
-// textValue is free text: cut, never refused.
-func textValue(v []byte) string {
-	return string(cutUTF8(validUTF8(v), maxText))
+	s, err := model.Text(string(v))
+	return s, err == nil
 }
 
 // idValue is an id: refused when too long, since a cut id names something
 // else. Empty means absent.
 func idValue(v []byte) (string, bool) {
+	v = trim(v)
 	if len(v) > maxID {
 		return "", false
 	}
-	return string(validUTF8(v)), true
+	s, err := model.ID(string(v))
+	return s, err == nil
 }
 
 func emailValue(v []byte) (string, bool) {
-	if len(v) > maxEmail || len(v) > 0 && (bytes.IndexByte(v, '@') < 0 || bytes.IndexByte(v, ' ') >= 0) {
+	v = trim(v)
+	if len(v) > maxEmail {
 		return "", false
 	}
-	return string(validUTF8(v)), true
+	s, err := model.Email(string(v))
+	return s, err == nil
+}
+
+// linkValue is a URL (a cart's restore link): an id in all but its
+// length, which is that of free text.
+func linkValue(v []byte) (string, bool) {
+	v = trim(v)
+	if len(v) > maxText {
+		return "", false
+	}
+	s := string(v)
+	_, err := model.ID(s)
+	return s, err == nil || errors.Is(err, model.ErrIDTooLong)
 }
 
 // priceValue reads a non-negative dot-decimal price. Currency symbols,
 // thousands separators and decimal commas are refused, not guessed at.
-func priceValue(s string) (model.Decimal, bool) {
-	d, err := model.ParseDecimal(s)
-	return d, err == nil && d >= 0
+func priceValue(v []byte) (model.Decimal, bool) {
+	d, err := model.Price(string(trim(v)))
+	return d, err == nil
 }
 
 // quantityValue reads a positive whole quantity. "2.0000" is accepted:
 // Magento renders quantities as decimals.
-func quantityValue(s string) (int, bool) {
-	d, err := model.ParseDecimal(s)
-	if err != nil || d <= 0 || d%model.DecimalScale != 0 || d/model.DecimalScale > maxQuantity {
-		return 0, false
-	}
-	return int(d / model.DecimalScale), true
+func quantityValue(v []byte) (int, bool) {
+	n, err := model.Quantity(string(trim(v)))
+	return n, err == nil
 }
 
-// currencyValue reports whether v is an ISO 4217 code such as EUR.
-func currencyValue[T string | []byte](v T) bool {
-	if len(v) != 3 {
-		return false
-	}
-	for i := range 3 {
-		if v[i] < 'A' || v[i] > 'Z' {
-			return false
-		}
-	}
-	return true
+// currencyValue reads an ISO 4217 code, upper-cased; "" is absent.
+func currencyValue(v []byte) (string, bool) {
+	s, err := model.Currency(keepCode(trim(v)))
+	return s, err == nil
 }
 
 // appendUnescaped appends b to dst with its character references decoded,

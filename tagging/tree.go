@@ -3,16 +3,18 @@ package tagging
 import (
 	"bytes"
 	"html"
+
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // Bounds on what one page can make us hold.
 const (
-	maxItems    = 1000 // line items per cart or order
-	maxText     = 1024 // names, categories, search terms: cut
-	maxID       = 256  // ids: refused when longer, a cut id names another thing
-	maxEmail    = 320  // RFC 5321's limit on a forward path
-	maxQuantity = 1_000_000
-	maxDropped  = 100
+	// The model's value rules' bounds, so that every source agrees.
+	maxItems   = model.MaxCartItems
+	maxText    = model.MaxTextLength
+	maxID      = model.MaxIDLength
+	maxEmail   = model.MaxEmailLength
+	maxDropped = 100
 	// maxDepth bounds the element stack; deeper elements are not tracked.
 	maxDepth = 512
 	// maxHits bounds the remembered "nosto_" positions; past them, class
@@ -226,8 +228,7 @@ func (p *parser) pop() {
 	case kindField:
 		p.fields--
 		if !p.discard {
-			p.scratch = collapse(p.scratch[:0], p.textBuf[f.text:])
-			p.setField(f.owner, f.field, p.scratch)
+			p.setField(f.owner, f.field, p.textBuf[f.text:])
 		}
 		if p.fields == 0 {
 			p.textBuf = p.textBuf[:0]

@@ -12,13 +12,15 @@ type rawItem struct {
 	index int
 	vals  [fCurrency]string // by field - fProductID; not quantity and unit price:
 	// those are read when set, so that their text is never kept as a string.
+	bad         uint32 // fields refused by the value rules, 1<<(field - fProductID)
 	quantity    int
 	quantityOK  bool
 	unitPrice   model.Decimal
 	unitPriceOK bool
 }
 
-// setField stores a field's collapsed text. The first occurrence wins.
+// setField stores a field's text, entity-decoded, cleaned by the value
+// rules. The first occurrence wins.
 func (p *parser) setField(owner ctx, fid field, v []byte) {
 	if p.seen[owner]&(1<<fid) != 0 {
 		return
@@ -30,18 +32,7 @@ func (p *parser) setField(owner ctx, fid field, v []byte) {
 	case ctxCart:
 		p.setCartField(fid, v)
 	case ctxCartItem, ctxOrderItem:
-		// Keep one byte over the longest limit so the check still sees "too long".
-		v = cutUTF8(validUTF8(v), maxText+1)
-		switch fid {
-		case fQuantity:
-			p.item.quantity, p.item.quantityOK = quantityValue(string(v))
-		case fUnitPrice:
-			p.item.unitPrice, p.item.unitPriceOK = priceValue(string(v))
-		case fCurrency:
-			p.item.vals[fid-fProductID] = keepCode(v)
-		default:
-			p.item.vals[fid-fProductID] = string(v)
-		}
+		p.setItemField(fid, v)
 	case ctxCustomer:
 		p.setCustomerField(fid, v)
 	case ctxBuyer:
@@ -57,10 +48,35 @@ func (p *parser) setField(owner ctx, fid field, v []byte) {
 	}
 }
 
+// setItemField keeps a line item's field, or marks it refused.
+func (p *parser) setItemField(fid field, v []byte) {
+	var s string
+	ok := true
+	switch fid {
+	case fQuantity:
+		p.item.quantity, p.item.quantityOK = quantityValue(v)
+		return
+	case fUnitPrice:
+		p.item.unitPrice, p.item.unitPriceOK = priceValue(v)
+		return
+	case fCurrency:
+		s, ok = currencyValue(v)
+	case fName:
+		s, ok = textValue(v)
+	default:
+		s, ok = idValue(v)
+	}
+	if !ok {
+		p.item.bad |= 1 << (fid - fProductID)
+		return
+	}
+	p.item.vals[fid-fProductID] = s
+}
+
 func (p *parser) setPageField(fid field, v []byte) {
 	switch fid {
 	case fPageType:
-		if t := pageType(v); t.Valid() {
+		if t := pageType(trim(v)); t.Valid() {
 			p.page.PageType = t
 		} else {
 			p.drop("page_type")
@@ -72,19 +88,30 @@ func (p *parser) setPageField(fid field, v []byte) {
 			p.drop("variation")
 		}
 	case fCategory:
-		p.page.Category = textValue(v)
+		p.page.Category = p.textField(v, "category")
 	case fSearchTerm:
-		p.page.SearchTerm = textValue(v)
+		p.page.SearchTerm = p.textField(v, "search_term")
 	}
+}
+
+// text is a free-text field, or "" with the field dropped when refused.
+func (p *parser) textField(v []byte, at string) string {
+	s, ok := textValue(v)
+	if !ok {
+		p.drop(at)
+	}
+	return s
 }
 
 func (p *parser) setCartField(fid field, v []byte) {
 	s, ok := idValue(v)
 	switch {
-	case fid == fRestoreLink && len(v) <= maxText:
-		p.page.Cart.RestoreLink = string(validUTF8(v))
 	case fid == fRestoreLink:
-		p.drop("cart.restore_link")
+		if link, ok := linkValue(v); ok {
+			p.page.Cart.RestoreLink = link
+		} else {
+			p.drop("cart.restore_link")
+		}
 	case ok:
 		p.page.Cart.HCID = s
 	default:
@@ -122,9 +149,9 @@ func (p *parser) setPerson(c *model.Customer, at string, fid field, v []byte) {
 			p.drop(at + ".email")
 		}
 	case fFirstName:
-		c.FirstName = textValue(v)
+		c.FirstName = p.textField(v, at+".first_name")
 	case fLastName:
-		c.LastName = textValue(v)
+		c.LastName = p.textField(v, at+".last_name")
 	case fCustomerRef:
 		if s, ok := idValue(v); ok {
 			c.CustomerReference = s
@@ -133,7 +160,7 @@ func (p *parser) setPerson(c *model.Customer, at string, fid field, v []byte) {
 		}
 	case fMarketing:
 		// Missing or refused means no consent.
-		switch {
+		switch v := trim(v); {
 		case bytes.EqualFold(v, []byte("true")):
 			c.MarketingPermission = true
 		case len(v) > 0 && !bytes.EqualFold(v, []byte("false")):
@@ -148,17 +175,17 @@ func (p *parser) setProductField(fid field, v []byte) {
 	case fProductID:
 		pr.ProductID, _ = idValue(v) // a bad id is reported when the product closes
 	case fName:
-		pr.Name = textValue(v)
+		pr.Name = p.textField(v, "product.name")
 	case fPrice:
-		if d, ok := priceValue(string(v)); ok {
+		if d, ok := priceValue(v); ok {
 			pr.Price = d
 		} else {
 			p.drop("product.price")
 		}
 	case fCurrency:
-		if currencyValue(v) {
-			pr.PriceCurrencyCode = keepCode(v)
-		} else if len(v) > 0 {
+		if c, ok := currencyValue(v); ok {
+			pr.PriceCurrencyCode = c
+		} else {
 			p.drop("product.price_currency_code")
 		}
 	}
@@ -173,9 +200,9 @@ func (p *parser) closeItem(list string) (model.CartItem, bool) {
 	if p.discard {
 		return it, false
 	}
-	vals := &p.item.vals
+	vals, bad := &p.item.vals, func(f field) bool { return p.item.bad&(1<<(f-fProductID)) != 0 }
 	ok := true
-	if id := vals[fProductID-fProductID]; id != "" && len(id) <= maxID {
+	if id := vals[fProductID-fProductID]; id != "" && !bad(fProductID) {
 		it.ProductID = id
 	} else {
 		ok = p.dropItem(list, "product_id")
@@ -187,16 +214,14 @@ func (p *parser) closeItem(list string) (model.CartItem, bool) {
 	if it.UnitPrice = p.item.unitPrice; !p.item.unitPriceOK {
 		ok = p.dropItem(list, "unit_price")
 	}
-	if sku := vals[fSkuID-fProductID]; len(sku) <= maxID {
-		it.SkuID = sku
-	} else {
-		p.dropItem(list, "sku_id")
-	}
-	it.Name = cutUTF8(vals[fName-fProductID], maxText)
-	if cur := vals[fCurrency-fProductID]; currencyValue(cur) {
-		it.PriceCurrencyCode = cur
-	} else if cur != "" {
-		p.dropItem(list, "price_currency_code")
+	it.SkuID, it.Name, it.PriceCurrencyCode = vals[fSkuID-fProductID], vals[fName-fProductID], vals[fCurrency-fProductID]
+	for _, f := range [...]struct {
+		f    field
+		name string
+	}{{fSkuID, "sku_id"}, {fName, "name"}, {fCurrency, "price_currency_code"}} {
+		if bad(f.f) {
+			p.dropItem(list, f.name)
+		}
 	}
 	return it, ok
 }
