@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+
+	"github.com/tidwall/gjson"
 )
 
 // shopifyCart20 builds a realistic 20-line cart.js body (about 20 KB) from the fixture's
@@ -45,14 +47,14 @@ func BenchmarkExtractShopifyCart(b *testing.B) {
 	}
 }
 
-// BenchmarkValid compares our validator with encoding/json's, which it
-// replaces for speed.
+// BenchmarkValid compares our validator (gjson's and our depth check)
+// with gjson's alone and with encoding/json's, which it replaces for speed.
 func BenchmarkValid(b *testing.B) {
 	doc := shopifyCart20(b)
 	for _, bm := range []struct {
 		name  string
 		valid func([]byte) bool
-	}{{"jsonmap", valid}, {"encoding-json", json.Valid}} {
+	}{{"jsonmap", valid}, {"gjson", gjson.ValidBytes}, {"encoding-json", json.Valid}} {
 		b.Run(bm.name, func(b *testing.B) {
 			b.SetBytes(int64(len(doc)))
 			for b.Loop() {

@@ -4,13 +4,16 @@ import (
 	"errors"
 	"strconv"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // ErrNotJSON is Extract's only error: the document is not valid JSON.
 var ErrNotJSON = errors.New("jsonmap: document is not valid JSON")
 
-// The queries of the two finders, in the order their paths are given.
+// The queries of the document's finder and of an item's fields, in the order
+// their paths are given.
 const (
 	qItems = iota
 	qCurrency
@@ -35,7 +38,7 @@ const (
 // values never fail the document: a bad required item field drops the item,
 // a bad optional field drops the field, and each is listed in Dropped.
 func (m Mapping) Extract(doc []byte) (Result, error) {
-	// Validating up front lets the scanner trust the syntax it walks.
+	// gjson expects valid JSON: on anything else its answers are undefined.
 	if !valid(doc) {
 		return Result{}, ErrNotJSON
 	}
@@ -44,7 +47,7 @@ func (m Mapping) Extract(doc []byte) (Result, error) {
 	docFinder := newFinder([]string{m.Items, m.Currency, m.Token,
 		c.CustomerReference, c.Email, c.FirstName, c.LastName, c.MarketingPermission})
 	x := extractor{partial: m.Partial, productID: f.ProductID, divisor: max(m.PriceDivisor, 1),
-		items: newFinder([]string{f.ProductID, f.Quantity, f.UnitPrice, f.SkuID, f.Name, f.Currency})}
+		fields: [...]string{f.ProductID, f.Quantity, f.UnitPrice, f.SkuID, f.Name, f.Currency}}
 	var hits [maxQueries]hit
 	docFinder.find(root, hits[:])
 	x.res.Currency = x.str(hits[qCurrency], itemAt{idx: -1}, currency)
@@ -59,9 +62,11 @@ func (m Mapping) Extract(doc []byte) (Result, error) {
 type extractor struct {
 	partial   bool
 	productID string
-	items     finder
-	divisor   int64
-	res       Result
+	// fields are the item paths, in the order of qProductID…; each is
+	// looked up on its own (see item).
+	fields  [qItemCurrency + 1]string
+	divisor int64
+	res     Result
 }
 
 func (x *extractor) drop(path string) { x.res.Dropped = append(x.res.Dropped, path) }
@@ -110,7 +115,7 @@ func (x *extractor) lines(root []byte, h hit) {
 		}
 		// An error body ({"status":422,…}) has no product id: not a line.
 		if _, _, isLine := lookup(root, x.productID); isLine {
-			if it, ok, _ := x.item(root, itemAt{idx: -1}); ok {
+			if it, ok := x.item(root, itemAt{idx: -1}); ok {
 				x.res.Lines = []model.CartItem{it}
 			}
 		}
@@ -121,22 +126,18 @@ func (x *extractor) lines(root []byte, h hit) {
 		return
 	}
 	lines := make([]model.CartItem, 0, 4)
-	arr := h.val
-	// The array is walked by hand: item reports each line's length.
-	j := skipSpace(arr, 1)
-	for i := 0; j < len(arr) && arr[j] != ']'; i++ {
+	i := 0
+	gjson.Parse(view(h.val)).ForEach(func(_, v gjson.Result) bool {
 		if i == MaxItems {
 			x.drop(h.alt + "[" + strconv.Itoa(MaxItems) + ":]")
-			break
+			return false
 		}
-		it, ok, n := x.item(arr[j:], itemAt{items: h.alt, idx: i})
-		if ok {
+		if it, ok := x.item(raw(v), itemAt{items: h.alt, idx: i}); ok {
 			lines = append(lines, it)
 		}
-		if j = skipSpace(arr, j+max(n, 1)); j < len(arr) && arr[j] == ',' {
-			j = skipSpace(arr, j+1)
-		}
-	}
+		i++
+		return true
+	})
 	if x.partial {
 		if len(lines) > 0 {
 			x.res.Lines = lines
@@ -163,16 +164,20 @@ func (a itemAt) path(field string) string {
 	return p
 }
 
-// item reads one line from the start of v and returns its length too.
-// Required fields are all checked so that Dropped names every reason;
-// optional ones only for lines that are kept.
-func (x *extractor) item(v []byte, at itemAt) (it model.CartItem, ok bool, n int) {
+// item reads one line. Required fields are all checked so that Dropped
+// names every reason; optional ones only for lines that are kept.
+func (x *extractor) item(v []byte, at itemAt) (it model.CartItem, ok bool) {
 	if v[0] != '{' {
 		x.drop(at.path(""))
-		return it, false, valueEnd(v, 0)
+		return it, false
 	}
-	var hits [maxQueries]hit
-	n = x.items.find(v, hits[:])
+	// A line is read with one gjson.Get per path, not a finder: Get skips
+	// the values it passes, where ForEach decodes each (a float parse per
+	// number). On a Shopify line that is 1.0 µs against 1.4.
+	var hits [len(x.fields)]hit
+	for q, p := range x.fields {
+		hits[q].val, hits[q].alt, hits[q].found = lookup(v, p)
+	}
 	var okID, okQty, okPrice bool
 	it.ProductID, okID = id(hits[qProductID].val)
 	it.Quantity, okQty = quantity(hits[qQuantity].val)
@@ -183,7 +188,7 @@ func (x *extractor) item(v []byte, at itemAt) (it model.CartItem, ok bool, n int
 		}
 	}
 	if !okID || !okQty || !okPrice {
-		return it, false, n
+		return it, false
 	}
 	it.SkuID = x.str(hits[qSkuID], at, id)
 	it.Name = x.str(hits[qName], at, name)
@@ -193,5 +198,5 @@ func (x *extractor) item(v []byte, at itemAt) (it model.CartItem, ok bool, n int
 	if it.PriceCurrencyCode == "" || it.PriceCurrencyCode == x.res.Currency {
 		it.PriceCurrencyCode = x.res.Currency // the fallback, or one string shared by all lines
 	}
-	return it, true, n
+	return it, true
 }

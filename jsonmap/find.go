@@ -1,13 +1,12 @@
 package jsonmap
 
-import (
-	"bytes"
-	"strings"
-)
+import "github.com/tidwall/gjson"
 
 // finder looks up several paths in one object with a single pass over its
-// members. A Shopify cart line has forty members of which we want six;
-// looking each up on its own scanned the line once per path.
+// members (gjson's ForEach). It reads the document's top level, where a
+// gjson.Get per path would skip over the whole items array again for each
+// path found after it (Shopify's currency) or missing (all customer paths
+// of most shops). Cart lines are small: item looks their paths up one by one.
 type finder struct {
 	n       int
 	entries [maxEntries]entry
@@ -24,9 +23,8 @@ const (
 
 // entry is one alternative of one query, split at its first key.
 type entry struct {
-	key, rest, alt string
+	key, rest, alt string // key is unescaped, to compare with gjson's keys
 	query, rank    int
-	plain          bool // key has no backslash escapes
 }
 
 // hit is a query's answer, as lookup would give it.
@@ -54,8 +52,7 @@ func newFinder(paths []string) finder {
 				break
 			}
 			key, after, _ := cut(alt, '.')
-			f.entries[f.n] = entry{key: key, rest: after, alt: alt, query: q, rank: rank,
-				plain: strings.IndexByte(key, '\\') < 0}
+			f.entries[f.n] = entry{key: unescape(key), rest: after, alt: alt, query: q, rank: rank}
 			f.n++
 		}
 	}
@@ -64,57 +61,58 @@ func newFinder(paths []string) finder {
 
 // find fills hits[q] for every query. The answer is the same as lookup's:
 // the first alternative present, not null and not "", where the first of
-// duplicate keys wins. v starts with the value and may go on past it; find
-// returns the value's length, so that a caller walking an array of lines
-// need not scan each line twice.
-func (f *finder) find(v []byte, hits []hit) int {
+// duplicate keys wins.
+func (f *finder) find(v []byte, hits []hit) {
 	if f.fall || len(v) == 0 || v[0] != '{' {
 		for q, p := range f.paths[:f.queries] {
 			hits[q].val, hits[q].alt, hits[q].found = lookup(v, p)
 		}
-		return valueEnd(v, 0)
+		return
 	}
 	for q := range f.queries {
 		hits[q] = hit{alt: f.first[q], rank: maxEntries}
 	}
 	var seen uint32 // entries whose key has occurred: later duplicates lose
-	ms := newMembers(v)
-	for {
-		key, val, ok := ms.next()
-		if !ok {
-			return ms.j + 1 // past the closing brace
-		}
-		plain := bytes.IndexByte(key, '\\') < 0 // checked once, not per entry
+	gjson.Parse(view(v)).ForEach(func(key, val gjson.Result) bool {
+		matched := false
 		for e := range f.n {
 			en := &f.entries[e]
-			if seen&(1<<e) != 0 {
-				continue
-			}
-			if plain && en.plain {
-				if string(key) != en.key {
-					continue
-				}
-			} else if !keyEqual(key, en.key) {
+			if seen&(1<<e) != 0 || key.Str != en.key {
 				continue
 			}
 			seen |= 1 << e
 			f.offer(en, val, hits)
+			matched = true
 		}
-	}
+		// Stop once no later member can change an answer.
+		return !matched || f.open(seen, hits)
+	})
 }
 
-func (f *finder) offer(en *entry, val []byte, hits []hit) {
+func (f *finder) offer(en *entry, val gjson.Result, hits []hit) {
 	h := &hits[en.query]
 	if en.rank >= h.rank {
 		return
 	}
+	v := raw(val)
 	if en.rest != "" {
 		var ok bool
-		if val, ok = get(val, en.rest); !ok {
+		if v, ok = get(v, en.rest); !ok {
 			return
 		}
 	}
-	if !isNullish(val) {
-		*h = hit{val: val, alt: en.alt, rank: en.rank, found: true}
+	if !isNullish(v) {
+		*h = hit{val: v, alt: en.alt, rank: en.rank, found: true}
 	}
+}
+
+// open reports whether an entry not yet seen could still beat its query's
+// hit.
+func (f *finder) open(seen uint32, hits []hit) bool {
+	for e := range f.n {
+		if en := &f.entries[e]; seen&(1<<e) == 0 && en.rank < hits[en.query].rank {
+			return true
+		}
+	}
+	return false
 }

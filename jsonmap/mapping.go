@@ -4,8 +4,9 @@
 //
 // # Paths
 //
-// Paths are this package's own syntax. They look like gjson's, and a path
-// without a comma means the same in both:
+// Paths are this package's own syntax, read with gjson
+// (github.com/tidwall/gjson) one key at a time. They look like gjson's, and
+// a path without a comma names the same keys in both:
 //
 //   - keys separated by dots: "customerSession.cartItems"
 //   - a key of plain digits indexes an array ("items.0"); on an object it
@@ -17,7 +18,9 @@
 //     not null and not "" ("product_title,title"); gjson would read the
 //     whole of "a,b" as one key. Escape a literal comma as "\,".
 //
-// Of duplicate keys in a document, the first wins.
+// Of duplicate keys in a document, the first wins, also on the way: "a.b"
+// looks for "b" in the first "a" only, where gjson would go on to the next
+// "a" that has a "b".
 package jsonmap
 
 import (

@@ -2,9 +2,11 @@ package jsonmap
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"strings"
+	"unsafe"
+
+	"github.com/tidwall/gjson"
 )
 
 // maxPathLength bounds a configured path; real ones are a few keys long.
@@ -12,7 +14,9 @@ const maxPathLength = 512
 
 // gjsonSpecial are the characters gjson gives a meaning to (wildcards,
 // queries, modifiers, pipes, multipaths). Our subset refuses them unescaped
-// so that a path never means something else here than in gjson.
+// so that a path never means something else here than in gjson, and so
+// that a segment of ours is, as it stands, one gjson key with the same
+// escapes (see get).
 const gjsonSpecial = "*?#@|![]{}"
 
 // checkPath reports why p is not a path of the supported syntax.
@@ -71,7 +75,8 @@ func cut(s string, sep byte) (before, after string, found bool) {
 
 // lookup evaluates path in v and returns the first alternative whose value
 // is present, not null and not "". alt is the alternative used, or the
-// first one when none is present, so that a drop can name it.
+// first one when none is present, so that a drop can name it. gjson cannot
+// do the alternatives: it would read "a,b" as one key.
 func lookup(v []byte, path string) (val []byte, alt string, found bool) {
 	first := ""
 	for rest, more := path, path != ""; more; {
@@ -89,7 +94,9 @@ func lookup(v []byte, path string) (val []byte, alt string, found bool) {
 
 func isNullish(v []byte) bool { return string(v) == "null" || string(v) == `""` }
 
-// get evaluates one alternative (dot-separated keys) in v.
+// get evaluates one alternative (dot-separated keys) in v, one gjson.Get
+// per key. Given the whole "a.b", gjson would try every "a" of an object
+// until one has a "b"; ours takes the first "a" and looks no further.
 func get(v []byte, alt string) ([]byte, bool) {
 	for more := true; more; {
 		var seg string
@@ -102,74 +109,39 @@ func get(v []byte, alt string) ([]byte, bool) {
 	return v, true
 }
 
-// child finds one key in an object, or one index in an array. As in gjson,
-// the first of duplicate keys wins and a numeric key on an object is a key.
+// child finds one key in an object, or one index in an array. A segment
+// is passed to gjson unchanged: checkPath leaves every character gjson
+// treats specially in a key escaped, and gjson unescapes as we do. As in
+// gjson, the first of duplicate keys wins and a numeric key on an object
+// is a key. On arrays only plain indexes reach gjson, which would read an
+// escaped "\#" there as the array's length.
 func child(v []byte, seg string) ([]byte, bool) {
-	want, isIndex := index(seg)
-	if len(v) == 0 || (v[0] == '[' && !isIndex) {
+	if len(v) == 0 || (v[0] != '{' && (v[0] != '[' || !isIndex(seg))) {
 		return nil, false
 	}
-	ms := newMembers(v)
-	for n := 0; ; n++ {
-		key, val, ok := ms.next()
-		if !ok {
-			return nil, false
-		}
-		if (ms.obj && keyEqual(key, seg)) || (!ms.obj && n == want) {
-			return val, true
-		}
-	}
+	r := gjson.Get(view(v), seg)
+	return raw(r), r.Exists()
 }
 
-// index reads a segment of plain digits as an array index.
-func index(seg string) (int, bool) {
+// isIndex reports whether seg is an array index: plain digits, at most
+// nine of them (no array of a capturable document is longer).
+func isIndex(seg string) bool {
 	if seg == "" || len(seg) > 9 {
-		return 0, false
+		return false
 	}
-	n := 0
 	for i := 0; i < len(seg); i++ {
 		if seg[i] < '0' || seg[i] > '9' {
-			return 0, false
-		}
-		n = n*10 + int(seg[i]-'0')
-	}
-	return n, true
-}
-
-// keyEqual compares a raw JSON key with an escaped path segment without
-// allocating; keys with JSON escapes (rare) take the slow path.
-func keyEqual(key []byte, seg string) bool {
-	if bytes.IndexByte(key, '\\') >= 0 {
-		return decodedKey(key) == unescape(seg)
-	}
-	if strings.IndexByte(seg, '\\') < 0 {
-		return string(key) == seg
-	}
-	i := 0
-	for k := 0; k < len(seg); k++ {
-		c := seg[k]
-		if c == '\\' && k+1 < len(seg) {
-			k++
-			c = seg[k]
-		}
-		if i >= len(key) || key[i] != c {
 			return false
 		}
-		i++
 	}
-	return i == len(key)
+	return true
 }
 
-func decodedKey(key []byte) string {
-	var s string
-	quoted := append(append(append(make([]byte, 0, len(key)+2), '"'), key...), '"')
-	if json.Unmarshal(quoted, &s) != nil {
-		return "\x00invalid" // matches no segment: checkPath refuses control characters
-	}
-	return s
-}
-
+// unescape drops our path escapes from a segment, as gjson does with a key.
 func unescape(seg string) string {
+	if strings.IndexByte(seg, '\\') < 0 {
+		return seg
+	}
 	var b strings.Builder
 	for k := 0; k < len(seg); k++ {
 		if seg[k] == '\\' && k+1 < len(seg) {
@@ -178,4 +150,21 @@ func unescape(seg string) string {
 		b.WriteByte(seg[k])
 	}
 	return b.String()
+}
+
+// trimValue drops the whitespace JSON allows around a whole document.
+func trimValue(b []byte) []byte { return bytes.Trim(b, " \t\n\r") }
+
+// view lets gjson, which reads strings, read doc without copying it.
+// Extract never writes doc and keeps nothing gjson returns: the
+// converters (values.go) copy every string they keep.
+func view(doc []byte) string { return unsafe.String(unsafe.SliceData(doc), len(doc)) }
+
+// raw is the inverse of view for a value gjson found: its JSON text, as
+// the bytes of the document it lies in, for the converters.
+func raw(r gjson.Result) []byte {
+	if r.Raw == "" {
+		return nil
+	}
+	return unsafe.Slice(unsafe.StringData(r.Raw), len(r.Raw))
 }

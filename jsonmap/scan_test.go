@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/tidwall/gjson"
 )
 
 var validCases = []string{
@@ -38,6 +40,18 @@ func FuzzValid(f *testing.F) {
 	})
 }
 
+// valueEnd returns the index just past the value starting at b[i], as
+// gjson's ForEach, which walks the items array and each line, ends it.
+// (Our own scanner's valueEnd is gone; the cases below still hold.)
+func valueEnd(b []byte, i int) int {
+	end := -1
+	gjson.Parse("[" + string(b[i:])).ForEach(func(_, v gjson.Result) bool {
+		end = i + v.Index - 1 + len(v.Raw) // -1: the "[" added
+		return false
+	})
+	return end
+}
+
 func TestValueEnd(t *testing.T) {
 	for _, c := range []struct{ doc, value string }{
 		{`"a\"b",1`, `"a\"b"`},
@@ -60,7 +74,7 @@ func TestLookup(t *testing.T) {
 		{`a.b\.c.0`, `10`, `a.b\.c.0`},
 		{`a.b\.c.1.d`, `"x"`, `a.b\.c.1.d`},
 		{`a.b\.c.2`, ``, `a.b\.c.2`},
-		{`a.dup`, ``, `a.dup`}, // the first "a" wins, as in gjson
+		{`a.dup`, ``, `a.dup`}, // the first "a" wins (gjson.Get would find the second: TestGjsonDuplicateKeys)
 		{`0`, `"zero"`, `0`},
 		{`k"q`, `"quoted"`, `k"q`},
 		{`x\,y`, `2`, `x\,y`},
@@ -75,16 +89,50 @@ func TestLookup(t *testing.T) {
 	}
 }
 
+// TestGjsonDuplicateKeys pins down what gjson does with duplicate keys,
+// which is why get walks a path one gjson.Get per key.
+func TestGjsonDuplicateKeys(t *testing.T) {
+	doc := `{"a":{"b":1},"a":{"dup":2},"k":"first","k":"second"}`
+	if got := gjson.Get(doc, "k").Raw; got != `"first"` {
+		t.Errorf(`gjson "k" = %s: the first of duplicate keys no longer wins`, got)
+	}
+	if got := gjson.Get(doc, "a.dup").Raw; got != "2" {
+		t.Errorf(`gjson "a.dup" = %q: it used to go on to the second "a"`, got)
+	}
+	if val, _, found := lookup([]byte(doc), "a.dup"); found {
+		t.Errorf(`lookup "a.dup" = %s, want none: the first "a" wins`, val)
+	}
+	if val, _, _ := lookup([]byte(doc), "k"); string(val) != `"first"` {
+		t.Errorf(`lookup "k" = %s`, val)
+	}
+}
+
+// TestValidDepth covers the depth check that gjson lacks: brackets inside
+// strings do not count, and a long run of "[" is refused without the
+// recursion that would overflow the stack (fatal) in gjson.Valid alone.
+func TestValidDepth(t *testing.T) {
+	deep := strings.Repeat("[", maxDepth+1)
+	for _, c := range []string{
+		`["` + deep + deep + `"]`, // long enough to be walked
+		`["\"` + deep + `\\", "\"]", {"` + deep + `": 1}]`,
+		`[` + strings.Repeat(`"[",`, maxDepth) + `1]`,
+		deep + `1` + strings.Repeat("]", maxDepth+1),
+		strings.Repeat("[", 8<<20),
+		strings.Repeat(`{"a":`, 2<<20),
+	} {
+		if got, want := valid([]byte(c)), json.Valid([]byte(c)); got != want {
+			t.Errorf("valid(%.40q…) = %v, encoding/json says %v", c, got, want)
+		}
+	}
+}
+
 // findPaths exercises the finder's alternatives, nesting and escapes.
 var findPaths = []string{"a", "b.c,b", "x,y,z", `k\.k`, "n.0", "c,c", "", "d.e.f"}
 
 func checkFinder(t *testing.T, doc []byte) {
 	f := newFinder(findPaths)
 	var hits [maxQueries]hit
-	n := f.find(doc, hits[:])
-	if n != valueEnd(doc, 0) {
-		t.Fatalf("find consumed %d bytes, valueEnd says %d", n, valueEnd(doc, 0))
-	}
+	f.find(doc, hits[:]) // it no longer returns the length it read: ForEach ends lines
 	for q, p := range findPaths {
 		val, alt, found := lookup(doc, p)
 		if h := hits[q]; string(h.val) != string(val) || h.alt != alt || h.found != found {
