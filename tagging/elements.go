@@ -21,6 +21,7 @@ const (
 	spScope                       // stops the search for a <p> to close
 	spTemplate                    // content is not part of the document
 	spP                           // is <p>
+	spScript                      // raw, with the script data escapes (script.go)
 )
 
 var specialNames = map[string]special{
@@ -45,6 +46,7 @@ func init() {
 	for _, n := range strings.Fields("script style xmp iframe noembed noframes noscript") {
 		specialNames[n] = special{flags: spRaw}
 	}
+	specialNames["script"] = special{flags: spRaw | spScript}
 	specialNames["plaintext"] = special{flags: spRaw | spPlain}
 	for _, n := range strings.Fields("address article aside blockquote center details dialog dir div dl fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 header hgroup main menu nav ol pre listing search section summary table ul") {
 		sp := specialNames[n]

@@ -13,11 +13,8 @@ import (
 // a Scanner never keeps more than its limit, and that the result respects
 // the documented bounds.
 func FuzzParse(f *testing.F) {
-	for _, tt := range parseTests {
-		f.Add([]byte(tt.html))
-	}
-	for _, html := range trickyPages {
-		f.Add([]byte(html))
+	for _, seed := range fuzzSeeds() {
+		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		page := Parse(data)
@@ -53,6 +50,19 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Scanner differs from Parse:\n%s\n%s", dump(whole), dump(page))
 		}
 	})
+}
+
+// fuzzSeeds are FuzzParse's seeds by name; the tokenizer comparison
+// (xnet_test.go) reads the same ones.
+func fuzzSeeds() map[string][]byte {
+	seeds := map[string][]byte{}
+	for _, tt := range parseTests {
+		seeds["parseTests "+tt.name] = []byte(tt.html)
+	}
+	for name, html := range trickyPages {
+		seeds["trickyPages "+name] = []byte(html)
+	}
+	return seeds
 }
 
 func checkBounds(t *testing.T, p Page) {

@@ -4,10 +4,15 @@ import "bytes"
 
 // The tokenizer follows the WHATWG tokenization rules where they decide
 // what is markup and what is text: tags need a letter after '<', quoted
-// attribute values may hold '>', comments end at "-->" or "--!>", and the
-// content of script, style and other raw-text elements is not markup.
-// Simplification: script data escapes (<!-- <script> inside a script) are
-// not modelled.
+// attribute values may hold '>', comments end at "-->" or "--!>", the
+// content of script, style and other raw-text elements is not markup, and
+// scripts keep the escaped and double-escaped states (script.go).
+// xnet_test.go compares it with golang.org/x/net/html's tokenizer and
+// records where they differ. Like that tokenizer used alone it knows
+// nothing of the tree builder's context, where browsers differ from both:
+// <style> and <title> inside <svg> hold markup, CDATA sections in <svg>
+// and <math> end at "]]>", not at '>', and <noscript> holds markup when
+// scripting is off.
 
 var (
 	nosto    = []byte("nosto_")
@@ -284,7 +289,10 @@ func (p *parser) rawText(sp special) {
 	src := p.src
 	start := p.pos
 	end := len(src)
-	if sp.flags&spPlain == 0 {
+	switch {
+	case sp.flags&spScript != 0:
+		end = scriptEnd(src, start)
+	case sp.flags&spPlain == 0:
 		end = findEndTag(src, start, sp.name)
 	}
 	if sp.flags&spRCData != 0 {
@@ -294,7 +302,8 @@ func (p *parser) rawText(sp special) {
 }
 
 // findEndTag returns the index of "</name" (any case, followed by a name
-// end) from k, or len(src).
+// end) from k, or len(src). A name cut by the end of the page is not an
+// end tag: the spec keeps "</title" there as the element's text.
 func findEndTag(src []byte, k int, name string) int {
 	for {
 		e := bytes.Index(src[k:], endOpen)
@@ -303,8 +312,7 @@ func findEndTag(src []byte, k int, name string) int {
 		}
 		k += e
 		n := k + 2
-		if m := n + len(name); m <= len(src) && equalFold(src[n:m], name) &&
-			(m == len(src) || isNameEnd[src[m]]) {
+		if m := n + len(name); m < len(src) && equalFold(src[n:m], name) && isNameEnd[src[m]] {
 			return k
 		}
 		k += 2

@@ -95,6 +95,8 @@ var trickyPages = map[string]string{
 	"script template":          `<script type="text/template"><div class="nosto_cart">` + cartLine + `</div></script><span class="nosto_page_type">cart</span>`,
 	"script end tag lookalikes": `<script>"</scriptx><div class=nosto_cart>"</script	><div class=nosto_cart>` + cartLine + `</div>` +
 		`<SCRIPT>"</SCRIPT-x> <div class=nosto_customer>"</Script ><span class=nosto_page_type>cart</span>`,
+	"script escapes": `<script><!--<script><div class="nosto_cart">` + cartLine + `</div></script>--><div class=nosto_customer></script><div class="nosto_page_type">cart</div>` +
+		`<script><!--</script><span class=nosto_variation>EUR</span><SCRIPT><!-- <Script/> --!> --></script x>`,
 	"comments":                     `<!-- <div class="nosto_cart"> --><!--><div class=nosto_page_type>cart</div><!---><!-- -- --!><div class=nosto_variation>EUR</div><!-- x ---><!-- <span class=nosto_search_term>q</span> -- > --!> <div class=nosto_category>c</div>`,
 	"unclosed comment":             `<div class=nosto_page_type>cart</div><!-- <div class=nosto_variation>EUR</div>`,
 	"bogus comments":               `<! nosto_cart > <div class="nosto_variation">EUR</div><?xml nosto_page_type ?><![CDATA[ <div class=nosto_cart> ]]><div class=nosto_page_type>cart</div></ nosto_cart ><div class=nosto_category>c</div>`,
@@ -165,7 +167,7 @@ func TestSkimSameAsFullWalk(t *testing.T) {
 	for _, name := range []string{"page-7k.html", "product-100k.html"} {
 		pages[name] = readFixture(t, name)
 	}
-	if b, err := os.ReadFile("../../bench/www/page-7k.html"); err == nil {
+	if b, err := os.ReadFile("../bench/www/page-7k.html"); err == nil {
 		pages["bench page-7k.html"] = b
 	}
 	for name, b := range fuzzCorpus(t) {
@@ -206,7 +208,7 @@ func TestSkimRandomPages(t *testing.T) {
 		"<div>", "</div>", "<p>", "</p>", "<li>", "</li>", "<ul>", "</ul>", "<td>", "<tr>", "<table>", "</table>",
 		"<button>", "</button>", "<section>", "</section>", "<span>", "</span>", "<template>", "</template>",
 		"<script>", "</script>", "<SCRIPT type=x>", "</script >", "<style>", "</style>", "<title>", "</title>",
-		"<textarea>", "</textarea>", "<noscript>", "</noscript>", "<br>", "<img src=x/>", "<div/>", "<hr>",
+		"<textarea>", "</textarea>", "<noscript>", "</noscript>", "<br>", "<img src=x/>", "<div/>", "<hr>", "<!--<script>", "<script><!--",
 		"<!--", "-->", "--!>", "<!-->", "<!", "<?", ">", "<", "</", "/>", "'", `"`, "=", " ", "\n", "x", "&amp;",
 		`<div class="nosto_cart">`, `<span class=nosto_customer>`, `<div class='nosto_page_type'>`, `<b class=nosto_variation>`,
 		`<div class="line_item">`, `<span class=product_id>`, `<span class=quantity>`, `<span class=unit_price>`,
@@ -230,9 +232,9 @@ func TestSkimRandomPages(t *testing.T) {
 }
 
 func BenchmarkParseBench7KiBFullWalk(b *testing.B) {
-	benchParse(b, "../../bench/www/page-7k.html", true)
+	benchParse(b, "../bench/www/page-7k.html", true)
 }
-func BenchmarkParseBench7KiB(b *testing.B) { benchParse(b, "../../bench/www/page-7k.html", false) }
+func BenchmarkParseBench7KiB(b *testing.B) { benchParse(b, "../bench/www/page-7k.html", false) }
 
 func benchParse(b *testing.B, file string, noSkim bool) {
 	page, err := os.ReadFile(file)

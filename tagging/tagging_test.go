@@ -107,6 +107,28 @@ var parseTests = []struct {
 			Dropped: []string{"order.line_item[1].quantity"}}},
 	{"tagging inside other tagging is ignored", `<div class="nosto_customer"><div class="nosto_cart">` + line("A1", "2", "1", "") + `</div></div>`,
 		Page{Customer: &Customer{}}},
+	// Script data escapes, as a browser reads them: after "<!--" in a script
+	// a "<script" opens the double-escaped state, whose "</script" does not
+	// end the element; "-->" ends both states. Style and RCDATA have none.
+	{"script double-escaped", `<script><!--<script>x</script><div class="nosto_page_type">cart</div>--></script><div class="nosto_variation">EUR</div>`,
+		Page{Variation: "EUR"}},
+	{"script escaped end tag ends it", `<script><!--</script><div class="nosto_page_type">cart</div>-->`, Page{PageType: model.PageCart}},
+	{"script comment closed inside", `<script><!-- --></script><div class=nosto_page_type>cart</div>`, Page{PageType: model.PageCart}},
+	{"script escapes in any case", `<SCRIPT><!--<ScRiPt>x</SCRIPT><div class=nosto_page_type>cart</div>--></sCrIpT><div class=nosto_variation>EUR</div>`,
+		Page{Variation: "EUR"}},
+	{"script end tags with attributes and whitespace", `<script><!--<script/>x</script foo="bar>"><div class=nosto_page_type>cart</div>--></script` + "\n" + ` data-x=">"><div class=nosto_variation>EUR</div>`,
+		Page{Variation: "EUR"}},
+	{"script left open by an escape", `<script><!--<script></script>--><div class=nosto_page_type>cart</div>`, Page{}},
+	{"script --> ends the double escape", `<script><!-- <script> --> </script><div class=nosto_page_type>cart</div>`, Page{PageType: model.PageCart}},
+	{"script <!--> escapes nothing", `<script><!--><script></script><div class=nosto_page_type>cart</div>`, Page{PageType: model.PageCart}},
+	{"script only <script opens the double escape", `<script><!--<scripts></script><div class=nosto_page_type>cart</div>`, Page{PageType: model.PageCart}},
+	{"script legacy document.write", "<script type=\"text/javascript\"><!--\ndocument.write('<script src=\"/a.js\"><\\/script>');\n//--></script><div class=nosto_page_type>cart</div>",
+		Page{PageType: model.PageCart}},
+	{"script < before <script while escaped", `<script><!--<<script></script><div class=nosto_page_type>cart</div>--></script><div class=nosto_variation>EUR</div>`,
+		Page{Variation: "EUR"}},
+	{"style has no escapes", `<style><!--<style></style><div class=nosto_page_type>cart</div>--></style>`, Page{PageType: model.PageCart}},
+	{"textarea has no escapes", `<textarea><!--</textarea><div class=nosto_page_type>cart</div>-->`, Page{PageType: model.PageCart}},
+	{"end tag cut by the end of the page is text", `<span class=nosto_search_term><textarea>red</textarea`, Page{SearchTerm: "red</textarea"}},
 }
 
 func TestParse(t *testing.T) {
