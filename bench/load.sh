@@ -13,12 +13,21 @@ conns=32
 
 command -v wrk >/dev/null || { echo "load.sh: wrk is not installed (apt-get install -y wrk)" >&2; exit 1; }
 
+# Three processes: the shop, plain reverse_proxy, sessiontap +
+# reverse_proxy. Each side's CPU time is then its own, with no garbage
+# collection or scheduler work of the other side charged to it.
 bin=$(mktemp -d)/caddy
 go build -o "$bin" ./cmd/caddy
-"$bin" run --config bench/Caddyfile >/tmp/sessiontap-bench-caddy.log 2>&1 &
-caddy_pid=$!
-trap 'kill $caddy_pid 2>/dev/null; wait $caddy_pid 2>/dev/null || true' EXIT
-for _ in $(seq 50); do curl -sf -o /dev/null http://127.0.0.1:9183/asset.css && break; sleep 0.1; done
+pids=()
+for role in upstream plain sessiontap; do
+	"$bin" run --config "bench/$role.Caddyfile" >"/tmp/sessiontap-bench-$role.log" 2>&1 &
+	pids+=($!)
+done
+plain_pid=${pids[1]} sessiontap_pid=${pids[2]}
+trap 'kill "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null || true' EXIT
+for port in 9181 9182 9183; do
+	for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$port/asset.css" && break; sleep 0.1; done
+done
 
 # A returning visitor: the same session cookie on every request, so the
 # sessiontap side pays for identity and, on the page, capture and store.
@@ -27,19 +36,18 @@ day=$(( $(date +%s) / 86400 ))
 b36() { local n=$1 s="" d=0123456789abcdefghijklmnopqrstuvwxyz; while [ "$n" -gt 0 ]; do s=${d:$((n % 36)):1}$s; n=$((n / 36)); done; echo "${s:-0}"; }
 cookie="sessiontap_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=').$(b36 $day)"
 
-# cpu: the Caddy process's CPU time so far, in clock ticks (user + system).
-cpu() { awk '{print $14 + $15}' "/proc/$caddy_pid/stat"; }
+# cpu PID: a process's CPU time so far, in clock ticks (user + system).
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 tick_us=$(echo "1000000 / $(getconf CLK_TCK)" | bc -l)
 
-# run PORT PATH -> "requests/s p99_ms cpu_us_per_request". Both sides and
-# the upstream live in one Caddy process, so the process's CPU time over a
-# run, per request, is what the side costs (the upstream's share is the
-# same on both); wrk's own CPU, on the same cores, is not in it.
+# run PORT PATH -> "requests/s p99_ms cpu_us_per_request": the proxy's CPU
+# time over the run, per request (the shop's and wrk's are not in it).
 run() {
-	local before after out
-	before=$(cpu)
+	local pid=$plain_pid before after out
+	[[ $1 == 9183 ]] && pid=$sessiontap_pid
+	before=$(cpu "$pid")
 	out=$(wrk -t2 -c$conns -d"${secs}s" --latency -H "Cookie: $cookie" -H "Accept-Encoding: identity" "http://127.0.0.1:$1$2")
-	after=$(cpu)
+	after=$(cpu "$pid")
 	awk -v ticks=$((after - before)) -v tick_us="$tick_us" '
 		/requests in/ {n=$1}
 		/Requests\/sec/ {rps=$2}

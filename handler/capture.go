@@ -111,7 +111,9 @@ func (c *captureWriter) decide(code int) {
 		return
 	}
 	hdr := c.Header()
-	enc, ok := supportedEncoding(hdr.Get("Content-Encoding"))
+	// Canonical keys indexed directly: Header.Get canonicalizes its key on
+	// every call, and this runs on every proxied response.
+	enc, ok := supportedEncoding(headerValue(hdr, "Content-Encoding"))
 	switch {
 	case !ok:
 		return
@@ -119,7 +121,7 @@ func (c *captureWriter) decide(code int) {
 		// Cart APIs answer JSON under many content types (Shopify's .js
 		// endpoints); the route says it is JSON, Extract checks.
 		c.kind = captureJSON
-	case c.cfg.HTML && isHTML(hdr.Get("Content-Type")):
+	case c.cfg.HTML && isHTML(headerValue(hdr, "Content-Type")):
 		c.kind = captureHTML
 	default:
 		return
@@ -184,17 +186,39 @@ func supportedEncoding(ce string) (string, bool) {
 // shared cache, and so may carry another visitor's cart or customer (the
 // way Nosto's Magento plugin once mailed customers other people's carts).
 func fromSharedCache(h http.Header) bool {
-	if age, err := strconv.Atoi(strings.TrimSpace(h.Get("Age"))); err == nil && age > 0 {
+	if age, err := strconv.Atoi(strings.TrimSpace(headerValue(h, "Age"))); err == nil && age > 0 {
 		return true
 	}
-	for _, name := range []string{"X-Cache", "Cf-Cache-Status", "X-Cache-Status", "X-Varnish-Cache"} {
-		if strings.Contains(strings.ToUpper(h.Get(name)), "HIT") {
+	for _, name := range [...]string{"X-Cache", "Cf-Cache-Status", "X-Cache-Status", "X-Varnish-Cache"} {
+		if containsFold(headerValue(h, name), "hit") {
 			return true
 		}
 	}
-	cc := strings.ToLower(strings.Join(h.Values("Cache-Control"), ","))
-	if strings.Contains(cc, "private") || strings.Contains(cc, "no-store") {
-		return false
+	var public bool
+	for _, cc := range h["Cache-Control"] {
+		if containsFold(cc, "private") || containsFold(cc, "no-store") {
+			return false
+		}
+		public = public || containsFold(cc, "public") || containsFold(cc, "s-maxage")
 	}
-	return strings.Contains(cc, "public") || strings.Contains(cc, "s-maxage")
+	return public
+}
+
+// headerValue is h.Get(key) for a key already in canonical form.
+func headerValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// containsFold reports whether s contains the lower-case ASCII word,
+// in any case, without the copy strings.ToLower makes.
+func containsFold(s, word string) bool {
+	for i := 0; i+len(word) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(word)], word) {
+			return true
+		}
+	}
+	return false
 }
