@@ -232,7 +232,7 @@ func (b *Bigcache) Update(ctx context.Context, id string, fn UpdateFunc) (*model
 		}
 		return nil, err
 	}
-	b.stamp(s, id, version, created)
+	stamp(s, id, version, created, b.cfg.Now())
 	if err := b.write(bc, st, s); err != nil {
 		return nil, err
 	}
@@ -255,18 +255,6 @@ func unchanged(st *stripe, id string, raw []byte, s *model.Session) (*model.Sess
 	}
 	fresh := &model.Session{ID: id}
 	return fresh, fresh.UnmarshalBinaryShared(raw)
-}
-
-// stamp sets what the store owns, whatever fn did to it.
-func (b *Bigcache) stamp(s *model.Session, id string, version uint64, created time.Time) {
-	now := b.cfg.Now().UTC()
-	s.ID = id
-	s.Version = version + 1
-	s.UpdatedAt = now
-	s.CreatedAt = created
-	if created.IsZero() {
-		s.CreatedAt = now
-	}
 }
 
 func (b *Bigcache) write(bc *bigcache.BigCache, st *stripe, s *model.Session) error {

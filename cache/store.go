@@ -20,7 +20,10 @@ var ErrNoChange = errors.New("no change")
 // UpdateFunc changes s in place. s is the stored session, or a new one with
 // only ID set when the store holds none (Version 0 tells them apart).
 // Returning an error aborts the update and nothing is written; returning
-// ErrNoChange aborts it without an error reaching the caller.
+// ErrNoChange aborts it without an error reaching the caller. A store
+// may call fn more than once, on a fresh read each time (the Redis store
+// retries when another node wrote meanwhile), so fn must not carry state
+// from one call to the next; only the last call's result is stored.
 type UpdateFunc func(s *model.Session) error
 
 // Store keeps sessions by id. Implementations are safe for concurrent use,

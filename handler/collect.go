@@ -72,6 +72,9 @@ func (h *Handler) collect(w http.ResponseWriter, r *http.Request, id Identity) {
 func (h *Handler) apply(ctx context.Context, id string, p model.Patch) (*model.Session, error) {
 	var changed model.Change
 	s, err := h.store.Update(ctx, id, func(s *model.Session) error {
+		// A distributed store may call fn again after a conflict: what
+		// an earlier call found must not outlive it.
+		changed = 0
 		before := snapshotOf(s)
 		if !p.Apply(s) {
 			return cache.ErrNoChange

@@ -1,0 +1,257 @@
+package cache
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/sessiontap/caddy-sessiontap/model"
+)
+
+// Redis defaults.
+const (
+	DefaultRedisPrefix  = "sessiontap:"
+	DefaultRedisTimeout = 50 * time.Millisecond
+	// minHashKey is the shortest HashKey accepted: an HMAC key shorter
+	// than this would make customer references guessable from the keys.
+	minHashKey = 16
+)
+
+// RedisConfig configures NewRedis. Zero fields take the defaults.
+type RedisConfig struct {
+	// Addresses are the Redis server's host:port addresses (a standalone
+	// server; Redis Cluster is refused, see Redis).
+	Addresses []string
+	// Username is the ACL user, if the server has ACLs (none).
+	Username string
+	// Password authenticates the connection (none).
+	Password string
+	// TLS, when set, makes connections use TLS with this configuration.
+	TLS *tls.Config
+	// Prefix starts every key the store writes ("sessiontap:"); stores
+	// with different prefixes on one server never see each other's data.
+	Prefix string
+	// TTL is how long a session lives after its last write (24h).
+	TTL time.Duration
+	// Timeout bounds every Redis command (50ms); connecting may take up
+	// to ten times as long.
+	Timeout time.Duration
+	// HashKey is the HMAC-SHA256 key naming the customer index's keys, at
+	// least 16 bytes, the same on every node sharing the prefix. Required:
+	// it keeps customer references out of key names.
+	HashKey []byte
+	// Now stamps CreatedAt and UpdatedAt, for tests (time.Now). Expiry is
+	// Redis's own and does not use it.
+	Now func() time.Time
+}
+
+func (c RedisConfig) withDefaults() (RedisConfig, error) {
+	if len(c.Addresses) == 0 {
+		return c, errors.New("redis: no address configured")
+	}
+	if c.TTL < 0 || c.Timeout < 0 {
+		return c, fmt.Errorf("redis: ttl and timeout must not be negative, got %s and %s", c.TTL, c.Timeout)
+	}
+	if len(c.HashKey) < minHashKey {
+		return c, fmt.Errorf("redis: hash_key must be at least %d bytes, got %d", minHashKey, len(c.HashKey))
+	}
+	if c.Prefix == "" {
+		c.Prefix = DefaultRedisPrefix
+	}
+	if c.TTL == 0 {
+		c.TTL = DefaultTTL
+	}
+	if c.TTL < time.Millisecond {
+		return c, fmt.Errorf("redis: ttl must be at least 1ms (PX), got %s", c.TTL)
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultRedisTimeout
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c, nil
+}
+
+// Redis is a Store in a Redis server shared by several nodes.
+//
+// Key layout (P is Config.Prefix):
+//
+//	P + "s:" + id          STRING, the session's AppendBinary bytes exactly
+//	                       (Version inside), PX = TTL from the last write
+//	P + "c:" + hex(HMAC-SHA256(HashKey, ref))
+//	                       SET of the ids of sessions linked to customer
+//	                       reference ref (Session.LinkedTo), expiring no
+//	                       earlier than the last session added to it
+//
+// Update is a compare-and-set: it reads the value, runs fn, and a Lua script
+// writes only if the value is still byte for byte what was read (so even a
+// delete and re-create to the same version is noticed), retrying on
+// conflict. A striped mutex per process keeps this node's writers of one id
+// from racing each other, so conflicts only come from other nodes.
+//
+// Every script touches a session key and index keys in other hash slots,
+// so Redis Cluster is not supported; a standalone server (or one behind
+// Sentinel failover) is.
+type Redis struct {
+	c       rueidis.Client
+	cfg     RedisConfig
+	seed    maphash.Seed
+	stripes [numStripes]stripe // only the mutexes are used
+	closed  atomic.Bool
+
+	hits, misses, conflicts atomic.Int64
+	closeOnce               sync.Once
+}
+
+// NewRedis connects to Redis and checks it answers a PING within Timeout:
+// a configured store that cannot be reached fails here rather than on the
+// first request. ctx bounds only this construction.
+func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c, err := rueidis.NewClient(rueidis.ClientOption{
+		InitAddress: cfg.Addresses,
+		Username:    cfg.Username,
+		Password:    cfg.Password,
+		TLSConfig:   cfg.TLS,
+		// Connecting is a few round trips (TCP, TLS, HELLO, AUTH).
+		Dialer: net.Dialer{Timeout: 10 * cfg.Timeout},
+		// Sessions are read fresh: another node may just have written.
+		DisableCache: true,
+		// A dead server is noticed within this even on a busy pipeline.
+		ConnWriteTimeout: max(20*cfg.Timeout, time.Second),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redis: connecting to %s: %w", strings.Join(cfg.Addresses, ","), err)
+	}
+	if c.Mode() == rueidis.ClientModeCluster {
+		c.Close()
+		return nil, errors.New("redis: Redis Cluster is not supported (scripts touch keys in several slots)")
+	}
+	r := &Redis{c: c, cfg: cfg, seed: maphash.MakeSeed()}
+	pctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	if err := c.Do(pctx, c.B().Ping().Build()).Error(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("redis: no PING answer from %s within %s: %w", strings.Join(cfg.Addresses, ","), cfg.Timeout, err)
+	}
+	return r, nil
+}
+
+// Config returns the effective configuration, defaults filled in.
+func (r *Redis) Config() RedisConfig { return r.cfg }
+
+func (r *Redis) sessionKey(id string) string { return r.cfg.Prefix + "s:" + id }
+
+// indexKey names ref's index set. Hashed, keyed: a customer reference is
+// personal data and key names show up in monitoring, SCAN and MONITOR.
+func (r *Redis) indexKey(ref string) string {
+	m := hmac.New(sha256.New, r.cfg.HashKey)
+	m.Write([]byte(ref))
+	return r.cfg.Prefix + "c:" + hex.EncodeToString(m.Sum(nil))
+}
+
+func (r *Redis) stripe(id string) *sync.Mutex {
+	return &r.stripes[maphash.String(r.seed, id)&(numStripes-1)].mu
+}
+
+// do runs one command under Timeout.
+func (r *Redis) do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	return r.c.Do(ctx, cmd)
+}
+
+// exec runs a script under Timeout.
+func (r *Redis) exec(ctx context.Context, l *rueidis.Lua, keys, args []string) rueidis.RedisResult {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	return l.Exec(ctx, r.c, keys, args)
+}
+
+// fail wraps a Redis error, turning the client's own after-Close error
+// into ErrClosed.
+func (r *Redis) fail(what string, err error) error {
+	if r.closed.Load() && errors.Is(err, rueidis.ErrClosing) {
+		return ErrClosed
+	}
+	return fmt.Errorf("redis: %s: %w", what, err)
+}
+
+// read returns the stored bytes of a session, nil when absent; the bytes
+// are this call's own (a fresh reply) and never change.
+func (r *Redis) read(ctx context.Context, id string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	if !validKey(id) {
+		r.misses.Add(1)
+		return nil, nil
+	}
+	raw, err := r.do(ctx, r.c.B().Get().Key(r.sessionKey(id)).Build()).AsBytes()
+	if rueidis.IsRedisNil(err) {
+		r.misses.Add(1)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, r.fail("reading session", err)
+	}
+	r.hits.Add(1)
+	return raw, nil
+}
+
+// Get returns the session, or ErrNotFound when absent or expired.
+func (r *Redis) Get(ctx context.Context, id string) (*model.Session, error) {
+	raw, err := r.read(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return nil, ErrNotFound
+	}
+	s := new(model.Session)
+	// raw is this reply's alone and never changed: the session shares it.
+	if err := s.UnmarshalBinaryShared(raw); err != nil {
+		return nil, fmt.Errorf("stored session: %w", err)
+	}
+	return s, nil
+}
+
+// Stats implements Store.Stats. Hits and misses count this process's
+// lookups (Get, Update, Delete). Entries and Bytes are -1, unknown:
+// counting one prefix's keys takes a SCAN of the whole keyspace, and
+// DBSIZE and INFO count every prefix on the server. Evictions and Expired
+// are Redis's, server-wide (INFO stats), and not reported here.
+func (r *Redis) Stats() Stats {
+	return Stats{Entries: -1, Bytes: -1, Hits: r.hits.Load(), Misses: r.misses.Load()}
+}
+
+// Close closes the client. It is idempotent; afterwards the store's
+// methods return ErrClosed.
+func (r *Redis) Close() error {
+	r.closeOnce.Do(func() {
+		r.closed.Store(true)
+		r.c.Close()
+	})
+	return nil
+}
+
+var _ Store = (*Redis)(nil)

@@ -1,0 +1,114 @@
+package cache
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// The Redis tests run against a real redis-server at SESSIONTAP_REDIS_ADDR
+// (host:port); scripts/test starts one.
+const redisAddrEnv = "SESSIONTAP_REDIS_ADDR"
+
+var testHashKey = []byte("sessiontap-test-hmac-key-0123456")
+
+// redisAddr is the test server's address. Without one the test is
+// skipped, except under CI, where a missing server is a failure.
+func redisAddr(t testing.TB) string {
+	t.Helper()
+	addr := os.Getenv(redisAddrEnv)
+	if addr == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal(redisAddrEnv + " is not set, and CI must run the Redis tests: run them with scripts/test, which starts a redis-server")
+		}
+		t.Skip(redisAddrEnv + " is not set: run scripts/test (it starts a redis-server), or set it to a test server's host:port")
+	}
+	return addr
+}
+
+// testPrefix is a prefix of this test's own, so tests never see each
+// other's keys even on a shared server.
+func testPrefix(t testing.TB) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := strings.NewReplacer("/", ".", " ", "_").Replace(t.Name())
+	return "sessiontap-test:" + name + ":" + hex.EncodeToString(b[:]) + ":"
+}
+
+// newRedisStore makes a store on the test server, with a fresh prefix
+// unless cfg has one, and removes its keys at the end of the test.
+func newRedisStore(t testing.TB, cfg RedisConfig) *Redis {
+	t.Helper()
+	cfg.Addresses = []string{redisAddr(t)}
+	if cfg.Prefix == "" {
+		cfg.Prefix = testPrefix(t)
+		t.Cleanup(func() { deletePrefix(t, cfg.Prefix) })
+	}
+	if cfg.HashKey == nil {
+		cfg.HashKey = testHashKey
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 2 * time.Second // generous: the race detector and a busy CI machine
+	}
+	r, err := NewRedis(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// rawRedis is a plain client on the test server, to look behind the store.
+func rawRedis(t testing.TB) rueidis.Client {
+	t.Helper()
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{redisAddr(t)}, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func deletePrefix(t testing.TB, prefix string) {
+	c := rawRedis(t)
+	ctx := context.Background()
+	var cursor uint64
+	for {
+		e, err := c.Do(ctx, c.B().Scan().Cursor(cursor).Match(globEscape(prefix)+"*").Count(1000).Build()).AsScanEntry()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if len(e.Elements) > 0 {
+			c.Do(ctx, c.B().Del().Key(e.Elements...).Build())
+		}
+		if cursor = e.Cursor; cursor == 0 {
+			return
+		}
+	}
+}
+
+var scanCalls = regexp.MustCompile(`(?m)^cmdstat_scan:calls=(\d+)`)
+
+// serverScans is how many SCANs the server has run since it started.
+func serverScans(t testing.TB, c rueidis.Client) int {
+	t.Helper()
+	info, err := c.Do(context.Background(), c.B().Info().Section("commandstats").Build()).ToString()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := scanCalls.FindStringSubmatch(info)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}

@@ -1,0 +1,255 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/sessiontap/caddy-sessiontap/model"
+)
+
+const (
+	// casAttempts bounds Update's and Delete's compare-and-set retries.
+	// Only other nodes make them conflict (this one's writers of an id
+	// queue on its stripe), so even a hot session needs few.
+	casAttempts = 50
+	// casBackoff is the first retry's largest random wait; it doubles up
+	// to 32 times that.
+	casBackoff = 200 * time.Microsecond
+)
+
+// ErrContended is returned by the Redis store's Update and Delete when
+// other nodes kept changing the session through every attempt.
+var ErrContended = errors.New("session store: too many concurrent writes to one session")
+
+// errConflict is one lost compare-and-set, retried.
+var errConflict = errors.New("session changed since it was read")
+
+// casScript writes a session if it is still what the caller read.
+//
+//	KEYS[1]            the session key
+//	KEYS[2..n+1]       index sets to add the id to (every current link)
+//	KEYS[n+2..]        index sets to remove it from (links it no longer has)
+//	ARGV[1]            "0": the session must be absent; "1": it must be ARGV[2]
+//	ARGV[2]            the value read
+//	ARGV[3]            the new value
+//	ARGV[4]            TTL in milliseconds
+//	ARGV[5]            the session id
+//	ARGV[6]            n
+//
+// Returns 1 when written, 0 on conflict (nothing written). An index set's
+// expiry is only ever raised, so that it outlives every session in it.
+var casScript = rueidis.NewLuaScript(`
+local cur = redis.call('GET', KEYS[1])
+if ARGV[1] == '0' then
+  if cur then return 0 end
+elseif cur ~= ARGV[2] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+local ttl = tonumber(ARGV[4])
+local n = tonumber(ARGV[6])
+for i = 2, n + 1 do
+  redis.call('SADD', KEYS[i], ARGV[5])
+  if redis.call('PTTL', KEYS[i]) < ttl then
+    redis.call('PEXPIRE', KEYS[i], ttl)
+  end
+end
+for i = n + 2, #KEYS do
+  redis.call('SREM', KEYS[i], ARGV[5])
+end
+return 1
+`)
+
+// deleteScript deletes a session if it is still what the caller read, and
+// takes its id out of its index sets.
+//
+//	KEYS[1] the session key; KEYS[2..] its index sets
+//	ARGV[1] the value read; ARGV[2] the session id
+var deleteScript = rueidis.NewLuaScript(`
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+for i = 2, #KEYS do
+  redis.call('SREM', KEYS[i], ARGV[2])
+end
+return 1
+`)
+
+// Update implements Store.Update as an optimistic read-modify-write: fn
+// may run more than once, on a fresh read each time, when another node
+// wrote the session meanwhile; only the last run's result is stored.
+func (r *Redis) Update(ctx context.Context, id string, fn UpdateFunc) (*model.Session, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if r.closed.Load() {
+		return nil, ErrClosed
+	}
+	if !validKey(id) {
+		return nil, errInvalidID
+	}
+	mu := r.stripe(id)
+	mu.Lock()
+	defer mu.Unlock()
+	return retryCAS(ctx, r, func() (*model.Session, error) { return r.tryUpdate(ctx, id, fn) })
+}
+
+// retryCAS runs try until it does not report a conflict, a bounded number
+// of times, with a short random backoff between.
+func retryCAS[T any](ctx context.Context, r *Redis, try func() (T, error)) (T, error) {
+	var zero T
+	for attempt := range casAttempts {
+		v, err := try()
+		if !errors.Is(err, errConflict) {
+			return v, err
+		}
+		r.conflicts.Add(1)
+		wait := time.Duration(rand.Int64N(int64(casBackoff) << min(attempt, 5)))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return zero, ctx.Err()
+		case <-t.C:
+		}
+	}
+	return zero, fmt.Errorf("%w (%d attempts)", ErrContended, casAttempts)
+}
+
+func (r *Redis) tryUpdate(ctx context.Context, id string, fn UpdateFunc) (*model.Session, error) {
+	raw, err := r.read(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s := &model.Session{ID: id}
+	// A copy, not shared: fn may change byte slices in place, and raw must
+	// stay what was read for the comparison.
+	if raw != nil {
+		if err := s.UnmarshalBinary(raw); err != nil {
+			return nil, fmt.Errorf("stored session: %w", err)
+		}
+	}
+	version, created, oldLinks := s.Version, s.CreatedAt, links(s)
+	if err := fn(s); err != nil {
+		if errors.Is(err, ErrNoChange) {
+			return decodeStored(id, raw)
+		}
+		return nil, err
+	}
+	stamp(s, id, version, created, r.cfg.Now())
+	enc := s.AppendBinary(make([]byte, 0, len(raw)+64))
+	if len(enc) > model.MaxEncodedSize {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(enc), model.MaxEncodedSize)
+	}
+	if err := r.cas(ctx, id, raw, enc, oldLinks, links(s)); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// decodeStored is what an Update backed out of with ErrNoChange returns:
+// the stored session, or a new one when there is none.
+func decodeStored(id string, raw []byte) (*model.Session, error) {
+	s := &model.Session{ID: id}
+	if raw == nil {
+		return s, nil
+	}
+	if err := s.UnmarshalBinaryShared(raw); err != nil {
+		return nil, fmt.Errorf("stored session: %w", err)
+	}
+	return s, nil
+}
+
+// cas runs casScript; old is nil for a session that was absent.
+func (r *Redis) cas(ctx context.Context, id string, old, enc []byte, oldLinks, newLinks []string) error {
+	keys := make([]string, 0, 1+len(newLinks)+len(oldLinks))
+	keys = append(keys, r.sessionKey(id))
+	for _, ref := range newLinks {
+		keys = append(keys, r.indexKey(ref))
+	}
+	for _, ref := range oldLinks {
+		if !slices.Contains(newLinks, ref) {
+			keys = append(keys, r.indexKey(ref))
+		}
+	}
+	mode := "1"
+	if old == nil {
+		mode = "0"
+	}
+	// BinaryString does not copy: enc is fresh and old a reply's own, and
+	// neither changes while the command may still be in flight.
+	args := []string{mode, rueidis.BinaryString(old), rueidis.BinaryString(enc),
+		strconv.FormatInt(r.cfg.TTL.Milliseconds(), 10), id, strconv.Itoa(len(newLinks))}
+	n, err := r.exec(ctx, casScript, keys, args).AsInt64()
+	if err != nil {
+		return r.fail("writing session", err)
+	}
+	if n == 0 {
+		return errConflict
+	}
+	return nil
+}
+
+// Delete removes the session and its index entries, or returns
+// ErrNotFound when absent or expired.
+func (r *Redis) Delete(ctx context.Context, id string) error {
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	if !validKey(id) {
+		return ErrNotFound
+	}
+	mu := r.stripe(id)
+	mu.Lock()
+	defer mu.Unlock()
+	_, err := retryCAS(ctx, r, func() (struct{}, error) { return struct{}{}, r.tryDelete(ctx, id) })
+	return err
+}
+
+func (r *Redis) tryDelete(ctx context.Context, id string) error {
+	raw, err := r.read(ctx, id)
+	if err != nil {
+		return err
+	}
+	if raw == nil {
+		return ErrNotFound
+	}
+	keys := []string{r.sessionKey(id)}
+	// An undecodable session is deleted all the same; index sets that
+	// still name it are cleaned by Linked.
+	if s := new(model.Session); s.UnmarshalBinaryShared(raw) == nil {
+		for _, ref := range links(s) {
+			keys = append(keys, r.indexKey(ref))
+		}
+	}
+	n, err := r.exec(ctx, deleteScript, keys, []string{rueidis.BinaryString(raw), id}).AsInt64()
+	if err != nil {
+		return r.fail("deleting session", err)
+	}
+	if n == 0 {
+		return errConflict
+	}
+	return nil
+}
+
+// links returns the distinct customer references s is LinkedTo: its
+// customer's and its orders' buyers'.
+func links(s *model.Session) []string {
+	var refs []string
+	add := func(ref string) {
+		if ref != "" && !slices.Contains(refs, ref) {
+			refs = append(refs, ref)
+		}
+	}
+	add(s.Customer.CustomerReference)
+	for i := range s.Orders {
+		add(s.Orders[i].Buyer.CustomerReference)
+	}
+	return refs
+}
