@@ -55,6 +55,11 @@ const benchIDs = 1024
 
 func benchStore(b *testing.B) (*Bigcache, []string) {
 	store := newTestStore(b, BigcacheConfig{MaxSize: 64 << 20})
+	return store, seedBench(b, store)
+}
+
+// seedBench stores benchIDs sessions of benchSession's shape in store.
+func seedBench(b *testing.B, store Store) []string {
 	ids := make([]string, benchIDs)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("sess-%016x", i*7919)
@@ -62,11 +67,11 @@ func benchStore(b *testing.B) (*Bigcache, []string) {
 			b.Fatal(err)
 		}
 	}
-	return store, ids
+	return ids
 }
 
-func BenchmarkGet(b *testing.B) {
-	store, ids := benchStore(b)
+// benchGets reads the seeded sessions in turn, b.N times.
+func benchGets(b *testing.B, store Store, ids []string) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	i := 0
@@ -76,6 +81,25 @@ func BenchmarkGet(b *testing.B) {
 		}
 		i++
 	}
+}
+
+// benchUpdates rewrites the seeded sessions in turn, b.N times.
+func benchUpdates(b *testing.B, store Store, ids []string) {
+	ctx := context.Background()
+	fn := setTo(benchSession(""))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := store.Update(ctx, ids[i%benchIDs], fn); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+func BenchmarkGet(b *testing.B) {
+	store, ids := benchStore(b)
+	benchGets(b, store, ids)
 }
 
 func BenchmarkGetParallel(b *testing.B) {
@@ -97,16 +121,7 @@ func BenchmarkGetParallel(b *testing.B) {
 
 func BenchmarkUpdate(b *testing.B) {
 	store, ids := benchStore(b)
-	ctx := context.Background()
-	fn := setTo(benchSession(""))
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if _, err := store.Update(ctx, ids[i%benchIDs], fn); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
+	benchUpdates(b, store, ids)
 }
 
 func BenchmarkUpdateParallel(b *testing.B) {
