@@ -176,7 +176,7 @@ func writeAdminJSON(w http.ResponseWriter, v any) error {
 
 type namedStore struct {
 	name  string
-	store *cache.Bigcache
+	store cache.Store
 }
 
 // pooledStores lists the stores in the pool by name. A store listed may be
@@ -184,8 +184,13 @@ type namedStore struct {
 func pooledStores() []namedStore {
 	var out []namedStore
 	stores.Range(func(k, v any) bool {
-		if name, ok := strings.CutPrefix(k.(string), "bigcache/"); ok {
-			out = append(out, namedStore{name: name, store: v.(pooledStore).Bigcache})
+		// A type switch, not assertions: an entry still being constructed
+		// holds nil.
+		switch v := v.(type) {
+		case pooledStore:
+			out = append(out, namedStore{name: strings.TrimPrefix(k.(string), "bigcache/"), store: v.Bigcache})
+		case pooledRedis:
+			out = append(out, namedStore{name: v.name, store: v.Redis})
 		}
 		return true
 	})
@@ -193,7 +198,7 @@ func pooledStores() []namedStore {
 	return out
 }
 
-func findStore(name string) *cache.Bigcache {
+func findStore(name string) cache.Store {
 	for _, s := range pooledStores() {
 		if s.name == name {
 			return s.store

@@ -163,8 +163,15 @@ func (storeCollector) Describe(ch chan<- *prometheus.Desc) {
 func (storeCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range pooledStores() {
 		st := s.store.Stats()
-		ch <- prometheus.MustNewConstMetric(storeEntriesDesc, prometheus.GaugeValue, float64(st.Entries), s.name)
-		ch <- prometheus.MustNewConstMetric(storeBytesDesc, prometheus.GaugeValue, float64(st.Bytes), s.name)
-		ch <- prometheus.MustNewConstMetric(storeEvictionsDesc, prometheus.CounterValue, float64(st.Evictions), s.name)
+		// -1 is unknown (Redis): no series rather than a false -1 or 0.
+		if st.Entries >= 0 {
+			ch <- prometheus.MustNewConstMetric(storeEntriesDesc, prometheus.GaugeValue, float64(st.Entries), s.name)
+		}
+		if st.Bytes >= 0 {
+			ch <- prometheus.MustNewConstMetric(storeBytesDesc, prometheus.GaugeValue, float64(st.Bytes), s.name)
+			// Evictions are the size cap's, which only a store that knows
+			// its bytes has; Redis's are server-wide and not reported.
+			ch <- prometheus.MustNewConstMetric(storeEvictionsDesc, prometheus.CounterValue, float64(st.Evictions), s.name)
+		}
 	}
 }

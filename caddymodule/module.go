@@ -27,6 +27,7 @@ import (
 func init() {
 	caddy.RegisterModule(Handler{})
 	caddy.RegisterModule(BigcacheStore{})
+	caddy.RegisterModule(RedisStore{})
 	caddy.RegisterModule(AdminAPI{})
 }
 

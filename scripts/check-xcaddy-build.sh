@@ -12,7 +12,7 @@ set -euo pipefail
 
 xcaddy_version=v0.4.5
 module=github.com/sessiontap/caddy-sessiontap
-want=(http.handlers.sessiontap sessiontap.stores.bigcache admin.api.sessiontap)
+want=(http.handlers.sessiontap sessiontap.stores.bigcache sessiontap.stores.redis admin.api.sessiontap)
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$repo"
 
