@@ -156,6 +156,10 @@ func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 // Config returns the effective configuration, defaults filled in.
 func (r *Redis) Config() RedisConfig { return r.cfg }
 
+// Client returns the store's Redis client, for the delivery outbox that
+// shares the server (and the store's lifetime: Close closes it).
+func (r *Redis) Client() rueidis.Client { return r.c }
+
 func (r *Redis) sessionKey(id string) string { return r.cfg.Prefix + "s:" + id }
 
 // indexKey names ref's index set. Hashed, keyed: a customer reference is
