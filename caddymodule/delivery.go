@@ -2,9 +2,7 @@ package caddymodule
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -157,13 +155,7 @@ func feedbackWriter(store cache.Store) func(string, *upstream.Update, upstream.F
 // enqueue hands a stored change to the engine. s is the request's own copy
 // of what was stored, never changed after this; the engine only reads it.
 func (h *Handler) enqueue(s *model.Session, changed model.Change) {
-	h.engine.Enqueue(&upstream.Update{EventID: eventID(), Session: *s, Changed: changed, OccurredAt: s.UpdatedAt})
-}
-
-func eventID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	h.engine.Enqueue(&upstream.Update{Session: *s, Changed: changed, OccurredAt: s.UpdatedAt})
 }
 
 // cleanupDelivery releases this config's use of its engine.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -82,7 +83,7 @@ type Emporix struct {
 	mu        sync.Mutex // guards token and expiry
 	token     string
 	expiry    time.Time
-	versions  *boundedMap[int64]
+	versions  State
 }
 
 // emporixMaxVersions bounds the sessions whose context version is kept.
@@ -119,7 +120,7 @@ func NewEmporix(cfg EmporixConfig) (*Emporix, error) {
 		client:    cfg.Client,
 		now:       time.Now,
 		tokenLock: make(chan struct{}, 1),
-		versions:  newBoundedMap[int64](emporixMaxVersions),
+		versions:  newMemState(emporixMaxVersions),
 	}, nil
 }
 
@@ -171,7 +172,7 @@ func (e *Emporix) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 	// The version Emporix holds: the one tracked, else read. On an error
 	// the tracked version stays: if the write did not happen it is still
 	// right, and if it did, the next write takes the conflict path.
-	version, known := e.versions.get(s.ID)
+	version, known := e.knownVersion(ctx, s.ID)
 	exists := true
 	var err error
 	if !known {
@@ -198,9 +199,22 @@ func (e *Emporix) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 			return Feedback{}, conflict
 		}
 	}
-	e.versions.put(s.ID, expected)
+	e.versions.Put(ctx, s.ID, strconv.FormatInt(expected, 10))
 	return Feedback{ContextVersion: expected}, nil
 }
+
+// knownVersion is the context version this sink last wrote for id.
+func (e *Emporix) knownVersion(ctx context.Context, id string) (int64, bool) {
+	v, ok := e.versions.Get(ctx, id)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n, err == nil
+}
+
+// UseState implements Stateful: the versions live in st from now on.
+func (e *Emporix) UseState(st State) { e.versions = st }
 
 // put writes body with version, creating the context if it does not exist.
 // It returns a (non-retryable) DeliveryError as conflict if Emporix refused

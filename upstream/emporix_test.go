@@ -427,7 +427,7 @@ func TestEmporixConcurrentDeliveriesShareToken(t *testing.T) {
 	if f.tokensIssued() != 1 {
 		t.Errorf("%d tokens for concurrent deliveries", f.tokensIssued())
 	}
-	if n := sink.versions.len(); n != 20 {
+	if n := sink.versions.(memState).m.len(); n != 20 {
 		t.Errorf("%d versions tracked", n)
 	}
 }

@@ -37,6 +37,7 @@ type fakeCall struct {
 	id      string
 	version uint64
 	at      time.Time
+	eventID string
 }
 
 func (f *fakeSink) Name() string { return f.name }
@@ -45,7 +46,7 @@ func (f *fakeSink) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 	n := f.n.Add(1)
 	defer f.enter(u.Session.ID)()
 	f.mu.Lock()
-	f.calls = append(f.calls, fakeCall{u.Session.ID, u.Session.Version, time.Now()})
+	f.calls = append(f.calls, fakeCall{u.Session.ID, u.Session.Version, time.Now(), u.EventID})
 	f.mu.Unlock()
 	if f.started != nil {
 		f.started <- u

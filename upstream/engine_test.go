@@ -250,7 +250,8 @@ func TestEngineFeedback(t *testing.T) {
 	for g := range feedback {
 		all = append(all, g)
 	}
-	if len(all) != 1 || all[0].sink != "emporix" || all[0].u != u1 || all[0].fb.ContextVersion != 7 {
+	if len(all) != 1 || all[0].sink != "emporix" || all[0].u.Session.ID != u1.Session.ID ||
+		all[0].u.Session.Version != 1 || all[0].fb.ContextVersion != 7 {
 		t.Fatalf("feedback %+v", all)
 	}
 }

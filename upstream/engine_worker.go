@@ -68,6 +68,7 @@ func (w *deliveryWorker) handle(s *slot, u *Update, first bool) {
 			return
 		}
 	}
+	u = withEventID(u, q.name)
 	start := time.Now()
 	fb, err := q.deliver(u)
 	latency := time.Since(start)

@@ -80,7 +80,7 @@ type TalonOne struct {
 	hasher          *Hasher
 	client          *http.Client
 	// closed holds the Talon.One session ids this sink closed.
-	closed *boundedMap[struct{}]
+	closed State
 }
 
 // talonResponseContent are the values IntegrationRequest.responseContent
@@ -126,7 +126,7 @@ func NewTalonOne(cfg TalonOneConfig) (*TalonOne, error) {
 		responseContent: slices.Clone(cfg.ResponseContent),
 		hasher:          cfg.Hasher,
 		client:          cfg.Client,
-		closed:          newBoundedMap[struct{}](talonMaxClosed),
+		closed:          newMemState(talonMaxClosed),
 	}, nil
 }
 
@@ -168,8 +168,10 @@ func (t *TalonOne) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 	}
 	id, body := t.request(s)
 	closing := body.CustomerSession.State == string(model.StateClosed)
-	if _, done := t.closed.get(id); closing && done {
-		return Feedback{}, nil
+	if closing {
+		if _, done := t.closed.Get(ctx, id); done {
+			return Feedback{}, nil
+		}
 	}
 	target := t.base + "/v2/customer_sessions/" + url.PathEscape(id)
 	if t.dry {
@@ -201,10 +203,13 @@ func (t *TalonOne) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 		state.Effects = nil
 	}
 	if closing && !t.dry {
-		t.closed.put(id, struct{}{})
+		t.closed.Put(ctx, id, "1")
 	}
 	return Feedback{Effects: state.Effects}, nil
 }
+
+// UseState implements Stateful: closed sessions are kept in st from now on.
+func (t *TalonOne) UseState(st State) { t.closed = st }
 
 // request returns the Talon.One session id and the request body for s.
 func (t *TalonOne) request(s *model.Session) (string, talonRequest) {

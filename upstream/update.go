@@ -20,7 +20,9 @@ import (
 // delivery. Nothing in it is shared with the store or with a request: it
 // is built before the request goes on, and never changed afterwards.
 type Update struct {
-	// EventID is unique per update; sinks send it as an idempotency key.
+	// EventID is the delivery's idempotency key, which sinks send: the
+	// engine sets it per sink (see EventID) before Deliver, replacing
+	// whatever the caller put here.
 	EventID string
 	// Session is a deep copy of the session at Version.
 	Session model.Session
