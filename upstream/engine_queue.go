@@ -100,7 +100,7 @@ func newSinkQueue(e *Engine, s Sink, opt SinkOptions) *sinkQueue {
 		drained:  make(chan struct{}),
 	}
 	q.cond.L = &q.mu
-	q.summary = newSummary(q, e.cfg.LogInterval)
+	q.summary = newSummary(name, e.cfg.QueueSize, e.log, e.cfg.LogInterval)
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	return q
 }

@@ -17,8 +17,10 @@ const DefaultLogInterval = 10 * time.Second
 // every session gives up, and a line each flooded the log (~2,500 lines
 // in 40 s). The first event of a quiet sink starts the interval.
 type summary struct {
-	q        *sinkQueue
-	interval time.Duration
+	sink      string
+	queueSize int
+	log       *zap.Logger
+	interval  time.Duration
 
 	mu       sync.Mutex
 	failed   int
@@ -28,8 +30,8 @@ type summary struct {
 	timer    *time.Timer
 }
 
-func newSummary(q *sinkQueue, interval time.Duration) *summary {
-	return &summary{q: q, interval: interval}
+func newSummary(sink string, queueSize int, log *zap.Logger, interval time.Duration) *summary {
+	return &summary{sink: sink, queueSize: queueSize, log: log, interval: interval}
 }
 
 // fail records a given-up update.
@@ -75,7 +77,7 @@ func (s *summary) flush() {
 	if failed == 0 && dropped == 0 {
 		return
 	}
-	fields := []zap.Field{zap.String("sink", s.q.name), zap.Int("failed", failed), zap.Int("dropped", dropped)}
+	fields := []zap.Field{zap.String("sink", s.sink), zap.Int("failed", failed), zap.Int("dropped", dropped)}
 	if len(statuses) > 0 {
 		byStatus := make(map[string]int, len(statuses))
 		for st, n := range statuses {
@@ -84,9 +86,9 @@ func (s *summary) flush() {
 		fields = append(fields, zap.Any("failed_by_status", byStatus), zap.Dict("example", example...))
 	}
 	if dropped > 0 {
-		fields = append(fields, zap.Int("queue_size", s.q.e.cfg.QueueSize))
+		fields = append(fields, zap.Int("queue_size", s.queueSize))
 	}
-	s.q.e.log.Warn("upstream deliveries given up or dropped", fields...)
+	s.log.Warn("upstream deliveries given up or dropped", fields...)
 }
 
 // failureFields describes a given-up update: session id, attempts, status

@@ -1,0 +1,33 @@
+package upstream
+
+import (
+	"context"
+	"time"
+)
+
+// Deliverer is what the Caddy glue asks of a delivery engine. Engine
+// keeps its queue in this process's memory (for the embedded store);
+// Outbox keeps it in Redis, shared by every node (for the Redis store).
+// Both deliver per sink and session one update at a time, in version
+// order, coalesced to the newest, retried with backoff.
+type Deliverer interface {
+	// AddSink adds a sink before the first Enqueue.
+	AddSink(s Sink, opt SinkOptions)
+	// Enqueue queues u for every sink, never blocking on one.
+	Enqueue(u *Update)
+	// Cancel drops the session's undelivered updates (GDPR delete).
+	Cancel(sessionID string)
+	// Close stops taking updates and ends the work in flight within ctx.
+	Close(ctx context.Context) error
+	// Stats returns each sink's gauges and counters.
+	Stats() []SinkStats
+	// OnFeedback sets what keeps an upstream's answer on the session.
+	OnFeedback(f func(sink string, u *Update, fb Feedback))
+	// OnResult sets what counts outcomes (metrics).
+	OnResult(f func(sink, outcome string, latency time.Duration))
+}
+
+var (
+	_ Deliverer = (*Engine)(nil)
+	_ Deliverer = (*Outbox)(nil)
+)

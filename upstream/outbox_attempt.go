@@ -1,0 +1,154 @@
+package upstream
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"strconv"
+	"time"
+
+	"github.com/redis/rueidis"
+	"go.uber.org/zap"
+
+	"github.com/sessiontap/caddy-sessiontap/model"
+)
+
+// claim is one leased session, as the claim script returned it.
+type claim struct {
+	id         string
+	version    uint64
+	payload    []byte
+	changes    model.Change
+	attempt    int
+	streak     int
+	delivered  string // fingerprint of what the sink last got
+	token      string
+	superseded bool
+	claimedAt  time.Time
+}
+
+func parseClaim(v rueidis.RedisMessage) (claim, error) {
+	f, err := v.ToArray()
+	if err != nil || len(f) != 9 {
+		return claim{}, fmt.Errorf("claim of %d fields: %v", len(f), err)
+	}
+	str := func(i int) string { s, _ := f[i].ToString(); return s }
+	num := func(i int) int64 {
+		if n, err := f[i].AsInt64(); err == nil {
+			return n
+		}
+		n, _ := strconv.ParseInt(str(i), 10, 64)
+		return n
+	}
+	return claim{
+		id: str(0), version: uint64(num(1)), payload: []byte(str(2)), changes: model.Change(num(3)),
+		attempt: int(num(4)), streak: int(num(5)), delivered: str(6), token: str(7), superseded: num(8) == 1,
+		claimedAt: time.Now(),
+	}, nil
+}
+
+// attempt makes the leased delivery and records its result.
+func (q *outboxSink) attempt(c claim) {
+	defer q.tries.Done()
+	defer q.signal() // a slot is free
+	defer q.inFlight.Add(-1)
+	u := &Update{Changed: c.changes}
+	if err := u.Session.UnmarshalBinary(c.payload); err != nil || u.Session.Version != c.version {
+		// Not ours to deliver: give it up rather than retry it forever.
+		q.o.log.Error("undecodable update in the outbox, dropped", zap.String("sink", q.name),
+			zap.String("session_id", c.id), zap.Uint64("version", c.version), zap.Error(err))
+		q.complete(c, "fail", time.Now(), "", "reset")
+		q.result(outFailed, 1, 0)
+		return
+	}
+	u.OccurredAt = u.Session.UpdatedAt
+	var fp string
+	if q.onChange {
+		fp = stableFingerprint(&u.Session)
+		if c.attempt == 1 && fp == c.delivered {
+			q.complete(c, "skip", time.Now(), fp, "keep")
+			q.result(outSkipped, 1, 0)
+			return
+		}
+	}
+	u = withEventID(u, q.name)
+	start := time.Now()
+	fb, err := q.deliver(u, c)
+	latency := time.Since(start)
+	if err == nil && !fb.IsZero() {
+		if f := q.o.onFeedback.Load(); f != nil {
+			(*f)(q.name, u, fb)
+		}
+	}
+	q.settle(c, fp, err, latency)
+}
+
+// deliver makes one attempt, bounded by Timeout and by the lease (less a
+// margin), so that no other node starts this session while it runs.
+func (q *outboxSink) deliver(u *Update, c claim) (fb Feedback, err error) {
+	deadline := c.claimedAt.Add(q.o.cfg.Lease - time.Second)
+	ctx, cancel := context.WithDeadline(q.ctx, deadline)
+	defer cancel()
+	ctx, cancel2 := context.WithTimeout(ctx, q.o.cfg.Timeout)
+	defer cancel2()
+	defer func() {
+		if p := recover(); p != nil {
+			err = &DeliveryError{Err: fmt.Errorf("sink panicked: %v", p)}
+		}
+	}()
+	return q.sink.Deliver(ctx, u)
+}
+
+// settle records the attempt's outcome in Redis and in the counters.
+func (q *outboxSink) settle(c claim, fp string, err error, latency time.Duration) {
+	now := time.Now()
+	cfg := &q.o.cfg.Config
+	switch {
+	case err == nil:
+		q.complete(c, "ok", now, fp, "reset")
+		q.result(outDelivered, 1, latency)
+	case q.ctx.Err() != nil && Retryable(err):
+		// Cut short by Close: hand the lease back so that another node (or
+		// this one's successor) goes on at once.
+		q.complete(c, "release", now, "", "keep")
+	case Retryable(err) && c.attempt < cfg.MaxAttempts:
+		q.complete(c, "retry", now.Add(cfg.retryDelay(c.streak, err)), "", "incr")
+		q.result(outRetried, 1, latency)
+	default:
+		next, streak := now, "reset"
+		if Retryable(err) {
+			// The upstream struggles: the waiting update, if any, waits too.
+			next, streak = now.Add(cfg.retryDelay(c.streak, err)), "incr"
+		}
+		q.complete(c, "fail", next, "", streak)
+		q.summary.fail(c.id, c.attempt, err)
+		q.result(outFailed, 1, latency)
+	}
+}
+
+// complete records result; a lost lease (taken over, or cancelled by a
+// GDPR delete) is not an error: the result is simply not ours to record.
+func (q *outboxSink) complete(c claim, result string, next time.Time, fp, streak string) {
+	ok, err := q.o.exec(context.Background(), completeScript,
+		[]string{q.keys.state + c.id, q.keys.due, q.keys.lease},
+		[]string{c.id, c.token, result, msNow(), strconv.FormatInt(next.UnixMilli(), 10), fp,
+			ms(q.o.cfg.StateTTL), streak}).AsInt64()
+	switch {
+	case err != nil:
+		// The lease runs out and another node makes the attempt again.
+		q.o.errs.record("recording a delivery", err)
+	case ok == 0:
+		q.o.log.Debug("delivery lease lost (taken over or cancelled)", zap.String("sink", q.name),
+			zap.String("session_id", c.id), zap.Uint64("version", c.version))
+	}
+}
+
+// stableFingerprint hashes what an OnChange sink compares. Unlike the
+// in-process engine's it must be the same on every node: FNV-1a, not a
+// seeded maphash.
+func stableFingerprint(s *model.Session) string {
+	part := model.Session{Cart: s.Cart, Customer: s.Customer, Orders: s.Orders}
+	h := fnv.New64a()
+	h.Write(part.AppendBinary(nil))
+	return strconv.FormatUint(h.Sum64(), 36)
+}

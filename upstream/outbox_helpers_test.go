@@ -1,0 +1,100 @@
+package upstream
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+	"go.uber.org/zap"
+
+	"github.com/sessiontap/caddy-sessiontap/internal/redistest"
+)
+
+// A test node: an outbox with its own Redis client, as another process
+// would have, on a prefix shared with the test's other nodes.
+type testNode struct {
+	*Outbox
+	client  rueidis.Client
+	results *results
+}
+
+func newTestClient(t *testing.T) rueidis.Client {
+	t.Helper()
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{redistest.Addr(t)}, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// newTestNode starts an outbox with fast backoffs and polls on prefix.
+func newTestNode(t *testing.T, prefix string, cfg OutboxConfig, log *zap.Logger) *testNode {
+	t.Helper()
+	cfg.Prefix = prefix
+	if cfg.BaseBackoff == 0 {
+		cfg.BaseBackoff = time.Millisecond
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = 5 * time.Millisecond
+	}
+	if cfg.Poll == 0 {
+		cfg.Poll = 10 * time.Millisecond
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	c := newTestClient(t)
+	o, err := NewOutbox(c, cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &results{ch: make(chan result, 1<<16), seen: map[result]int{}}
+	o.OnResult(func(sink, outcome string, _ time.Duration) {
+		select {
+		case r.ch <- result{sink, outcome}:
+		default:
+		}
+	})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = o.Close(ctx)
+	})
+	return &testNode{Outbox: o, client: c, results: r}
+}
+
+// eventually polls cond for up to 10s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// lastVersion is the highest version sink got for id.
+func lastVersion(f *fakeSink, id string) uint64 {
+	vs := f.versions(id)
+	if len(vs) == 0 {
+		return 0
+	}
+	return vs[len(vs)-1]
+}
+
+// awaitFleet waits until the nodes' first sinks' counter sums to n.
+func awaitFleet(t *testing.T, what string, counter func(SinkStats) uint64, n uint64, nodes ...*testNode) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%d %s", n, what), func() bool {
+		var sum uint64
+		for _, node := range nodes {
+			sum += counter(node.Stats()[0])
+		}
+		return sum == n
+	})
+}

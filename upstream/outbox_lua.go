@@ -1,0 +1,154 @@
+package upstream
+
+import "github.com/redis/rueidis"
+
+// The outbox's scripts. Per sink (S is the outbox prefix plus the sink's
+// name) there are two sorted sets of session ids and a hash per session:
+//
+//	S:due    ZSET  sessions with an attempt to make, scored by when (ms)
+//	S:lease  ZSET  sessions with an attempt in flight, scored by when the
+//	               lease runs out (ms)
+//	S:s:<id> HASH  the session as the sink sees it:
+//	               pv pp pc  the waiting update: version, payload, changes
+//	               fv fp fc  the update being attempted (in flight, or
+//	                         waiting for its retry)
+//	               tok       the lease token of the attempt in flight
+//	               att stk   attempts of fv; consecutive failures (backoff)
+//	               lv        the highest version started
+//	               dfp       fingerprint of what was last delivered
+//
+// A session is in at most one of due and lease, so at most one attempt per
+// (sink, session) is ever in flight; the claim script moves it from due to
+// lease atomically. The payload is the session's AppendBinary bytes.
+// Scripts build the per-session key names from the prefix they are given,
+// which standalone Redis allows and Cluster would not (the store refuses
+// Cluster for the same reason).
+
+// enqueueScript queues an update.
+//
+//	KEYS  S:s:<id>, S:due, S:lease
+//	ARGV  id, version, payload, changes, now, queue size, state ttl (ms)
+//
+// Returns "queued", "superseded" (it replaced a waiting update), "stale"
+// (a newer one is already queued or started) or "dropped" (queue full).
+var enqueueScript = rueidis.NewLuaScript(`
+local v = tonumber(ARGV[2])
+local f = redis.call('HMGET', KEYS[1], 'pv', 'pc', 'fv', 'lv')
+local pv, fv, lv = tonumber(f[1]) or 0, tonumber(f[3]) or 0, tonumber(f[4]) or 0
+if v <= pv or v <= fv or v <= lv then return 'stale' end
+local changes = tonumber(ARGV[4])
+local res = 'queued'
+if pv > 0 then
+  res = 'superseded'
+  changes = bit.bor(changes, tonumber(f[2]) or 0)
+elseif fv == 0 then
+  if redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[6]) then
+    return 'dropped'
+  end
+  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+end
+redis.call('HSET', KEYS[1], 'pv', ARGV[2], 'pp', ARGV[3], 'pc', changes)
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
+return res
+`)
+
+// claimScript first takes back the leases that ran out (their node died
+// or hung: the attempt is made again, with the same event id), then
+// leases up to n due sessions to the caller.
+//
+//	KEYS  S:due, S:lease
+//	ARGV  now, n, lease (ms), "S:s:", token prefix, state ttl (ms)
+//
+// Returns {taken back, ms until the next due session or -1, claims...};
+// a claim is {id, version, payload, changes, attempt, streak,
+// delivered fingerprint, token, superseded (1 when a newer update replaced
+// one waiting for its retry)}.
+var claimScript = rueidis.NewLuaScript(`
+local now = tonumber(ARGV[1])
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 100)
+for _, id in ipairs(expired) do
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('HDEL', ARGV[4] .. id, 'tok')
+  redis.call('ZADD', KEYS[1], now, id)
+end
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {#expired, -1}
+for i, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  local st = ARGV[4] .. id
+  local f = redis.call('HMGET', st, 'pv', 'pp', 'pc', 'fv', 'fp', 'fc', 'att', 'stk', 'dfp')
+  local sup = 0
+  if f[1] then
+    if f[4] then sup = 1 end
+    redis.call('HSET', st, 'fv', f[1], 'fp', f[2], 'fc', f[3], 'lv', f[1])
+    redis.call('HDEL', st, 'pv', 'pp', 'pc')
+    f[4], f[5], f[6], f[7] = f[1], f[2], f[3], '0'
+  end
+  if f[4] then
+    local tok = ARGV[5] .. ':' .. i
+    local att = (tonumber(f[7]) or 0) + 1
+    redis.call('HSET', st, 'tok', tok, 'att', att)
+    redis.call('PEXPIRE', st, ARGV[6])
+    redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), id)
+    out[#out + 1] = {id, f[4], f[5], f[6] or '0', att, f[8] or '0', f[9] or '', tok, sup}
+  end
+end
+local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if nxt[2] then out[2] = math.max(0, tonumber(nxt[2]) - now) end
+return out
+`)
+
+// completeScript records an attempt's result, if the caller still holds
+// the lease (a node whose lease ran out finds its work taken over, and
+// its result is ignored).
+//
+//	KEYS  S:s:<id>, S:due, S:lease
+//	ARGV  id, token, result, now, next due (ms), fingerprint, state ttl,
+//	      streak ("reset", "incr" or "keep")
+//
+// result: "ok" (delivered: remember the fingerprint), "skip" or "fail"
+// (the update is done with), "retry" (attempt it again at next due),
+// "release" (not attempted after all: due again now, attempt not counted).
+// The session's waiting update, if any, becomes due at next due. Returns 1,
+// or 0 when the lease was lost.
+var completeScript = rueidis.NewLuaScript(`
+local f = redis.call('HMGET', KEYS[1], 'tok', 'pv')
+if f[1] ~= ARGV[2] then return 0 end
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('HDEL', KEYS[1], 'tok')
+local r = ARGV[3]
+if r == 'retry' then
+  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+elseif r == 'release' then
+  redis.call('HINCRBY', KEYS[1], 'att', -1)
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+else
+  redis.call('HDEL', KEYS[1], 'fv', 'fp', 'fc', 'att')
+  if r == 'ok' then redis.call('HSET', KEYS[1], 'dfp', ARGV[6]) end
+  if f[2] then redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1]) end
+end
+if ARGV[8] == 'reset' then
+  redis.call('HSET', KEYS[1], 'stk', 0)
+elseif ARGV[8] == 'incr' then
+  redis.call('HINCRBY', KEYS[1], 'stk', 1)
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
+return 1
+`)
+
+// cancelScript forgets a session for one sink: its waiting update, its
+// retry, its lease (the attempt in flight, if any, finds its lease gone
+// and is not retried) and what the sink last got.
+//
+//	KEYS  S:s:<id>, S:due, S:lease
+//	ARGV  id
+//
+// Returns 1 when an update was waiting or in flight.
+var cancelScript = rueidis.NewLuaScript(`
+local held = redis.call('HEXISTS', KEYS[1], 'pv') + redis.call('HEXISTS', KEYS[1], 'fv')
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+if held > 0 then return 1 end
+return 0
+`)
