@@ -209,14 +209,14 @@ func findStore(name string) cache.Store {
 
 type keyedEngine struct {
 	key    string
-	engine *upstream.Engine
+	engine upstream.Deliverer
 }
 
 // pooledEngines lists the engines in the pool, ordered by key.
 func pooledEngines() []keyedEngine {
 	var out []keyedEngine
 	engines.Range(func(k, v any) bool {
-		out = append(out, keyedEngine{key: k.(string), engine: v.(pooledEngine).Engine})
+		out = append(out, keyedEngine{key: k.(string), engine: v.(pooledEngine).Deliverer})
 		return true
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })

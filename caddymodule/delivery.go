@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -24,8 +25,9 @@ var engines = caddy.NewUsagePool()
 const defaultGrace = 10 * time.Second
 
 type pooledEngine struct {
-	*upstream.Engine
-	grace time.Duration
+	upstream.Deliverer
+	grace   time.Duration
+	release func() // after Close: lets go of what the engine used (the Redis client)
 }
 
 // Destruct drains pending deliveries for the grace period, then stops.
@@ -36,6 +38,7 @@ func (p pooledEngine) Destruct() error {
 	drain := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), p.grace)
 		defer cancel()
+		defer p.release()
 		return p.Close(ctx)
 	}
 	if caddy.Exiting() {
@@ -69,7 +72,7 @@ func (h *Handler) provisionDelivery() error {
 		return err
 	}
 	h.engineKey = key
-	h.engine = val.(pooledEngine).Engine
+	h.engine = val.(pooledEngine).Deliverer
 	return nil
 }
 
@@ -101,9 +104,12 @@ func (h *Handler) newEngine() (caddy.Destructor, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := upstream.New(upstream.Config{QueueSize: d.QueueSize, Concurrency: d.Concurrency,
-		MaxAttempts: d.MaxAttempts, Timeout: time.Duration(d.Timeout), MaxBackoff: time.Duration(d.MaxBackoff)},
-		caddy.Log().Named("sessiontap.upstream"))
+	cfg := upstream.Config{QueueSize: d.QueueSize, Concurrency: d.Concurrency,
+		MaxAttempts: d.MaxAttempts, Timeout: time.Duration(d.Timeout), MaxBackoff: time.Duration(d.MaxBackoff)}
+	e, release, err := h.newDeliverer(cfg, time.Duration(d.Lease), caddy.Log().Named("sessiontap.upstream"))
+	if err != nil {
+		return nil, err
+	}
 	conns := d.Concurrency
 	if conns <= 0 {
 		conns = upstream.DefaultConcurrency
@@ -121,7 +127,37 @@ func (h *Handler) newEngine() (caddy.Destructor, error) {
 	if grace <= 0 {
 		grace = defaultGrace
 	}
-	return pooledEngine{Engine: e, grace: grace}, nil
+	return pooledEngine{Deliverer: e, grace: grace, release: release}, nil
+}
+
+// newDeliverer is the Redis outbox when sessions live in Redis, so that
+// deliveries survive this node and any node makes them; else the
+// in-process engine. The outbox shares the store's client and holds a
+// reference to it until release, so that on shutdown the client outlives
+// the outbox handing its leases back.
+func (h *Handler) newDeliverer(cfg upstream.Config, lease time.Duration, log *zap.Logger) (upstream.Deliverer, func(), error) {
+	rs, ok := h.storeMod.(*RedisStore)
+	if !ok {
+		if lease > 0 {
+			return nil, nil, errors.New("delivery: lease applies to the Redis store only (with the embedded store, deliveries stay in this process)")
+		}
+		return upstream.New(cfg, log), func() {}, nil
+	}
+	rc := rs.store.Config()
+	o, err := upstream.NewOutbox(rs.store.Client(), upstream.OutboxConfig{
+		Config: cfg, Prefix: rc.Prefix, Lease: lease, StateTTL: rc.TTL,
+	}, log)
+	if err != nil {
+		return nil, nil, fmt.Errorf("delivery: %v", err)
+	}
+	// The key now: the store module's Cleanup clears its copy.
+	key := rs.key
+	if _, _, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
+		return nil, fmt.Errorf("store %q was closed", rs.Name)
+	}); err != nil {
+		return nil, nil, err
+	}
+	return o, func() { _, _ = stores.Delete(key) }, nil
 }
 
 // feedbackWriter keeps what an upstream answered on the session. It writes

@@ -76,6 +76,10 @@ type Delivery struct {
 	// MaxBackoff caps the wait between attempts, an upstream's
 	// Retry-After included (a longer one is cut to it). Default 30s.
 	MaxBackoff caddy.Duration `json:"max_backoff,omitempty"`
+	// Lease is, with the Redis store, how long a node holds a delivery
+	// before another node may take it over as if the holder had died; it
+	// must be longer than Timeout. Default: Timeout + 5s.
+	Lease caddy.Duration `json:"lease,omitempty"`
 }
 
 // sinkNames lists the sinks Forward.To accepts.

@@ -122,6 +122,7 @@ var optionSinks = map[string][]string{
 //		timeout <duration>
 //		grace <duration>
 //		max_backoff <duration>
+//		lease <duration>
 //	}
 func (m *Handler) parseDelivery(d *caddyfile.Dispenser) error {
 	m.Delivery = &Delivery{}
@@ -155,6 +156,7 @@ var deliveryOptions = map[string]func(*Delivery) any{
 	"timeout":      func(dl *Delivery) any { return &dl.Timeout },
 	"grace":        func(dl *Delivery) any { return &dl.Grace },
 	"max_backoff":  func(dl *Delivery) any { return &dl.MaxBackoff },
+	"lease":        func(dl *Delivery) any { return &dl.Lease },
 }
 
 var deliveryOptionNames = optionNames(deliveryOptions)

@@ -97,7 +97,8 @@ type Handler struct {
 	handler   *handler.Handler
 	api       *api.API
 	logger    *zap.Logger
-	engine    *upstream.Engine
+	storeMod  any
+	engine    upstream.Deliverer
 	engineKey string
 	hasher    *upstream.Hasher
 }
@@ -156,6 +157,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("loading session store: %v", err)
 	}
+	h.storeMod = mod
 	h.store = mod.(StoreProvider).SessionStore()
 	if err := h.provisionDelivery(); err != nil {
 		return err

@@ -1,0 +1,102 @@
+package caddymodule
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/sessiontap/caddy-sessiontap/upstream"
+)
+
+// With the Redis store, deliveries go through the outbox in Redis: the
+// webhook gets every session's last version in order, the delivery state
+// is in Redis under the store's prefix, and a reload to another forward
+// config (a new outbox) delivers what the old one had queued.
+func TestRedisStoreDeliversThroughOutbox(t *testing.T) {
+	addr := redisAddr(t)
+	prefix := testRedisPrefix()
+	rc, srv := newReceiver(t)
+	site := func(attempts int, body string) string {
+		return siteConfig(fmt.Sprintf(`
+		store redis {
+			address %s
+			prefix %s
+			index_key %s
+			timeout 2s
+		}
+		forward webhook %s {
+			secret whsec
+		}
+		delivery {
+			max_attempts %d
+			timeout 2s
+			lease 4s
+		}`, addr, prefix, testIndexKey, srv.URL, attempts), body)
+	}
+	tester := newTester(t)
+	tester.InitServer(site(100, "one"), "caddyfile")
+	var last session
+	for i := 1; i <= 20; i++ {
+		last = collect(t, tester, fmt.Sprintf(`{"cart":{"items":[{"product_id":"p","quantity":%d,"unit_price":1}]}}`, i))
+	}
+	waitFor(t, "the last version", func() bool {
+		v := rc.seen(last.ID)
+		return len(v) > 0 && v[len(v)-1] == last.Version
+	})
+	if v := rc.seen(last.ID); !increasing(v) {
+		t.Fatalf("versions out of order: %v", v)
+	}
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	state := prefix + "o:webhook:s:" + last.ID
+	waitFor(t, "the delivery state in Redis", func() bool {
+		dfp, err := c.Do(context.Background(), c.B().Hget().Key(state).Field("dfp").Build()).ToString()
+		return err == nil && dfp != ""
+	})
+
+	// Held at the upstream, then a reload to another forward config: the
+	// old outbox hands its lease back within its grace, the new one
+	// delivers.
+	rc.gate = make(chan struct{})
+	held := collect(t, tester, `{"cart":{}}`)
+	select {
+	case <-rc.arrived:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no delivery arrived")
+	}
+	tester.InitServer(site(50, "two"), "caddyfile")
+	queued := collect(t, tester, `{"cart":{"items":[{"product_id":"q","quantity":1,"unit_price":1}]}}`)
+	close(rc.gate)
+	waitFor(t, "the held and the queued version after the reload", func() bool {
+		v := rc.seen(held.ID)
+		return len(v) > 0 && v[len(v)-1] == queued.Version
+	})
+	if _, metrics := do(t, tester, "GET", "http://localhost:2999/metrics", ""); !strings.Contains(metrics, `caddy_sessiontap_deliveries_total{outcome="delivered",sink="webhook"}`) {
+		t.Errorf("no delivered metric for the outbox")
+	}
+}
+
+func increasing(v []uint64) bool {
+	for i := 1; i < len(v); i++ {
+		if v[i] <= v[i-1] {
+			return false
+		}
+	}
+	return true
+}
+
+// lease is for the Redis outbox; with the embedded store it is refused.
+func TestLeaseNeedsRedis(t *testing.T) {
+	h := Handler{Delivery: &Delivery{}}
+	_, _, err := h.newDeliverer(upstream.Config{}, time.Second, nil)
+	if err == nil || !strings.Contains(err.Error(), "lease applies to the Redis store only") {
+		t.Errorf("lease with the embedded store: %v", err)
+	}
+}
