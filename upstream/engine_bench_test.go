@@ -84,27 +84,37 @@ func (s *signalSink) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 }
 
 func benchDeliveries(b *testing.B, concurrency int, sink Sink) {
-	const sessions = 1000
+	e := New(Config{Concurrency: concurrency, QueueSize: benchSessions}, nil)
+	benchFleetDeliveries(b, sink, e)
+}
+
+// benchSessions is how many sessions the delivery benchmarks update.
+const benchSessions = 1000
+
+// benchFleetDeliveries runs the delivery benchmark through nodes, each
+// session's updates enqueued on the nodes in turn.
+func benchFleetDeliveries(b *testing.B, sink Sink, nodes ...Deliverer) {
 	sig := &signalSink{Sink: sink, done: map[string]chan struct{}{}}
-	ids := make([]string, sessions)
+	ids := make([]string, benchSessions)
 	for i := range ids {
 		ids[i] = fmt.Sprint("session-", i)
 		sig.done[ids[i]] = make(chan struct{}, 1)
 	}
-	e := New(Config{Concurrency: concurrency, QueueSize: sessions}, nil)
-	e.AddSink(sig, SinkOptions{On: OnAction})
+	for _, e := range nodes {
+		e.AddSink(sig, SinkOptions{On: OnAction})
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i, id := range ids {
-		n := b.N / sessions
-		if i < b.N%sessions {
+		n := b.N / benchSessions
+		if i < b.N%benchSessions {
 			n++
 		}
 		wg.Go(func() {
 			for v := 1; v <= n; v++ {
-				e.Enqueue(newUpd(id, uint64(v), model.ChangeCart))
+				nodes[v%len(nodes)].Enqueue(newUpd(id, uint64(v), model.ChangeCart))
 				<-sig.done[id]
 			}
 		})
@@ -112,11 +122,15 @@ func benchDeliveries(b *testing.B, concurrency int, sink Sink) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
-	if err := e.Close(context.Background()); err != nil {
-		b.Fatal(err)
+	var delivered uint64
+	for _, e := range nodes {
+		if err := e.Close(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		delivered += e.Stats()[0].Delivered
 	}
-	if st := e.Stats()[0]; st.Delivered != uint64(b.N) {
-		b.Fatalf("stats %+v for %d updates", st, b.N)
+	if delivered != uint64(b.N) {
+		b.Fatalf("%d delivered of %d updates", delivered, b.N)
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "deliveries/s")
 }
