@@ -60,3 +60,9 @@ func newMemState(max int) State { return memState{newBoundedMap[string](max)} }
 
 func (s memState) Get(_ context.Context, key string) (string, bool) { return s.m.get(key) }
 func (s memState) Put(_ context.Context, key, value string)         { s.m.put(key, value) }
+
+// The sinks whose memory must be shared across a fleet.
+var (
+	_ Stateful = (*Emporix)(nil)
+	_ Stateful = (*TalonOne)(nil)
+)
