@@ -3,8 +3,13 @@
 # against sessiontap + reverse_proxy, measured in one run on the same
 # machine, in alternating rounds.
 #
-# Usage: bench/load.sh [seconds per run] [rounds]
+# Usage: [STORE=redis] bench/load.sh [seconds per run] [rounds]
 # Needs wrk (apt-get install -y wrk). Prints a Markdown table for BENCHMARKS.md.
+#
+# STORE=redis puts sessiontap's sessions in a redis-server of the script's
+# own (no persistence, a free loopback port) instead of bigcache; the
+# sessiontap side's CPU time then includes the redis-server's, since the
+# work moved there is still work the node's machine does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
@@ -19,12 +24,25 @@ command -v wrk >/dev/null || { echo "load.sh: wrk is not installed (apt-get inst
 bin=$(mktemp -d)/caddy
 go build -o "$bin" ./cmd/caddy
 pids=()
-for role in upstream plain sessiontap; do
+trap 'kill "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null || true' EXIT
+store=${STORE:-bigcache}
+subject=sessiontap
+redis_pid=
+if [[ $store == redis ]]; then
+	command -v redis-server >/dev/null || { echo "load.sh: redis-server is not installed (apt-get install -y redis-server)" >&2; exit 1; }
+	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no >/tmp/sessiontap-bench-redis.log 2>&1 &
+	redis_pid=$!
+	pids+=("$redis_pid")
+	export SESSIONTAP_BENCH_REDIS=127.0.0.1:$port
+	for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+	subject=sessiontap-redis
+fi
+for role in upstream plain "$subject"; do
 	"$bin" run --config "bench/$role.Caddyfile" >"/tmp/sessiontap-bench-$role.log" 2>&1 &
 	pids+=($!)
 done
-plain_pid=${pids[1]} sessiontap_pid=${pids[2]}
-trap 'kill "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null || true' EXIT
+plain_pid=${pids[-2]} sessiontap_pid=${pids[-1]}
 for port in 9181 9182 9183; do
 	for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$port/asset.css" && break; sleep 0.1; done
 done
@@ -36,8 +54,16 @@ day=$(( $(date +%s) / 86400 ))
 b36() { local n=$1 s="" d=0123456789abcdefghijklmnopqrstuvwxyz; while [ "$n" -gt 0 ]; do s=${d:$((n % 36)):1}$s; n=$((n / 36)); done; echo "${s:-0}"; }
 cookie="sessiontap_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=').$(b36 $day)"
 
-# cpu PID: a process's CPU time so far, in clock ticks (user + system).
-cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# cpu PID: a process's CPU time so far, in clock ticks (user + system);
+# for the sessiontap side with STORE=redis, plus the redis-server's.
+cpu() {
+	local t
+	t=$(awk '{print $14 + $15}' "/proc/$1/stat")
+	if [[ $1 == "$sessiontap_pid" && -n $redis_pid ]]; then
+		t=$((t + $(awk '{print $14 + $15}' "/proc/$redis_pid/stat")))
+	fi
+	echo "$t"
+}
 tick_us=$(echo "1000000 / $(getconf CLK_TCK)" | bc -l)
 
 # run PORT PATH -> "requests/s p99_ms cpu_us_per_request": the proxy's CPU
@@ -57,6 +83,8 @@ run() {
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+echo "Store: $store"
+echo
 echo "| case | plain req/s | sessiontap req/s | throughput ratio | plain CPU µs/req | sessiontap CPU µs/req | CPU ratio | plain p99 ms | sessiontap p99 ms |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for case in "static asset:/asset.css" "7 KiB tagged page:/page-7k.html" "7 KiB tagged page, per-request token:/page-7k-nonce.html"; do

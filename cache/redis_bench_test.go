@@ -1,8 +1,11 @@
 package cache
 
 import (
+	"context"
 	"os"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // The Redis store's benchmarks, the same sessions as the bigcache ones;
@@ -24,4 +27,50 @@ func BenchmarkRedisGet(b *testing.B) {
 func BenchmarkRedisUpdate(b *testing.B) {
 	store, ids := benchRedisStore(b)
 	benchUpdates(b, store, ids)
+}
+
+// BenchmarkRedisUpdateParallel measures one node's update throughput on
+// distinct sessions: 64 goroutines (a Redis round trip, not the CPU,
+// bounds one goroutine), each on its own run of sessions.
+func BenchmarkRedisUpdateParallel(b *testing.B) {
+	store, ids := benchRedisStore(b)
+	ctx := context.Background()
+	fn := setTo(benchSession(""))
+	var next atomic.Int64
+	b.SetParallelism(32)
+	b.ReportAllocs()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		i := int(next.Add(1)) * 97
+		for pb.Next() {
+			if _, err := store.Update(ctx, ids[i%benchIDs], fn); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "updates/s")
+}
+
+// BenchmarkRedisBytesPerSession reports what Redis itself says one stored
+// session costs (MEMORY USAGE: value, key and Redis's overhead) for the
+// benchmarks' session: a 3-item cart with a customer.
+func BenchmarkRedisBytesPerSession(b *testing.B) {
+	store, ids := benchRedisStore(b)
+	c := store.Client()
+	var used int64
+	for range b.N {
+		n, err := c.Do(context.Background(), c.B().MemoryUsage().Key(store.sessionKey(ids[0])).Samples(0).Build()).AsInt64()
+		if err != nil {
+			b.Fatal(err)
+		}
+		used = n
+	}
+	s, err := store.Get(context.Background(), ids[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(used), "redis-bytes/session")
+	b.ReportMetric(float64(len(s.AppendBinary(nil))), "value-bytes/session")
 }
