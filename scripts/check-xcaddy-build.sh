@@ -31,6 +31,8 @@ check() {
 	"$bin" adapt --config Caddyfile.example >/dev/null || fail "$how: Caddyfile.example does not adapt"
 	"$bin" validate --config Caddyfile.example >/dev/null 2>&1 ||
 		fail "$how: Caddyfile.example does not validate"
+	# The fleet example needs a running Redis to validate; it must adapt.
+	"$bin" adapt --config demo/fleet.Caddyfile >/dev/null || fail "$how: demo/fleet.Caddyfile does not adapt"
 	echo "check-xcaddy-build: OK ($how): ${want[*]} registered, $("$bin" version | cut -d' ' -f1)"
 }
 
