@@ -146,6 +146,8 @@ func (h *Handler) newDeliverer(cfg upstream.Config, lease time.Duration, log *za
 	rc := rs.store.Config()
 	o, err := upstream.NewOutbox(rs.store.Client(), upstream.OutboxConfig{
 		Config: cfg, Prefix: rc.Prefix, Lease: lease, StateTTL: rc.TTL,
+		// Enqueue runs on the request path: the store's bound applies.
+		EnqueueTimeout: rc.Timeout,
 	}, log)
 	if err != nil {
 		return nil, nil, fmt.Errorf("delivery: %v", err)

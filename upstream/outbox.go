@@ -29,8 +29,12 @@ type OutboxConfig struct {
 	// Poll is the longest a sink waits before looking for due work other
 	// nodes queued or leases that ran out (default 100ms).
 	Poll time.Duration
-	// CommandTimeout bounds each Redis command (default 1s).
+	// CommandTimeout bounds each Redis command of the background work
+	// (default 1s).
 	CommandTimeout time.Duration
+	// EnqueueTimeout bounds Enqueue's commands, which run on the request
+	// path (default 50ms, the Redis store's own default timeout).
+	EnqueueTimeout time.Duration
 	// StateTTL is how long a session's delivery state (what the sink last
 	// got, for ordering and skipping) outlives its last update (default 24h).
 	StateTTL time.Duration
@@ -41,6 +45,7 @@ const (
 	DefaultLeaseMargin    = 5 * time.Second
 	DefaultPoll           = 100 * time.Millisecond
 	DefaultCommandTimeout = time.Second
+	DefaultEnqueueTimeout = 50 * time.Millisecond
 	DefaultStateTTL       = 24 * time.Hour
 )
 
@@ -60,6 +65,9 @@ func (c OutboxConfig) withDefaults() (OutboxConfig, error) {
 	}
 	if c.CommandTimeout <= 0 {
 		c.CommandTimeout = DefaultCommandTimeout
+	}
+	if c.EnqueueTimeout <= 0 {
+		c.EnqueueTimeout = DefaultEnqueueTimeout
 	}
 	if c.StateTTL <= 0 {
 		c.StateTTL = DefaultStateTTL
@@ -150,17 +158,28 @@ func (o *Outbox) queues() []*outboxSink {
 	return nil
 }
 
-// Enqueue implements Deliverer. It waits for Redis (up to CommandTimeout
-// per sink, pipelined), never for an upstream; when Redis does not answer
-// the update is counted dropped and the error logged once per interval.
+// Enqueue implements Deliverer. It waits for Redis (up to EnqueueTimeout),
+// never for an upstream: the update is in Redis when it returns, so a node
+// dying right after loses nothing. When Redis does not answer in time the
+// update is counted dropped and the error logged once per interval.
 func (o *Outbox) Enqueue(u *Update) {
 	if u == nil {
 		return
 	}
 	payload := u.Session.AppendBinary(nil)
-	for _, q := range o.queues() {
-		q.enqueue(u, payload)
+	ctx, cancel := context.WithTimeout(context.Background(), o.cfg.EnqueueTimeout)
+	defer cancel()
+	qs := o.queues()
+	if len(qs) == 1 {
+		qs[0].enqueue(ctx, u, payload)
+		return
 	}
+	// One round trip for all sinks: rueidis pipelines concurrent commands.
+	var wg sync.WaitGroup
+	for _, q := range qs {
+		wg.Go(func() { q.enqueue(ctx, u, payload) })
+	}
+	wg.Wait()
 }
 
 // Cancel implements Deliverer: for GDPR deletes, fleet-wide.
@@ -211,7 +230,7 @@ func (o *Outbox) OnFeedback(f func(sink string, u *Update, fb Feedback)) { o.onF
 // OnResult implements Deliverer; as Engine.OnResult.
 func (o *Outbox) OnResult(f func(sink, outcome string, latency time.Duration)) { o.onResult.Store(&f) }
 
-// exec runs a script under CommandTimeout.
+// exec runs a script under CommandTimeout (or ctx's earlier deadline).
 func (o *Outbox) exec(ctx context.Context, l *rueidis.Lua, keys, args []string) rueidis.RedisResult {
 	ctx, cancel := context.WithTimeout(ctx, o.cfg.CommandTimeout)
 	defer cancel()

@@ -82,7 +82,7 @@ func (q *outboxSink) result(o outcome, n int, latency time.Duration) {
 	}
 }
 
-func (q *outboxSink) enqueue(u *Update, payload []byte) {
+func (q *outboxSink) enqueue(ctx context.Context, u *Update, payload []byte) {
 	if q.onChange && !u.Changed.Data() {
 		q.result(outSkipped, 1, 0)
 		return
@@ -92,7 +92,7 @@ func (q *outboxSink) enqueue(u *Update, payload []byte) {
 		return
 	}
 	id := u.Session.ID
-	res, err := q.o.exec(context.Background(), enqueueScript,
+	res, err := q.o.exec(ctx, enqueueScript,
 		[]string{q.keys.state + id, q.keys.due, q.keys.lease},
 		[]string{id, strconv.FormatUint(u.Session.Version, 10), rueidis.BinaryString(payload),
 			strconv.Itoa(int(u.Changed)), msNow(), strconv.Itoa(q.o.cfg.QueueSize), ms(q.o.cfg.StateTTL)}).ToString()
