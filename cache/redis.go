@@ -124,18 +124,7 @@ func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := rueidis.NewClient(rueidis.ClientOption{
-		InitAddress: cfg.Addresses,
-		Username:    cfg.Username,
-		Password:    cfg.Password,
-		TLSConfig:   cfg.TLS,
-		// Connecting is a few round trips (TCP, TLS, HELLO, AUTH).
-		Dialer: net.Dialer{Timeout: 10 * cfg.Timeout},
-		// Sessions are read fresh: another node may just have written.
-		DisableCache: true,
-		// A dead server is noticed within this even on a busy pipeline.
-		ConnWriteTimeout: max(20*cfg.Timeout, time.Second),
-	})
+	c, err := newClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("redis: connecting to %s: %w", strings.Join(cfg.Addresses, ","), err)
 	}
@@ -153,11 +142,36 @@ func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 	return r, nil
 }
 
+// newClient connects a client for cfg.
+func newClient(cfg RedisConfig) (rueidis.Client, error) {
+	return rueidis.NewClient(rueidis.ClientOption{
+		InitAddress: cfg.Addresses,
+		Username:    cfg.Username,
+		Password:    cfg.Password,
+		TLSConfig:   cfg.TLS,
+		// Connecting is a few round trips (TCP, TLS, HELLO, AUTH).
+		Dialer: net.Dialer{Timeout: 10 * cfg.Timeout},
+		// Sessions are read fresh: another node may just have written.
+		DisableCache: true,
+		// In its sync mode a request holds the connection with its deadline
+		// and the next waits for it: on a hung server, n waiting requests
+		// took up to n × Timeout. Pipelined, each checks its own deadline.
+		AlwaysPipelining: true,
+		// A dead server is noticed within this even on a busy pipeline.
+		ConnWriteTimeout: max(20*cfg.Timeout, time.Second),
+	})
+}
+
+// NewClient connects another client to the store's server, with its
+// settings, for work that must not share the request path's connection:
+// the delivery outbox, whose slower commands would hold up visitors'
+// requests behind them when Redis hangs. The caller closes it.
+func (r *Redis) NewClient() (rueidis.Client, error) { return newClient(r.cfg) }
+
 // Config returns the effective configuration, defaults filled in.
 func (r *Redis) Config() RedisConfig { return r.cfg }
 
-// Client returns the store's Redis client, for the delivery outbox that
-// shares the server (and the store's lifetime: Close closes it).
+// Client returns the store's Redis client (Close closes it).
 func (r *Redis) Client() rueidis.Client { return r.c }
 
 func (r *Redis) sessionKey(id string) string { return r.cfg.Prefix + "s:" + id }
@@ -189,12 +203,37 @@ func (r *Redis) exec(ctx context.Context, l *rueidis.Lua, keys, args []string) r
 }
 
 // fail wraps a Redis error, turning the client's own after-Close error
-// into ErrClosed.
+// into ErrClosed, and marking with ErrUnavailable those that are the
+// server's state rather than the command's.
 func (r *Redis) fail(what string, err error) error {
 	if r.closed.Load() && errors.Is(err, rueidis.ErrClosing) {
 		return ErrClosed
 	}
+	if unavailable(err) {
+		return fmt.Errorf("redis: %s: %w: %w", what, ErrUnavailable, err)
+	}
 	return fmt.Errorf("redis: %s: %w", what, err)
+}
+
+// unavailable reports an error that says the server cannot serve now: no
+// answer in time, no connection, or a reply refusing work for a while.
+// Other replies (a script error, a wrong type) and unexpected reply shapes
+// are bugs to fix, not outages to ride out.
+func unavailable(err error) bool {
+	if errors.Is(err, context.Canceled) || rueidis.IsParseErr(err) {
+		// Canceled: the caller gave up (a visitor went away), not Redis.
+		return false
+	}
+	re, ok := rueidis.IsRedisErr(err)
+	if !ok {
+		return true // network, dial, timeout (context.DeadlineExceeded)
+	}
+	code, _, _ := strings.Cut(re.Error(), " ")
+	switch code {
+	case "LOADING", "BUSY", "MASTERDOWN", "READONLY", "TRYAGAIN", "CLUSTERDOWN", "OOM", "NOREPLICAS":
+		return true
+	}
+	return false
 }
 
 // read returns the stored bytes of a session, nil when absent; the bytes

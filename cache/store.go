@@ -13,6 +13,13 @@ import (
 // hold (never written, deleted, or expired).
 var ErrNotFound = errors.New("session not found")
 
+// ErrUnavailable is wrapped by the errors of a store that cannot be
+// reached or did not answer in time (a network error, a timeout, a server
+// that is loading or out of memory): the session is not at fault, and the
+// same call may succeed later. Callers answer 503 rather than 500, and
+// log such errors at a rate, not once per request.
+var ErrUnavailable = errors.New("session store unavailable")
+
 // ErrNoChange may be returned by an Update function to leave the stored
 // session as it was: nothing is written and the version does not move.
 var ErrNoChange = errors.New("no change")
