@@ -144,7 +144,7 @@ func (h *Handler) storePage(ctx context.Context, id Identity, c *captureWriter, 
 	}
 	s, err := h.apply(ctx, id.ID, patch)
 	if err != nil {
-		h.log.Error("storing captured tagging failed", zap.String("session_id", id.ID), zap.Error(err))
+		h.storeFailed("storing captured tagging failed", id.ID, err)
 		return
 	}
 	if tagged {
@@ -202,6 +202,6 @@ func (h *Handler) recordVisit(ctx context.Context, id Identity, v *model.Visit) 
 		return
 	}
 	if _, err := h.apply(ctx, id.ID, model.Patch{Visit: v}); err != nil {
-		h.log.Error("recording a page view failed", zap.String("session_id", id.ID), zap.Error(err))
+		h.storeFailed("recording a page view failed", id.ID, err)
 	}
 }

@@ -101,7 +101,7 @@ func (h *Handler) storeJSON(ctx context.Context, id Identity, route *jsonmap.Rou
 	}
 	s, err := h.apply(ctx, id.ID, patch)
 	if err != nil {
-		h.log.Error("storing captured cart failed", zap.String("session_id", id.ID), zap.Error(err))
+		h.storeFailed("storing captured cart failed", id.ID, err)
 		return
 	}
 	h.stats.JSON.Stored.Add(1)

@@ -55,6 +55,11 @@ func (h *Handler) collect(w http.ResponseWriter, r *http.Request, id Identity) {
 		respond.Error(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the session would be larger than %d bytes; nothing was stored", model.MaxEncodedSize))
 		return
 	}
+	if errors.Is(err, cache.ErrUnavailable) {
+		h.log.Debug("collect refused: the session store is unavailable", zap.String("session_id", id.ID), zap.Error(err))
+		respond.Unavailable(w, "the session store is unavailable; nothing was stored, try again later")
+		return
+	}
 	if err != nil {
 		h.log.Error("storing session failed", zap.String("session_id", id.ID), zap.Error(err))
 		respond.Error(w, http.StatusInternalServerError, "the session could not be stored")
@@ -121,6 +126,18 @@ func (b snapshot) diff(s *model.Session, p model.Patch) model.Change {
 		c |= model.ChangeAction
 	}
 	return c
+}
+
+// storeFailed logs a capture's or a page view's failed write. An
+// unavailable store fails every request until it is back, so it is logged
+// at Debug only: whoever runs the store counts and logs outages at a rate
+// (the Caddy glue wraps it).
+func (h *Handler) storeFailed(msg, id string, err error) {
+	if errors.Is(err, cache.ErrUnavailable) {
+		h.log.Debug(msg, zap.String("session_id", id), zap.Error(err))
+		return
+	}
+	h.log.Error(msg, zap.String("session_id", id), zap.Error(err))
 }
 
 // errorsAs is errors.As with the target made for the caller.

@@ -28,3 +28,15 @@ func MethodNotAllowed(w http.ResponseWriter, allow string) {
 	w.Header().Set("Allow", allow)
 	Error(w, http.StatusMethodNotAllowed, "method not allowed; use "+allow)
 }
+
+// RetryAfter is the Retry-After, in seconds, of an answer saying the
+// session store is unavailable: long enough for a blip to pass, short
+// enough that a retrying client hardly notices one.
+const RetryAfter = "1"
+
+// Unavailable answers 503 with Retry-After: the session store cannot be
+// reached, nothing was done, and the same request may well succeed soon.
+func Unavailable(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", RetryAfter)
+	Error(w, http.StatusServiceUnavailable, msg)
+}
