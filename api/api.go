@@ -176,6 +176,9 @@ func (a *API) session(w http.ResponseWriter, r *http.Request, id string) {
 	}
 }
 
+// errUnavailableMsg answers a request the store was unavailable for.
+const errUnavailableMsg = "the session store is unavailable; nothing was done, try again later"
+
 // failed answers a store error and reports whether there was one.
 func (a *API) failed(w http.ResponseWriter, err error, id string) bool {
 	switch {
@@ -184,8 +187,27 @@ func (a *API) failed(w http.ResponseWriter, err error, id string) bool {
 	case errors.Is(err, cache.ErrNotFound):
 		respond.Error(w, http.StatusNotFound, "session not found")
 	default:
-		a.log.Error("session store failed", zap.String("session_id", id), zap.Error(err))
-		respond.Error(w, http.StatusInternalServerError, "the session store failed")
+		a.storeError(w, err, "session store failed", nil, zap.String("session_id", id))
 	}
 	return true
+}
+
+// storeError answers a store failure: 503 with Retry-After for an outage,
+// which the store's owner counts and logs at a rate, else 500, logged here
+// as msg. body holds the answer's fields besides "error".
+func (a *API) storeError(w http.ResponseWriter, err error, msg string, body map[string]any, fields ...zap.Field) {
+	if body == nil {
+		body = map[string]any{}
+	}
+	fields = append(fields, zap.Error(err))
+	if errors.Is(err, cache.ErrUnavailable) {
+		a.log.Debug(msg, fields...)
+		body["error"] = errUnavailableMsg
+		w.Header().Set("Retry-After", respond.RetryAfter)
+		respond.JSON(w, http.StatusServiceUnavailable, body)
+		return
+	}
+	a.log.Error(msg, fields...)
+	body["error"] = "the session store failed"
+	respond.JSON(w, http.StatusInternalServerError, body)
 }

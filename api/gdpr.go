@@ -1,11 +1,13 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
 	"go.uber.org/zap"
 
+	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/internal/respond"
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
@@ -27,24 +29,39 @@ func (a *API) customerSessions(w http.ResponseWriter, r *http.Request, rest stri
 	}
 	linked, err := a.store.Linked(r.Context(), ref)
 	if err != nil {
-		a.log.Error("scanning the session store failed", zap.Error(err))
-		respond.Error(w, http.StatusInternalServerError, "the session store failed")
+		a.storeError(w, err, "reading the customer's sessions failed", nil)
 		return
 	}
 	if r.Method == http.MethodGet {
 		respond.JSON(w, http.StatusOK, map[string]any{"customer_reference": ref, "sessions": nonNil(linked)})
 		return
 	}
-	deleted := 0
-	for _, s := range linked {
-		if a.store.Delete(r.Context(), s.ID) == nil {
-			deleted++
-		}
-		a.cancel(s.ID)
-	}
+	deleted, err := a.deleteAll(r, linked)
 	// Counts and ids only: the reference itself is personal data.
 	a.log.Info("customer's sessions deleted through the API", zap.Int("sessions", deleted))
+	if err != nil {
+		// Sessions are left: the request must be retried, not filed as done.
+		a.storeError(w, err, "deleting the customer's sessions failed", map[string]any{"deleted": deleted})
+		return
+	}
 	respond.JSON(w, http.StatusOK, map[string]int{"deleted": deleted})
+}
+
+// deleteAll deletes the sessions and cancels their deliveries, stopping
+// at the first store failure; one gone meanwhile is not one.
+func (a *API) deleteAll(r *http.Request, linked []*model.Session) (int, error) {
+	deleted := 0
+	for _, s := range linked {
+		err := a.store.Delete(r.Context(), s.ID)
+		a.cancel(s.ID)
+		switch {
+		case err == nil:
+			deleted++
+		case !errors.Is(err, cache.ErrNotFound):
+			return deleted, err
+		}
+	}
+	return deleted, nil
 }
 
 func nonNil(s []*model.Session) []*model.Session {

@@ -274,6 +274,13 @@ func (c *sessionContexts) fail(w http.ResponseWriter, id string, e *contextError
 }
 
 func (c *sessionContexts) storeFailed(w http.ResponseWriter, id string, err error) {
+	if errors.Is(err, cache.ErrUnavailable) {
+		// Counted and logged at a rate by the store's owner.
+		c.log.Debug("session store unavailable", zap.String("session_id", id), zap.Error(err))
+		w.Header().Set("Retry-After", respond.RetryAfter)
+		c.fail(w, id, ctxErr(http.StatusServiceUnavailable, errUnavailableMsg))
+		return
+	}
 	c.log.Error("session store failed", zap.String("session_id", id), zap.Error(err))
 	c.fail(w, id, ctxErr(http.StatusInternalServerError, "the session store failed"))
 }
