@@ -192,14 +192,30 @@ func (r *Redis) stripe(id string) *sync.Mutex {
 func (r *Redis) do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	return r.c.Do(ctx, cmd)
+	return bounded(ctx, func() rueidis.RedisResult { return r.c.Do(ctx, cmd) })
 }
 
 // exec runs a script under Timeout.
 func (r *Redis) exec(ctx context.Context, l *rueidis.Lua, keys, args []string) rueidis.RedisResult {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
-	return l.Exec(ctx, r.c, keys, args)
+	return bounded(ctx, func() rueidis.RedisResult { return l.Exec(ctx, r.c, keys, args) })
+}
+
+// bounded returns f's result, or ctx's error as soon as ctx ends. The
+// client honours ctx too, but not always at once: with Redis hung
+// (SIGSTOP), requests of a busy node waited up to 1.2 s for a 200 ms
+// timeout while the client replaced its connection. f goes on in the
+// background until the client gives up on it.
+func bounded(ctx context.Context, f func() rueidis.RedisResult) rueidis.RedisResult {
+	done := make(chan rueidis.RedisResult, 1)
+	go func() { done <- f() }()
+	select {
+	case res := <-done:
+		return res
+	case <-ctx.Done():
+		return rueidis.NewErrorResult(ctx.Err())
+	}
 }
 
 // fail wraps a Redis error, turning the client's own after-Close error

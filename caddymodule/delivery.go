@@ -104,22 +104,25 @@ func (h *Handler) newEngine() (caddy.Destructor, error) {
 	if err != nil {
 		return nil, err
 	}
+	conns := d.Concurrency
+	if conns <= 0 {
+		conns = upstream.DefaultConcurrency
+	}
+	// The sinks first: a config error must not leave an engine running.
+	sinks := make([]upstream.Sink, len(h.Forward))
+	for i, f := range h.Forward {
+		if sinks[i], err = f.sink(repl, hasher, conns); err != nil {
+			return nil, fmt.Errorf("forward %s: %v", f.To, err)
+		}
+	}
 	cfg := upstream.Config{QueueSize: d.QueueSize, Concurrency: d.Concurrency,
 		MaxAttempts: d.MaxAttempts, Timeout: time.Duration(d.Timeout), MaxBackoff: time.Duration(d.MaxBackoff)}
 	e, release, err := h.newDeliverer(cfg, time.Duration(d.Lease), caddy.Log().Named("sessiontap.upstream"))
 	if err != nil {
 		return nil, err
 	}
-	conns := d.Concurrency
-	if conns <= 0 {
-		conns = upstream.DefaultConcurrency
-	}
 	for i, f := range h.Forward {
-		s, err := f.sink(repl, hasher, conns)
-		if err != nil {
-			return nil, fmt.Errorf("forward %s: %v", f.To, err)
-		}
-		e.AddSink(s, upstream.SinkOptions{On: f.On, Name: labels[i]})
+		e.AddSink(sinks[i], upstream.SinkOptions{On: f.On, Name: labels[i]})
 	}
 	e.OnFeedback(feedbackWriter(h.store))
 	e.OnResult(observeDelivery)
@@ -132,9 +135,10 @@ func (h *Handler) newEngine() (caddy.Destructor, error) {
 
 // newDeliverer is the Redis outbox when sessions live in Redis, so that
 // deliveries survive this node and any node makes them; else the
-// in-process engine. The outbox shares the store's client and holds a
-// reference to it until release, so that on shutdown the client outlives
-// the outbox handing its leases back.
+// in-process engine. The outbox has a client of its own, closed by
+// release after the outbox has handed its leases back: its commands wait
+// up to a second, and on a hung Redis they must not hold up visitors'
+// requests queued behind them on the store's connection.
 func (h *Handler) newDeliverer(cfg upstream.Config, lease time.Duration, log *zap.Logger) (upstream.Deliverer, func(), error) {
 	rs, ok := h.storeMod.(*RedisStore)
 	if !ok {
@@ -144,22 +148,20 @@ func (h *Handler) newDeliverer(cfg upstream.Config, lease time.Duration, log *za
 		return upstream.New(cfg, log), func() {}, nil
 	}
 	rc := rs.store.Config()
-	o, err := upstream.NewOutbox(rs.store.Client(), upstream.OutboxConfig{
+	client, err := rs.store.NewClient()
+	if err != nil {
+		return nil, nil, fmt.Errorf("delivery: connecting the outbox to Redis: %v", scrub(err, rc.Password, rc.Username))
+	}
+	o, err := upstream.NewOutbox(client, upstream.OutboxConfig{
 		Config: cfg, Prefix: rc.Prefix, Lease: lease, StateTTL: rc.TTL,
 		// Enqueue runs on the request path: the store's bound applies.
 		EnqueueTimeout: rc.Timeout,
 	}, log)
 	if err != nil {
+		client.Close()
 		return nil, nil, fmt.Errorf("delivery: %v", err)
 	}
-	// The key now: the store module's Cleanup clears its copy.
-	key := rs.key
-	if _, _, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
-		return nil, fmt.Errorf("store %q was closed", rs.Name)
-	}); err != nil {
-		return nil, nil, err
-	}
-	return o, func() { _, _ = stores.Delete(key) }, nil
+	return o, client.Close, nil
 }
 
 // feedbackWriter keeps what an upstream answered on the session. It writes
