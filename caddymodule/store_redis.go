@@ -19,6 +19,9 @@ import (
 type pooledRedis struct {
 	*cache.Redis
 	name string
+	// guarded is what configs use: one per client, so that a reload keeps
+	// its breaker, its outage log and its identity (delivery keys on it).
+	guarded *guardedStore
 }
 
 // Destruct closes the client once no config uses it any more.
@@ -59,8 +62,9 @@ type RedisStore struct {
 	// Placeholders such as {env.SESSIONTAP_INDEX_KEY} are replaced.
 	IndexKey string `json:"index_key,omitempty"`
 
-	store *cache.Redis
-	key   string
+	store   *cache.Redis
+	guarded *guardedStore
+	key     string
 }
 
 // RedisTLS configures TLS to Redis.
@@ -97,13 +101,14 @@ func (r *RedisStore) Provision(caddy.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		return pooledRedis{c, r.Name}, nil
+		return pooledRedis{Redis: c, name: r.Name, guarded: newGuardedStore(c, r.Name)}, nil
 	})
 	if err != nil {
 		return fmt.Errorf("store redis %q: %v", r.Name, scrub(err, cfg.Password, cfg.Username))
 	}
 	r.key = key
 	r.store = val.(pooledRedis).Redis
+	r.guarded = val.(pooledRedis).guarded
 	return nil
 }
 
@@ -162,8 +167,9 @@ func (r *RedisStore) Validate() error {
 	return nil
 }
 
-// SessionStore implements StoreProvider.
-func (r *RedisStore) SessionStore() cache.Store { return r.store }
+// SessionStore implements StoreProvider: the client behind a guard that
+// counts and logs its failures and fails fast while it is down.
+func (r *RedisStore) SessionStore() cache.Store { return r.guarded }
 
 // Cleanup releases this config's use of the client. It also runs after a
 // failed Provision, and may run twice, so it only releases what it holds.

@@ -1,0 +1,13 @@
+package caddymodule
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// storeErrors counts a shared store's failed calls where they are made
+// (guardedStore), so that an outage shows on a graph whatever the call
+// was for. Package-level, registered by registerMetrics like the others.
+var storeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Namespace: "caddy", Subsystem: "sessiontap", Name: "store_errors_total",
+	Help: "Session store calls that failed, by store and operation (get, update, delete, range, linked): " +
+		"the store unreachable or too slow (calls refused without trying while it is known down included) or a store error. " +
+		"Not found and too large are answers, not failures.",
+}, []string{"store", "op"})

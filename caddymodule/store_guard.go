@@ -1,0 +1,151 @@
+package caddymodule
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/model"
+)
+
+// breakerCooldown is how long calls fail at once after one found the
+// store unavailable, before one call at a time tries it again.
+var breakerCooldown = 250 * time.Millisecond
+
+// errFailFast is what a call gets while the breaker is open.
+var errFailFast = fmt.Errorf("%w: not tried, a call a moment ago found it so", cache.ErrUnavailable)
+
+// guardedStore is a shared store (Redis) as the handler, the API, the
+// placeholders and the feedback writer use it. It counts failed calls in
+// caddy_sessiontap_store_errors_total, logs outages at a rate instead of
+// once per request (outageLog), and trips a breaker: once a call found
+// the store unavailable, calls fail at once for breakerCooldown, so that a
+// request making several calls (placeholders, then capture) waits for one
+// timeout at most, not one per call.
+type guardedStore struct {
+	cache.Store
+	name    string
+	breaker breaker
+	log     *outageLog
+}
+
+func newGuardedStore(s cache.Store, name string) *guardedStore {
+	return &guardedStore{Store: s, name: name, breaker: breaker{cooldown: breakerCooldown}, log: newOutageLog(name)}
+}
+
+func (g *guardedStore) Get(ctx context.Context, id string) (*model.Session, error) {
+	return guard(g, ctx, "get", nil, func() (*model.Session, error) { return g.Store.Get(ctx, id) })
+}
+
+func (g *guardedStore) Update(ctx context.Context, id string, fn cache.UpdateFunc) (*model.Session, error) {
+	// fn's own error (a 409 of the session-context API) is the caller's
+	// answer, not a store failure.
+	var fnErr error
+	return guard(g, ctx, "update", &fnErr, func() (*model.Session, error) {
+		return g.Store.Update(ctx, id, func(s *model.Session) error { fnErr = fn(s); return fnErr })
+	})
+}
+
+func (g *guardedStore) Delete(ctx context.Context, id string) error {
+	_, err := guard(g, ctx, "delete", nil, func() (struct{}, error) { return struct{}{}, g.Store.Delete(ctx, id) })
+	return err
+}
+
+func (g *guardedStore) Range(ctx context.Context, fn func(*model.Session) bool) error {
+	_, err := guard(g, ctx, "range", nil, func() (struct{}, error) { return struct{}{}, g.Store.Range(ctx, fn) })
+	return err
+}
+
+func (g *guardedStore) Linked(ctx context.Context, ref string) ([]*model.Session, error) {
+	return guard(g, ctx, "linked", nil, func() ([]*model.Session, error) { return g.Store.Linked(ctx, ref) })
+}
+
+// guard runs call unless the breaker is open, and records how it went.
+// fnErr, when not nil, holds the error an Update's function returned.
+func guard[T any](g *guardedStore, ctx context.Context, op string, fnErr *error, call func() (T, error)) (T, error) {
+	probe, err := g.breaker.allow()
+	if err != nil {
+		g.failed(op, err, false)
+		var zero T
+		return zero, err
+	}
+	v, err := call()
+	down := errors.Is(err, cache.ErrUnavailable)
+	answered := !down && ctx.Err() == nil
+	g.breaker.settle(probe, down, answered)
+	switch {
+	case storeFault(ctx, err, fnErr):
+		g.failed(op, err, true)
+	case answered:
+		g.log.answered()
+	}
+	return v, err
+}
+
+// failed counts a failed call, and logs it at a rate when the store was
+// unavailable; other failures are bugs, which the caller logs each time.
+func (g *guardedStore) failed(op string, err error, tried bool) {
+	storeErrors.WithLabelValues(g.name, op).Inc()
+	if errors.Is(err, cache.ErrUnavailable) {
+		g.log.failed(op, err, tried)
+	} else {
+		g.log.answered()
+	}
+}
+
+// storeFault reports an error that is the store's failure, not an answer
+// about the session (not found, too large), the Update function's own
+// error, or the caller giving up.
+func storeFault(ctx context.Context, err error, fnErr *error) bool {
+	switch {
+	case err == nil, errors.Is(err, cache.ErrNotFound), errors.Is(err, cache.ErrTooLarge):
+		return false
+	case fnErr != nil && *fnErr != nil && errors.Is(err, *fnErr):
+		return false
+	}
+	return ctx.Err() == nil
+}
+
+// breaker fails calls at once for a cooldown after one found the store
+// unavailable; then lets one call at a time through (a probe) until one
+// gets an answer. A dead store costs each request at most one timeout,
+// and a store that is back is used again within the cooldown.
+type breaker struct {
+	cooldown  time.Duration
+	openUntil atomic.Int64 // UnixNano; 0 while closed
+	probing   atomic.Bool
+}
+
+// allow says whether a call may go to the store, and whether it is the
+// probe (which must then be settled).
+func (b *breaker) allow() (probe bool, err error) {
+	until := b.openUntil.Load()
+	if until == 0 {
+		return false, nil
+	}
+	if time.Now().UnixNano() < until || !b.probing.CompareAndSwap(false, true) {
+		return false, errFailFast
+	}
+	return true, nil
+}
+
+// settle records a call's outcome: down opens the breaker (again), an
+// answer closes it; a call the caller gave up on says neither.
+func (b *breaker) settle(probe, down, answered bool) {
+	switch {
+	case down:
+		b.openUntil.Store(time.Now().Add(b.cooldown).UnixNano())
+	case answered:
+		if b.openUntil.Load() != 0 {
+			b.openUntil.Store(0)
+		}
+	}
+	if probe {
+		b.probing.Store(false)
+	}
+}
+
+var _ cache.Store = (*guardedStore)(nil)
