@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/internal/respond"
 	"github.com/sessiontap/caddy-sessiontap/model"
 	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
@@ -145,6 +146,9 @@ func (a *AdminAPI) handleSession(w http.ResponseWriter, r *http.Request) error {
 	switch {
 	case errors.Is(err, cache.ErrNotFound), errors.Is(err, cache.ErrClosed):
 		return notFound(errors.New("session not found"))
+	case errors.Is(err, cache.ErrUnavailable):
+		w.Header().Set("Retry-After", respond.RetryAfter)
+		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: fmt.Errorf("session store: %v", err)}
 	case err != nil:
 		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: fmt.Errorf("session store: %v", err)}
 	}

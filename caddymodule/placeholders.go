@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/handler"
 	"github.com/sessiontap/caddy-sessiontap/model"
 	"github.com/sessiontap/caddy-sessiontap/upstream"
@@ -52,6 +54,9 @@ type requestSession struct {
 	id     string
 	s      *model.Session
 	loaded bool
+	// failed: the store could not say. Placeholders are then empty, not
+	// the zero values of a new session: "0" would be a false cart count.
+	failed bool
 }
 
 func (rs *requestSession) placeholder(key string) (any, bool) {
@@ -60,10 +65,18 @@ func (rs *requestSession) placeholder(key string) (any, bool) {
 		return nil, false
 	}
 	if !rs.loaded {
+		// Tried once per request, whatever the outcome: a store that is
+		// down must not be waited for at every placeholder.
 		rs.loaded = true
-		rs.s, _ = rs.h.store.Get(rs.r.Context(), rs.id)
+		var err error
+		rs.s, err = rs.h.store.Get(rs.r.Context(), rs.id)
+		rs.failed = err != nil && !errors.Is(err, cache.ErrNotFound)
 	}
-	return sessionPlaceholder(rs.s, name, rs.h.hasher)
+	v, ok := sessionPlaceholder(rs.s, name, rs.h.hasher)
+	if ok && rs.failed {
+		return "", true
+	}
+	return v, ok
 }
 
 // String keeps the session out of {http.vars.*}: only its id shows.
@@ -74,7 +87,7 @@ func (rs *requestSession) String() string { return rs.id }
 // the response, must see what capture stored.
 func sessionWritten(ctx context.Context, s *model.Session) {
 	if rs, ok := caddyhttp.GetVar(ctx, requestSessionVar).(*requestSession); ok && rs.id == s.ID {
-		rs.s, rs.loaded = s, true
+		rs.s, rs.loaded, rs.failed = s, true, false
 	}
 }
 
