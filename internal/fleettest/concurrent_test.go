@@ -94,8 +94,11 @@ func noErrorLogs(t *testing.T, nodes ...*Node) {
 // own: the answers' versions are exactly the 1000 after the first page's,
 // once each (two answers with one version would be one write lost), and the
 // session ends at the last of them with that update's cart, on both nodes.
+// Both nodes deliver it: Talon.One and the webhook get its versions in
+// non-decreasing order (coalesced, never two at once), ending with the last.
 func TestFleetConcurrentCollect(t *testing.T) {
-	f := StartFleet(t, 2, nil)
+	u := StartUpstreams(t)
+	f := StartFleet(t, 2, u.Deliver(shortLease))
 	a := f.Nodes[0]
 
 	// The first page view creates the session: capture and visit in one write.
@@ -114,8 +117,10 @@ func TestFleetConcurrentCollect(t *testing.T) {
 			first.Version, len(first.Cart.Items), first.Enrichment.PageViews)
 	}
 
+	// Update i's cart is i+2 of product "p": its own, and what Talon.One
+	// records of it (the first page's cart has no "p": 0).
 	cartOf := func(i int) Item {
-		return Item{ProductID: "p" + strconv.Itoa(i), Quantity: i%7 + 1, UnitPrice: json.Number("2.5")}
+		return Item{ProductID: "p", Quantity: i + 2, UnitPrice: json.Number("2.5")}
 	}
 	versions := make([]uint64, updates)
 	scripts := scriptCalls(t, f.Redis)
@@ -140,7 +145,8 @@ func TestFleetConcurrentCollect(t *testing.T) {
 		versions[i] = got.Version
 		return nil
 	})
-	t.Logf("%d collects through 2 nodes, %d at a time: %s, %d compare-and-sets lost to the other node and retried",
+	t.Logf("%d collects through 2 nodes, %d at a time: %s, %d Lua scripts more than one a write "+
+		"(compare-and-sets lost to the other node and retried, and the outbox's)",
 		updates, workers, time.Since(start).Round(time.Millisecond), scriptCalls(t, f.Redis)-scripts-updates)
 	reportErrs(t, errs)
 
@@ -173,7 +179,46 @@ func TestFleetConcurrentCollect(t *testing.T) {
 				n.Name, s.Cart.Items, last, versions[last], cartOf(last))
 		}
 	}
+	checkConcurrentDelivery(t, u, id, first.Version, versions)
 	noErrorLogs(t, f.Nodes...)
+}
+
+// checkConcurrentDelivery waits for the session's last version at both
+// upstreams and checks the order they got its versions in. answered[i] is
+// the version update i (quantity i+2) was answered; firstVersion the page's.
+func checkConcurrentDelivery(t *testing.T, u *Upstreams, id string, firstVersion uint64, answered []uint64) {
+	t.Helper()
+	want := slices.Max(answered)
+	versionOf := map[uint64]uint64{0: firstVersion} // Talon.One's quantity of "p" -> the version
+	for i, v := range answered {
+		versionOf[uint64(i+2)] = v
+	}
+	talon := func() []uint64 {
+		var vs []uint64
+		for _, a := range u.Talon.Of(id) {
+			v, ok := versionOf[a.Version]
+			if !ok {
+				t.Fatalf("Talon.One got a cart of %d of product p, which no update wrote", a.Version)
+			}
+			vs = append(vs, v)
+		}
+		return vs
+	}
+	start := time.Now()
+	if !Poll(20*time.Second, func() bool { vs := talon(); return u.Hook.Last(id) == want && len(vs) > 0 && slices.Max(vs) == want }) {
+		tv := talon()
+		t.Fatalf("version %d not at both upstreams within 20s: talonone's last %v, webhook's last %d", want, tv[max(0, len(tv)-3):], u.Hook.Last(id))
+	}
+	tv, hv := talon(), versions(u.Hook.Of(id))
+	checkOrder(t, "talonone", id, tv)
+	checkOrder(t, "webhook", id, hv)
+	for name, rc := range map[string]*Recorder{"talonone": u.Talon, "webhook": u.Hook} {
+		if o := rc.Overlaps(); len(o) > 0 {
+			t.Errorf("%s: two requests for one session at once, %d times", name, len(o))
+		}
+	}
+	t.Logf("version %d at both upstreams (waited %s for it); Talon.One got %d versions, the webhook %d (the rest coalesced)",
+		want, time.Since(start).Round(time.Millisecond), len(tv), len(hv))
 }
 
 // 1000 products added at once to one cart through two nodes (Shopify's

@@ -6,31 +6,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
+	"time"
 )
 
 // collectNew posts a body to the node's collect endpoint as a new visitor
 // (or as cookie's, when given) and returns the cookie and the answer.
 func collectNew(t *testing.T, n *Node, cookie, body string) (string, Session) {
 	t.Helper()
-	var hdr []string
-	if cookie != "" {
-		hdr = []string{"Cookie", CookieHeader(cookie)}
-	}
-	res, b, err := n.Do("POST", Collect, []byte(body), hdr...)
-	if err != nil || res.StatusCode != 200 {
-		t.Fatalf("node %s: collect: %v %v %s", n.Name, res, err, b)
-	}
-	var s Session
-	if err := json.Unmarshal(b, &s); err != nil {
+	cookie, s, err := collect(n, cookie, body)
+	if err != nil {
 		t.Fatal(err)
-	}
-	if cookie == "" {
-		cookie = SessionCookie(res)
-	}
-	if id, _, _ := strings.Cut(cookie, "."); id != s.ID {
-		t.Fatalf("node %s: cookie %q is not session %s", n.Name, cookie, s.ID)
 	}
 	return cookie, s
 }
@@ -161,4 +147,55 @@ func TestFleetCustomerTakeoutAcrossNodes(t *testing.T) {
 		}
 	}
 	noErrorLogs(t, f.Nodes...)
+}
+
+// A GDPR delete through b while a delivers the session: a answers 404 at
+// once, and no delivery of it starts after the delete answered — not the
+// version then in flight again, not the one queued behind it.
+func TestFleetDeleteStopsDelivery(t *testing.T) {
+	u := StartUpstreams(t)
+	f := StartFleet(t, 2, u.Deliver(shortLease))
+	a, b := f.Nodes[0], f.Nodes[1]
+	arrived := func(id string, v uint64) bool { return u.Talon.Has(id, v) && u.Hook.Has(id, v) }
+
+	cookie, s := collectNew(t, a, "", cart(1))
+	if !Poll(10*time.Second, func() bool { return arrived(s.ID, 1) }) {
+		t.Fatalf("version 1 not delivered within 10s: talonone %v, webhook %v", versions(u.Talon.Of(s.ID)), versions(u.Hook.Of(s.ID)))
+	}
+	u.Talon.Hold()
+	u.Hook.Hold()
+	// Version 2 in flight at both, held; version 3 queued behind it.
+	if _, s2 := collectNew(t, a, cookie, cart(2)); s2.Version != 2 {
+		t.Fatalf("second write answered version %d", s2.Version)
+	}
+	if !Poll(10*time.Second, func() bool { return arrived(s.ID, 2) }) {
+		t.Fatalf("version 2 not started at both within 10s: talonone %v, webhook %v", versions(u.Talon.Of(s.ID)), versions(u.Hook.Of(s.ID)))
+	}
+	if _, s3 := collectNew(t, a, cookie, cart(3)); s3.Version != 3 {
+		t.Fatalf("third write answered version %d", s3.Version)
+	}
+	if code, body := b.API(t, "DELETE", "/sessions/"+s.ID); code != 204 {
+		t.Fatalf("DELETE through b: %d %s", code, body)
+	}
+	deleted := time.Now()
+	if code, body := a.API(t, "GET", "/sessions/"+s.ID); code != 404 {
+		t.Errorf("a after b's DELETE: %d %s; want 404", code, body)
+	}
+	u.Talon.Release()
+	u.Hook.Release()
+	time.Sleep(1500 * time.Millisecond) // the outbox's poll interval (100ms) many times over
+	for name, rc := range map[string]*Recorder{"webhook": u.Hook, "talonone": u.Talon} {
+		for _, ar := range rc.Of(s.ID) {
+			if ar.At.After(deleted) {
+				t.Errorf("%s: a delivery of the deleted session (v%d) started %s after the delete answered",
+					name, ar.Version, ar.At.Sub(deleted).Round(time.Millisecond))
+			}
+		}
+		if o := rc.Overlaps(); len(o) > 0 {
+			t.Errorf("%s: two requests for one session at once: %v", name, o)
+		}
+	}
+	if code, _ := a.Session(t, s.ID); code != 404 {
+		t.Errorf("the deleted session is back on a after the deliveries: %d", code)
+	}
 }

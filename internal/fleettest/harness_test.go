@@ -3,17 +3,21 @@
 // Package fleettest runs several real Caddy processes with sessiontap in
 // front of one shop, sharing one redis-server of the tests' own, and checks
 // what a fleet must guarantee: no lost writes across nodes, one view of a
-// session from every node, GDPR erasure everywhere at once, and pages that
-// keep flowing while Redis does not answer.
+// session from every node, GDPR erasure everywhere at once, pages that keep
+// flowing while Redis does not answer, and deliveries to Talon.One and a
+// webhook that reach them in order across kill -9, SIGTERM and reload.
 //
-// The harness (this file, harness_redis_test.go and shop_test.go):
+// The harness (this file, harness_redis_test.go, shop_test.go, upstreams_test.go):
 //
 //	StartFleet(t, n, tweak)   a redis-server, a shop and n nodes; tweak edits each NodeConfig
 //	StartRedis(t)             a redis-server of our own; Pause/Resume (SIGSTOP/SIGCONT), Kill, Start, Do, Stat
 //	StartNode(t, cfg)         `caddy run --config` of a Caddyfile written from cfg
 //	(*Node).Stop/Kill/Start/Reload/Running/Log/Tail   SIGTERM, kill -9, start again, `caddy reload`
 //	(*Node).Do, API, Session  requests to a node, the operator API, one session decoded
+//	(*Fleet).AddNode(t)       one more node configured as the others (one taking over, say)
 //	StartShop(t)              the shop upstream (see shop_test.go)
+//	StartUpstreams(t)         a fake Talon.One and a webhook receiver that record every
+//	                          delivery (see upstreams_test.go); Deliver(settings) is the tweak
 //	FreePort(t)               a loopback port that was free a moment ago
 //
 // Ports are picked free and a child that fails to bind is started again on
@@ -383,6 +387,7 @@ type Fleet struct {
 	Redis *Redis
 	Shop  *Shop
 	Nodes []*Node
+	tweak func(*NodeConfig)
 }
 
 // StartFleet starts a redis-server, the shop and n nodes ("a", "b", …).
@@ -390,14 +395,23 @@ type Fleet struct {
 func StartFleet(t testing.TB, n int, tweak func(*NodeConfig)) *Fleet {
 	t.Helper()
 	CaddyBinary(t) // build before the clock of anything else starts
-	f := &Fleet{Redis: StartRedis(t), Shop: StartShop(t)}
-	for i := range n {
-		cfg := NodeConfig{Name: string(rune('a' + i)), Redis: f.Redis.Addr, Upstream: f.Shop.HostPort(),
-			Prefix: "fleettest:"}
-		if tweak != nil {
-			tweak(&cfg)
-		}
-		f.Nodes = append(f.Nodes, StartNode(t, cfg))
+	f := &Fleet{Redis: StartRedis(t), Shop: StartShop(t), tweak: tweak}
+	for range n {
+		f.AddNode(t)
 	}
 	return f
+}
+
+// AddNode starts one more node, named after the last, configured as the
+// others (a node that takes over from one killed, say).
+func (f *Fleet) AddNode(t testing.TB) *Node {
+	t.Helper()
+	cfg := NodeConfig{Name: string(rune('a' + len(f.Nodes))), Redis: f.Redis.Addr, Upstream: f.Shop.HostPort(),
+		Prefix: "fleettest:"}
+	if f.tweak != nil {
+		f.tweak(&cfg)
+	}
+	n := StartNode(t, cfg)
+	f.Nodes = append(f.Nodes, n)
+	return n
 }

@@ -98,9 +98,11 @@ func pageLoad(shop *Shop, n *Node, cookies []string, stop <-chan struct{}, down 
 
 // While Redis answers nothing for 10 s (SIGSTOP), pages keep flowing
 // through both nodes unchanged and in time: the session store is not on the
-// page's critical path. Once Redis is back, sessions are stored again.
+// page's critical path. Once Redis is back, sessions are stored again, read
+// through the other node, and delivered to both upstreams, by themselves.
 func TestFleetRedisStoppedPagesFlow(t *testing.T) {
-	f := StartFleet(t, 2, nil)
+	u := StartUpstreams(t)
+	f := StartFleet(t, 2, u.Deliver(shortLease))
 	// Returning visitors, with sessions stored while Redis is up.
 	var cookies []string
 	for i, n := range f.Nodes {
@@ -163,11 +165,12 @@ func TestFleetRedisStoppedPagesFlow(t *testing.T) {
 	}
 
 	// Back: a new visitor's page on one node is a session with its cart on
-	// the other, and collect answers, on each node. Bounded: reconnecting.
+	// the other, and a new visitor's collect is stored and delivered, on
+	// each node. Bounded: reconnecting.
 	start := time.Now()
 	for i, n := range f.Nodes {
 		other := f.Nodes[1-i]
-		ok := Poll(15*time.Second, func() bool {
+		ok := Poll(10*time.Second, func() bool {
 			res, _, err := n.Do("GET", "/page/777", nil, "Accept", "text/html")
 			if err != nil || res.StatusCode != 200 {
 				return false
@@ -178,9 +181,20 @@ func TestFleetRedisStoppedPagesFlow(t *testing.T) {
 				return code == 200 && len(s.Cart.Items) == 1 && s.Cart.Items[0].ProductID == "777"
 			})
 		})
-		res, b, err := n.Do("POST", Collect, []byte(`{"page_type":"front"}`))
-		if !ok || err != nil || res.StatusCode != 200 {
-			t.Errorf("node %s after Redis came back: page's session stored %v; collect %v %v %s", n.Name, ok, res, err, b)
+		if !ok {
+			t.Errorf("node %s after Redis came back: no page's session stored within 10s", n.Name)
+		}
+		_, s, err := collect(n, "", cart(1))
+		if err != nil {
+			t.Errorf("node %s after Redis came back: %v", n.Name, err)
+			continue
+		}
+		if code, got := other.Session(t, s.ID); code != 200 || got.Version != 1 {
+			t.Errorf("node %s's collect after Redis came back: node %s reads %d, version %d; want 200, 1", n.Name, other.Name, code, got.Version)
+		}
+		if !Poll(10*time.Second, func() bool { return u.Talon.Last(s.ID) == 1 && u.Hook.Last(s.ID) == 1 }) {
+			t.Errorf("node %s's collect after Redis came back: not delivered within 10s (talonone %v, webhook %v)",
+				n.Name, versions(u.Talon.Of(s.ID)), versions(u.Hook.Of(s.ID)))
 		}
 	}
 	t.Logf("sessions stored again %s after SIGCONT+1s", time.Since(start).Round(time.Millisecond))
