@@ -21,6 +21,8 @@ type Deliverer interface {
 	Close(ctx context.Context) error
 	// Stats returns each sink's gauges and counters.
 	Stats() []SinkStats
+	// Status returns each sink's view of one session's deliveries.
+	Status(ctx context.Context, sessionID string) ([]DeliveryStatus, error)
 	// OnFeedback sets what keeps an upstream's answer on the session.
 	OnFeedback(f func(sink string, u *Update, fb Feedback))
 	// OnResult sets what counts outcomes (metrics).

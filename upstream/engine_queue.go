@@ -65,6 +65,7 @@ type slot struct {
 	streak     int // consecutive retryable failures, for the backoff
 	cancelled  bool
 	timer      *time.Timer
+	status     slotStatus // what Status reports
 }
 
 // outcome indexes sinkQueue.counts.

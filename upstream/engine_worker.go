@@ -126,6 +126,7 @@ func (q *sinkQueue) settle(s *slot, fp uint64, err error) (outcome, int) {
 }
 
 func (q *sinkQueue) settleLocked(s *slot, fp uint64, err error) outcome {
+	s.status.record(s.cur.Session.Version, err, time.Now())
 	switch {
 	case err == nil:
 		s.cur, s.streak = nil, 0
@@ -156,6 +157,7 @@ func (q *sinkQueue) settleLocked(s *slot, fp uint64, err error) outcome {
 // backoff parks s until its retry is due.
 func (q *sinkQueue) backoff(s *slot, err error) {
 	d := q.e.cfg.retryDelay(s.streak, err)
+	s.status.nextAttempt = time.Now().Add(d)
 	s.streak++
 	s.state = slotBackoff
 	s.timer = time.AfterFunc(d, func() { q.retry(s) })

@@ -2,6 +2,8 @@ package upstream
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"strconv"
@@ -57,7 +59,7 @@ func (q *outboxSink) attempt(c claim) {
 		// Not ours to deliver: give it up rather than retry it forever.
 		q.o.log.Error("undecodable update in the outbox, dropped", zap.String("sink", q.name),
 			zap.String("session_id", c.id), zap.Uint64("version", c.version), zap.Error(err))
-		q.complete(c, "fail", time.Now(), "", "reset")
+		q.complete(c, "fail", time.Now(), "", "reset", errors.New("undecodable update"))
 		q.result(outFailed, 1, 0)
 		return
 	}
@@ -66,7 +68,7 @@ func (q *outboxSink) attempt(c claim) {
 	if q.onChange {
 		fp = stableFingerprint(&u.Session)
 		if c.attempt == 1 && fp == c.delivered {
-			q.complete(c, "skip", time.Now(), fp, "keep")
+			q.complete(c, "skip", time.Now(), fp, "keep", nil)
 			q.result(outSkipped, 1, 0)
 			return
 		}
@@ -105,14 +107,14 @@ func (q *outboxSink) settle(c claim, fp string, err error, latency time.Duration
 	cfg := &q.o.cfg.Config
 	switch {
 	case err == nil:
-		q.complete(c, "ok", now, fp, "reset")
+		q.complete(c, "ok", now, fp, "reset", nil)
 		q.result(outDelivered, 1, latency)
 	case q.ctx.Err() != nil && Retryable(err):
 		// Cut short by Close: hand the lease back so that another node (or
 		// this one's successor) goes on at once.
-		q.complete(c, "release", now, "", "keep")
+		q.complete(c, "release", now, "", "keep", nil)
 	case Retryable(err) && c.attempt < cfg.MaxAttempts:
-		q.complete(c, "retry", now.Add(cfg.retryDelay(c.streak, err)), "", "incr")
+		q.complete(c, "retry", now.Add(cfg.retryDelay(c.streak, err)), "", "incr", err)
 		q.result(outRetried, 1, latency)
 	default:
 		next, streak := now, "reset"
@@ -120,7 +122,7 @@ func (q *outboxSink) settle(c claim, fp string, err error, latency time.Duration
 			// The upstream struggles: the waiting update, if any, waits too.
 			next, streak = now.Add(cfg.retryDelay(c.streak, err)), "incr"
 		}
-		q.complete(c, "fail", next, "", streak)
+		q.complete(c, "fail", next, "", streak, err)
 		q.summary.fail(c.id, c.attempt, err)
 		q.result(outFailed, 1, latency)
 	}
@@ -128,11 +130,16 @@ func (q *outboxSink) settle(c claim, fp string, err error, latency time.Duration
 
 // complete records result; a lost lease (taken over, or cancelled by a
 // GDPR delete) is not an error: the result is simply not ours to record.
-func (q *outboxSink) complete(c claim, result string, next time.Time, fp, streak string) {
+func (q *outboxSink) complete(c claim, result string, next time.Time, fp, streak string, failure error) {
+	var le string
+	if failure != nil {
+		b, _ := json.Marshal(failureOf(failure, time.Now()))
+		le = string(b)
+	}
 	ok, err := q.o.exec(context.Background(), completeScript,
 		[]string{q.keys.state + c.id, q.keys.due, q.keys.lease},
 		[]string{c.id, c.token, result, msNow(), strconv.FormatInt(next.UnixMilli(), 10), fp,
-			ms(q.o.cfg.StateTTL), streak}).AsInt64()
+			ms(q.o.cfg.StateTTL), streak, le}).AsInt64()
 	switch {
 	case err != nil:
 		// The lease runs out and another node makes the attempt again.

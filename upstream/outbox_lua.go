@@ -16,6 +16,8 @@ import "github.com/redis/rueidis"
 //	               att stk   attempts of fv; consecutive failures (backoff)
 //	               lv        the highest version started
 //	               dfp       fingerprint of what was last delivered
+//	               dv dt     the last delivered version and when (ms)
+//	               le na     the last failure (JSON); when the retry is due
 //
 // A session is in at most one of due and lease, so at most one attempt per
 // (sink, session) is ever in flight; the claim script moves it from due to
@@ -104,7 +106,7 @@ return out
 //
 //	KEYS  S:s:<id>, S:due, S:lease
 //	ARGV  id, token, result, now, next due (ms), fingerprint, state ttl,
-//	      streak ("reset", "incr" or "keep")
+//	      streak ("reset", "incr" or "keep"), the failure as JSON ("": none)
 //
 // result: "ok" (delivered: remember the fingerprint), "skip" or "fail"
 // (the update is done with), "retry" (attempt it again at next due),
@@ -117,14 +119,19 @@ if f[1] ~= ARGV[2] then return 0 end
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('HDEL', KEYS[1], 'tok')
 local r = ARGV[3]
+redis.call('HDEL', KEYS[1], 'na')
+if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'le', ARGV[9]) end
 if r == 'retry' then
   redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+  redis.call('HSET', KEYS[1], 'na', ARGV[5])
 elseif r == 'release' then
   redis.call('HINCRBY', KEYS[1], 'att', -1)
   redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 else
+  if r == 'ok' then
+    redis.call('HSET', KEYS[1], 'dfp', ARGV[6], 'dv', redis.call('HGET', KEYS[1], 'fv'), 'dt', ARGV[4])
+  end
   redis.call('HDEL', KEYS[1], 'fv', 'fp', 'fc', 'att')
-  if r == 'ok' then redis.call('HSET', KEYS[1], 'dfp', ARGV[6]) end
   if f[2] then redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1]) end
 end
 if ARGV[8] == 'reset' then

@@ -1,0 +1,105 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// DeliveryStatus is what one sink knows of one session's deliveries, for
+// operators: the last delivered version, what is waiting, and why the
+// last attempt failed.
+type DeliveryStatus struct {
+	Sink string `json:"sink"`
+	// Known is false when the sink holds nothing for the session and
+	// remembers nothing of it (never queued, or forgotten since).
+	Known bool `json:"known"`
+	// DeliveredVersion and DeliveredAt: the last update the upstream took.
+	DeliveredVersion uint64    `json:"delivered_version,omitempty"`
+	DeliveredAt      time.Time `json:"delivered_at,omitzero"`
+	// PendingVersion is the newest version not yet delivered (waiting, in
+	// flight or waiting for its retry); 0 when none.
+	PendingVersion uint64 `json:"pending_version,omitempty"`
+	InFlight       bool   `json:"in_flight"`
+	// Attempts made at the pending version so far.
+	Attempts int `json:"attempts,omitempty"`
+	// NextAttemptAt is when a retry is due, while one is.
+	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
+	// LastError is the last failed attempt's, if any (kept after a later
+	// success, with its time, so a flapping upstream shows).
+	LastError *DeliveryFailure `json:"last_error,omitempty"`
+}
+
+// DeliveryFailure describes a failed attempt without personal data: the
+// upstream's status and the redacted start of its answer, or the network
+// error's cause.
+type DeliveryFailure struct {
+	Status  int       `json:"status,omitempty"`
+	Message string    `json:"message"`
+	At      time.Time `json:"at"`
+}
+
+func failureOf(err error, at time.Time) *DeliveryFailure {
+	f := &DeliveryFailure{At: at.UTC()}
+	var de *DeliveryError
+	if errors.As(err, &de) && de.Status != 0 {
+		f.Status, f.Message = de.Status, de.Snippet
+		return f
+	}
+	if errors.As(err, &de) && de.Err != nil {
+		err = de.Err
+	}
+	f.Message = errCause(err)
+	return f
+}
+
+// slotStatus is what a slot keeps for Status.
+type slotStatus struct {
+	deliveredVersion uint64
+	deliveredAt      time.Time
+	nextAttempt      time.Time // set by backoff
+	lastError        *DeliveryFailure
+}
+
+func (st *slotStatus) record(version uint64, err error, now time.Time) {
+	st.nextAttempt = time.Time{}
+	if err == nil {
+		st.deliveredVersion, st.deliveredAt = version, now.UTC()
+		return
+	}
+	st.lastError = failureOf(err, now)
+}
+
+// Status implements Deliverer: each sink's view of the session, in the
+// order the sinks were added.
+func (e *Engine) Status(_ context.Context, sessionID string) ([]DeliveryStatus, error) {
+	qs := e.queues()
+	out := make([]DeliveryStatus, len(qs))
+	for i, q := range qs {
+		out[i] = q.status(sessionID)
+	}
+	return out, nil
+}
+
+func (q *sinkQueue) status(id string) DeliveryStatus {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	st := DeliveryStatus{Sink: q.name}
+	s := q.sessions[id]
+	if s == nil || s.state == slotGone {
+		return st
+	}
+	st.Known = true
+	st.DeliveredVersion, st.DeliveredAt, st.LastError = s.status.deliveredVersion, s.status.deliveredAt, s.status.lastError
+	if s.cur != nil {
+		st.PendingVersion, st.Attempts = s.cur.Session.Version, s.attempts
+	}
+	if s.pending != nil {
+		st.PendingVersion = s.pending.Session.Version
+	}
+	st.InFlight = s.state == slotRunning
+	if s.state == slotBackoff {
+		st.NextAttemptAt = s.status.nextAttempt.UTC()
+	}
+	return st
+}
