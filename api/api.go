@@ -6,6 +6,7 @@
 package api
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -37,6 +38,10 @@ type Config struct {
 	// OnDelete, when set, is told of every session the API deletes (the
 	// Caddy glue cancels its pending deliveries).
 	OnDelete func(id string)
+	// Deliveries, when set, returns each sink's delivery status of a
+	// session for {prefix}/sessions/{id}/deliveries (the Caddy glue asks
+	// the delivery engine).
+	Deliveries func(ctx context.Context, id string) (any, error)
 }
 
 // API is the operator API: authenticated reads and GDPR deletes of
@@ -52,6 +57,8 @@ type API struct {
 	onDelete func(id string)
 	// onRequest is told of every API answer, by route and status.
 	onRequest func(route string, status int)
+	// deliveries reports a session's delivery status per sink.
+	deliveries func(ctx context.Context, id string) (any, error)
 }
 
 // New builds the API over store. log may be nil.
@@ -63,7 +70,7 @@ func New(cfg Config, store cache.Store, log *zap.Logger) (*API, error) {
 		log = zap.NewNop()
 	}
 	a := &API{prefix: strings.TrimSuffix(cfg.Prefix, "/"), store: store, log: log,
-		onDelete: cfg.OnDelete, onRequest: cfg.OnRequest}
+		onDelete: cfg.OnDelete, onRequest: cfg.OnRequest, deliveries: cfg.Deliveries}
 	for _, k := range cfg.Keys {
 		// An empty key (an unset {env.X}) must never open the API.
 		if k != "" {
@@ -116,7 +123,12 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch route {
 	case "sessions":
-		a.session(w, r, model.OperatorID(strings.TrimPrefix(rest, "/sessions/")))
+		id := strings.TrimPrefix(rest, "/sessions/")
+		if base, ok := strings.CutSuffix(id, "/deliveries"); ok {
+			a.sessionDeliveries(w, r, model.OperatorID(base))
+			return
+		}
+		a.session(w, r, model.OperatorID(id))
 	case "customers":
 		a.customerSessions(w, r, strings.TrimPrefix(rest, "/customers/"))
 	case "session-context":

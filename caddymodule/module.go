@@ -7,6 +7,7 @@
 package caddymodule
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -206,6 +207,8 @@ func (h *Handler) apiConfig() (*api.Config, error) {
 	cfg := &api.Config{Prefix: h.API.Prefix, Keys: keys, SaaSTokens: verifier, OnRequest: observeAPIRequest}
 	if h.engine != nil {
 		cfg.OnDelete = h.engine.Cancel
+		engine := h.engine
+		cfg.Deliveries = func(ctx context.Context, id string) (any, error) { return engine.Status(ctx, id) }
 	}
 	return cfg, nil
 }

@@ -1,0 +1,98 @@
+package caddymodule
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// GET {prefix}/sessions/{id}/deliveries through a real Caddy, with the
+// embedded store and with Redis: a failing sink's error and retry, then
+// the delivered version; the cookie's value is taken for the id.
+func TestSessionDeliveriesAPI(t *testing.T) {
+	var calls atomic.Int32
+	upstreamSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusInternalServerError)
+			w.Write([]byte("upstream is down"))
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer upstreamSrv.Close()
+	stores := map[string]string{
+		"bigcache": "",
+		"redis": fmt.Sprintf("\t\tstore redis {\n\t\t\taddress %s\n\t\t\tprefix %s\n\t\t\tindex_key %s\n\t\t\ttimeout 2s\n\t\t}",
+			redisAddr(t), testRedisPrefix(), testIndexKey),
+	}
+	for _, name := range []string{"bigcache", "redis"} {
+		t.Run(name, func(t *testing.T) {
+			calls.Store(0)
+			tester := newTester(t)
+			tester.InitServer(siteConfig(stores[name]+`
+		forward webhook `+upstreamSrv.URL+` {
+			secret whsec
+		}
+		delivery {
+			max_backoff 300ms
+		}`, "shop"), "caddyfile")
+			res, out := do(t, tester, "POST", "http://localhost:9080/_sessiontap/collect", cartBody)
+			if res.StatusCode != 200 {
+				t.Fatalf("collect: %d %s", res.StatusCode, out)
+			}
+			cookie := ""
+			for _, c := range res.Cookies() {
+				if c.Name == DefaultCookieName {
+					cookie = c.Value
+				}
+			}
+			if !strings.Contains(cookie, ".") {
+				t.Fatalf("cookie value %q", cookie)
+			}
+			type status struct {
+				SessionID string `json:"session_id"`
+				Version   uint64 `json:"version"`
+				Sinks     []struct {
+					Sink             string `json:"sink"`
+					DeliveredVersion uint64 `json:"delivered_version"`
+					LastError        *struct {
+						Status  int    `json:"status"`
+						Message string `json:"message"`
+					} `json:"last_error"`
+				} `json:"sinks"`
+			}
+			get := func() status {
+				res, out := do(t, tester, "GET", "http://localhost:9080/_sessiontap/api/sessions/"+cookie+"/deliveries", "",
+					"Authorization", "Bearer test-key")
+				if res.StatusCode != 200 {
+					t.Fatalf("deliveries: %d %s", res.StatusCode, out)
+				}
+				var st status
+				if err := json.Unmarshal([]byte(out), &st); err != nil {
+					t.Fatal(err)
+				}
+				return st
+			}
+			waitFor(t, "delivered after the retry", func() bool {
+				st := get()
+				return len(st.Sinks) == 1 && st.Sinks[0].DeliveredVersion == 1
+			})
+			st := get()
+			if st.Version != 1 || st.Sinks[0].Sink != "webhook" || st.Sinks[0].LastError == nil ||
+				st.Sinks[0].LastError.Status != 500 || !strings.Contains(st.Sinks[0].LastError.Message, "upstream is down") {
+				t.Errorf("status %+v", st)
+			}
+			if res, _ := do(t, tester, "GET", "http://localhost:9080/_sessiontap/api/sessions/nope/deliveries", "",
+				"Authorization", "Bearer test-key"); res.StatusCode != 404 {
+				t.Errorf("unknown session: %d", res.StatusCode)
+			}
+			if res, _ := do(t, tester, "GET", "http://localhost:9080/_sessiontap/api/sessions/"+cookie+"/deliveries", ""); res.StatusCode != 401 {
+				t.Errorf("without a key: %d", res.StatusCode)
+			}
+		})
+	}
+}
