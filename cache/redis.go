@@ -103,8 +103,8 @@ func (c RedisConfig) withDefaults() (RedisConfig, error) {
 // from racing each other, so conflicts only come from other nodes.
 //
 // Every script touches a session key and index keys in other hash slots,
-// so Redis Cluster is not supported; a standalone server (or one behind
-// Sentinel failover) is.
+// so Redis Cluster is not supported; a standalone server is (Sentinel
+// discovery is not: Addresses name the server itself).
 type Redis struct {
 	c       rueidis.Client
 	cfg     RedisConfig

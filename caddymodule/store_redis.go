@@ -27,8 +27,8 @@ type pooledRedis struct {
 // Destruct closes the client once no config uses it any more.
 func (p pooledRedis) Destruct() error { return p.Close() }
 
-// RedisStore keeps sessions in a Redis server (standalone or behind
-// Sentinel; not Redis Cluster) that several Caddy nodes share. Configs
+// RedisStore keeps sessions in a standalone Redis server (not Sentinel
+// discovery, not Redis Cluster) that several Caddy nodes share. Configs
 // with the same settings share one client, across reloads too.
 type RedisStore struct {
 	// Name labels the store in the admin endpoint (/sessiontap/stats,
