@@ -133,6 +133,27 @@ func (h *Handler) newEngine() (caddy.Destructor, error) {
 	return pooledEngine{Deliverer: e, grace: grace, release: release}, nil
 }
 
+// validateLease checks delivery's lease, which only the Redis outbox uses,
+// with or without a forward (a config that adds one later must not be the
+// first to hear of it).
+func (h *Handler) validateLease() error {
+	d := h.Delivery
+	if d == nil || d.Lease == 0 {
+		return nil
+	}
+	if _, ok := h.storeMod.(*RedisStore); !ok {
+		return errors.New("delivery: lease applies to the Redis store only (with the embedded store, deliveries stay in this process)")
+	}
+	timeout := time.Duration(d.Timeout)
+	if timeout <= 0 {
+		timeout = upstream.DefaultTimeout
+	}
+	if lease := time.Duration(d.Lease); lease <= timeout {
+		return fmt.Errorf("delivery: lease %s must be longer than the attempt timeout %s", lease, timeout)
+	}
+	return nil
+}
+
 // newDeliverer is the Redis outbox when sessions live in Redis, so that
 // deliveries survive this node and any node makes them; else the
 // in-process engine. The outbox has a client of its own, closed by

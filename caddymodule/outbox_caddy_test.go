@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/redis/rueidis"
 
 	"github.com/sessiontap/caddy-sessiontap/upstream"
@@ -92,11 +93,28 @@ func increasing(v []uint64) bool {
 	return true
 }
 
-// lease is for the Redis outbox; with the embedded store it is refused.
+// lease is for the Redis outbox: with the embedded store it is refused,
+// forward or not, and it must be longer than the attempt timeout.
 func TestLeaseNeedsRedis(t *testing.T) {
 	h := Handler{Delivery: &Delivery{}}
 	_, _, err := h.newDeliverer(upstream.Config{}, time.Second, nil)
 	if err == nil || !strings.Contains(err.Error(), "lease applies to the Redis store only") {
 		t.Errorf("lease with the embedded store: %v", err)
+	}
+	for _, tc := range []struct {
+		store          any
+		lease, timeout time.Duration
+		want           string
+	}{
+		{&BigcacheStore{}, 15 * time.Second, 0, "lease applies to the Redis store only"},
+		{&RedisStore{}, 5 * time.Second, 0, "lease 5s must be longer than the attempt timeout 10s"},
+		{&RedisStore{}, 5 * time.Second, 5 * time.Second, "lease 5s must be longer than the attempt timeout 5s"},
+		{&RedisStore{}, 15 * time.Second, 0, ""},
+	} {
+		h := Handler{storeMod: tc.store, Delivery: &Delivery{Lease: caddy.Duration(tc.lease), Timeout: caddy.Duration(tc.timeout)}}
+		err := h.validateLease()
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%T lease %s timeout %s: %v, want %q", tc.store, tc.lease, tc.timeout, err, tc.want)
+		}
 	}
 }
