@@ -153,10 +153,6 @@ func newClient(cfg RedisConfig) (rueidis.Client, error) {
 		Dialer: net.Dialer{Timeout: 10 * cfg.Timeout},
 		// Sessions are read fresh: another node may just have written.
 		DisableCache: true,
-		// In its sync mode a request holds the connection with its deadline
-		// and the next waits for it: on a hung server, n waiting requests
-		// took up to n × Timeout. Pipelined, each checks its own deadline.
-		AlwaysPipelining: true,
 		// A dead server is noticed within this even on a busy pipeline.
 		ConnWriteTimeout: max(20*cfg.Timeout, time.Second),
 	})
