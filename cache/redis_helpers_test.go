@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -12,27 +11,18 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/sessiontap/caddy-sessiontap/internal/redistest"
 )
 
 // The Redis tests run against a real redis-server at SESSIONTAP_REDIS_ADDR
 // (host:port); scripts/test starts one.
-const redisAddrEnv = "SESSIONTAP_REDIS_ADDR"
+const redisAddrEnv = redistest.AddrEnv
 
 var testHashKey = []byte("sessiontap-test-hmac-key-0123456")
 
-// redisAddr is the test server's address. Without one the test is
-// skipped, except under CI, where a missing server is a failure.
-func redisAddr(t testing.TB) string {
-	t.Helper()
-	addr := os.Getenv(redisAddrEnv)
-	if addr == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal(redisAddrEnv + " is not set, and CI must run the Redis tests: run them with scripts/test, which starts a redis-server")
-		}
-		t.Skip(redisAddrEnv + " is not set: run scripts/test (it starts a redis-server), or set it to a test server's host:port")
-	}
-	return addr
-}
+// redisAddr is the test server's address (see redistest.Addr).
+func redisAddr(t testing.TB) string { return redistest.Addr(t) }
 
 // testPrefix is a prefix of this test's own, so tests never see each
 // other's keys even on a shared server.
@@ -67,15 +57,7 @@ func newRedisStore(t testing.TB, cfg RedisConfig) *Redis {
 }
 
 // rawRedis is a plain client on the test server, to look behind the store.
-func rawRedis(t testing.TB) rueidis.Client {
-	t.Helper()
-	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{redisAddr(t)}, DisableCache: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(c.Close)
-	return c
-}
+func rawRedis(t testing.TB) rueidis.Client { return redistest.Client(t) }
 
 func deletePrefix(t testing.TB, prefix string) {
 	c := rawRedis(t)

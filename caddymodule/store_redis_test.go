@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,27 +15,17 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/internal/redistest"
 )
 
 // The Redis tests run against a real redis-server at SESSIONTAP_REDIS_ADDR
 // (host:port); scripts/test starts one.
-const redisAddrEnv = "SESSIONTAP_REDIS_ADDR"
+const redisAddrEnv = redistest.AddrEnv
 
 const testIndexKey = "sessiontap-test-index-key-0123456"
 
-// redisAddr is the test server's address. Without one the test is
-// skipped, except under CI, where a missing server is a failure.
-func redisAddr(t testing.TB) string {
-	t.Helper()
-	addr := os.Getenv(redisAddrEnv)
-	if addr == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal(redisAddrEnv + " is not set, and CI must run the Redis tests: run them with scripts/test, which starts a redis-server")
-		}
-		t.Skip(redisAddrEnv + " is not set: run scripts/test (it starts a redis-server), or set it to a test server's host:port")
-	}
-	return addr
-}
+// redisAddr is the test server's address (see redistest.Addr).
+func redisAddr(t testing.TB) string { return redistest.Addr(t) }
 
 // testRedisPrefix is a prefix of this run's own, so that runs never see
 // each other's keys on a shared server.
