@@ -177,6 +177,7 @@ func (h *Handler) newDeliverer(cfg upstream.Config, lease time.Duration, log *za
 		Config: cfg, Prefix: rc.Prefix, Lease: lease, StateTTL: rc.TTL,
 		// Enqueue runs on the request path: the store's bound applies.
 		EnqueueTimeout: rc.Timeout,
+		OnError:        observeOutboxError,
 	}, log)
 	if err != nil {
 		client.Close()

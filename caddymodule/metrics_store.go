@@ -11,3 +11,13 @@ var storeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		"the store unreachable or too slow (calls refused without trying while it is known down included) or a store error. " +
 		"Not found and too large are answers, not failures.",
 }, []string{"store", "op"})
+
+// outboxErrors counts the Redis delivery outbox's failed Redis calls: with
+// Redis down, deliveries stop being queued and leased, and the store's
+// counter does not see the outbox's own client.
+var outboxErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Namespace: "caddy", Subsystem: "sessiontap", Name: "outbox_errors_total",
+	Help: "Redis calls of the delivery outbox that failed, by operation (enqueue, claim, complete, cancel, state_get, state_put).",
+}, []string{"op"})
+
+func observeOutboxError(op string) { outboxErrors.WithLabelValues(op).Inc() }

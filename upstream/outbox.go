@@ -35,6 +35,10 @@ type OutboxConfig struct {
 	// EnqueueTimeout bounds Enqueue's commands, which run on the request
 	// path (default 50ms, the Redis store's own default timeout).
 	EnqueueTimeout time.Duration
+	// OnError, when set, is called with the operation (enqueue, claim,
+	// complete, cancel, state_get, state_put) of every Redis call that
+	// failed, for metrics; it must be cheap.
+	OnError func(op string)
 	// StateTTL is how long a session's delivery state (what the sink last
 	// got, for ordering and skipping) outlives its last update (default 24h).
 	StateTTL time.Duration
@@ -123,7 +127,7 @@ func NewOutbox(c rueidis.Client, cfg OutboxConfig, log *zap.Logger) (*Outbox, er
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	o := &Outbox{cfg: cfg, c: c, log: log, node: hex.EncodeToString(b[:])}
-	o.errs = newErrorLog(log, cfg.LogInterval)
+	o.errs = newErrorLog(log, cfg.LogInterval, cfg.OnError)
 	return o, nil
 }
 

@@ -143,7 +143,7 @@ func (q *outboxSink) complete(c claim, result string, next time.Time, fp, streak
 	switch {
 	case err != nil:
 		// The lease runs out and another node makes the attempt again.
-		q.o.errs.record("recording a delivery", err)
+		q.o.errs.record("complete", err)
 	case ok == 0:
 		q.o.log.Debug("delivery lease lost (taken over or cancelled)", zap.String("sink", q.name),
 			zap.String("session_id", c.id), zap.Uint64("version", c.version))

@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -180,7 +181,10 @@ func TestOutboxRedisDownLogsOnce(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
 	// The poller keeps failing too: an interval long against the test's
 	// pace keeps the line count exact.
-	n := newTestNode(t, prefix, OutboxConfig{Config: Config{LogInterval: time.Second}}, zap.New(core))
+	var mu sync.Mutex
+	counted := map[string]int{}
+	n := newTestNode(t, prefix, OutboxConfig{Config: Config{LogInterval: time.Second},
+		OnError: func(op string) { mu.Lock(); counted[op]++; mu.Unlock() }}, zap.New(core))
 	n.AddSink(&fakeSink{name: "hook"}, SinkOptions{})
 	n.client.Close()
 	for i := range 50 {
@@ -197,6 +201,11 @@ func TestOutboxRedisDownLogsOnce(t *testing.T) {
 	if got := lines[0].ContextMap()["errors"].(int64); got < 50 {
 		t.Errorf("the line counts %d errors, want at least 50", got)
 	}
+	mu.Lock()
+	if counted["enqueue"] != 50 || counted["claim"] == 0 {
+		t.Errorf("errors counted by operation: %v, want 50 enqueue and some claim", counted)
+	}
+	mu.Unlock()
 	if err, _ := lines[0].ContextMap()["error"].(string); err == "" {
 		t.Errorf("the line has no error: %v", lines[0].ContextMap())
 	}

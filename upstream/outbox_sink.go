@@ -98,7 +98,7 @@ func (q *outboxSink) enqueue(ctx context.Context, u *Update, payload []byte) {
 			strconv.Itoa(int(u.Changed)), msNow(), strconv.Itoa(q.o.cfg.QueueSize), ms(q.o.cfg.StateTTL)}).ToString()
 	switch {
 	case err != nil:
-		q.o.errs.record("queueing an update", err)
+		q.o.errs.record("enqueue", err)
 		q.result(outDropped, 1, 0)
 	case res == "dropped":
 		q.summary.drop(1)
@@ -114,7 +114,7 @@ func (q *outboxSink) cancel(id string) {
 	held, err := q.o.exec(context.Background(), cancelScript,
 		[]string{q.keys.state + id, q.keys.due, q.keys.lease}, []string{id}).AsInt64()
 	if err != nil {
-		q.o.errs.record("cancelling a session's deliveries", err)
+		q.o.errs.record("cancel", err)
 		return
 	}
 	q.result(outDropped, int(held), 0)
@@ -131,7 +131,7 @@ func (q *outboxSink) poll() {
 			n, next, err := q.claim(int(free))
 			switch {
 			case err != nil:
-				q.o.errs.record("leasing deliveries", err)
+				q.o.errs.record("claim", err)
 			case n == int(free):
 				wait = 0 // there may be more due
 			case next >= 0:
@@ -177,7 +177,7 @@ func (q *outboxSink) claim(n int) (int, time.Duration, error) {
 	for _, v := range vals[2:] {
 		c, err := parseClaim(v)
 		if err != nil {
-			q.o.errs.record("reading a leased delivery", err)
+			q.o.errs.record("claim", err)
 			continue
 		}
 		if c.superseded {

@@ -20,7 +20,7 @@ func (s redisState) Get(ctx context.Context, key string) (string, bool) {
 	v, err := s.o.do(ctx, s.o.c.B().Get().Key(s.prefix+key).Build()).ToString()
 	if err != nil {
 		if !isNil(err) {
-			s.o.errs.record("reading sink state", err)
+			s.o.errs.record("state_get", err)
 		}
 		return "", false
 	}
@@ -30,7 +30,7 @@ func (s redisState) Get(ctx context.Context, key string) (string, bool) {
 func (s redisState) Put(ctx context.Context, key, value string) {
 	err := s.o.do(ctx, s.o.c.B().Set().Key(s.prefix+key).Value(value).Px(s.o.cfg.StateTTL).Build()).Error()
 	if err != nil {
-		s.o.errs.record("writing sink state", err)
+		s.o.errs.record("state_put", err)
 	}
 }
 
@@ -40,6 +40,7 @@ func (s redisState) Put(ctx context.Context, key, value string) {
 type errorLog struct {
 	log      *zap.Logger
 	interval time.Duration
+	onError  func(op string) // counts each error (metrics); may be nil
 
 	mu    sync.Mutex
 	n     int
@@ -48,11 +49,16 @@ type errorLog struct {
 	timer *time.Timer
 }
 
-func newErrorLog(log *zap.Logger, interval time.Duration) *errorLog {
-	return &errorLog{log: log, interval: interval}
+func newErrorLog(log *zap.Logger, interval time.Duration, onError func(op string)) *errorLog {
+	return &errorLog{log: log, interval: interval, onError: onError}
 }
 
+// record notes a failed Redis call; op names it (enqueue, claim, complete,
+// cancel, state_get, state_put).
 func (l *errorLog) record(what string, err error) {
+	if l.onError != nil {
+		l.onError(what)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.n++
