@@ -29,7 +29,9 @@ type claim struct {
 	claimedAt  time.Time
 }
 
-func parseClaim(v rueidis.RedisMessage) (claim, error) {
+// parseClaim reads one claim; at is the time the claim's lease was
+// scored from.
+func parseClaim(v rueidis.RedisMessage, at time.Time) (claim, error) {
 	f, err := v.ToArray()
 	if err != nil || len(f) != 9 {
 		return claim{}, fmt.Errorf("claim of %d fields: %v", len(f), err)
@@ -45,7 +47,7 @@ func parseClaim(v rueidis.RedisMessage) (claim, error) {
 	return claim{
 		id: str(0), version: uint64(num(1)), payload: []byte(str(2)), changes: model.Change(num(3)),
 		attempt: int(num(4)), streak: int(num(5)), delivered: str(6), token: str(7), superseded: num(8) == 1,
-		claimedAt: time.Now(),
+		claimedAt: at,
 	}, nil
 }
 
@@ -59,8 +61,7 @@ func (q *outboxSink) attempt(c claim) {
 		// Not ours to deliver: give it up rather than retry it forever.
 		q.o.log.Error("undecodable update in the outbox, dropped", zap.String("sink", q.name),
 			zap.String("session_id", c.id), zap.Uint64("version", c.version), zap.Error(err))
-		q.complete(c, "fail", time.Now(), "", "reset", errors.New("undecodable update"))
-		q.result(outFailed, 1, 0)
+		q.count(q.complete(c, "fail", time.Now(), "", "reset", errors.New("undecodable update")), outFailed, 0)
 		return
 	}
 	u.OccurredAt = u.Session.UpdatedAt
@@ -68,8 +69,7 @@ func (q *outboxSink) attempt(c claim) {
 	if q.onChange {
 		fp = stableFingerprint(&u.Session)
 		if c.attempt == 1 && fp == c.delivered {
-			q.complete(c, "skip", time.Now(), fp, "keep", nil)
-			q.result(outSkipped, 1, 0)
+			q.count(q.complete(c, "skip", time.Now(), fp, "keep", nil), outSkipped, 0)
 			return
 		}
 	}
@@ -86,9 +86,11 @@ func (q *outboxSink) attempt(c claim) {
 }
 
 // deliver makes one attempt, bounded by Timeout and by the lease (less a
-// margin), so that no other node starts this session while it runs.
+// margin, for clocks and the round trips around it), so that no other
+// node starts this session while it runs.
 func (q *outboxSink) deliver(u *Update, c claim) (fb Feedback, err error) {
-	deadline := c.claimedAt.Add(q.o.cfg.Lease - time.Second)
+	margin := min(time.Second, (q.o.cfg.Lease-q.o.cfg.Timeout)/2)
+	deadline := c.claimedAt.Add(q.o.cfg.Lease - margin)
 	ctx, cancel := context.WithDeadline(q.ctx, deadline)
 	defer cancel()
 	ctx, cancel2 := context.WithTimeout(ctx, q.o.cfg.Timeout)
@@ -107,36 +109,54 @@ func (q *outboxSink) settle(c claim, fp string, err error, latency time.Duration
 	cfg := &q.o.cfg.Config
 	switch {
 	case err == nil:
-		q.complete(c, "ok", now, fp, "reset", nil)
-		q.result(outDelivered, 1, latency)
+		q.count(q.complete(c, "ok", now, fp, "reset", nil), outDelivered, latency)
 	case q.ctx.Err() != nil && Retryable(err):
 		// Cut short by Close: hand the lease back so that another node (or
 		// this one's successor) goes on at once.
 		q.complete(c, "release", now, "", "keep", nil)
 	case Retryable(err) && c.attempt < cfg.MaxAttempts:
-		q.complete(c, "retry", now.Add(cfg.retryDelay(c.streak, err)), "", "incr", err)
-		q.result(outRetried, 1, latency)
+		q.count(q.complete(c, "retry", now.Add(cfg.retryDelay(c.streak, err)), "", "incr", err), outRetried, latency)
 	default:
 		next, streak := now, "reset"
 		if Retryable(err) {
 			// The upstream struggles: the waiting update, if any, waits too.
 			next, streak = now.Add(cfg.retryDelay(c.streak, err)), "incr"
 		}
-		q.complete(c, "fail", next, "", streak, err)
-		q.summary.fail(c.id, c.attempt, err)
-		q.result(outFailed, 1, latency)
+		if q.count(q.complete(c, "fail", next, "", streak, err), outFailed, latency) {
+			q.summary.fail(c.id, c.attempt, err)
+		}
 	}
 }
 
-// complete records result; a lost lease (taken over, or cancelled by a
-// GDPR delete) is not an error: the result is simply not ours to record.
-func (q *outboxSink) complete(c claim, result string, next time.Time, fp, streak string, failure error) {
+// The codes of completeScript (and -1: Redis did not answer).
+const (
+	completeLost      = 0 // taken over: the other node counts
+	completeDone      = 1
+	completeCancelled = 2 // cancelled while in flight: dropped
+)
+
+// count counts outcome o when the result was ours to record, and reports
+// whether it was.
+func (q *outboxSink) count(code int64, o outcome, latency time.Duration) bool {
+	switch code {
+	case completeDone:
+		q.result(o, 1, latency)
+		return true
+	case completeCancelled:
+		q.result(outDropped, 1, 0)
+	}
+	return false
+}
+
+// complete records result and returns completeScript's code. A lost
+// lease (taken over) is not an error: the result is not ours to record.
+func (q *outboxSink) complete(c claim, result string, next time.Time, fp, streak string, failure error) int64 {
 	var le string
 	if failure != nil {
 		b, _ := json.Marshal(failureOf(failure, time.Now()))
 		le = string(b)
 	}
-	ok, err := q.o.exec(context.Background(), completeScript,
+	code, err := q.o.exec(context.Background(), completeScript,
 		[]string{q.keys.state + c.id, q.keys.due, q.keys.lease},
 		[]string{c.id, c.token, result, msNow(), strconv.FormatInt(next.UnixMilli(), 10), fp,
 			ms(q.o.cfg.StateTTL), streak, le}).AsInt64()
@@ -144,10 +164,12 @@ func (q *outboxSink) complete(c claim, result string, next time.Time, fp, streak
 	case err != nil:
 		// The lease runs out and another node makes the attempt again.
 		q.o.errs.record("complete", err)
-	case ok == 0:
-		q.o.log.Debug("delivery lease lost (taken over or cancelled)", zap.String("sink", q.name),
+		return -1
+	case code == completeLost:
+		q.o.log.Debug("delivery lease lost (taken over)", zap.String("sink", q.name),
 			zap.String("session_id", c.id), zap.Uint64("version", c.version))
 	}
+	return code
 }
 
 // stableFingerprint hashes what an OnChange sink compares. Unlike the

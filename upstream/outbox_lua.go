@@ -35,7 +35,7 @@ import "github.com/redis/rueidis"
 // (a newer one is already queued or started) or "dropped" (queue full).
 var enqueueScript = rueidis.NewLuaScript(`
 local v = tonumber(ARGV[2])
-local f = redis.call('HMGET', KEYS[1], 'pv', 'pc', 'fv', 'lv')
+local f = redis.call('HMGET', KEYS[1], 'pv', 'pc', 'fv', 'lv', 'tok')
 local pv, fv, lv = tonumber(f[1]) or 0, tonumber(f[3]) or 0, tonumber(f[4]) or 0
 if v <= pv or v <= fv or v <= lv then return 'stale' end
 local changes = tonumber(ARGV[4])
@@ -43,14 +43,16 @@ local res = 'queued'
 if pv > 0 then
   res = 'superseded'
   changes = bit.bor(changes, tonumber(f[2]) or 0)
-elseif fv == 0 then
+elseif fv == 0 and not f[5] then
+  -- not held (a cancelled attempt still in flight holds it: tok)
   if redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[6]) then
     return 'dropped'
   end
   redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
 end
 redis.call('HSET', KEYS[1], 'pv', ARGV[2], 'pp', ARGV[3], 'pc', changes)
-redis.call('PEXPIRE', KEYS[1], ARGV[7])
+-- Queued: the state must outlive any wait (backlog, backoff).
+redis.call('PERSIST', KEYS[1])
 return res
 `)
 
@@ -90,7 +92,7 @@ for i, id in ipairs(ids) do
     local tok = ARGV[5] .. ':' .. i
     local att = (tonumber(f[7]) or 0) + 1
     redis.call('HSET', st, 'tok', tok, 'att', att)
-    redis.call('PEXPIRE', st, ARGV[6])
+    redis.call('PERSIST', st)
     redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), id)
     out[#out + 1] = {id, f[4], f[5], f[6] or '0', att, f[8] or '0', f[9] or '', tok, sup}
   end
@@ -111,13 +113,24 @@ return out
 // result: "ok" (delivered: remember the fingerprint), "skip" or "fail"
 // (the update is done with), "retry" (attempt it again at next due),
 // "release" (not attempted after all: due again now, attempt not counted).
-// The session's waiting update, if any, becomes due at next due. Returns 1,
-// or 0 when the lease was lost.
+// The session's waiting update, if any, becomes due at next due. Returns 1;
+// 2 when the session was cancelled while the attempt ran (the result is
+// dropped; an update queued since becomes due now); 0 when the lease was
+// lost. The state expires ttl after the session goes idle, never while
+// queued.
 var completeScript = rueidis.NewLuaScript(`
-local f = redis.call('HMGET', KEYS[1], 'tok', 'pv')
+local f = redis.call('HMGET', KEYS[1], 'tok', 'pv', 'fv')
 if f[1] ~= ARGV[2] then return 0 end
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('HDEL', KEYS[1], 'tok')
+if not f[3] then
+  if f[2] then
+    redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+  else
+    redis.call('PEXPIRE', KEYS[1], ARGV[7])
+  end
+  return 2
+end
 local r = ARGV[3]
 redis.call('HDEL', KEYS[1], 'na')
 if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'le', ARGV[9]) end
@@ -139,23 +152,35 @@ if ARGV[8] == 'reset' then
 elseif ARGV[8] == 'incr' then
   redis.call('HINCRBY', KEYS[1], 'stk', 1)
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[7])
+if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
+  redis.call('PERSIST', KEYS[1])
+else
+  redis.call('PEXPIRE', KEYS[1], ARGV[7])
+end
 return 1
 `)
 
 // cancelScript forgets a session for one sink: its waiting update, its
-// retry, its lease (the attempt in flight, if any, finds its lease gone
-// and is not retried) and what the sink last got.
+// retry and what the sink last got. An attempt in flight keeps its lease
+// (only the token is left), so that nothing else for the session starts
+// before it ends; its result is then dropped (completeScript's 2).
 //
 //	KEYS  S:s:<id>, S:due, S:lease
 //	ARGV  id
 //
-// Returns 1 when an update was waiting or in flight.
+// Returns how many updates it dropped that were not in flight.
 var cancelScript = rueidis.NewLuaScript(`
-local held = redis.call('HEXISTS', KEYS[1], 'pv') + redis.call('HEXISTS', KEYS[1], 'fv')
-redis.call('DEL', KEYS[1])
+local f = redis.call('HMGET', KEYS[1], 'pv', 'fv', 'tok')
+local dropped = 0
+if f[1] then dropped = dropped + 1 end
+if f[2] and not f[3] then dropped = dropped + 1 end
 redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
-if held > 0 then return 1 end
-return 0
+if f[3] and redis.call('ZSCORE', KEYS[3], ARGV[1]) then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'tok', f[3])
+else
+  redis.call('DEL', KEYS[1])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+end
+return dropped
 `)

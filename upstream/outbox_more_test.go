@@ -83,9 +83,63 @@ func TestOutboxCancel(t *testing.T) {
 	if vs := sink.versions("gone"); len(vs) != 1 {
 		t.Errorf("gone attempted %v after Cancel", vs)
 	}
-	if st := n.Stats()[0]; st.Pending != 0 || st.Dropped != 1 {
-		t.Errorf("stats %+v, want nothing pending and the cancelled session dropped", st)
+	eventually(t, "the cancelled attempt's end counted", func() bool { return n.Stats()[0].Dropped == 2 })
+	if st := n.Stats()[0]; st.Pending != 0 || st.Retried != 0 {
+		t.Errorf("stats %+v, want nothing pending, v2 and the attempt in flight dropped, no retry", st)
 	}
+}
+
+// A session cancelled while an attempt is in flight, then written again
+// (a GDPR delete, then the visitor back): the new update waits for the
+// attempt to end, never runs beside it, and is delivered.
+func TestOutboxCancelInFlightThenEnqueue(t *testing.T) {
+	prefix := redistest.Prefix(t)
+	gate := make(chan struct{})
+	sink := &fakeSink{name: "hook", started: make(chan *Update, 8), answer: func(u *Update, call int) (Feedback, error) {
+		if call == 1 {
+			<-gate
+		}
+		return Feedback{}, nil
+	}}
+	a, b := newTestNode(t, prefix, OutboxConfig{}, nil), newTestNode(t, prefix, OutboxConfig{}, nil)
+	a.AddSink(sink, SinkOptions{})
+	b.AddSink(sink, SinkOptions{})
+	a.Enqueue(newUpd("g", 1, model.ChangeCart, "x"))
+	<-sink.started
+	a.Cancel("g")
+	b.Enqueue(newUpd("g", 1, model.ChangeCart, "new")) // the session again, versions from 1
+	time.Sleep(100 * time.Millisecond)                 // many polls of both nodes
+	if got := len(sink.callList()); got != 1 {
+		t.Fatalf("%d attempts while the cancelled one is in flight, want it alone", got)
+	}
+	close(gate)
+	eventually(t, "the new update delivered", func() bool { return len(sink.callList()) == 2 })
+	if sink.overlap.Load() {
+		t.Error("two attempts for one session at once")
+	}
+	awaitFleet(t, "delivered", func(st SinkStats) uint64 { return st.Delivered }, 1, a, b)
+	awaitFleet(t, "dropped", func(st SinkStats) uint64 { return st.Dropped }, 1, a, b)
+}
+
+// The delivery state outlives a wait longer than its TTL (a backlog, a
+// long Retry-After): it expires only once the session is idle.
+func TestOutboxStateOutlivesLongWait(t *testing.T) {
+	prefix := redistest.Prefix(t)
+	sink := &fakeSink{name: "hook", answer: func(u *Update, call int) (Feedback, error) {
+		if call == 1 {
+			return Feedback{}, &DeliveryError{Status: 429, Retryable: true, RetryAfter: 400 * time.Millisecond}
+		}
+		return Feedback{}, nil
+	}}
+	n := newTestNode(t, prefix, OutboxConfig{StateTTL: 100 * time.Millisecond, Config: Config{MaxBackoff: time.Second}}, nil)
+	n.AddSink(sink, SinkOptions{})
+	n.Enqueue(newUpd("w", 1, model.ChangeCart, "x"))
+	awaitFleet(t, "delivered after the long retry", func(st SinkStats) uint64 { return st.Delivered }, 1, n)
+	key := prefix + "o:hook:s:w"
+	eventually(t, "the idle state to expire", func() bool {
+		n, err := n.client.Do(context.Background(), n.client.B().Exists().Key(key).Build()).AsInt64()
+		return err == nil && n == 0
+	})
 }
 
 // The queue holds at most QueueSize sessions fleet-wide; a held session's

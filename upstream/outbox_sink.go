@@ -162,8 +162,10 @@ func (q *outboxSink) poll() {
 // how many it leased and the wait until the next due one (-1: none).
 func (q *outboxSink) claim(n int) (int, time.Duration, error) {
 	token := q.o.node + ":" + strconv.FormatUint(q.claims.Add(1), 36)
+	// The lease runs from the time sent, not from the answer's arrival.
+	now := time.Now()
 	vals, err := q.o.exec(context.Background(), claimScript, []string{q.keys.due, q.keys.lease},
-		[]string{msNow(), strconv.Itoa(n), ms(q.o.cfg.Lease), q.keys.state, token, ms(q.o.cfg.StateTTL)}).ToArray()
+		[]string{strconv.FormatInt(now.UnixMilli(), 10), strconv.Itoa(n), ms(q.o.cfg.Lease), q.keys.state, token, ms(q.o.cfg.StateTTL)}).ToArray()
 	if err != nil {
 		return 0, 0, err
 	}
@@ -175,7 +177,7 @@ func (q *outboxSink) claim(n int) (int, time.Duration, error) {
 	}
 	nextMS, _ := vals[1].AsInt64()
 	for _, v := range vals[2:] {
-		c, err := parseClaim(v)
+		c, err := parseClaim(v, now)
 		if err != nil {
 			q.o.errs.record("claim", err)
 			continue
