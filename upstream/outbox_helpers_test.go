@@ -20,9 +20,11 @@ type testNode struct {
 	results *results
 }
 
-func newTestClient(t *testing.T) rueidis.Client {
+func newTestClient(t *testing.T) rueidis.Client { return newTestClientAt(t, redistest.Addr(t)) }
+
+func newTestClientAt(t *testing.T, addr string) rueidis.Client {
 	t.Helper()
-	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{redistest.Addr(t)}, DisableCache: true})
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,6 +34,12 @@ func newTestClient(t *testing.T) rueidis.Client {
 
 // newTestNode starts an outbox with fast backoffs and polls on prefix.
 func newTestNode(t *testing.T, prefix string, cfg OutboxConfig, log *zap.Logger) *testNode {
+	t.Helper()
+	return newTestNodeAt(t, redistest.Addr(t), prefix, cfg, log)
+}
+
+// newTestNodeAt is newTestNode with Redis at addr (a redistest.Proxy).
+func newTestNodeAt(t *testing.T, addr, prefix string, cfg OutboxConfig, log *zap.Logger) *testNode {
 	t.Helper()
 	cfg.Prefix = prefix
 	if cfg.BaseBackoff == 0 {
@@ -46,7 +54,7 @@ func newTestNode(t *testing.T, prefix string, cfg OutboxConfig, log *zap.Logger)
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 2 * time.Second
 	}
-	c := newTestClient(t)
+	c := newTestClientAt(t, addr)
 	o, err := NewOutbox(c, cfg, log)
 	if err != nil {
 		t.Fatal(err)
