@@ -61,7 +61,7 @@ func (q *outboxSink) attempt(c claim) {
 		// Not ours to deliver: give it up rather than retry it forever.
 		q.o.log.Error("undecodable update in the outbox, dropped", zap.String("sink", q.name),
 			zap.String("session_id", c.id), zap.Uint64("version", c.version), zap.Error(err))
-		q.count(q.complete(c, "fail", time.Now(), "", "reset", errors.New("undecodable update")), outFailed, 0)
+		q.count(q.complete(c, "fail", 0, "", "reset", errors.New("undecodable update")), outFailed, 0)
 		return
 	}
 	u.OccurredAt = u.Session.UpdatedAt
@@ -69,7 +69,7 @@ func (q *outboxSink) attempt(c claim) {
 	if q.onChange {
 		fp = stableFingerprint(&u.Session)
 		if c.attempt == 1 && fp == c.delivered {
-			q.count(q.complete(c, "skip", time.Now(), fp, "keep", nil), outSkipped, 0)
+			q.count(q.complete(c, "skip", 0, fp, "keep", nil), outSkipped, 0)
 			return
 		}
 	}
@@ -105,22 +105,22 @@ func (q *outboxSink) deliver(u *Update, c claim) (fb Feedback, err error) {
 
 // settle records the attempt's outcome in Redis and in the counters.
 func (q *outboxSink) settle(c claim, fp string, err error, latency time.Duration) {
-	now := time.Now()
 	cfg := &q.o.cfg.Config
 	switch {
 	case err == nil:
-		q.count(q.complete(c, "ok", now, fp, "reset", nil), outDelivered, latency)
+		q.count(q.complete(c, "ok", 0, fp, "reset", nil), outDelivered, latency)
 	case q.ctx.Err() != nil && Retryable(err):
 		// Cut short by Close: hand the lease back so that another node (or
 		// this one's successor) goes on at once.
-		q.complete(c, "release", now, "", "keep", nil)
+		q.complete(c, "release", 0, "", "keep", nil)
 	case Retryable(err) && c.attempt < cfg.MaxAttempts:
-		q.count(q.complete(c, "retry", now.Add(cfg.retryDelay(c.streak, err)), "", "incr", err), outRetried, latency)
+		q.count(q.complete(c, "retry", cfg.retryDelay(c.streak, err), "", "incr", err), outRetried, latency)
 	default:
-		next, streak := now, "reset"
+		var next time.Duration
+		streak := "reset"
 		if Retryable(err) {
 			// The upstream struggles: the waiting update, if any, waits too.
-			next, streak = now.Add(cfg.retryDelay(c.streak, err)), "incr"
+			next, streak = cfg.retryDelay(c.streak, err), "incr"
 		}
 		if q.count(q.complete(c, "fail", next, "", streak, err), outFailed, latency) {
 			q.summary.fail(c.id, c.attempt, err)
@@ -150,7 +150,7 @@ func (q *outboxSink) count(code int64, o outcome, latency time.Duration) bool {
 
 // complete records result and returns completeScript's code. A lost
 // lease (taken over) is not an error: the result is not ours to record.
-func (q *outboxSink) complete(c claim, result string, next time.Time, fp, streak string, failure error) int64 {
+func (q *outboxSink) complete(c claim, result string, next time.Duration, fp, streak string, failure error) int64 {
 	var le string
 	if failure != nil {
 		b, _ := json.Marshal(failureOf(failure, time.Now()))
@@ -158,7 +158,7 @@ func (q *outboxSink) complete(c claim, result string, next time.Time, fp, streak
 	}
 	code, err := q.o.exec(context.Background(), completeScript,
 		[]string{q.keys.state + c.id, q.keys.due, q.keys.lease},
-		[]string{c.id, c.token, result, msNow(), strconv.FormatInt(next.UnixMilli(), 10), fp,
+		[]string{c.id, c.token, result, "0", msCeil(next), fp,
 			ms(q.o.cfg.StateTTL), streak, le}).AsInt64()
 	switch {
 	case err != nil:
@@ -170,6 +170,12 @@ func (q *outboxSink) complete(c claim, result string, next time.Time, fp, streak
 			zap.String("session_id", c.id), zap.Uint64("version", c.version))
 	}
 	return code
+}
+
+// msCeil is d in whole milliseconds, rounded up: a Retry-After is a
+// lower bound.
+func msCeil(d time.Duration) string {
+	return strconv.FormatInt(int64((d+time.Millisecond-1)/time.Millisecond), 10)
 }
 
 // stableFingerprint hashes what an OnChange sink compares. Unlike the

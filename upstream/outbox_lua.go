@@ -22,6 +22,8 @@ import "github.com/redis/rueidis"
 // A session is in at most one of due and lease, so at most one attempt per
 // (sink, session) is ever in flight; the claim script moves it from due to
 // lease atomically. The payload is the session's AppendBinary bytes.
+// Times are the Redis server's (TIME), not the nodes': a node whose clock
+// is off must not take a lease over early.
 // Scripts build the per-session key names from the prefix they are given,
 // which standalone Redis allows and Cluster would not (the store refuses
 // Cluster for the same reason).
@@ -29,11 +31,14 @@ import "github.com/redis/rueidis"
 // enqueueScript queues an update.
 //
 //	KEYS  S:s:<id>, S:due, S:lease
-//	ARGV  id, version, payload, changes, now, queue size, state ttl (ms)
+//	ARGV  id, version, payload, changes, delay before due (ms), queue size,
+//	      state ttl (ms)
 //
 // Returns "queued", "superseded" (it replaced a waiting update), "stale"
 // (a newer one is already queued or started) or "dropped" (queue full).
 var enqueueScript = rueidis.NewLuaScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local v = tonumber(ARGV[2])
 local f = redis.call('HMGET', KEYS[1], 'pv', 'pc', 'fv', 'lv', 'tok')
 local pv, fv, lv = tonumber(f[1]) or 0, tonumber(f[3]) or 0, tonumber(f[4]) or 0
@@ -48,7 +53,7 @@ elseif fv == 0 and not f[5] then
   if redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[6]) then
     return 'dropped'
   end
-  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[1])
 end
 redis.call('HSET', KEYS[1], 'pv', ARGV[2], 'pp', ARGV[3], 'pc', changes)
 -- Queued: the state must outlive any wait (backlog, backoff).
@@ -61,14 +66,15 @@ return res
 // leases up to n due sessions to the caller.
 //
 //	KEYS  S:due, S:lease
-//	ARGV  now, n, lease (ms), "S:s:", token prefix, state ttl (ms)
+//	ARGV  unused, n, lease (ms), "S:s:", token prefix, state ttl (ms)
 //
 // Returns {taken back, ms until the next due session or -1, claims...};
 // a claim is {id, version, payload, changes, attempt, streak,
 // delivered fingerprint, token, superseded (1 when a newer update replaced
 // one waiting for its retry)}.
 var claimScript = rueidis.NewLuaScript(`
-local now = tonumber(ARGV[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 100)
 for _, id in ipairs(expired) do
   redis.call('ZREM', KEYS[2], id)
@@ -107,7 +113,7 @@ return out
 // its result is ignored).
 //
 //	KEYS  S:s:<id>, S:due, S:lease
-//	ARGV  id, token, result, now, next due (ms), fingerprint, state ttl,
+//	ARGV  id, token, result, unused, delay before next due (ms), fingerprint, state ttl,
 //	      streak ("reset", "incr" or "keep"), the failure as JSON ("": none)
 //
 // result: "ok" (delivered: remember the fingerprint), "skip" or "fail"
@@ -119,13 +125,16 @@ return out
 // lost. The state expires ttl after the session goes idle, never while
 // queued.
 var completeScript = rueidis.NewLuaScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local nextdue = now + tonumber(ARGV[5])
 local f = redis.call('HMGET', KEYS[1], 'tok', 'pv', 'fv')
 if f[1] ~= ARGV[2] then return 0 end
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('HDEL', KEYS[1], 'tok')
 if not f[3] then
   if f[2] then
-    redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+    redis.call('ZADD', KEYS[2], now, ARGV[1])
   else
     redis.call('PEXPIRE', KEYS[1], ARGV[7])
   end
@@ -135,17 +144,17 @@ local r = ARGV[3]
 redis.call('HDEL', KEYS[1], 'na')
 if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'le', ARGV[9]) end
 if r == 'retry' then
-  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
-  redis.call('HSET', KEYS[1], 'na', ARGV[5])
+  redis.call('ZADD', KEYS[2], nextdue, ARGV[1])
+  redis.call('HSET', KEYS[1], 'na', nextdue)
 elseif r == 'release' then
   redis.call('HINCRBY', KEYS[1], 'att', -1)
-  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+  redis.call('ZADD', KEYS[2], now, ARGV[1])
 else
   if r == 'ok' then
-    redis.call('HSET', KEYS[1], 'dfp', ARGV[6], 'dv', redis.call('HGET', KEYS[1], 'fv'), 'dt', ARGV[4])
+    redis.call('HSET', KEYS[1], 'dfp', ARGV[6], 'dv', redis.call('HGET', KEYS[1], 'fv'), 'dt', now)
   end
   redis.call('HDEL', KEYS[1], 'fv', 'fp', 'fc', 'att')
-  if f[2] then redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1]) end
+  if f[2] then redis.call('ZADD', KEYS[2], nextdue, ARGV[1]) end
 end
 if ARGV[8] == 'reset' then
   redis.call('HSET', KEYS[1], 'stk', 0)

@@ -95,7 +95,7 @@ func (q *outboxSink) enqueue(ctx context.Context, u *Update, payload []byte) {
 	res, err := q.o.exec(ctx, enqueueScript,
 		[]string{q.keys.state + id, q.keys.due, q.keys.lease},
 		[]string{id, strconv.FormatUint(u.Session.Version, 10), rueidis.BinaryString(payload),
-			strconv.Itoa(int(u.Changed)), msNow(), strconv.Itoa(q.o.cfg.QueueSize), ms(q.o.cfg.StateTTL)}).ToString()
+			strconv.Itoa(int(u.Changed)), "0", strconv.Itoa(q.o.cfg.QueueSize), ms(q.o.cfg.StateTTL)}).ToString()
 	switch {
 	case err != nil:
 		q.o.errs.record("enqueue", err)
@@ -162,10 +162,11 @@ func (q *outboxSink) poll() {
 // how many it leased and the wait until the next due one (-1: none).
 func (q *outboxSink) claim(n int) (int, time.Duration, error) {
 	token := q.o.node + ":" + strconv.FormatUint(q.claims.Add(1), 36)
-	// The lease runs from the time sent, not from the answer's arrival.
+	// The lease runs from about when this was sent, not from the answer's
+	// arrival: the attempt's deadline is measured from here.
 	now := time.Now()
 	vals, err := q.o.exec(context.Background(), claimScript, []string{q.keys.due, q.keys.lease},
-		[]string{strconv.FormatInt(now.UnixMilli(), 10), strconv.Itoa(n), ms(q.o.cfg.Lease), q.keys.state, token, ms(q.o.cfg.StateTTL)}).ToArray()
+		[]string{"0", strconv.Itoa(n), ms(q.o.cfg.Lease), q.keys.state, token, ms(q.o.cfg.StateTTL)}).ToArray()
 	if err != nil {
 		return 0, 0, err
 	}
@@ -241,7 +242,5 @@ func (q *outboxSink) stats() SinkStats {
 	st.Dropped, st.Failed, st.Skipped = c[outDropped].Load(), c[outFailed].Load(), c[outSkipped].Load()
 	return st
 }
-
-func msNow() string { return strconv.FormatInt(time.Now().UnixMilli(), 10) }
 
 func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
