@@ -213,6 +213,9 @@ func (o *Outbox) shutdown(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	for _, q := range qs {
+		q.summary.flush() // the last interval's give-ups and drops, now
+	}
 	o.errs.flush()
 	return errors.Join(errs...)
 }
