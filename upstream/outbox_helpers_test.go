@@ -23,8 +23,13 @@ type testNode struct {
 func newTestClient(t *testing.T) rueidis.Client { return newTestClientAt(t, redistest.Addr(t)) }
 
 func newTestClientAt(t *testing.T, addr string) rueidis.Client {
+	return newTestClientAs(t, addr, "", "")
+}
+
+func newTestClientAs(t *testing.T, addr, user, password string) rueidis.Client {
 	t.Helper()
-	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true,
+		Username: user, Password: password})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,4 +110,40 @@ func awaitFleet(t *testing.T, what string, counter func(SinkStats) uint64, n uin
 		}
 		return sum == n
 	})
+}
+
+// mortalNode is a test node whose Redis access can be cut for good, as
+// if its process died: it connects as an ACL user of its own, which
+// kill disables and disconnects. (Closing a rueidis client is not
+// enough: it reconnects on its next command.)
+func mortalNode(t *testing.T, prefix string, cfg OutboxConfig) (*testNode, func()) {
+	t.Helper()
+	admin := newTestClient(t)
+	user := fmt.Sprintf("node-%d", time.Now().UnixNano())
+	ctx := context.Background()
+	if err := admin.Do(ctx, admin.B().AclSetuser().Username(user).Rule("on", ">pw", "~*", "+@all").Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Do(ctx, admin.B().AclDeluser().Username(user).Build()) })
+	cfg.Prefix = prefix
+	if cfg.Poll == 0 {
+		cfg.Poll = 10 * time.Millisecond
+	}
+	c := newTestClientAs(t, redistest.Addr(t), user, "pw")
+	o, err := NewOutbox(c, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { o.Close(ctx) })
+	kill := func() {
+		for _, cmd := range []rueidis.Completed{
+			admin.B().AclSetuser().Username(user).Rule("off").Build(),
+			admin.B().ClientKill().User(user).Build(),
+		} {
+			if err := admin.Do(ctx, cmd).Error(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return &testNode{Outbox: o, client: c}, kill
 }

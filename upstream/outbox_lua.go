@@ -66,9 +66,13 @@ return res
 // leases up to n due sessions to the caller.
 //
 //	KEYS  S:due, S:lease
-//	ARGV  unused, n, lease (ms), "S:s:", token prefix, state ttl (ms)
+//	ARGV  max attempts, n, lease (ms), "S:s:", token prefix, state ttl (ms)
 //
-// Returns {taken back, ms until the next due session or -1, claims...};
+// An update whose attempts are used up (its nodes kept dying with it in
+// flight) is given up instead of leased again.
+//
+// Returns {taken back, ms until the next due session or -1, given up,
+// claims...};
 // a claim is {id, version, payload, changes, attempt, streak,
 // delivered fingerprint, token, superseded (1 when a newer update replaced
 // one waiting for its retry)}.
@@ -82,7 +86,7 @@ for _, id in ipairs(expired) do
   redis.call('ZADD', KEYS[1], now, id)
 end
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
-local out = {#expired, -1}
+local out = {#expired, -1, 0}
 for i, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)
   local st = ARGV[4] .. id
@@ -94,7 +98,12 @@ for i, id in ipairs(ids) do
     redis.call('HDEL', st, 'pv', 'pp', 'pc')
     f[4], f[5], f[6], f[7] = f[1], f[2], f[3], '0'
   end
-  if f[4] then
+  if f[4] and (tonumber(f[7]) or 0) >= tonumber(ARGV[1]) then
+    redis.call('HDEL', st, 'fv', 'fp', 'fc', 'att', 'tok')
+    redis.call('HSET', st, 'le', '{"message":"given up: its attempts were used up by nodes that stopped during them"}')
+    redis.call('PEXPIRE', st, ARGV[6])
+    out[3] = out[3] + 1
+  elseif f[4] then
     local tok = ARGV[5] .. ':' .. i
     local att = (tonumber(f[7]) or 0) + 1
     redis.call('HSET', st, 'tok', tok, 'att', att)

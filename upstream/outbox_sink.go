@@ -166,18 +166,23 @@ func (q *outboxSink) claim(n int) (int, time.Duration, error) {
 	// arrival: the attempt's deadline is measured from here.
 	now := time.Now()
 	vals, err := q.o.exec(context.Background(), claimScript, []string{q.keys.due, q.keys.lease},
-		[]string{"0", strconv.Itoa(n), ms(q.o.cfg.Lease), q.keys.state, token, ms(q.o.cfg.StateTTL)}).ToArray()
+		[]string{strconv.Itoa(q.o.cfg.MaxAttempts), strconv.Itoa(n), ms(q.o.cfg.Lease), q.keys.state, token, ms(q.o.cfg.StateTTL)}).ToArray()
 	if err != nil {
 		return 0, 0, err
 	}
-	if len(vals) < 2 {
+	if len(vals) < 3 {
 		return 0, 0, fmt.Errorf("claim script answered %d values", len(vals))
 	}
 	if back, _ := vals[0].AsInt64(); back > 0 {
 		q.o.log.Info("took over deliveries whose lease ran out", zap.String("sink", q.name), zap.Int64("sessions", back))
 	}
 	nextMS, _ := vals[1].AsInt64()
-	for _, v := range vals[2:] {
+	if gaveUp, _ := vals[2].AsInt64(); gaveUp > 0 {
+		q.o.log.Warn("deliveries given up: their attempts were used up by nodes that stopped during them",
+			zap.String("sink", q.name), zap.Int64("sessions", gaveUp))
+		q.result(outFailed, int(gaveUp), 0)
+	}
+	for _, v := range vals[3:] {
 		c, err := parseClaim(v, now)
 		if err != nil {
 			q.o.errs.record("claim", err)
@@ -194,7 +199,7 @@ func (q *outboxSink) claim(n int) (int, time.Duration, error) {
 	if nextMS >= 0 {
 		next = time.Duration(nextMS) * time.Millisecond
 	}
-	return len(vals) - 2, next, nil
+	return len(vals) - 3, next, nil
 }
 
 // stopClaiming ends the poller: no attempt starts after it returns.

@@ -70,7 +70,7 @@ func TestOutboxTakeoverAfterLease(t *testing.T) {
 	hung := &fakeSink{name: "hook", gate: make(chan struct{}), started: make(chan *Update, 16)}
 	lease := 1500 * time.Millisecond
 	cfg := OutboxConfig{Config: Config{Timeout: time.Second}, Lease: lease}
-	a := newTestNode(t, prefix, cfg, nil)
+	a, kill := mortalNode(t, prefix, cfg)
 	a.AddSink(hung, SinkOptions{})
 	for i := range 3 {
 		a.Enqueue(newUpd(fmt.Sprintf("k%d", i), 1, model.ChangeCart, "x"))
@@ -79,7 +79,7 @@ func TestOutboxTakeoverAfterLease(t *testing.T) {
 	for range 3 {
 		first = append(first, <-hung.started)
 	}
-	a.client.Close() // a dies: nothing it does reaches Redis any more
+	kill() // a dies: nothing it does reaches Redis any more
 	start := time.Now()
 	healthy := &fakeSink{name: "hook"}
 	b := newTestNode(t, prefix, cfg, nil)
@@ -131,5 +131,30 @@ func TestOutboxCloseHandsLeasesBack(t *testing.T) {
 	a.Enqueue(newUpd("r2", 1, model.ChangeCart, "x"))
 	if st := a.Stats()[0]; st.Dropped != 1 {
 		t.Errorf("an update after Close: %+v, want it dropped", st)
+	}
+}
+
+// An update whose nodes keep dying with it in flight is given up once its
+// attempts are used up, not taken over for ever.
+func TestOutboxTakeoverCountsAttempts(t *testing.T) {
+	prefix := redistest.Prefix(t)
+	hung := &fakeSink{name: "hook", gate: make(chan struct{}), started: make(chan *Update, 4)}
+	cfg := OutboxConfig{Config: Config{Timeout: 200 * time.Millisecond, MaxAttempts: 1}, Lease: 500 * time.Millisecond}
+	a, kill := mortalNode(t, prefix, cfg)
+	a.AddSink(hung, SinkOptions{})
+	a.Enqueue(newUpd("poison", 1, model.ChangeCart, "x"))
+	<-hung.started
+	kill() // its result never reaches Redis
+	defer close(hung.gate)
+	next := &fakeSink{name: "hook"}
+	b := newTestNode(t, prefix, cfg, nil)
+	b.AddSink(next, SinkOptions{})
+	awaitFleet(t, "failed", func(st SinkStats) uint64 { return st.Failed }, 1, b)
+	if calls := next.callList(); len(calls) != 0 {
+		t.Errorf("attempted again after its one attempt: %+v", calls)
+	}
+	st, err := b.Status(context.Background(), "poison")
+	if err != nil || len(st) != 1 || st[0].PendingVersion != 0 || st[0].LastError == nil {
+		t.Errorf("status after giving up: %+v %v", st, err)
 	}
 }
