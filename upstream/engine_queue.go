@@ -3,7 +3,6 @@ package upstream
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -35,7 +34,7 @@ type sinkQueue struct {
 	drained  chan struct{}
 	drainEnd bool // drained is closed
 
-	counts  [numOutcomes]atomic.Uint64
+	counts  tally
 	summary *summary // give-ups and drops, logged per interval
 }
 
@@ -68,7 +67,7 @@ type slot struct {
 	status     slotStatus // what Status reports
 }
 
-// outcome indexes sinkQueue.counts.
+// outcome indexes a tally.
 type outcome uint8
 
 const (
@@ -115,21 +114,11 @@ func (q *sinkQueue) start() {
 
 // count counts n updates with outcome o. Callers holding mu count there,
 // so that Stats agree with the state once Close has returned.
-func (q *sinkQueue) count(o outcome, n int) {
-	if o != outNone {
-		q.counts[o].Add(uint64(n))
-	}
-}
+func (q *sinkQueue) count(o outcome, n int) { q.counts.add(o, n) }
 
 // notify reports n outcomes o to OnResult; never with mu held.
 func (q *sinkQueue) notify(o outcome, n int, latency time.Duration) {
-	f := q.e.onResult.Load()
-	if o == outNone || f == nil {
-		return
-	}
-	for range n {
-		(*f)(q.name, outcomeNames[o], latency)
-	}
+	report(q.e.onResult.Load(), q.name, o, n, latency)
 }
 
 func (q *sinkQueue) enqueue(u *Update) {
@@ -345,12 +334,7 @@ func (q *sinkQueue) stats() SinkStats {
 	q.mu.Lock()
 	st := SinkStats{Name: q.name, Pending: q.active, InFlight: q.inFlight}
 	q.mu.Unlock()
-	st.Delivered = q.counts[outDelivered].Load()
-	st.Retried = q.counts[outRetried].Load()
-	st.Superseded = q.counts[outSuperseded].Load()
-	st.Dropped = q.counts[outDropped].Load()
-	st.Failed = q.counts[outFailed].Load()
-	st.Skipped = q.counts[outSkipped].Load()
+	q.counts.fill(&st)
 	return st
 }
 

@@ -170,17 +170,28 @@ func (o *Outbox) Enqueue(u *Update) {
 	if u == nil {
 		return
 	}
+	// Most page views change no data: when no sink wants the update, it
+	// costs neither an encoding nor a round trip.
+	var buf [8]*outboxSink
+	want := buf[:0]
+	for _, q := range o.queues() {
+		if q.wants(u) {
+			want = append(want, q)
+		}
+	}
+	if len(want) == 0 {
+		return
+	}
 	payload := u.Session.AppendBinary(nil)
 	ctx, cancel := context.WithTimeout(context.Background(), o.cfg.EnqueueTimeout)
 	defer cancel()
-	qs := o.queues()
-	if len(qs) == 1 {
-		qs[0].enqueue(ctx, u, payload)
+	if len(want) == 1 {
+		want[0].enqueue(ctx, u, payload)
 		return
 	}
 	// One round trip for all sinks: rueidis pipelines concurrent commands.
 	var wg sync.WaitGroup
-	for _, q := range qs {
+	for _, q := range want {
 		wg.Go(func() { q.enqueue(ctx, u, payload) })
 	}
 	wg.Wait()

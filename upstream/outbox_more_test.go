@@ -311,3 +311,22 @@ func (r *ownRedis) kill() {
 		r.cmd.Wait()
 	}
 }
+
+// An update that changes no data is skipped by an OnChange sink before it
+// reaches Redis, and still delivered to an OnAction sink.
+func TestOutboxSkipsActionOnlyBeforeRedis(t *testing.T) {
+	prefix := redistest.Prefix(t)
+	onChange, onAction := &fakeSink{name: "change"}, &fakeSink{name: "action"}
+	n := newTestNode(t, prefix, OutboxConfig{}, nil)
+	n.AddSink(onChange, SinkOptions{})
+	n.AddSink(onAction, SinkOptions{On: OnAction})
+	n.Enqueue(newUpd("pv", 1, model.ChangeAction))
+	eventually(t, "the action sink's delivery", func() bool { return len(onAction.callList()) == 1 })
+	if st := n.Stats()[0]; st.Skipped != 1 || len(onChange.callList()) != 0 {
+		t.Errorf("change sink: %+v, %d calls; want it skipped", st, len(onChange.callList()))
+	}
+	key := prefix + "o:change:s:pv"
+	if got, err := n.client.Do(context.Background(), n.client.B().Exists().Key(key).Build()).AsInt64(); err != nil || got != 0 {
+		t.Errorf("the skipped update reached Redis (%s exists: %d, %v)", key, got, err)
+	}
+}

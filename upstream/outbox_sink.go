@@ -36,7 +36,7 @@ type outboxSink struct {
 	claims      atomic.Uint64 // numbers lease tokens
 
 	inFlight atomic.Int32
-	counts   [numOutcomes]atomic.Uint64
+	counts   tally
 	summary  *summary
 }
 
@@ -71,26 +71,25 @@ func (q *outboxSink) signal() {
 
 // result counts and reports n outcomes o.
 func (q *outboxSink) result(o outcome, n int, latency time.Duration) {
-	if o == outNone || n == 0 {
-		return
-	}
-	q.counts[o].Add(uint64(n))
-	if f := q.o.onResult.Load(); f != nil {
-		for range n {
-			(*f)(q.name, outcomeNames[o], latency)
-		}
-	}
+	q.counts.add(o, n)
+	report(q.o.onResult.Load(), q.name, o, n, latency)
 }
 
-func (q *outboxSink) enqueue(ctx context.Context, u *Update, payload []byte) {
-	if q.onChange && !u.Changed.Data() {
+// wants reports whether the sink takes u, counting it when not.
+func (q *outboxSink) wants(u *Update) bool {
+	switch {
+	case q.onChange && !u.Changed.Data():
 		q.result(outSkipped, 1, 0)
-		return
-	}
-	if q.o.closed.Load() {
+	case q.o.closed.Load():
 		q.result(outDropped, 1, 0)
-		return
+	default:
+		return true
 	}
+	return false
+}
+
+// enqueue queues u, which the sink wants, with payload its encoding.
+func (q *outboxSink) enqueue(ctx context.Context, u *Update, payload []byte) {
 	id := u.Session.ID
 	res, err := q.o.exec(ctx, enqueueScript,
 		[]string{q.keys.state + id, q.keys.due, q.keys.lease},
@@ -242,9 +241,7 @@ func (q *outboxSink) stats() SinkStats {
 	if err := errors.Join(err1, err2); err == nil {
 		st.Pending = int(due + lease)
 	}
-	c := &q.counts
-	st.Delivered, st.Retried, st.Superseded = c[outDelivered].Load(), c[outRetried].Load(), c[outSuperseded].Load()
-	st.Dropped, st.Failed, st.Skipped = c[outDropped].Load(), c[outFailed].Load(), c[outSkipped].Load()
+	q.counts.fill(&st)
 	return st
 }
 
