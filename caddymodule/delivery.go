@@ -54,6 +54,10 @@ func (p pooledEngine) Destruct() error {
 
 // provisionDelivery loads or starts the engine for this config's sinks.
 func (h *Handler) provisionDelivery() error {
+	// Before the forwards: a lease is checked even when none is set yet.
+	if err := h.validateLease(); err != nil {
+		return err
+	}
 	if len(h.Forward) == 0 {
 		return nil
 	}
@@ -135,7 +139,7 @@ func (h *Handler) newEngine() (caddy.Destructor, error) {
 
 // validateLease checks delivery's lease, which only the Redis outbox uses,
 // with or without a forward (a config that adds one later must not be the
-// first to hear of it).
+// first to hear of it). Provision runs it, before the engine is made.
 func (h *Handler) validateLease() error {
 	d := h.Delivery
 	if d == nil || d.Lease == 0 {
@@ -162,10 +166,7 @@ func (h *Handler) validateLease() error {
 // requests queued behind them on the store's connection.
 func (h *Handler) newDeliverer(cfg upstream.Config, lease time.Duration, log *zap.Logger) (upstream.Deliverer, func(), error) {
 	rs, ok := h.storeMod.(*RedisStore)
-	if !ok {
-		if lease > 0 {
-			return nil, nil, errors.New("delivery: lease applies to the Redis store only (with the embedded store, deliveries stay in this process)")
-		}
+	if !ok { // validateLease refused a lease here
 		return upstream.New(cfg, log), func() {}, nil
 	}
 	rc := rs.store.Config()

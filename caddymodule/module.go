@@ -288,9 +288,6 @@ func (a *API) keys(repl *caddy.Replacer) ([]string, error) {
 
 // Validate checks the configuration for mistakes Provision cannot fix.
 func (h *Handler) Validate() error {
-	if err := h.validateLease(); err != nil {
-		return err
-	}
 	if !validToken(h.Cookie.Name) {
 		return fmt.Errorf("cookie: %q is not a valid cookie name", h.Cookie.Name)
 	}

@@ -9,8 +9,6 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/redis/rueidis"
-
-	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
 // With the Redis store, deliveries go through the outbox in Redis: the
@@ -96,10 +94,10 @@ func increasing(v []uint64) bool {
 // lease is for the Redis outbox: with the embedded store it is refused,
 // forward or not, and it must be longer than the attempt timeout.
 func TestLeaseNeedsRedis(t *testing.T) {
-	h := Handler{Delivery: &Delivery{}}
-	_, _, err := h.newDeliverer(upstream.Config{}, time.Second, nil)
+	// As `caddy validate` sees it: no forward, the embedded store.
+	err := validateCaddyfile(t, site("\t\tdelivery {\n\t\t\tlease 15s\n\t\t}"))
 	if err == nil || !strings.Contains(err.Error(), "lease applies to the Redis store only") {
-		t.Errorf("lease with the embedded store: %v", err)
+		t.Errorf("lease with the embedded store, through a Caddyfile: %v", err)
 	}
 	for _, tc := range []struct {
 		store          any
