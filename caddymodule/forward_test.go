@@ -40,8 +40,11 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rc.arrived <- struct{}{}
-	if rc.gate != nil {
-		<-rc.gate
+	rc.mu.Lock()
+	gate := rc.gate
+	rc.mu.Unlock()
+	if gate != nil {
+		<-gate
 	}
 	var u struct {
 		SessionID string `json:"session_id"`
@@ -58,6 +61,19 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status = 204
 	}
 	w.WriteHeader(status)
+}
+
+// hold makes the requests from now on wait until the returned func is
+// called; arrivals before it are forgotten.
+func (rc *receiver) hold() (release func()) {
+	for len(rc.arrived) > 0 {
+		<-rc.arrived
+	}
+	gate := make(chan struct{})
+	rc.mu.Lock()
+	rc.gate = gate
+	rc.mu.Unlock()
+	return func() { close(gate) }
 }
 
 func (rc *receiver) seen(id string) []uint64 {
@@ -109,7 +125,7 @@ func TestForwardWebhookInVersionOrder(t *testing.T) {
 
 func TestReloadKeepsPendingDeliveries(t *testing.T) {
 	rc, srv := newReceiver(t)
-	rc.gate = make(chan struct{})
+	release := rc.hold()
 	tester := newTester(t)
 	tester.InitServer(forwardConfig(srv.URL, "before"), "caddyfile")
 	s := collect(t, tester, cartBody)
@@ -125,7 +141,7 @@ func TestReloadKeepsPendingDeliveries(t *testing.T) {
 		t.Fatalf("reload not active: %q", body)
 	}
 	s2 := collect(t, tester, `{"cart":{}}`) // queued behind the held one
-	close(rc.gate)
+	release()
 	waitFor(t, "both versions after the reload", func() bool {
 		v := rc.seen(s.ID)
 		return len(v) == 2 && v[0] == s.Version && v[1] == s2.Version

@@ -33,7 +33,8 @@ func TestRedisStoreDeliversThroughOutbox(t *testing.T) {
 		delivery {
 			max_attempts %d
 			timeout 2s
-			lease 4s
+			lease 30s
+			grace 1s
 		}`, addr, prefix, testIndexKey, srv.URL, attempts), body)
 	}
 	tester := newTester(t)
@@ -61,9 +62,9 @@ func TestRedisStoreDeliversThroughOutbox(t *testing.T) {
 	})
 
 	// Held at the upstream, then a reload to another forward config: the
-	// old outbox hands its lease back within its grace, the new one
-	// delivers.
-	rc.gate = make(chan struct{})
+	// old outbox hands its lease back after its grace (1s), long before
+	// the lease (30s) would run out, and the new one delivers.
+	release := rc.hold()
 	held := collect(t, tester, `{"cart":{}}`)
 	select {
 	case <-rc.arrived:
@@ -72,8 +73,9 @@ func TestRedisStoreDeliversThroughOutbox(t *testing.T) {
 	}
 	tester.InitServer(site(50, "two"), "caddyfile")
 	queued := collect(t, tester, `{"cart":{"items":[{"product_id":"q","quantity":1,"unit_price":1}]}}`)
-	close(rc.gate)
-	waitFor(t, "the held and the queued version after the reload", func() bool {
+	time.Sleep(1500 * time.Millisecond) // past the old config's grace, still held
+	release()
+	waitFor(t, "the queued version after the reload, without waiting for the lease", func() bool {
 		v := rc.seen(held.ID)
 		return len(v) > 0 && v[len(v)-1] == queued.Version
 	})
