@@ -194,7 +194,8 @@ func pooledStores() []namedStore {
 		case pooledStore:
 			out = append(out, namedStore{name: strings.TrimPrefix(k.(string), "bigcache/"), store: v.Bigcache})
 		case pooledRedis:
-			out = append(out, namedStore{name: v.name, store: v.Redis})
+			// The guarded store: admin reads are counted and fail fast too.
+			out = append(out, namedStore{name: v.name, store: v.guarded})
 		}
 		return true
 	})

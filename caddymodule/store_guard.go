@@ -73,8 +73,11 @@ func guard[T any](g *guardedStore, ctx context.Context, op string, fnErr *error,
 		return zero, err
 	}
 	v, err := call()
-	down := errors.Is(err, cache.ErrUnavailable)
-	answered := !down && ctx.Err() == nil
+	// A caller that gave up says nothing about the store: it neither
+	// opens the breaker nor closes it.
+	gaveUp := ctx.Err() != nil
+	down := errors.Is(err, cache.ErrUnavailable) && !gaveUp
+	answered := !down && !gaveUp
 	g.breaker.settle(probe, down, answered)
 	switch {
 	case storeFault(ctx, err, fnErr):

@@ -96,16 +96,25 @@ func TestGuardedStoreBreaker(t *testing.T) {
 
 // Answers about the session and the caller's own errors are no failures.
 func TestGuardedStoreCountsOnlyFailures(t *testing.T) {
-	g, _, logs := observed(t, time.Hour)
+	g, f, logs := observed(t, time.Hour)
 	ctx := context.Background()
 	g.Get(ctx, "a") // ErrNotFound
 	mine := errors.New("version conflict")
 	if _, err := g.Update(ctx, "a", func(*model.Session) error { return mine }); err != mine {
 		t.Fatal(err)
 	}
+	// A caller that gave up while the store is down (cache reports its
+	// deadline as unavailable): not counted, and the breaker stays closed.
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
+	f.down.Store(true)
 	g.Get(cancelled, "a")
+	f.down.Store(false)
+	before := f.calls.Load()
+	if _, err := g.Get(ctx, "a"); !errors.Is(err, cache.ErrNotFound) || f.calls.Load() != before+1 {
+		t.Errorf("after a caller gave up, the next call was %v and reached the store %d times: the breaker opened",
+			err, f.calls.Load()-before)
+	}
 	for _, op := range []string{"get", "update"} {
 		if n := storeErrorCount(t, g.name, op); n != 0 {
 			t.Errorf("%s: %v failures counted", op, n)

@@ -136,8 +136,8 @@ func redisSite(addr, prefix, extra, body string) string {
 func pooledRedisClients() []cache.Store {
 	var out []cache.Store
 	for _, s := range pooledStores() {
-		if _, ok := s.store.(*cache.Redis); ok {
-			out = append(out, s.store)
+		if g, ok := s.store.(*guardedStore); ok {
+			out = append(out, g.Store)
 		}
 	}
 	return out
