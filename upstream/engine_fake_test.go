@@ -149,8 +149,15 @@ func newTestEngine(t *testing.T, cfg Config, log *zap.Logger) (*Engine, *results
 		cfg.MaxBackoff = 5 * time.Millisecond
 	}
 	e := New(cfg, log)
+	r := collectResults(t, e)
+	return e, r
+}
+
+// collectResults collects d's outcomes for await, and closes d at the
+// end of the test.
+func collectResults(t *testing.T, d Deliverer) *results {
 	r := &results{ch: make(chan result, 1<<16), seen: map[result]int{}}
-	e.OnResult(func(sink, outcome string, _ time.Duration) {
+	d.OnResult(func(sink, outcome string, _ time.Duration) {
 		select {
 		case r.ch <- result{sink, outcome}:
 		default:
@@ -159,9 +166,9 @@ func newTestEngine(t *testing.T, cfg Config, log *zap.Logger) (*Engine, *results
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		_ = e.Close(ctx)
+		_ = d.Close(ctx)
 	})
-	return e, r
+	return r
 }
 
 // await waits until sink has reported outcome n more times than awaited

@@ -64,18 +64,7 @@ func newTestNodeAt(t *testing.T, addr, prefix string, cfg OutboxConfig, log *zap
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &results{ch: make(chan result, 1<<16), seen: map[result]int{}}
-	o.OnResult(func(sink, outcome string, _ time.Duration) {
-		select {
-		case r.ch <- result{sink, outcome}:
-		default:
-		}
-	})
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = o.Close(ctx)
-	})
+	r := collectResults(t, o)
 	return &testNode{Outbox: o, client: c, results: r}
 }
 
