@@ -138,6 +138,12 @@ func BenchmarkUpdate(b *testing.B) {
 
 func BenchmarkUpdateParallel(b *testing.B) {
 	store, ids := benchStore(b)
+	benchUpdatesParallel(b, store, ids)
+}
+
+// benchUpdatesParallel updates the sessions of ids from b's parallel
+// goroutines, each starting on a run of its own.
+func benchUpdatesParallel(b *testing.B, store Store, ids []string) {
 	ctx := context.Background()
 	fn := setTo(benchSession(""))
 	var next atomic.Int64

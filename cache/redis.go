@@ -167,9 +167,6 @@ func (r *Redis) NewClient() (rueidis.Client, error) { return newClient(r.cfg) }
 // Config returns the effective configuration, defaults filled in.
 func (r *Redis) Config() RedisConfig { return r.cfg }
 
-// Client returns the store's Redis client (Close closes it).
-func (r *Redis) Client() rueidis.Client { return r.c }
-
 func (r *Redis) sessionKey(id string) string { return r.cfg.Prefix + "s:" + id }
 
 // indexKey names ref's index set. Hashed, keyed: a customer reference is
