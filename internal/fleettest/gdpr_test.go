@@ -181,9 +181,10 @@ func TestFleetDeleteStopsDelivery(t *testing.T) {
 	if code, body := a.API(t, "GET", "/sessions/"+s.ID); code != 404 {
 		t.Errorf("a after b's DELETE: %d %s; want 404", code, body)
 	}
-	u.Talon.Release()
-	u.Hook.Release()
-	time.Sleep(1500 * time.Millisecond) // the outbox's poll interval (100ms) many times over
+	// The held version 2 fails: only the delete keeps it from a retry.
+	u.Talon.ReleaseFailing()
+	u.Hook.ReleaseFailing()
+	time.Sleep(1500 * time.Millisecond) // the poll interval (100ms) and the backoff (≤200ms) many times over
 	for name, rc := range map[string]*Recorder{"webhook": u.Hook, "talonone": u.Talon} {
 		for _, ar := range rc.Of(s.ID) {
 			if ar.At.After(deleted) {

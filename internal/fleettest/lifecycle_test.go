@@ -44,8 +44,10 @@ func TestFleetLifecycle(t *testing.T) {
 	if err := b.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	if res, _, err := b.Do("GET", "/plain", nil); err != nil || res.Header.Get("X-Reloaded") != "yes" {
-		t.Errorf("after reload: %v, X-Reloaded %q", err, res.Header.Get("X-Reloaded"))
+	if res, _, err := b.Do("GET", "/plain", nil); err != nil {
+		t.Errorf("after reload: %v", err)
+	} else if res.Header.Get("X-Reloaded") != "yes" {
+		t.Errorf("after reload: X-Reloaded %q", res.Header.Get("X-Reloaded"))
 	}
 	if !strings.Contains(b.Log(), "load complete") {
 		t.Errorf("node b's log has no config load:\n%s", b.Tail(10))

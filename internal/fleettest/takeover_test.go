@@ -63,13 +63,14 @@ func TestFleetSIGTERMHandsLeasesBack(t *testing.T) {
 		t.Fatalf("SIGTERM: %v", err)
 	}
 	exited := time.Since(stopped)
+	if exited > 5*time.Second {
+		t.Errorf("a took %s to exit after SIGTERM with a 1s grace: it waited for its attempts", exited.Round(time.Millisecond))
+	}
 	f.AddNode(t)
 	u.Talon.Release()
 	u.Hook.Release()
+	// Within 20s, well under the 60s lease: only handed-back leases make it.
 	took := checkDelivered(t, u, ids, 3, 20*time.Second)
-	if total := time.Since(stopped); total > 20*time.Second {
-		t.Errorf("everything delivered %s after SIGTERM: waited for the 60s lease?", total.Round(time.Millisecond))
-	}
 	n := checkSameEventIDs(t, u, ids)
 	t.Logf("a exited %s after SIGTERM (grace 1s); b then delivered everything in %s (lease 60s); %d redeliveries, same event ids",
 		exited.Round(time.Millisecond), took.Round(time.Millisecond), n)
@@ -94,11 +95,9 @@ func TestFleetReloadMovesOn(t *testing.T) {
 	time.Sleep(2 * time.Second) // past the old config's grace, still held
 	u.Talon.Release()
 	u.Hook.Release()
+	// Within 20s, well under the 60s lease: only handed-back leases make it.
 	checkDelivered(t, u, ids, 3, 20*time.Second)
 	took := time.Since(reloaded)
-	if took > 20*time.Second {
-		t.Errorf("delivered %s after the reload: waited for the 60s lease?", took.Round(time.Millisecond))
-	}
 	n := checkSameEventIDs(t, u, ids)
 	if res, body, err := a.Do("GET", "/page/3", nil, "Accept", "text/html"); err != nil {
 		t.Errorf("a page after the reload: %v", err)

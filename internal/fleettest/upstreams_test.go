@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,6 +48,7 @@ type Recorder struct {
 	open     map[string]int
 	overlaps []string
 	gate     chan struct{} // nil: not held
+	failHeld atomic.Bool   // the held requests, released, answer 503
 	// Started gets the session id of every request as it arrives.
 	Started chan string
 }
@@ -63,7 +65,14 @@ func (rc *Recorder) Hold() {
 	rc.mu.Unlock()
 }
 
-func (rc *Recorder) Release() {
+func (rc *Recorder) Release() { rc.release(false) }
+
+// ReleaseFailing lets the held requests go with a 503, so that each would
+// be retried unless something (a GDPR delete) cancelled it.
+func (rc *Recorder) ReleaseFailing() { rc.release(true) }
+
+func (rc *Recorder) release(failing bool) {
+	rc.failHeld.Store(failing)
 	rc.mu.Lock()
 	if rc.gate != nil {
 		close(rc.gate)
@@ -89,17 +98,24 @@ func (rc *Recorder) enter(id string, a Arrival) (<-chan struct{}, func()) {
 	}
 }
 
-// wait waits for the gate; an error when the client went away first.
-func wait(r *http.Request, gate <-chan struct{}) error {
+// answer waits for the gate, if any, and reports whether the request is
+// to be answered with success: not when its client went away first (it
+// is then not answered), nor when it was held and released failing (it
+// gets a 503).
+func (rc *Recorder) answer(w http.ResponseWriter, r *http.Request, gate <-chan struct{}) bool {
 	if gate == nil {
-		return nil
+		return true
 	}
 	select {
 	case <-gate:
-		return nil
 	case <-r.Context().Done():
-		return r.Context().Err()
+		return false
 	}
+	if rc.failHeld.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return false
+	}
+	return true
 }
 
 // Of is what arrived for session id, in order of arrival.
@@ -196,7 +212,7 @@ func webhookServer(t testing.TB) (*Recorder, string) {
 		}
 		gate, leave := rc.enter(u.SessionID, Arrival{Version: u.Version, EventID: u.EventID, At: time.Now()})
 		defer leave()
-		if wait(r, gate) != nil {
+		if !rc.answer(w, r, gate) {
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -235,7 +251,7 @@ func talonServer(t testing.TB) (*Recorder, string) {
 		}
 		gate, leave := rc.enter(id, Arrival{Version: q, At: time.Now()})
 		defer leave()
-		if wait(r, gate) != nil {
+		if !rc.answer(w, r, gate) {
 			return
 		}
 		// No effects: feedback would be a write of its own, and the tests
