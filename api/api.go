@@ -215,7 +215,7 @@ func (a *API) storeError(w http.ResponseWriter, err error, msg string, body map[
 	if errors.Is(err, cache.ErrUnavailable) {
 		a.log.Debug(msg, fields...)
 		body["error"] = errUnavailableMsg
-		w.Header().Set("Retry-After", respond.RetryAfter)
+		respond.RetryLater(w)
 		respond.JSON(w, http.StatusServiceUnavailable, body)
 		return
 	}

@@ -29,8 +29,8 @@ func (a *API) sessionDeliveries(w http.ResponseWriter, r *http.Request, id strin
 	var sinks any = []any{}
 	if a.deliveries != nil {
 		if sinks, err = a.deliveries(r.Context(), id); err != nil {
-			a.log.Warn("reading delivery status failed", zap.String("session_id", id), zap.Error(err))
-			respond.Unavailable(w, "the delivery status is unavailable; try again later")
+			// As every store failure of the API: 503 when unavailable.
+			a.storeError(w, err, "reading delivery status failed", nil, zap.String("session_id", id))
 			return
 		}
 	}

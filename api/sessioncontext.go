@@ -277,7 +277,7 @@ func (c *sessionContexts) storeFailed(w http.ResponseWriter, id string, err erro
 	if errors.Is(err, cache.ErrUnavailable) {
 		// Counted and logged at a rate by the store's owner.
 		c.log.Debug("session store unavailable", zap.String("session_id", id), zap.Error(err))
-		w.Header().Set("Retry-After", respond.RetryAfter)
+		respond.RetryLater(w)
 		c.fail(w, id, ctxErr(http.StatusServiceUnavailable, errUnavailableMsg))
 		return
 	}

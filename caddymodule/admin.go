@@ -147,7 +147,7 @@ func (a *AdminAPI) handleSession(w http.ResponseWriter, r *http.Request) error {
 	case errors.Is(err, cache.ErrNotFound), errors.Is(err, cache.ErrClosed):
 		return notFound(errors.New("session not found"))
 	case errors.Is(err, cache.ErrUnavailable):
-		w.Header().Set("Retry-After", respond.RetryAfter)
+		respond.RetryLater(w)
 		return caddy.APIError{HTTPStatus: http.StatusServiceUnavailable, Err: fmt.Errorf("session store: %v", err)}
 	case err != nil:
 		return caddy.APIError{HTTPStatus: http.StatusInternalServerError, Err: fmt.Errorf("session store: %v", err)}

@@ -37,6 +37,10 @@ const RetryAfter = "1"
 // Unavailable answers 503 with Retry-After: the session store cannot be
 // reached, nothing was done, and the same request may well succeed soon.
 func Unavailable(w http.ResponseWriter, msg string) {
-	w.Header().Set("Retry-After", RetryAfter)
+	RetryLater(w)
 	Error(w, http.StatusServiceUnavailable, msg)
 }
+
+// RetryLater sets the Retry-After of an answer that the store was
+// unavailable for, whatever the answer's body.
+func RetryLater(w http.ResponseWriter) { w.Header().Set("Retry-After", RetryAfter) }
