@@ -56,6 +56,7 @@ type captureWriter struct {
 	scan  *tagging.Scanner
 	buf   *bytes.Buffer
 	visit *model.Visit // the page view to record with the capture
+	path  string       // the request's path, for the session's history
 }
 
 var (
@@ -72,8 +73,8 @@ func getScanner(limit int) *tagging.Scanner {
 // newCaptureWriter wraps w. The wrapper itself is not pooled: a handler
 // below that (wrongly) kept the writer past its return must not reach
 // another request's response.
-func (h *Handler) newCaptureWriter(w http.ResponseWriter, route *jsonmap.Route) *captureWriter {
-	return &captureWriter{ResponseWriter: w, cfg: &h.cfg.Capture, route: route}
+func (h *Handler) newCaptureWriter(w http.ResponseWriter, r *http.Request, route *jsonmap.Route) *captureWriter {
+	return &captureWriter{ResponseWriter: w, cfg: &h.cfg.Capture, route: route, path: r.URL.Path}
 }
 
 // WriteHeader decides, on the final status, whether to keep a copy.

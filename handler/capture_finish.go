@@ -58,7 +58,7 @@ func (h *Handler) finishJSON(ctx context.Context, id Identity, c *captureWriter)
 			// A cut JSON document does not parse; say so rather than guess.
 			h.stats.JSON.Truncated.Add(1)
 		} else if body, ok := h.decoded(c); ok {
-			h.storeJSON(ctx, id, c.route, body)
+			h.storeJSON(ctx, id, c.route, c.path, body)
 		}
 	}
 	h.recordVisit(ctx, id, c.visit)
@@ -142,7 +142,7 @@ func (h *Handler) storePage(ctx context.Context, id Identity, c *captureWriter, 
 	if patch.IsZero() {
 		return
 	}
-	s, err := h.apply(ctx, id.ID, patch)
+	s, err := h.apply(ctx, id.ID, patch, model.SourceHTML, c.path)
 	if err != nil {
 		h.storeFailed("storing captured tagging failed", id.ID, err)
 		return
@@ -201,7 +201,7 @@ func (h *Handler) recordVisit(ctx context.Context, id Identity, v *model.Visit) 
 	if v == nil {
 		return
 	}
-	if _, err := h.apply(ctx, id.ID, model.Patch{Visit: v}); err != nil {
+	if _, err := h.apply(ctx, id.ID, model.Patch{Visit: v}, model.SourceHTML, ""); err != nil {
 		h.storeFailed("recording a page view failed", id.ID, err)
 	}
 }

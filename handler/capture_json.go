@@ -62,7 +62,7 @@ func (h *Handler) captureRequest(w http.ResponseWriter, r *http.Request, next Ne
 		h.stats.JSON.Truncated.Add(1)
 		return err
 	}
-	h.storeJSON(r.Context(), id, route, buf.Bytes())
+	h.storeJSON(r.Context(), id, route, r.URL.Path, buf.Bytes())
 	return err
 }
 
@@ -87,7 +87,7 @@ func (t *teeBody) Read(p []byte) (int, error) {
 }
 
 // storeJSON extracts the cart from doc and writes it to the session.
-func (h *Handler) storeJSON(ctx context.Context, id Identity, route *jsonmap.Route, doc []byte) {
+func (h *Handler) storeJSON(ctx context.Context, id Identity, route *jsonmap.Route, path string, doc []byte) {
 	res, err := route.Mapping.Extract(doc)
 	if err != nil {
 		h.stats.JSON.Undecodable.Add(1)
@@ -99,7 +99,7 @@ func (h *Handler) storeJSON(ctx context.Context, id Identity, route *jsonmap.Rou
 	if patch.IsZero() {
 		return
 	}
-	s, err := h.apply(ctx, id.ID, patch)
+	s, err := h.apply(ctx, id.ID, patch, model.SourceJSON, path)
 	if err != nil {
 		h.storeFailed("storing captured cart failed", id.ID, err)
 		return

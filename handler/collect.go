@@ -49,7 +49,7 @@ func (h *Handler) collect(w http.ResponseWriter, r *http.Request, id Identity) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	s, err := h.apply(r.Context(), id.ID, patch)
+	s, err := h.apply(r.Context(), id.ID, patch, model.SourceCollect, "")
 	if errors.Is(err, cache.ErrTooLarge) {
 		h.log.Warn("collect refused: the session would be too large", zap.String("session_id", id.ID), zap.Error(err))
 		respond.Error(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the session would be larger than %d bytes; nothing was stored", model.MaxEncodedSize))
@@ -71,11 +71,13 @@ func (h *Handler) collect(w http.ResponseWriter, r *http.Request, id Identity) {
 }
 
 // apply writes patch to the session, skipping the write when it changes
-// nothing so that versions only move for real changes, and hands what was
-// stored to OnStored (the upstream delivery) with what changed, and to
-// OnSession.
-func (h *Handler) apply(ctx context.Context, id string, p model.Patch) (*model.Session, error) {
+// nothing so that versions only move for real changes, records the change
+// in the session's history (with where it came from and the page's path),
+// and hands what was stored to OnStored (the upstream delivery) with what
+// changed, to OnChange, and to OnSession.
+func (h *Handler) apply(ctx context.Context, id string, p model.Patch, src model.Source, path string) (*model.Session, error) {
 	var changed model.Change
+	var entry model.HistoryEntry
 	s, err := h.store.Update(ctx, id, func(s *model.Session) error {
 		// A distributed store may call fn again after a conflict: what
 		// an earlier call found must not outlive it.
@@ -85,6 +87,12 @@ func (h *Handler) apply(ctx context.Context, id string, p model.Patch) (*model.S
 			return cache.ErrNoChange
 		}
 		changed = before.diff(s, p)
+		if changed != 0 {
+			// The store sets the version and time after fn: the entry
+			// takes the ones this write will get.
+			entry = model.HistoryEntry{Version: s.Version + 1, At: h.now().UTC(), Source: src, Changes: changed, Path: path}
+			s.Record(entry, h.cfg.History)
+		}
 		return nil
 	})
 	if err != nil {
@@ -92,6 +100,9 @@ func (h *Handler) apply(ctx context.Context, id string, p model.Patch) (*model.S
 	}
 	if changed != 0 && h.cfg.OnStored != nil {
 		h.cfg.OnStored(s, changed)
+	}
+	if changed != 0 && h.cfg.OnChange != nil {
+		h.cfg.OnChange(s, entry)
 	}
 	if h.cfg.OnSession != nil {
 		h.cfg.OnSession(ctx, s)

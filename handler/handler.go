@@ -61,6 +61,13 @@ type Config struct {
 	// session (placeholders read by log_append) show what was stored.
 	// Shared with OnStored; read only.
 	OnSession func(ctx context.Context, s *model.Session)
+	// History is how many changes each session remembers (Session.Record);
+	// 0 keeps none.
+	History int
+	// OnChange, when set, is told of every write that changed the cart,
+	// customer, orders or page, with its history entry (the Caddy glue
+	// publishes it to the inspector's live feed). It must not block.
+	OnChange func(s *model.Session, e model.HistoryEntry)
 }
 
 // Handler serves one sessiontap configuration.
@@ -119,7 +126,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, next Next) error
 	if route != nil && route.Source == jsonmap.SourceRequest {
 		return h.captureRequest(w, r, next, id, route)
 	}
-	cw := h.newCaptureWriter(w, route)
+	cw := h.newCaptureWriter(w, r, route)
 	cw.visit = visit
 	err := next.ServeHTTP(cw, r)
 	h.finishCapture(r.Context(), id, cw)

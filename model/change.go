@@ -2,14 +2,16 @@ package model
 
 // Change is a bit set of what a write changed in a session: what the
 // visitor's path reports and the delivery engine forwards.
-type Change uint8
+type Change uint32
 
 // What a write can change.
 const (
 	ChangeCart Change = 1 << iota
 	ChangeCustomer
 	ChangeOrder
-	ChangeAction // a page view or other action, with or without the above
+	ChangeAction   // a page view or other action, with or without the above
+	ChangeContext  // a tenant's session context (the session-context API)
+	ChangeFeedback // what an upstream answered (effects, context version)
 )
 
 // Data reports whether the write changed the cart, customer or orders.

@@ -36,7 +36,8 @@ func (s *Session) appendContext(b []byte) []byte {
 		b = protowire.AppendBytes(b, s.Effects)
 	}
 	b = appendVarint(b, sessionCtxVer, uint64(s.ContextVersion))
-	return s.appendTenantContexts(b)
+	b = s.appendTenantContexts(b)
+	return s.appendHistory(b)
 }
 
 func (s *Session) decodeContext(num protowire.Number, typ protowire.Type, b []byte) (int, error) {
@@ -72,6 +73,8 @@ func (s *Session) decodeContext(num protowire.Number, typ protowire.Type, b []by
 		return consumeVarint(typ, b, func(v uint64) { s.ContextVersion = int64(v) })
 	case sessionTenantCtx:
 		return s.decodeTenantContext(typ, b)
+	case sessionHistory:
+		return s.decodeHistory(typ, b)
 	case sessionOrder:
 		var o Order
 		n, err := consumeMessage(typ, b, o.decodeField)

@@ -301,6 +301,8 @@ func goValue(fd protoreflect.FieldDescriptor, m protoreflect.Message, typ reflec
 		out.SetInt(pv.Int())
 	case out.CanUint() && k == protoreflect.Uint64Kind:
 		out.SetUint(pv.Uint())
+	case typ.Kind() == reflect.Uint32 && k == protoreflect.Uint32Kind:
+		out.SetUint(pv.Uint())
 	default:
 		return out, fmt.Errorf("no rule for Go %s as proto %s; add one here", typ, k)
 	}

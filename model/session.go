@@ -80,6 +80,8 @@ type Session struct {
 	// Emporix-compatible session-context API, at most MaxTenantContexts,
 	// sorted by tenant. Each tenant sees only its own.
 	Contexts []TenantContext `json:"contexts,omitempty"`
+	// History is the session's last changes, oldest first (Record).
+	History []HistoryEntry `json:"history,omitempty"`
 }
 
 // Bounds of the tenant contexts of one session.

@@ -1,0 +1,47 @@
+package model
+
+import (
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestRecordKeepsTheNewestAndCutsQueries(t *testing.T) {
+	var s Session
+	at := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	for v := uint64(1); v <= 25; v++ {
+		s.Record(HistoryEntry{Version: v, At: at, Source: SourceHTML, Changes: ChangeCart,
+			Path: fmt.Sprintf("/p/%d?email=a@b.example#x", v)}, 20)
+	}
+	if len(s.History) != 20 {
+		t.Fatalf("kept %d entries, want 20", len(s.History))
+	}
+	if first, last := s.History[0], s.History[19]; first.Version != 6 || last.Version != 25 {
+		t.Fatalf("kept versions %d..%d, want 6..25", first.Version, last.Version)
+	}
+	if p := s.History[19].Path; p != "/p/25" {
+		t.Fatalf("path %q, want the path without query or fragment", p)
+	}
+	s.Record(HistoryEntry{Version: 26}, 0)
+	if s.History != nil {
+		t.Fatalf("max 0 kept %d entries", len(s.History))
+	}
+}
+
+func TestChangeJSONNamesParts(t *testing.T) {
+	b, err := json.Marshal(ChangeCart | ChangeAction | ChangeFeedback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != `["cart","page","feedback"]` {
+		t.Fatalf("got %s", b)
+	}
+	var c Change
+	if err := json.Unmarshal(b, &c); err != nil || c != ChangeCart|ChangeAction|ChangeFeedback {
+		t.Fatalf("round trip: %v, %v", c, err)
+	}
+	if err := json.Unmarshal([]byte(`["price"]`), &c); err == nil {
+		t.Fatal("an unknown part was accepted")
+	}
+}
