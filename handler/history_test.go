@@ -21,11 +21,11 @@ func TestHistoryNamesWhatChangedNeverValues(t *testing.T) {
 	h, store := newTestHandler(t, cfg)
 	v := newVisitor(t, h)
 
-	v.post(twoItems)                 // cart, customer, page
-	v.post(twoItems)                 // nothing changes: no entry
+	v.post(twoItems)                  // cart, customer, page
+	v.post(twoItems)                  // nothing changes: no entry
 	v.post(`{"page_type":"product"}`) // page
-	v.post(`{"cart":{}}`)            // cart
-	v.post(`{"page_type":"front"}`)  // page: the first entry falls out
+	v.post(`{"cart":{}}`)             // cart
+	v.post(`{"page_type":"front"}`)   // page: the first entry falls out
 
 	id, _, _ := model.ParseCookieValue(v.cookie.Value)
 	s, err := store.Get(context.Background(), id)
