@@ -23,6 +23,10 @@ type Deliverer interface {
 	Stats() []SinkStats
 	// Status returns each sink's view of one session's deliveries.
 	Status(ctx context.Context, sessionID string) ([]DeliveryStatus, error)
+	// Retry makes the sink's attempt for u's session now, or queues u
+	// (the session as it stands) when nothing is waiting: the operator's
+	// "retry now". It returns RetryQueued, RetryInFlight or RetryDelivered.
+	Retry(ctx context.Context, sink string, u *Update) (string, error)
 	// OnFeedback sets what keeps an upstream's answer on the session.
 	OnFeedback(f func(sink string, u *Update, fb Feedback))
 	// OnResult sets what counts outcomes (metrics).

@@ -171,6 +171,15 @@ func (q *sinkQueue) retry(s *slot) {
 		q.mu.Unlock()
 		return
 	}
+	superseded := q.retryLocked(s)
+	q.count(outSuperseded, superseded)
+	q.mu.Unlock()
+	q.notify(outSuperseded, superseded, 0)
+}
+
+// retryLocked makes a session in backoff ready and returns how many
+// updates that superseded (1 when a newer one replaces the failed one).
+func (q *sinkQueue) retryLocked(s *slot) int {
 	s.timer = nil
 	superseded := 0
 	if s.pending != nil && s.cur != nil {
@@ -178,9 +187,7 @@ func (q *sinkQueue) retry(s *slot) {
 		superseded = 1
 	}
 	q.makeReady(s)
-	q.count(outSuperseded, superseded)
-	q.mu.Unlock()
-	q.notify(outSuperseded, superseded, 0)
+	return superseded
 }
 
 // retryDelay is the wait before the next attempt after streak earlier
