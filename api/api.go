@@ -42,6 +42,14 @@ type Config struct {
 	// session for {prefix}/sessions/{id}/deliveries (the Caddy glue asks
 	// the delivery engine).
 	Deliveries func(ctx context.Context, id string) (any, error)
+	// History is how many changes each session keeps (model.Session.Record).
+	History int
+	// OnChange, when set, is told of every change the API made (a
+	// session context written), with its history entry.
+	OnChange func(s *model.Session, e model.HistoryEntry)
+	// MayRead, when set, reports whether a request without a key may
+	// still read (GET and HEAD): the inspector's signed-in page.
+	MayRead func(r *http.Request) bool
 }
 
 // API is the operator API: authenticated reads and GDPR deletes of
@@ -59,6 +67,8 @@ type API struct {
 	onRequest func(route string, status int)
 	// deliveries reports a session's delivery status per sink.
 	deliveries func(ctx context.Context, id string) (any, error)
+	// mayRead lets requests without a key read (Config.MayRead).
+	mayRead func(r *http.Request) bool
 }
 
 // New builds the API over store. log may be nil.
@@ -70,7 +80,7 @@ func New(cfg Config, store cache.Store, log *zap.Logger) (*API, error) {
 		log = zap.NewNop()
 	}
 	a := &API{prefix: strings.TrimSuffix(cfg.Prefix, "/"), store: store, log: log,
-		onDelete: cfg.OnDelete, onRequest: cfg.OnRequest, deliveries: cfg.Deliveries}
+		onDelete: cfg.OnDelete, onRequest: cfg.OnRequest, deliveries: cfg.Deliveries, mayRead: cfg.MayRead}
 	for _, k := range cfg.Keys {
 		// An empty key (an unset {env.X}) must never open the API.
 		if k != "" {
@@ -80,8 +90,24 @@ func New(cfg Config, store cache.Store, log *zap.Logger) (*API, error) {
 	if len(a.keys) == 0 {
 		return nil, errors.New("api: no usable key (an empty key, e.g. an unset environment variable, is ignored)")
 	}
-	a.contexts = &sessionContexts{store: store, verifier: cfg.SaaSTokens, log: log, now: time.Now}
+	a.contexts = &sessionContexts{store: store, verifier: cfg.SaaSTokens, log: log, now: time.Now,
+		history: cfg.History, onChange: cfg.OnChange}
 	return a, nil
+}
+
+// KeyChecker returns a constant-time check of a key against keys (empty
+// keys never match), for whatever else signs in with the API's keys.
+func KeyChecker(keys []string) (func(string) bool, error) {
+	a := &API{}
+	for _, k := range keys {
+		if k != "" {
+			a.keys = append(a.keys, sha256.Sum256([]byte(k)))
+		}
+	}
+	if len(a.keys) == 0 {
+		return nil, errors.New("api: no usable key")
+	}
+	return a.keyMatches, nil
 }
 
 // Owns reports whether path is the API's: the Caddy glue sends such
@@ -96,7 +122,15 @@ func (a *API) Owns(path string) bool {
 // not stopping at a match keeps the timing independent of which key it is.
 func (a *API) authorized(r *http.Request) bool {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || token == "" {
+	if ok && token != "" {
+		return a.keyMatches(token)
+	}
+	// The inspector's sign-in lets its page read, never write.
+	return a.mayRead != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && a.mayRead(r)
+}
+
+func (a *API) keyMatches(token string) bool {
+	if token == "" {
 		return false
 	}
 	sum := sha256.Sum256([]byte(token))

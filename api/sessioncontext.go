@@ -55,6 +55,8 @@ type sessionContexts struct {
 	verifier TokenVerifier
 	log      *zap.Logger
 	now      func() time.Time
+	history  int
+	onChange func(*model.Session, model.HistoryEntry)
 }
 
 const (

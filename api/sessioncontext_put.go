@@ -49,12 +49,21 @@ func (c *sessionContexts) put(w http.ResponseWriter, r *http.Request, tenant, id
 		return
 	}
 	tokenCustomer := c.tokenCustomer(r)
-	_, err := c.store.Update(r.Context(), id, func(s *model.Session) error {
-		return c.apply(s, tenant, body, upsert, tokenCustomer)
+	var entry model.HistoryEntry
+	s, err := c.store.Update(r.Context(), id, func(s *model.Session) error {
+		if err := c.apply(s, tenant, body, upsert, tokenCustomer); err != nil {
+			return err
+		}
+		entry = model.HistoryEntry{Version: s.Version + 1, At: c.now().UTC(), Source: model.SourceAPI, Changes: model.ChangeContext}
+		s.Record(entry, c.history)
+		return nil
 	})
 	var ce *contextError
 	switch {
 	case err == nil:
+		if c.onChange != nil {
+			c.onChange(s, entry)
+		}
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusNoContent)
 	case errors.As(err, &ce):
