@@ -1,0 +1,106 @@
+package inspector
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"go.uber.org/zap"
+
+	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/internal/respond"
+	"github.com/sessiontap/caddy-sessiontap/model"
+	"github.com/sessiontap/caddy-sessiontap/upstream"
+)
+
+func (in *Inspector) summary(w http.ResponseWriter, r *http.Request) {
+	var s any = map[string]any{}
+	if in.cfg.Summary != nil {
+		s = in.cfg.Summary(r.Context())
+	}
+	respond.JSON(w, http.StatusOK, map[string]any{"summary": s, "feed_dropped": in.cfg.Feed.Dropped()})
+}
+
+// searchHit is a session a search found.
+type searchHit struct {
+	SessionID string         `json:"session_id"`
+	Version   uint64         `json:"version"`
+	PageType  model.PageType `json:"page_type,omitempty"`
+	// Match says what matched: "session" (the id or cookie value) or
+	// "customer" (the reference, whose pseudonym RefHash is).
+	Match   string `json:"match"`
+	RefHash string `json:"ref_hash,omitempty"`
+}
+
+// search finds sessions by id (bare or our cookie's value) or customer
+// reference. The query comes in the body, so that a reference never
+// lands in a URL, an access log or the browser's history.
+func (in *Inspector) search(w http.ResponseWriter, r *http.Request) {
+	var q struct {
+		Query string `json:"query"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&q); err != nil || q.Query == "" {
+		respond.Error(w, http.StatusBadRequest, "query: a session id, cookie value or customer reference is required")
+		return
+	}
+	hits := []searchHit{}
+	if id := model.OperatorID(q.Query); model.ValidID(id) {
+		s, err := in.cfg.Store.Get(r.Context(), id)
+		if err == nil {
+			hits = append(hits, searchHit{SessionID: s.ID, Version: s.Version, PageType: s.PageType, Match: "session"})
+		} else if !errors.Is(err, cache.ErrNotFound) {
+			in.storeFailed(w, err)
+			return
+		}
+	}
+	linked, err := in.cfg.Store.Linked(r.Context(), q.Query)
+	if err != nil {
+		in.storeFailed(w, err)
+		return
+	}
+	for _, s := range linked {
+		h := searchHit{SessionID: s.ID, Version: s.Version, PageType: s.PageType, Match: "customer"}
+		if in.cfg.RefHash != nil {
+			h.RefHash = in.cfg.RefHash(q.Query)
+		}
+		hits = append(hits, h)
+	}
+	respond.JSON(w, http.StatusOK, map[string]any{"sessions": hits})
+}
+
+func (in *Inspector) storeFailed(w http.ResponseWriter, err error) {
+	if errors.Is(err, cache.ErrUnavailable) {
+		respond.Unavailable(w, "the session store is unavailable; try again later")
+		return
+	}
+	in.logger.Error("inspector: the session store failed", zap.Error(err))
+	respond.Error(w, http.StatusInternalServerError, "the session store failed")
+}
+
+// retry serves POST sessions/{id}/retry?sink=NAME.
+func (in *Inspector) retry(w http.ResponseWriter, r *http.Request, id string) {
+	id = model.OperatorID(id)
+	sink := r.URL.Query().Get("sink")
+	if !model.ValidID(id) || sink == "" {
+		respond.Error(w, http.StatusBadRequest, "sink: the sink to retry is required, as ?sink=NAME")
+		return
+	}
+	if in.cfg.Retry == nil {
+		respond.Error(w, http.StatusNotFound, "no sinks are configured")
+		return
+	}
+	res, err := in.cfg.Retry(r.Context(), id, sink)
+	switch {
+	case err == nil:
+		in.logger.Info("delivery retried from the inspector", zap.String("session_id", id), zap.String("sink", sink), zap.String("result", res))
+		respond.JSON(w, http.StatusOK, map[string]string{"result": res})
+	case errors.Is(err, cache.ErrNotFound):
+		respond.Error(w, http.StatusNotFound, "session not found")
+	case errors.Is(err, upstream.ErrUnknownSink):
+		respond.Error(w, http.StatusBadRequest, "sink: no sink is named "+sink)
+	case errors.Is(err, upstream.ErrQueueFull), errors.Is(err, upstream.ErrClosed):
+		respond.Unavailable(w, err.Error()+"; try again later")
+	default:
+		in.storeFailed(w, err)
+	}
+}

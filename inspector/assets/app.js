@@ -1,0 +1,270 @@
+"use strict";
+// The inspector's page. Shop data is only ever put in the page as text
+// (textContent, text nodes): a product named like markup shows as such.
+
+const state = { api: "", csrf: "", rows: new Map(), pageTypes: new Set(), reveal: false, current: "", timer: 0 };
+
+function el(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v;
+    else if (k === "href") e.setAttribute("href", v);
+    else if (k.startsWith("data-")) e.setAttribute(k, v);
+    else e[k] = v;
+  }
+  for (const c of children) {
+    if (c === null || c === undefined) continue;
+    e.append(typeof c === "string" || typeof c === "number" ? document.createTextNode(String(c)) : c);
+  }
+  return e;
+}
+
+const $ = (id) => document.getElementById(id);
+const when = (t) => (t && !t.startsWith("0001-") ? new Date(t).toLocaleString() : "—");
+const money = (n) => (typeof n === "number" ? n.toFixed(2) : "—");
+const sessionHref = (id) => "#/s/" + encodeURIComponent(id);
+
+function maskEmail(e) {
+  if (!e || state.reveal) return e || "—";
+  const at = e.indexOf("@");
+  return at > 0 ? e[0] + "•••" + e.slice(at) : "•••";
+}
+const mask = (s) => (!s || state.reveal ? s || "—" : s[0] + "•••");
+
+async function call(path, opts) {
+  const res = await fetch(path, Object.assign({ credentials: "same-origin" }, opts));
+  if (res.status === 401) {
+    location.href = "login";
+    throw new Error("signed out");
+  }
+  const body = res.status === 204 ? null : await res.json();
+  if (!res.ok) throw new Error((body && body.error) || res.statusText);
+  return body;
+}
+
+function post(path, body) {
+  return call(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", "X-Sessiontap-Csrf": state.csrf },
+    body: body === undefined ? "" : JSON.stringify(body),
+  });
+}
+
+// --- the live list ---------------------------------------------------
+
+function sinkBadges(sinks) {
+  return el("span", { class: "sinks" }, ...(sinks || []).map((s) => el("span", { class: "badge " + s.state, title: s.state }, s.sink + ": " + s.state)));
+}
+
+function matches(r) {
+  const page = $("f-page").value, source = $("f-source").value, sink = $("f-sink").value;
+  if (page && r.page_type !== page) return false;
+  if (source && r.source !== source) return false;
+  if (sink && !(r.sinks || []).some((s) => s.state === sink)) return false;
+  return true;
+}
+
+function renderRows() {
+  const rows = [...state.rows.values()].filter(matches).sort((a, b) => (a.at < b.at ? 1 : -1)).slice(0, 200);
+  $("rows").replaceChildren(...rows.map((r) =>
+    el("tr", { "data-session": r.session_id },
+      el("td", {}, when(r.at)),
+      el("td", {}, el("a", { href: sessionHref(r.session_id), class: "sid" }, r.session_id)),
+      el("td", {}, r.source),
+      el("td", {}, (r.changes || []).join(", ")),
+      el("td", {}, r.page_type || "—"),
+      el("td", { class: "path" }, r.path || "—"),
+      el("td", {}, r.cart_lines + " lines · " + money(r.cart_total)),
+      el("td", {}, sinkBadges(r.sinks)))));
+  $("empty").hidden = state.rows.size > 0;
+}
+
+function addPageType(pt) {
+  if (!pt || state.pageTypes.has(pt)) return;
+  state.pageTypes.add(pt);
+  $("f-page").append(el("option", { value: pt }, pt));
+}
+
+function follow() {
+  const es = new EventSource("events");
+  es.addEventListener("open", () => { $("live").textContent = "live"; $("live").className = "live on"; });
+  es.addEventListener("error", () => { $("live").textContent = "reconnecting"; $("live").className = "live off"; });
+  es.addEventListener("rows", (ev) => {
+    const msg = JSON.parse(ev.data);
+    for (const r of msg.rows) {
+      state.rows.set(r.session_id, r);
+      addPageType(r.page_type);
+      if (r.session_id === state.current) loadSession(state.current);
+    }
+    if (state.rows.size > 1000) {
+      const oldest = [...state.rows.values()].sort((a, b) => (a.at < b.at ? -1 : 1)).slice(0, state.rows.size - 1000);
+      for (const r of oldest) state.rows.delete(r.session_id);
+    }
+    renderRows();
+  });
+}
+
+async function find(ev) {
+  ev.preventDefault();
+  const q = $("q").value.trim();
+  const out = $("search-result");
+  out.hidden = false;
+  if (!q) { out.replaceChildren("Enter a session id, a cookie value or a customer reference."); return; }
+  try {
+    const res = await post("search", { query: q });
+    $("q").value = ""; // a reference is not left on the screen
+    if (res.sessions.length === 0) { out.replaceChildren("Nothing found."); return; }
+    if (res.sessions.length === 1) { location.hash = sessionHref(res.sessions[0].session_id); out.hidden = true; return; }
+    out.replaceChildren("Found: ", ...res.sessions.map((s) =>
+      el("span", {}, el("a", { href: sessionHref(s.session_id) }, s.session_id), " (" + s.match + (s.ref_hash ? " " + s.ref_hash.slice(0, 12) + "…" : "") + ") ")));
+  } catch (e) {
+    out.replaceChildren("Search failed: " + e.message);
+  }
+}
+
+// --- one session -----------------------------------------------------
+
+function dl(target, pairs) {
+  target.replaceChildren(...pairs.filter(([, v]) => v !== undefined && v !== "").flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, String(v))]));
+}
+
+function renderSession(s) {
+  $("s-id").textContent = s.id;
+  $("s-meta").textContent = "version " + s.version + " · created " + when(s.created_at) + " · updated " + when(s.updated_at) + (s.state ? " · " + s.state : "");
+  const items = (s.cart && s.cart.items) || [];
+  let total = 0;
+  $("s-cart").replaceChildren(...items.map((it) => {
+    const line = (it.unit_price || 0) * (it.quantity || 0);
+    total += line;
+    return el("tr", {}, el("td", {}, it.name || it.product_id), el("td", {}, it.sku_id || "—"), el("td", {}, it.quantity),
+      el("td", {}, money(it.unit_price) + " " + (it.price_currency_code || "")), el("td", {}, money(line)));
+  }));
+  $("s-total").textContent = money(total) + (items[0] && items[0].price_currency_code ? " " + items[0].price_currency_code : "");
+  const c = s.customer || {};
+  dl($("s-customer"), [["Reference", mask(c.customer_reference)], ["Email", maskEmail(c.email)],
+    ["Name", c.first_name || c.last_name ? [mask(c.first_name), mask(c.last_name)].join(" ") : "—"], ["Marketing", c.marketing_permission ? "yes" : "no"], ["Group", c.customer_group]]);
+  dl($("s-page"), [["Page type", s.page_type || "—"], ["Action", s.action], ["Category", s.category], ["Search", s.search_term],
+    ["Product", s.product && (s.product.name || s.product.product_id)], ["Variation", s.variation], ["Cart token", s.cart_token]]);
+  const en = s.enrichment || {}, cp = en.campaign || {};
+  dl($("s-enrichment"), [["Page views", en.page_views], ["First seen", when(en.first_seen)], ["Last seen", when(en.last_seen)],
+    ["Landing page", en.landing_page], ["Referrer", en.referrer], ["Campaign", [cp.utm_source, cp.utm_medium, cp.utm_campaign].filter(Boolean).join(" / ")],
+    ["Client IP", en.client_ip], ["User agent", en.user_agent], ["Languages", en.accept_language]]);
+  $("s-orders").replaceChildren(...(s.orders || []).map((o) => el("li", {}, o.order_number + " · " + (o.items || []).length + " lines")));
+  $("s-effects").textContent = s.effects ? JSON.stringify(s.effects, null, 2) : "—";
+  $("s-history").replaceChildren(...(s.history || []).slice().reverse().map((h) =>
+    el("li", {}, el("b", {}, "v" + h.version), " " + when(h.at) + " · " + h.source + " · " + (h.changes || []).join(", ") + (h.path ? " · " + h.path : ""))));
+}
+
+// deliveryState reads a sink's status as one word, as the live list does.
+function deliveryState(st) {
+  const failedLast = st.last_error && (!st.delivered_at || st.last_error.at >= st.delivered_at);
+  if (st.pending_version) return failedLast ? "failing" : "pending";
+  if (failedLast) return "failing";
+  return st.delivered_version ? "delivered" : "none";
+}
+
+function renderDeliveries(d) {
+  // The list shows states as of each session's last change: bring this
+  // one's up to date.
+  const row = state.rows.get(d.session_id);
+  if (row) {
+    row.sinks = d.sinks.map((st) => ({ sink: st.sink, state: deliveryState(st) }));
+    renderRows();
+  }
+  $("s-deliveries").replaceChildren(...d.sinks.map((st) => {
+    const state = deliveryState(st);
+    const err = st.last_error ? (st.last_error.status ? st.last_error.status + " " : "") + st.last_error.message + " (" + when(st.last_error.at) + ")" : "—";
+    const btn = el("button", { type: "button", class: "small retry" }, "Retry now");
+    btn.dataset.sink = st.sink;
+    btn.addEventListener("click", () => retry(st.sink, btn));
+    return el("tr", { "data-sink": st.sink },
+      el("td", {}, st.sink), el("td", {}, el("span", { class: "badge " + state }, state)),
+      el("td", {}, st.delivered_version ? "v" + st.delivered_version + " · " + when(st.delivered_at) : "—"),
+      el("td", {}, st.pending_version ? "v" + st.pending_version + (st.in_flight ? " (in flight)" : "") : "—"),
+      el("td", {}, st.attempts || 0), el("td", { class: "err" }, err), el("td", {}, when(st.next_attempt_at)), el("td", {}, btn));
+  }));
+}
+
+async function retry(sink, btn) {
+  btn.disabled = true;
+  try {
+    const res = await post("sessions/" + encodeURIComponent(state.current) + "/retry?sink=" + encodeURIComponent(sink));
+    btn.textContent = res.result;
+  } catch (e) {
+    btn.textContent = "failed: " + e.message;
+  }
+  setTimeout(() => loadSession(state.current), 300);
+}
+
+async function loadSession(id) {
+  const enc = encodeURIComponent(id);
+  try {
+    const [s, d] = await Promise.all([call(state.api + "/sessions/" + enc), call(state.api + "/sessions/" + enc + "/deliveries")]);
+    if (id !== state.current) return;
+    $("s-error").hidden = true;
+    renderSession(s);
+    renderDeliveries(d);
+  } catch (e) {
+    $("s-error").hidden = false;
+    $("s-error").textContent = e.message;
+  }
+}
+
+function route() {
+  clearInterval(state.timer);
+  const m = location.hash.match(/^#\/s\/(.+)$/);
+  state.current = m ? decodeURIComponent(m[1]) : "";
+  $("list-view").hidden = !!m;
+  $("session-view").hidden = !m;
+  if (m) {
+    loadSession(state.current);
+    // Delivery states move without a session change (retries): poll.
+    state.timer = setInterval(() => loadSession(state.current), 2000);
+  }
+}
+
+// --- the summary strip -----------------------------------------------
+
+function size(b) {
+  if (b >= 1 << 20) return (b / (1 << 20)).toFixed(1) + " MiB";
+  if (b >= 1 << 10) return (b / (1 << 10)).toFixed(1) + " KiB";
+  return b + " B";
+}
+
+async function summary() {
+  try {
+    const { summary: s, feed_dropped } = await call("summary");
+    const items = [];
+    for (const [src, c] of Object.entries(s.captures || {})) items.push(src + ": " + Object.entries(c).map(([k, v]) => k + " " + v).join(", "));
+    for (const k of s.sinks || []) items.push(k.name + ": queue " + k.pending + ", dropped " + k.dropped + ", failed " + k.failed);
+    if (s.store) items.push("store: " + s.store.entries + " sessions, " + size(s.store.bytes));
+    if (feed_dropped) items.push("feed dropped " + feed_dropped);
+    $("summary").replaceChildren(...items.map((t) => el("li", {}, t)));
+  } catch (e) {
+    $("summary").replaceChildren(el("li", { class: "error" }, "summary: " + e.message));
+  }
+}
+
+async function main() {
+  const me = await call("me");
+  state.api = me.api;
+  state.csrf = me.csrf;
+  $("signout").addEventListener("click", async () => {
+    await fetch("logout", { method: "POST", headers: { "X-Sessiontap-Csrf": state.csrf }, credentials: "same-origin" });
+    location.href = "login";
+  });
+  $("filters").addEventListener("submit", find);
+  for (const id of ["f-page", "f-source", "f-sink"]) $(id).addEventListener("change", renderRows);
+  $("reveal").addEventListener("click", () => {
+    state.reveal = !state.reveal;
+    $("reveal").textContent = state.reveal ? "Mask" : "Reveal";
+    loadSession(state.current);
+  });
+  window.addEventListener("hashchange", route);
+  route();
+  follow();
+  summary();
+  setInterval(summary, 5000);
+}
+
+main();

@@ -1,0 +1,135 @@
+package inspector
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// CookieName is the inspector's sign-in cookie.
+const CookieName = "sessiontap_inspector"
+
+// The cookie's value is "v1.<expiry unix>.<nonce>.<mac>", the MAC an
+// HMAC-SHA256 of the rest under the signing key. Nothing is kept on the
+// server: any node with the same key accepts it, and a key rotation
+// signs everyone out.
+
+// signer issues and checks sign-in cookies and their CSRF tokens.
+type signer struct {
+	key []byte
+	ttl time.Duration
+	now func() time.Time
+}
+
+var b64 = base64.RawURLEncoding
+
+func (s *signer) mac(parts ...string) string {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte(strings.Join(parts, ".")))
+	return b64.EncodeToString(m.Sum(nil))
+}
+
+// issue returns a new cookie value and when it expires.
+func (s *signer) issue() (string, time.Time) {
+	var nonce [16]byte
+	_, _ = rand.Read(nonce[:]) // never fails (crypto/rand)
+	exp := s.now().Add(s.ttl).Truncate(time.Second)
+	body := "v1." + strconv.FormatInt(exp.Unix(), 10) + "." + b64.EncodeToString(nonce[:])
+	return body + "." + s.mac(body), exp
+}
+
+// grant is a checked sign-in.
+type grant struct {
+	nonce   string
+	expires time.Time
+}
+
+// check verifies a cookie value: its MAC, and that it has not expired.
+func (s *signer) check(v string) (grant, bool) {
+	parts := strings.Split(v, ".")
+	if len(parts) != 4 || parts[0] != "v1" {
+		return grant{}, false
+	}
+	body := strings.Join(parts[:3], ".")
+	if !hmac.Equal([]byte(parts[3]), []byte(s.mac(body))) {
+		return grant{}, false
+	}
+	exp, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || !s.now().Before(time.Unix(exp, 0)) {
+		return grant{}, false
+	}
+	return grant{nonce: parts[2], expires: time.Unix(exp, 0)}, true
+}
+
+// csrf is the token state-changing requests carry in csrfHeader: bound to
+// the sign-in, so a token read from one sign-in is useless with another.
+func (s *signer) csrf(g grant) string { return s.mac("csrf", g.nonce) }
+
+const csrfHeader = "X-Sessiontap-Csrf"
+
+// signedIn returns the request's grant, if its cookie is valid.
+func (in *Inspector) signedIn(r *http.Request) (grant, bool) {
+	c, err := r.Cookie(CookieName)
+	if err != nil {
+		return grant{}, false
+	}
+	return in.signer.check(c.Value)
+}
+
+// Authorized reports whether r carries a valid sign-in cookie: the
+// operator API lets such requests read (GET and HEAD only).
+func (in *Inspector) Authorized(r *http.Request) bool {
+	_, ok := in.signedIn(r)
+	return ok
+}
+
+// sameOrigin refuses cross-site writes: SameSite=Strict keeps the cookie
+// off them in today's browsers, the CSRF token in the others, and the
+// Origin check when a token leaked.
+func (in *Inspector) sameOrigin(r *http.Request, g grant) bool {
+	tok := r.Header.Get(csrfHeader)
+	if r.Method == http.MethodPost && r.Header.Get("Content-Type") == "application/x-www-form-urlencoded" && tok == "" {
+		tok = r.PostFormValue("csrf")
+	}
+	if !hmac.Equal([]byte(tok), []byte(in.signer.csrf(g))) {
+		return false
+	}
+	if o := r.Header.Get("Origin"); o != "" && o != "null" {
+		host, ok := strings.CutPrefix(o, "http://")
+		if !ok {
+			host, _ = strings.CutPrefix(o, "https://")
+		}
+		return host == r.Host
+	}
+	return true
+}
+
+func (in *Inspector) setCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name: CookieName, Value: value, Path: in.prefix + "/", MaxAge: maxAge,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+	})
+}
+
+// signIn takes the API key from the sign-in form.
+func (in *Inspector) signIn(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
+	if !in.checkKey(r.PostFormValue("key")) {
+		in.log("inspector sign-in refused: wrong key")
+		http.Redirect(w, r, in.ui+"/login?failed=1", http.StatusSeeOther)
+		return
+	}
+	v, exp := in.signer.issue()
+	in.setCookie(w, r, v, int(time.Until(exp).Seconds()))
+	http.Redirect(w, r, in.ui+"/", http.StatusSeeOther)
+}
+
+func (in *Inspector) signOut(w http.ResponseWriter, r *http.Request) {
+	in.setCookie(w, r, "", -1)
+	http.Redirect(w, r, in.ui+"/login", http.StatusSeeOther)
+}

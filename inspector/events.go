@@ -1,0 +1,155 @@
+package inspector
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/sessiontap/caddy-sessiontap/feed"
+	"github.com/sessiontap/caddy-sessiontap/upstream"
+)
+
+// The live list's pacing: events are sent in batches, one row per
+// session, so that a busy shop costs a viewer a bounded number of status
+// lookups (and the page a bounded number of rows) per second.
+const (
+	batchEvery   = 250 * time.Millisecond
+	batchMax     = 50  // sessions per batch; the rest of a burst is skipped
+	recentEvents = 200 // sent when the list opens
+	keepAlive    = 15 * time.Second
+)
+
+// Row is one session in the live list: its latest change and, per sink,
+// where its delivery stands.
+type Row struct {
+	feed.Event
+	Sinks []SinkState `json:"sinks"`
+}
+
+// SinkState is a sink's delivery of the session, in one word:
+// "delivered", "pending", "failing" or "none" (nothing sent yet).
+type SinkState struct {
+	Sink  string `json:"sink"`
+	State string `json:"state"`
+}
+
+// stateOf reads a delivery status as one word.
+func stateOf(st upstream.DeliveryStatus) string {
+	switch {
+	case st.PendingVersion > 0 && st.LastError != nil && !st.LastError.At.Before(st.DeliveredAt):
+		return "failing"
+	case st.PendingVersion > 0:
+		return "pending"
+	case st.LastError != nil && !st.LastError.At.Before(st.DeliveredAt):
+		return "failing" // given up
+	case st.DeliveredVersion > 0:
+		return "delivered"
+	}
+	return "none"
+}
+
+// events streams the live list: the recent changes, then each new one,
+// until the client goes or its sign-in expires.
+func (in *Inspector) events(w http.ResponseWriter, r *http.Request, g grant) {
+	rc := http.NewResponseController(w)
+	ch, unsubscribe := in.cfg.Feed.Subscribe()
+	defer unsubscribe()
+	ctx, cancel := context.WithDeadline(r.Context(), g.expires)
+	defer cancel()
+
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	fmt.Fprint(w, "retry: 2000\n\n")
+	recent, _ := in.cfg.Feed.Recent(ctx, recentEvents)
+	if err := in.send(ctx, w, rc, recent, 0); err != nil {
+		return
+	}
+	tick := time.NewTicker(batchEvery)
+	defer tick.Stop()
+	idle := time.NewTimer(keepAlive)
+	defer idle.Stop()
+	var batch []feed.Event
+	skipped := 0
+	for {
+		select {
+		case <-ctx.Done():
+			// Expired sign-ins end here; the page reconnects and is refused.
+			return
+		case e := <-ch:
+			if len(batch) < 4*batchMax {
+				batch = append(batch, e)
+			} else {
+				skipped++
+			}
+		case <-tick.C:
+			if len(batch) == 0 && skipped == 0 {
+				continue
+			}
+			if err := in.send(ctx, w, rc, batch, skipped); err != nil {
+				return
+			}
+			batch, skipped = batch[:0], 0
+			idle.Reset(keepAlive)
+		case <-idle.C:
+			if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil || rc.Flush() != nil {
+				return
+			}
+			idle.Reset(keepAlive)
+		}
+	}
+}
+
+// send writes one "rows" event: the newest change of each session in es
+// (at most batchMax sessions, newest kept) with its delivery states.
+func (in *Inspector) send(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, es []feed.Event, skipped int) error {
+	rows := latestPerSession(es)
+	if len(rows) > batchMax {
+		skipped += len(rows) - batchMax
+		rows = rows[len(rows)-batchMax:]
+	}
+	for i := range rows {
+		rows[i].Sinks = in.sinkStates(ctx, rows[i].SessionID)
+	}
+	b, err := json.Marshal(map[string]any{"rows": rows, "skipped": skipped})
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(w, "event: rows\ndata: %s\n\n", b); err != nil {
+		return err
+	}
+	return rc.Flush()
+}
+
+// latestPerSession keeps each session's newest event, in feed order.
+func latestPerSession(es []feed.Event) []Row {
+	last := make(map[string]int, len(es))
+	for i, e := range es {
+		last[e.SessionID] = i
+	}
+	rows := make([]Row, 0, len(last))
+	for i, e := range es {
+		if last[e.SessionID] == i {
+			rows = append(rows, Row{Event: e})
+		}
+	}
+	return rows
+}
+
+func (in *Inspector) sinkStates(ctx context.Context, id string) []SinkState {
+	out := []SinkState{}
+	if in.cfg.Deliveries == nil {
+		return out
+	}
+	sts, err := in.cfg.Deliveries(ctx, id)
+	if err != nil {
+		return append(out, SinkState{Sink: "*", State: "unknown"})
+	}
+	for _, st := range sts {
+		out = append(out, SinkState{Sink: st.Sink, State: stateOf(st)})
+	}
+	return out
+}
