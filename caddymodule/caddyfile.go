@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"slices"
+	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -37,7 +38,12 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		api <prefix> {
 //			key <secret>
 //			saas_token hmac <key> | saas_token static <token> <customerId>
+//			inspector {
+//				ttl <duration>
+//				feed_size <n>
+//			}
 //		}
+//		history <n>
 //		capture html [on|off]
 //		capture json <preset>
 //		capture json {
@@ -112,6 +118,7 @@ var handlerOptions = map[string]func(*Handler, *caddyfile.Dispenser) error{
 	"capture":        (*Handler).parseCapture,
 	"capture_limit":  (*Handler).parseCaptureLimit,
 	"capture_cached": (*Handler).parseCaptureCached,
+	"history":        (*Handler).parseHistory,
 }
 
 var handlerOptionNames = optionNames(handlerOptions)
@@ -212,6 +219,7 @@ func (m *Handler) parseAPI(d *caddyfile.Dispenser) error {
 var apiOptions = map[string]func(*API, *caddyfile.Dispenser) error{
 	"key":        (*API).parseKey,
 	"saas_token": (*API).parseSaaSToken,
+	"inspector":  (*API).parseInspector,
 }
 
 var apiOptionNames = optionNames(apiOptions)
@@ -231,3 +239,17 @@ func (a *API) parseKey(d *caddyfile.Dispenser) error {
 
 // Interface guard
 var _ caddyfile.Unmarshaler = (*Handler)(nil)
+
+// parseHistory reads `history <n>`.
+func (m *Handler) parseHistory(d *caddyfile.Dispenser) error {
+	var arg string
+	if err := oneArg(d, &arg); err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(arg)
+	if err != nil || n < 0 || n > maxHistory {
+		return d.Errf("history: must be a number from 0 to %d, not %q", maxHistory, arg)
+	}
+	m.History = &n
+	return nil
+}

@@ -77,6 +77,9 @@ func (h *Handler) provisionDelivery() error {
 	}
 	h.engineKey = key
 	h.engine = val.(pooledEngine).Deliverer
+	// Set by every config, not only the engine's first: the newest
+	// config's history size and feed apply.
+	h.engine.OnFeedback(feedbackWriter(h.store, h.historySize(), h.onChange))
 	return nil
 }
 
@@ -128,7 +131,6 @@ func (h *Handler) newEngine() (caddy.Destructor, error) {
 	for i, f := range h.Forward {
 		e.AddSink(sinks[i], upstream.SinkOptions{On: f.On, Name: labels[i]})
 	}
-	e.OnFeedback(feedbackWriter(h.store))
 	e.OnResult(observeDelivery)
 	grace := time.Duration(d.Grace)
 	if grace <= 0 {
@@ -187,12 +189,15 @@ func (h *Handler) newDeliverer(cfg upstream.Config, lease time.Duration, log *za
 	return o, client.Close, nil
 }
 
-// feedbackWriter keeps what an upstream answered on the session. It writes
-// to the store directly, not through the handler, so feedback is never
-// forwarded again.
-func feedbackWriter(store cache.Store) func(string, *upstream.Update, upstream.Feedback) {
+// feedbackWriter keeps what an upstream answered on the session, with a
+// history entry. It writes to the store directly, not through the
+// handler, so feedback is never forwarded again. onChange is asked for
+// the feed's publisher when feedback arrives (the feed is set up after
+// the engine).
+func feedbackWriter(store cache.Store, history int, onChange func() func(*model.Session, model.HistoryEntry)) func(string, *upstream.Update, upstream.Feedback) {
 	return func(sink string, u *upstream.Update, fb upstream.Feedback) {
-		_, err := store.Update(context.Background(), u.Session.ID, func(s *model.Session) error {
+		var entry model.HistoryEntry
+		s, err := store.Update(context.Background(), u.Session.ID, func(s *model.Session) error {
 			if s.Version == 0 {
 				return cache.ErrNoChange // deleted meanwhile (GDPR): do not resurrect
 			}
@@ -206,8 +211,16 @@ func feedbackWriter(store cache.Store) func(string, *upstream.Update, upstream.F
 			if !changed {
 				return cache.ErrNoChange
 			}
+			entry = model.HistoryEntry{Version: s.Version + 1, At: time.Now().UTC(), Source: model.SourceUpstream,
+				Changes: model.ChangeFeedback, Path: sink}
+			s.Record(entry, history)
 			return nil
 		})
+		if err == nil && entry.Version != 0 {
+			if publish := onChange(); publish != nil {
+				publish(s, entry)
+			}
+		}
 		if err != nil {
 			caddy.Log().Named("sessiontap.upstream").Error("keeping upstream feedback failed",
 				zap.String("sink", sink), zap.String("session_id", u.Session.ID), zap.Error(err))

@@ -20,4 +20,13 @@ var outboxErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Help: "Redis calls of the delivery outbox that failed, by operation (enqueue, claim, complete, cancel, state_get, state_put).",
 }, []string{"op"})
 
+// feedErrors counts the inspector's live feed's failed Redis calls: with
+// Redis down the inspectors of the fleet stop seeing each other's changes.
+var feedErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Namespace: "caddy", Subsystem: "sessiontap", Name: "feed_errors_total",
+	Help: "Redis calls of the inspector's live feed that failed, by operation (write, read).",
+}, []string{"op"})
+
 func observeOutboxError(op string) { outboxErrors.WithLabelValues(op).Inc() }
+
+func observeFeedError(op string) { feedErrors.WithLabelValues(op).Inc() }

@@ -21,7 +21,10 @@ import (
 
 	"github.com/sessiontap/caddy-sessiontap/api"
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/feed"
 	"github.com/sessiontap/caddy-sessiontap/handler"
+	"github.com/sessiontap/caddy-sessiontap/inspector"
+	"github.com/sessiontap/caddy-sessiontap/model"
 	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
@@ -37,6 +40,9 @@ const (
 	DefaultCookieName   = "sessiontap_id"
 	DefaultCookieMaxAge = 30 * 24 * time.Hour
 	DefaultCollectPath  = "/_sessiontap/collect"
+	// maxHistory bounds the history option: a session's history must not
+	// outweigh the session.
+	maxHistory = 100
 )
 
 // Handler gives every visitor a session and keeps it in a session store:
@@ -94,6 +100,11 @@ type Handler struct {
 	// API turns on the operator API under a path prefix. Off when unset.
 	API *API `json:"api,omitempty"`
 
+	// History is how many of its latest changes each session keeps (what
+	// changed, from where, on which path; never values), for the API and
+	// the inspector. Default 20; 0 keeps none. About 40 bytes each.
+	History *int `json:"history,omitempty"`
+
 	store     cache.Store
 	handler   *handler.Handler
 	api       *api.API
@@ -102,6 +113,9 @@ type Handler struct {
 	engine    upstream.Deliverer
 	engineKey string
 	hasher    *upstream.Hasher
+	feed      feed.Feed
+	feedKey   string
+	inspector *inspector.Inspector
 }
 
 // Cookie is sessiontap's own session cookie.
@@ -134,6 +148,8 @@ type API struct {
 	KeyOrigins []string `json:"key_origins,omitempty"`
 	// SaaSToken checks the session-context API's saas-token header (see SaaSToken).
 	SaaSToken *SaaSToken `json:"saas_token,omitempty"`
+	// Inspector turns on the live inspector at {prefix}/ui/. Off when unset.
+	Inspector *Inspector `json:"inspector,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -163,6 +179,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionDelivery(); err != nil {
 		return err
 	}
+	if err := h.provisionFeed(); err != nil {
+		return err
+	}
 
 	cfg, err := h.handlerConfig()
 	if err != nil {
@@ -180,11 +199,17 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// newAPI builds the operator API, or nil when it is off.
+// newAPI builds the operator API and its inspector, or nil when off.
 func (h *Handler) newAPI() (*api.API, error) {
 	cfg, err := h.apiConfig()
 	if cfg == nil || err != nil {
 		return nil, err
+	}
+	if h.inspector, err = h.newInspector(cfg); err != nil {
+		return nil, err
+	}
+	if h.inspector != nil {
+		cfg.MayRead = h.inspector.Authorized
 	}
 	return api.New(*cfg, h.store, h.logger)
 }
@@ -204,7 +229,8 @@ func (h *Handler) apiConfig() (*api.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := &api.Config{Prefix: h.API.Prefix, Keys: keys, SaaSTokens: verifier, OnRequest: observeAPIRequest}
+	cfg := &api.Config{Prefix: h.API.Prefix, Keys: keys, SaaSTokens: verifier, OnRequest: observeAPIRequest,
+		History: h.historySize(), OnChange: h.onChange()}
 	if h.engine != nil {
 		cfg.OnDelete = h.engine.Cancel
 		engine := h.engine
@@ -230,6 +256,20 @@ func (h *Handler) setDefaults() {
 	if h.Collect == "" {
 		h.Collect = DefaultCollectPath
 	}
+	if h.History == nil {
+		n := model.DefaultMaxHistory
+		h.History = &n
+	}
+}
+
+func (h *Handler) historySize() int { return *h.History }
+
+// onChange is what tells the live feed of a change, or nil without one.
+func (h *Handler) onChange() func(*model.Session, model.HistoryEntry) {
+	if h.feed == nil {
+		return nil
+	}
+	return h.publish
 }
 
 func (h *Handler) handlerConfig() (handler.Config, error) {
@@ -250,6 +290,8 @@ func (h *Handler) handlerConfig() (handler.Config, error) {
 		Capture:      capture,
 		OnIdentity:   h.setPlaceholders,
 		OnSession:    sessionWritten,
+		History:      h.historySize(),
+		OnChange:     h.onChange(),
 	}
 	cfg.Enrich = handler.EnrichConfig{HideIP: h.HideIP, HashIP: h.hasher.Hash, ClientIP: clientIP}
 	if h.engine != nil {
@@ -313,6 +355,14 @@ func (h *Handler) Validate() error {
 	if err := h.validateCapture(); err != nil {
 		return err
 	}
+	if *h.History < 0 || *h.History > maxHistory {
+		return fmt.Errorf("history: must be between 0 and %d, not %d", maxHistory, *h.History)
+	}
+	if h.API != nil && h.API.Inspector != nil {
+		if err := h.API.Inspector.validate(); err != nil {
+			return err
+		}
+	}
 	if h.API != nil {
 		p := h.API.Prefix
 		if !strings.HasPrefix(p, "/") || len(p) < 2 || strings.HasSuffix(p, "/") {
@@ -330,6 +380,7 @@ func (h *Handler) Validate() error {
 // after a failed Provision too, so it only releases what it holds.
 func (h *Handler) Cleanup() error {
 	h.cleanupDelivery()
+	h.cleanupFeed()
 	if h.handler != nil {
 		untrackCapture(h.handler.Stats())
 	}
@@ -352,6 +403,10 @@ func validToken(s string) bool {
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
 	// The API comes first so that operators are never given a visitor cookie.
+	if h.inspector != nil && h.inspector.Owns(r.URL.Path) {
+		h.inspector.ServeHTTP(w, r)
+		return nil
+	}
 	if h.api != nil && h.api.Owns(r.URL.Path) {
 		h.api.ServeHTTP(w, r)
 		return nil

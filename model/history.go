@@ -35,7 +35,8 @@ type HistoryEntry struct {
 	Source  Source    `json:"source"`
 	// Changes are the parts that changed.
 	Changes Change `json:"changes"`
-	// Path is the captured page's or route's path, without its query.
+	// Path is the captured page's or route's path, without its query;
+	// for upstream feedback, the sink's name.
 	Path string `json:"path,omitempty"`
 }
 
