@@ -216,6 +216,7 @@ type NodeConfig struct {
 	Timeout  string // the store's per-command timeout; empty: the product's default
 	Extra    string // more sessiontap subdirectives
 	Site     string // more site directives (e.g. `header >X-Cart {sessiontap.cart.count}`)
+	API      string // more api options (e.g. `inspector`)
 }
 
 // Node is one `caddy run` process serving http://127.0.0.1:Port.
@@ -244,9 +245,9 @@ func (n *Node) Caddyfile() string {
 	}
 	return fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n\tpersist_config off\n\tgrace_period 2s\n}\n\n"+
 		"http://:%d {\n%s\tsessiontap {\n\t\tstore redis {\n\t\t\taddress %s\n\t\t\tprefix %s\n\t\t\tindex_key %s\n%s\t\t}\n"+
-		"\t\tcapture json shopify\n\t\tapi %s {\n\t\t\tkey %s\n\t\t}\n%s\t}\n\treverse_proxy %s\n}\n",
+		"\t\tcapture json shopify\n\t\tapi %s {\n\t\t\tkey %s\n%s\t\t}\n%s\t}\n\treverse_proxy %s\n}\n",
 		n.adminPort, n.port, opt("\t", c.Site), c.Redis, c.Prefix, IndexKey, opt("\t\t\t", timeout),
-		APIPrefix, APIKey, opt("\t\t", c.Extra), c.Upstream)
+		APIPrefix, APIKey, opt("\t\t\t", c.API), opt("\t\t", c.Extra), c.Upstream)
 }
 
 // StartNode writes a Caddyfile from cfg and runs Caddy on it until it

@@ -1,0 +1,256 @@
+//go:build linux
+
+// Package browsertest drives the inspector in a real browser: headless
+// Chromium (Debian's chromium; scripts/test installs it) through chromedp,
+// against a real Caddy built from ./cmd/caddy serving the demo shop with
+// sessiontap in front, and a webhook receiver that checks every delivery's
+// signature. Screenshots of the main views go to the test's artifact
+// directory (go test -artifacts); SESSIONTAP_SCREENSHOT=<file> also writes
+// the README's picture of the inspector there.
+package browsertest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sessiontap/caddy-sessiontap/upstream"
+)
+
+const (
+	apiKey        = "browsertest-operator-key"
+	webhookSecret = "browsertest-webhook-secret"
+	apiPrefix     = "/_sessiontap/api"
+)
+
+// moduleRoot is the repository root, where demo/shop is.
+func moduleRoot(t testing.TB) string {
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ; ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		if dir == filepath.Dir(dir) {
+			t.Fatal("no go.mod above the test's directory")
+		}
+	}
+}
+
+var (
+	buildOnce sync.Once
+	caddyBin  string
+	buildErr  error
+)
+
+// caddyBinary builds ./cmd/caddy once (without -race: it is the product).
+func caddyBinary(t testing.TB) string {
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "browsertest-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		caddyBin = filepath.Join(dir, "caddy")
+		cmd := exec.Command("go", "build", "-o", caddyBin, "./cmd/caddy")
+		cmd.Dir = moduleRoot(t)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/caddy: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return caddyBin
+}
+
+func freePort(t testing.TB) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// webhook is a receiver that checks each delivery's signature and shape,
+// and answers 500 while failing is set.
+type webhook struct {
+	*httptest.Server
+	failing   atomic.Bool
+	delivered atomic.Int32
+	mu        sync.Mutex
+	problems  []string
+}
+
+func startWebhook(t *testing.T) *webhook {
+	wh := &webhook{}
+	wh.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := wh.check(r, body); err != nil {
+			wh.mu.Lock()
+			wh.problems = append(wh.problems, err.Error())
+			wh.mu.Unlock()
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if wh.failing.Load() {
+			http.Error(w, "upstream is down for the test", http.StatusInternalServerError)
+			return
+		}
+		wh.delivered.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(func() {
+		wh.Close()
+		wh.mu.Lock()
+		defer wh.mu.Unlock()
+		for _, p := range wh.problems {
+			t.Errorf("webhook receiver: %s", p)
+		}
+	})
+	return wh
+}
+
+func (wh *webhook) check(r *http.Request, body []byte) error {
+	if err := upstream.VerifyWebhookSignature(webhookSecret, r.Header.Get(upstream.WebhookSignatureHeader), body, time.Now(), 0); err != nil {
+		return err
+	}
+	var p struct {
+		EventID   string `json:"event_id"`
+		SessionID string `json:"session_id"`
+		Version   uint64 `json:"version"`
+		Cart      struct {
+			Items []json.RawMessage `json:"items"`
+		} `json:"cart"`
+	}
+	if err := json.Unmarshal(body, &p); err != nil {
+		return err
+	}
+	if p.EventID == "" || p.SessionID == "" || p.Version == 0 || p.Cart.Items == nil {
+		return errors.New("a delivery without event_id, session_id, version or cart items: " + string(body))
+	}
+	return nil
+}
+
+// shop is a Caddy serving the demo shop on one port with sessiontap in
+// front of it on another, delivering to the webhook.
+type shop struct {
+	URL     string // sessiontap's site
+	log     string
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	adminAt string
+}
+
+func startShop(t *testing.T, webhookURL string) *shop {
+	t.Helper()
+	bin := caddyBinary(t)
+	for attempt := 0; ; attempt++ {
+		s, err := tryStartShop(t, bin, webhookURL)
+		if err == nil {
+			return s
+		}
+		if attempt == 3 {
+			t.Fatal(err)
+		}
+	}
+}
+
+func tryStartShop(t *testing.T, bin, webhookURL string) (*shop, error) {
+	dir := t.TempDir()
+	front, back, admin := freePort(t), freePort(t), freePort(t)
+	cfg := fmt.Sprintf(`{
+	admin 127.0.0.1:%d
+	persist_config off
+}
+http://127.0.0.1:%d {
+	sessiontap {
+		api %s {
+			key %s
+			inspector
+		}
+		forward webhook %s/hook {
+			secret %s
+		}
+		delivery {
+			max_attempts 1
+		}
+	}
+	reverse_proxy 127.0.0.1:%d
+}
+http://127.0.0.1:%d {
+	root * %s
+	header Cache-Control no-cache
+	@partials path /_*
+	respond @partials 404
+	templates
+	file_server
+}
+`, admin, front, apiPrefix, apiKey, webhookURL, webhookSecret, back, back, filepath.Join(moduleRoot(t), "demo", "shop"))
+	path := filepath.Join(dir, "Caddyfile")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	s := &shop{URL: fmt.Sprintf("http://127.0.0.1:%d", front), log: filepath.Join(dir, "caddy.log"), exited: make(chan struct{}),
+		adminAt: fmt.Sprintf("127.0.0.1:%d", admin)}
+	logf, err := os.Create(s.log)
+	if err != nil {
+		return nil, err
+	}
+	s.cmd = exec.Command(bin, "run", "--config", path, "--adapter", "caddyfile")
+	s.cmd.Stdout, s.cmd.Stderr = logf, logf
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := s.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { _ = s.cmd.Wait(); logf.Close(); close(s.exited) }()
+	t.Cleanup(func() {
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.exited:
+		case <-time.After(10 * time.Second):
+			_ = s.cmd.Process.Kill()
+			<-s.exited
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(s.log)
+			t.Logf("caddy's log:\n%s", tailLines(string(b), 30))
+		}
+	})
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		select {
+		case <-s.exited:
+			b, _ := os.ReadFile(s.log)
+			return nil, fmt.Errorf("caddy exited: %s", tailLines(string(b), 10))
+		default:
+		}
+		if res, err := http.Get(s.URL + "/index.html"); err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return s, nil
+			}
+		}
+	}
+	return nil, errors.New("caddy did not answer within 20s")
+}
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
