@@ -1,0 +1,155 @@
+package inspector
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/feed"
+)
+
+const testKey = "inspector-test-key"
+
+func newTestInspector(t *testing.T) *Inspector {
+	t.Helper()
+	store, err := cache.NewBigcache(context.Background(), cache.BigcacheConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	in, err := New(Config{Prefix: "/p", CheckKey: func(k string) bool { return k == testKey },
+		SigningKey: SigningKey([]string{testKey}), Feed: feed.NewRing(10), Store: store}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+func serve(in *Inspector, r *http.Request) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	in.ServeHTTP(w, r)
+	return w
+}
+
+// signInCookie signs in with the key and returns the cookie set.
+func signInCookie(t *testing.T, in *Inspector) *http.Cookie {
+	t.Helper()
+	r := httptest.NewRequest("POST", "/p/ui/login", strings.NewReader(url.Values{"key": {testKey}}.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	w := serve(in, r)
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/p/ui/" {
+		t.Fatalf("sign-in: %d to %q", w.Code, w.Header().Get("Location"))
+	}
+	c := w.Result().Cookies()
+	if len(c) != 1 || !c[0].HttpOnly || c[0].SameSite != http.SameSiteStrictMode || c[0].Path != "/p/" || c[0].MaxAge <= 0 || c[0].MaxAge > 3600 {
+		t.Fatalf("sign-in cookie %+v: want HttpOnly, SameSite=Strict, Path=/p/, at most an hour", c)
+	}
+	return c[0]
+}
+
+// The routes that must need a sign-in, by method.
+var protected = [][2]string{
+	{"GET", "/p/ui/"}, {"GET", "/p/ui/index.html"}, {"GET", "/p/ui/app.js"}, {"GET", "/p/ui/me"},
+	{"GET", "/p/ui/events"}, {"GET", "/p/ui/summary"}, {"HEAD", "/p/ui/me"}, {"POST", "/p/ui/search"},
+	{"POST", "/p/ui/logout"}, {"POST", "/p/ui/sessions/x/retry?sink=webhook"}, {"GET", "/p/ui/nothing"},
+}
+
+func TestEveryRouteNeedsAValidCookie(t *testing.T) {
+	in := newTestInspector(t)
+	good := signInCookie(t, in)
+	parts := strings.Split(good.Value, ".")
+	past := in.signer.now().Add(-time.Minute).Unix()
+	expiredBody := "v1." + itoa64(past) + "." + parts[2]
+	cookies := map[string]string{
+		"none":       "",
+		"forged MAC": parts[0] + "." + parts[1] + "." + parts[2] + "." + strings.Repeat("A", len(parts[3])),
+		"extended":   "v1." + itoa64(past+1e6) + "." + parts[2] + "." + parts[3],
+		"expired":    expiredBody + "." + in.signer.mac(expiredBody),
+		"other key":  otherSigner().issueValue(),
+		"garbage":    "v1.x",
+	}
+	for name, v := range cookies {
+		for _, rt := range protected {
+			r := httptest.NewRequest(rt[0], rt[1], nil)
+			if v != "" {
+				r.AddCookie(&http.Cookie{Name: CookieName, Value: v})
+			}
+			w := serve(in, r)
+			switch {
+			case w.Code == http.StatusUnauthorized:
+			case w.Code == http.StatusSeeOther && w.Header().Get("Location") == "/p/ui/login" && rt[0] == "GET":
+			default:
+				t.Errorf("cookie %s: %s %s answered %d, want 401 or a redirect to sign in", name, rt[0], rt[1], w.Code)
+			}
+		}
+	}
+}
+
+func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
+
+func otherSigner() *signer {
+	return &signer{key: SigningKey([]string{"another key"}), ttl: time.Hour, now: time.Now}
+}
+
+func (s *signer) issueValue() string { v, _ := s.issue(); return v }
+
+func TestWrongKeyDoesNotSignIn(t *testing.T) {
+	in := newTestInspector(t)
+	for _, key := range []string{"", "wrong", testKey + "x"} {
+		r := httptest.NewRequest("POST", "/p/ui/login", strings.NewReader(url.Values{"key": {key}}.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		w := serve(in, r)
+		if len(w.Result().Cookies()) != 0 || w.Header().Get("Location") != "/p/ui/login?failed=1" {
+			t.Errorf("key %q: %d to %q with cookies %v", key, w.Code, w.Header().Get("Location"), w.Result().Cookies())
+		}
+	}
+}
+
+func TestWritesNeedTheCSRFTokenOfTheSignIn(t *testing.T) {
+	in := newTestInspector(t)
+	c := signInCookie(t, in)
+	g, _ := in.signer.check(c.Value)
+	other, _ := in.signer.check(signInCookie(t, in).Value)
+	for name, tok := range map[string]string{"none": "", "another sign-in's": in.signer.csrf(other), "made up": "abc"} {
+		r := httptest.NewRequest("POST", "/p/ui/logout", nil)
+		r.AddCookie(c)
+		if tok != "" {
+			r.Header.Set(csrfHeader, tok)
+		}
+		if w := serve(in, r); w.Code != http.StatusForbidden {
+			t.Errorf("%s token: logout answered %d, want 403", name, w.Code)
+		}
+	}
+	r := httptest.NewRequest("POST", "/p/ui/logout", nil)
+	r.AddCookie(c)
+	r.Header.Set(csrfHeader, in.signer.csrf(g))
+	r.Header.Set("Origin", "http://evil.example")
+	if w := serve(in, r); w.Code != http.StatusForbidden {
+		t.Errorf("another origin with the right token: %d, want 403", w.Code)
+	}
+	r.Header.Set("Origin", "http://"+r.Host)
+	if w := serve(in, r); w.Code != http.StatusSeeOther || w.Result().Cookies()[0].MaxAge >= 0 {
+		t.Errorf("logout: %d, cookies %v: want the cookie cleared", w.Code, w.Result().Cookies())
+	}
+}
+
+func TestPagesCarryTheSecurityHeaders(t *testing.T) {
+	in := newTestInspector(t)
+	c := signInCookie(t, in)
+	for _, p := range []string{"/p/ui/login", "/p/ui/", "/p/ui/app.js", "/p/ui/style.css"} {
+		r := httptest.NewRequest("GET", p, nil)
+		r.AddCookie(c)
+		w := serve(in, r)
+		csp := w.Header().Get("Content-Security-Policy")
+		if w.Code != 200 || !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe") ||
+			w.Header().Get("X-Frame-Options") != "DENY" || w.Header().Get("Cache-Control") != "no-store" {
+			t.Errorf("%s: %d, CSP %q, headers %v", p, w.Code, csp, w.Header())
+		}
+	}
+}
