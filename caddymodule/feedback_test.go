@@ -58,6 +58,21 @@ func TestTalonOneEffectsReachTheShop(t *testing.T) {
 		_, body := do(t, tester, "GET", "http://localhost:9080/_sessiontap/api/sessions/"+s.ID, "", "Authorization", "Bearer test-key")
 		return strings.Contains(body, `"effects":[{`)
 	})
+	// The feedback is in the session's history, after the cart it answered.
+	_, body := do(t, tester, "GET", "http://localhost:9080/_sessiontap/api/sessions/"+s.ID, "", "Authorization", "Bearer test-key")
+	var stored struct {
+		History []struct {
+			Version uint64
+			Source  string
+			Changes []string
+			Path    string
+		}
+	}
+	json.Unmarshal([]byte(body), &stored)
+	if h := stored.History; len(h) != 2 || h[0].Source != "collect" || h[1].Source != "upstream" ||
+		strings.Join(h[1].Changes, ",") != "feedback" || h[1].Path != "talonone" || h[1].Version != h[0].Version+1 {
+		t.Errorf("history %+v: want the collect, then talonone's feedback", h)
+	}
 	do(t, tester, "GET", "http://localhost:9080/", "")
 	got, _ := promotions.Load().(string)
 	var want, have any
