@@ -8,6 +8,7 @@
 
   var COLLECT_URL = "/_sessiontap/collect";
   var API_PREFIX = "/_sessiontap/api/sessions/";
+  var INSPECTOR = "/_sessiontap/api/ui/"; // `inspector` in Caddyfile.example
   var DEMO_API_KEY = "demo-key"; // matches `key demo-key` in Caddyfile.example
   var CART_KEY = "sessiontap_demo_cart";
   var LAST_KEY = "sessiontap_demo_last"; // last collect outcome, shown on every page
@@ -76,6 +77,7 @@
       outcome.at = new Date().toISOString();
       try { localStorage.setItem(LAST_KEY, JSON.stringify(outcome)); } catch (e) { /* quota */ }
       renderStatus(outcome);
+      if (outcome.kind === "ok") showStored(outcome.data.id);
       return outcome;
     });
   }
@@ -114,7 +116,7 @@
     if (!panel) return;
     panel.textContent = "";
     panel.className = "status";
-    panel.appendChild(el("h2", null, "sessiontap"));
+    panel.appendChild(el("h2", null, o && o.at ? "Last update this browser sent (" + new Date(o.at).toLocaleTimeString() + ")" : "sessiontap"));
     if (!o) {
       panel.appendChild(el("p", { "class": "msg" }, "Nothing sent yet. Add something to the cart."));
       return;
@@ -141,6 +143,7 @@
         dl.appendChild(el("dd", null, d.page_type));
       }
       panel.appendChild(dl);
+      panel.appendChild(inspectorLink(d.id));
       panel.appendChild(el("p", null, "Read it back through the operator API:"));
       panel.appendChild(copyBox(
         "curl -s -H 'Authorization: Bearer " + DEMO_API_KEY + "' " +
@@ -158,10 +161,53 @@
     }
   }
 
+  function inspectorLink(id) {
+    var p = el("p");
+    p.appendChild(el("a", { href: INSPECTOR + "#/s/" + encodeURIComponent(id), target: "_blank", rel: "noopener", id: "inspector-link" },
+      "Open this session in the inspector"));
+    p.appendChild(document.createTextNode(" (sign in with the demo key, " + DEMO_API_KEY + ")"));
+    return p;
+  }
+
+  // showStored shows the session as sessiontap has it now, read back
+  // through the operator API: what this page view and everything before
+  // it made of it, not a copy of what the page last sent.
+  function showStored(id) {
+    var box = document.getElementById("sessiontap-stored");
+    if (!box || !id) return;
+    fetch(API_PREFIX + encodeURIComponent(id), { headers: { "Authorization": "Bearer " + DEMO_API_KEY } })
+      .then(function (res) { return res.ok ? res.json() : Promise.reject(new Error("the API answered " + res.status)); })
+      .then(function (s) {
+        box.textContent = "";
+        box.appendChild(el("h2", null, "Your session, as stored now"));
+        var dl = el("dl");
+        var add = function (k, v, id) { dl.appendChild(el("dt", null, k)); dl.appendChild(el("dd", id ? { id: id } : null, v)); };
+        var items = (s.cart && s.cart.items) || [];
+        add("session id", s.id, "stored-id");
+        add("version", String(s.version), "stored-version");
+        add("page type", s.page_type || "—", "stored-page-type");
+        add("cart", items.length + " lines", "stored-cart");
+        add("page views", String((s.enrichment && s.enrichment.page_views) || 0));
+        add("last change", s.history && s.history.length ? s.history[s.history.length - 1].source + " · " + s.history[s.history.length - 1].changes.join(", ") : "—");
+        box.appendChild(dl);
+        box.appendChild(inspectorLink(s.id));
+      }, function (err) {
+        box.textContent = "";
+        box.appendChild(el("p", { "class": "msg" }, "No session read back yet (" + err.message + ")."));
+      });
+  }
+
   function renderLastStatus() {
     var last = null;
     try { last = JSON.parse(localStorage.getItem(LAST_KEY)); } catch (e) { /* none */ }
     renderStatus(last);
+  }
+
+  // The page's own session id, which sessiontap hands the shop in a
+  // request header and the page template puts in a meta tag.
+  function pageSessionID() {
+    var m = document.querySelector('meta[name="sessiontap-id"]');
+    return m ? m.getAttribute("content") : "";
   }
 
   // ---- product page -------------------------------------------------------
@@ -313,5 +359,12 @@
     renderLastStatus();
     initProductPage();
     initCartPage();
+  });
+  // After load: sessiontap stores what it read from this page once the
+  // page has been sent, so the read-back waits for the page to finish.
+  window.addEventListener("load", function () {
+    var id = pageSessionID();
+    showStored(id);
+    setTimeout(function () { showStored(id); }, 1000);
   });
 })();
