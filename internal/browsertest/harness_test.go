@@ -10,6 +10,9 @@
 package browsertest
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,7 +34,7 @@ import (
 )
 
 const (
-	apiKey        = "browsertest-operator-key"
+	apiKey        = "demo-key" // Caddyfile.example's
 	webhookSecret = "browsertest-webhook-secret"
 	apiPrefix     = "/_sessiontap/api"
 )
@@ -148,8 +151,9 @@ func (wh *webhook) check(r *http.Request, body []byte) error {
 	return nil
 }
 
-// shop is a Caddy serving the demo shop on one port with sessiontap in
-// front of it on another, delivering to the webhook.
+// shop is the README's demo (Caddyfile.example): a Caddy serving the demo
+// shop on one port with sessiontap in front of it on another, here also
+// delivering to the webhook.
 type shop struct {
 	URL     string // sessiontap's site
 	log     string
@@ -175,34 +179,10 @@ func startShop(t *testing.T, webhookURL string) *shop {
 func tryStartShop(t *testing.T, bin, webhookURL string) (*shop, error) {
 	dir := t.TempDir()
 	front, back, admin := freePort(t), freePort(t), freePort(t)
-	cfg := fmt.Sprintf(`{
-	admin 127.0.0.1:%d
-	persist_config off
-}
-http://127.0.0.1:%d {
-	sessiontap {
-		api %s {
-			key %s
-			inspector
-		}
-		forward webhook %s/hook {
-			secret %s
-		}
-		delivery {
-			max_attempts 1
-		}
+	cfg, err := demoConfig(t, front, back, admin, webhookURL)
+	if err != nil {
+		t.Fatal(err) // the demo's Caddyfile changed: not worth a retry
 	}
-	reverse_proxy 127.0.0.1:%d
-}
-http://127.0.0.1:%d {
-	root * %s
-	header Cache-Control no-cache
-	@partials path /_*
-	respond @partials 404
-	templates
-	file_server
-}
-`, admin, front, apiPrefix, apiKey, webhookURL, webhookSecret, back, back, filepath.Join(moduleRoot(t), "demo", "shop"))
 	path := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return nil, err
@@ -250,7 +230,42 @@ http://127.0.0.1:%d {
 	return nil, errors.New("caddy did not answer within 20s")
 }
 
+// demoConfig is the README's demo, Caddyfile.example, on free ports and
+// with a webhook forward added, so that the test drives the demo itself.
+func demoConfig(t *testing.T, front, back, admin int, webhookURL string) (string, error) {
+	root := moduleRoot(t)
+	b, err := os.ReadFile(filepath.Join(root, "Caddyfile.example"))
+	if err != nil {
+		return "", err
+	}
+	cfg := string(b)
+	for _, r := range [][2]string{
+		{"admin localhost:2019", fmt.Sprintf("admin 127.0.0.1:%d\n\tpersist_config off", admin)},
+		{"http://localhost:8080 {", fmt.Sprintf("http://127.0.0.1:%d {", front)},
+		{"http://localhost:8081 {", fmt.Sprintf("http://127.0.0.1:%d {", back)},
+		{"reverse_proxy localhost:8081", fmt.Sprintf("reverse_proxy 127.0.0.1:%d", back)},
+		{"root * demo/shop", "root * " + filepath.Join(root, "demo", "shop")},
+		{"\t\tcollect /_sessiontap/collect\n", fmt.Sprintf("\t\tcollect /_sessiontap/collect\n"+
+			"\t\tforward webhook %s/hook {\n\t\t\tsecret %s\n\t\t}\n\t\tdelivery {\n\t\t\tmax_attempts 1\n\t\t}\n", webhookURL, webhookSecret)},
+		{"\t\t\tinspector\n", "\t\t\tinspector\n"},
+	} {
+		if strings.Count(cfg, r[0]) != 1 {
+			return "", fmt.Errorf("Caddyfile.example no longer has exactly one %q", r[0])
+		}
+		cfg = strings.Replace(cfg, r[0], r[1], 1)
+	}
+	return cfg, nil
+}
+
 func tailLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// mac is the inspector cookie's signature of body under key, computed
+// here as an attacker who knew the key would.
+func mac(key []byte, body string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(body))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }

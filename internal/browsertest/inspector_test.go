@@ -136,10 +136,26 @@ func TestInspectorInABrowser(t *testing.T) {
 		chromedp.Click(css(`#add-to-cart button[type=submit]`)), chromedp.WaitVisible(css("#session-id")))
 	added := time.Now()
 	id := get(t, shopTab, "the session id", 5*time.Second, chromedp.Text(css("#session-id")))
+	// The demo's panel reads the session back as stored, and links to it.
+	do(t, shopTab, "the panel shows the stored session", 5*time.Second,
+		poll(`(document.querySelector("#stored-cart") || {}).textContent === "1 lines"`))
+	if got := get(t, shopTab, "the stored id", 5*time.Second, chromedp.Text(css("#stored-id"))); got != id {
+		t.Fatalf("the panel's stored session is %q, the collect's %q", got, id)
+	}
+	link := get(t, shopTab, "the inspector link", 5*time.Second, chromedp.Evaluate[string](`document.querySelector("#inspector-link").href`))
+	if want := s.URL + apiPrefix + "/ui/#/s/" + id; link != want {
+		t.Fatalf("the panel links to %s, want %s", link, want)
+	}
 
 	row := fmt.Sprintf(`#rows tr[data-session=%q]`, id)
 	do(t, ctx, "see the session appear in the live list within 2s", 2*time.Second, chromedp.WaitVisible(css(row)))
 	t.Logf("the visitor's cart showed in the inspector %s after the click", time.Since(added).Round(time.Millisecond))
+
+	// Another page: the panel shows what this page view made of the
+	// session (the front page's tagging), not what was sent before.
+	do(t, shopTab, "the front page's panel shows the session as it now stands", 10*time.Second,
+		chromedp.Navigate(s.URL+"/index.html"),
+		poll(`(document.querySelector("#stored-page-type") || {}).textContent === "front"`))
 
 	// A product whose name is markup: it must show as those characters.
 	status := get(t, shopTab, "post a cart with a markup name", 10*time.Second, chromedp.Evaluate[int](fmt.Sprintf(`
