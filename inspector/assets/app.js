@@ -2,7 +2,7 @@
 // The inspector's page. Shop data is only ever put in the page as text
 // (textContent, text nodes): a product named like markup shows as such.
 
-const state = { api: "", csrf: "", rows: new Map(), pageTypes: new Set(), reveal: false, current: "", timer: 0 };
+const state = { api: "", csrf: "", rows: new Map(), pageTypes: new Set(), reveal: false, current: "", timer: 0, skipped: 0 };
 
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
@@ -91,6 +91,11 @@ function follow() {
   es.addEventListener("error", () => { $("live").textContent = "reconnecting"; $("live").className = "live off"; });
   es.addEventListener("rows", (ev) => {
     const msg = JSON.parse(ev.data);
+    if (msg.skipped) {
+      state.skipped += msg.skipped;
+      $("skipped").hidden = false;
+      $("skipped").textContent = state.skipped + " changes skipped in bursts (the list shows each session's newest)";
+    }
     for (const r of msg.rows) {
       state.rows.set(r.session_id, r);
       addPageType(r.page_type);
@@ -101,7 +106,16 @@ function follow() {
       for (const r of oldest) state.rows.delete(r.session_id);
     }
     renderRows();
+    summarySoon();
   });
+}
+
+// summarySoon refreshes the summary strip after changes, at most once a
+// second.
+let summaryDue = 0;
+function summarySoon() {
+  if (summaryDue) return;
+  summaryDue = setTimeout(() => { summaryDue = 0; summary(); }, 1000);
 }
 
 async function find(ev) {
@@ -149,7 +163,8 @@ function renderSession(s) {
   dl($("s-enrichment"), [["Page views", en.page_views], ["First seen", when(en.first_seen)], ["Last seen", when(en.last_seen)],
     ["Landing page", en.landing_page], ["Referrer", en.referrer], ["Campaign", [cp.utm_source, cp.utm_medium, cp.utm_campaign].filter(Boolean).join(" / ")],
     ["Client IP", en.client_ip], ["User agent", en.user_agent], ["Languages", en.accept_language]]);
-  $("s-orders").replaceChildren(...(s.orders || []).map((o) => el("li", {}, o.order_number + " · " + (o.items || []).length + " lines")));
+  const orders = (s.orders || []).map((o) => el("li", {}, o.order_number + " · " + (o.items || []).length + " lines"));
+  $("s-orders").replaceChildren(...(orders.length ? orders : [el("li", { class: "note" }, "none")]));
   $("s-effects").textContent = s.effects ? JSON.stringify(s.effects, null, 2) : "—";
   $("s-history").replaceChildren(...(s.history || []).slice().reverse().map((h) =>
     el("li", {}, el("b", {}, "v" + h.version), " " + when(h.at) + " · " + h.source + " · " + (h.changes || []).join(", ") + (h.path ? " · " + h.path : ""))));

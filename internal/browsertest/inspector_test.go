@@ -157,6 +157,11 @@ func TestInspectorInABrowser(t *testing.T) {
 		chromedp.Navigate(s.URL+"/index.html"),
 		poll(`(document.querySelector("#stored-page-type") || {}).textContent === "front"`))
 
+	// The visitor signs in to the shop (the demo's button tags a customer).
+	do(t, shopTab, "sign in to the shop", 10*time.Second,
+		chromedp.Navigate(s.URL+"/cart.html"), chromedp.Click(css("#login")),
+		poll(`(document.querySelector("#sessiontap-status .msg") || {}).textContent === "Stored."`))
+
 	// A product whose name is markup: it must show as those characters.
 	status := get(t, shopTab, "post a cart with a markup name", 10*time.Second, chromedp.Evaluate[int](fmt.Sprintf(`
 		fetch("/_sessiontap/collect", {method: "POST", headers: {"Content-Type": "application/json"},
@@ -182,6 +187,17 @@ func TestInspectorInABrowser(t *testing.T) {
 	if imgs := get(t, ctx, "count images", 5*time.Second, chromedp.Evaluate[int](`document.querySelectorAll("img").length`)); imgs != 0 {
 		t.Fatalf("the markup name became %d img elements", imgs)
 	}
+	// The customer's email is masked until the operator reveals it.
+	customer := func() string {
+		return get(t, ctx, "the customer", 5*time.Second, chromedp.Text(css("#s-customer")))
+	}
+	if c := customer(); strings.Contains(c, "jane.doe@example.com") || !strings.Contains(c, "j•••@example.com") || strings.Contains(c, "Jane") {
+		t.Fatalf("the customer shows as %q: want the email and name masked", c)
+	}
+	do(t, ctx, "reveal the customer", 5*time.Second, chromedp.Click(css("#reveal")),
+		poll(`document.querySelector("#s-customer").textContent.includes("jane.doe@example.com")`))
+	do(t, ctx, "mask it again", 5*time.Second, chromedp.Click(css("#reveal")),
+		poll(`!document.querySelector("#s-customer").textContent.includes("jane.doe@example.com")`))
 	webhookRow := `#s-deliveries tr[data-sink="webhook"]`
 	do(t, ctx, "see the webhook failing with the upstream's 500", 15*time.Second,
 		poll(`(document.querySelector('`+webhookRow+` td.err') || {}).textContent?.startsWith("500")`))
