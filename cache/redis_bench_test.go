@@ -2,9 +2,12 @@ package cache
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // The Redis store's benchmarks, the same sessions as the bigcache ones;
@@ -52,6 +55,36 @@ func BenchmarkRedisBytesPerSession(b *testing.B) {
 			b.Fatal(err)
 		}
 		used = n
+	}
+	s, err := store.Get(context.Background(), ids[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(used), "redis-bytes/session")
+	b.ReportMetric(float64(len(s.AppendBinary(nil))), "value-bytes/session")
+}
+
+// BenchmarkRedisBytesPerSessionFullHistory is BenchmarkRedisBytesPerSession
+// for the same session with a full history (the default 20 entries, each
+// with a page path): what the history costs at most.
+func BenchmarkRedisBytesPerSessionFullHistory(b *testing.B) {
+	store, ids := benchRedisStore(b)
+	_, err := store.Update(context.Background(), ids[0], func(s *model.Session) error {
+		for i := range model.DefaultMaxHistory {
+			s.Record(model.HistoryEntry{Version: s.Version + uint64(i), At: time.Now(), Source: model.SourceHTML,
+				Changes: model.ChangeCart | model.ChangeAction, Path: fmt.Sprintf("/products/organic-cotton-t-shirt-%d", i)}, model.DefaultMaxHistory)
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := store.c
+	var used int64
+	for range b.N {
+		if used, err = c.Do(context.Background(), c.B().MemoryUsage().Key(store.sessionKey(ids[0])).Samples(0).Build()).AsInt64(); err != nil {
+			b.Fatal(err)
+		}
 	}
 	s, err := store.Get(context.Background(), ids[0])
 	if err != nil {
