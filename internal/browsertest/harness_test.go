@@ -162,11 +162,15 @@ type shop struct {
 	adminAt string
 }
 
-func startShop(t *testing.T, webhookURL string) *shop {
+func startShop(t *testing.T, webhookURL string) *shop { return startShopWith(t, webhookURL, "") }
+
+// startShopWith starts the demo with store, when not empty, in place of
+// its bigcache store block.
+func startShopWith(t *testing.T, webhookURL, store string) *shop {
 	t.Helper()
 	bin := caddyBinary(t)
 	for attempt := 0; ; attempt++ {
-		s, err := tryStartShop(t, bin, webhookURL)
+		s, err := tryStartShop(t, bin, webhookURL, store)
 		if err == nil {
 			return s
 		}
@@ -176,10 +180,10 @@ func startShop(t *testing.T, webhookURL string) *shop {
 	}
 }
 
-func tryStartShop(t *testing.T, bin, webhookURL string) (*shop, error) {
+func tryStartShop(t *testing.T, bin, webhookURL, store string) (*shop, error) {
 	dir := t.TempDir()
 	front, back, admin := freePort(t), freePort(t), freePort(t)
-	cfg, err := demoConfig(t, front, back, admin, webhookURL)
+	cfg, err := demoConfig(t, front, back, admin, webhookURL, store)
 	if err != nil {
 		t.Fatal(err) // the demo's Caddyfile changed: not worth a retry
 	}
@@ -232,13 +236,21 @@ func tryStartShop(t *testing.T, bin, webhookURL string) (*shop, error) {
 
 // demoConfig is the README's demo, Caddyfile.example, on free ports and
 // with a webhook forward added, so that the test drives the demo itself.
-func demoConfig(t *testing.T, front, back, admin int, webhookURL string) (string, error) {
+func demoConfig(t *testing.T, front, back, admin int, webhookURL, store string) (string, error) {
 	root := moduleRoot(t)
 	b, err := os.ReadFile(filepath.Join(root, "Caddyfile.example"))
 	if err != nil {
 		return "", err
 	}
 	cfg := string(b)
+	if store != "" {
+		start := strings.Index(cfg, "\t\tstore bigcache {\n")
+		end := strings.Index(cfg[max(start, 0):], "\n\t\t}\n")
+		if start < 0 || end < 0 {
+			return "", errors.New("Caddyfile.example no longer has a store bigcache block")
+		}
+		cfg = cfg[:start] + store + cfg[start+end+len("\n\t\t}"):]
+	}
 	for _, r := range [][2]string{
 		{"admin localhost:2019", fmt.Sprintf("admin 127.0.0.1:%d\n\tpersist_config off", admin)},
 		{"http://localhost:8080 {", fmt.Sprintf("http://127.0.0.1:%d {", front)},
