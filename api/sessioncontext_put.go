@@ -54,8 +54,7 @@ func (c *sessionContexts) put(w http.ResponseWriter, r *http.Request, tenant, id
 		if err := c.apply(s, tenant, body, upsert, tokenCustomer); err != nil {
 			return err
 		}
-		entry = model.HistoryEntry{Version: s.Version + 1, At: c.now().UTC(), Source: model.SourceAPI, Changes: model.ChangeContext}
-		s.Record(entry, c.history)
+		entry = s.Record(model.HistoryEntry{Version: s.Version + 1, At: c.now().UTC(), Source: model.SourceAPI, Changes: model.ChangeContext}, c.history)
 		return nil
 	})
 	var ce *contextError

@@ -211,9 +211,8 @@ func feedbackWriter(store cache.Store, history int, onChange func() func(*model.
 			if !changed {
 				return cache.ErrNoChange
 			}
-			entry = model.HistoryEntry{Version: s.Version + 1, At: time.Now().UTC(), Source: model.SourceUpstream,
-				Changes: model.ChangeFeedback, Path: sink}
-			s.Record(entry, history)
+			entry = s.Record(model.HistoryEntry{Version: s.Version + 1, At: time.Now().UTC(), Source: model.SourceUpstream,
+				Changes: model.ChangeFeedback, Path: sink}, history)
 			return nil
 		})
 		if err == nil && entry.Version != 0 {

@@ -38,7 +38,7 @@ type Event struct {
 func EventOf(s *model.Session, e model.HistoryEntry, node string) Event {
 	return Event{
 		SessionID: s.ID, Version: s.Version, At: e.At, Source: e.Source, Changes: e.Changes,
-		Path: e.Path, PageType: s.PageType, CartLines: len(s.Cart.Items), CartTotal: s.Cart.Total(),
+		Path: model.CleanPath(e.Path), PageType: s.PageType, CartLines: len(s.Cart.Items), CartTotal: s.Cart.Total(),
 		Customer: !s.Customer.IsZero(), Node: node,
 	}
 }

@@ -90,8 +90,7 @@ func (h *Handler) apply(ctx context.Context, id string, p model.Patch, src model
 		if changed != 0 {
 			// The store sets the version and time after fn: the entry
 			// takes the ones this write will get.
-			entry = model.HistoryEntry{Version: s.Version + 1, At: h.now().UTC(), Source: src, Changes: changed, Path: path}
-			s.Record(entry, h.cfg.History)
+			entry = s.Record(model.HistoryEntry{Version: s.Version + 1, At: h.now().UTC(), Source: src, Changes: changed, Path: path}, h.cfg.History)
 		}
 		return nil
 	})

@@ -46,6 +46,13 @@ func TestHistoryNamesWhatChangedNeverValues(t *testing.T) {
 	if len(published) != 4 || published[0].Changes != model.ChangeCart|model.ChangeCustomer|model.ChangeAction {
 		t.Fatalf("published %+v", published)
 	}
+	// A long path with a query reaches neither the history nor the feed whole.
+	long := "/c/" + strings.Repeat("x", 10000) + "?email=jane@example.com"
+	h.apply(context.Background(), id, model.Patch{PageType: model.PageCategory}, model.SourceHTML, long)
+	if e := published[len(published)-1]; len(e.Path) != model.MaxPathLength || strings.Contains(e.Path, "email") {
+		t.Fatalf("published a path of %d bytes: %.40q", len(e.Path), e.Path)
+	}
+	s, _ = store.Get(context.Background(), id)
 	b, _ := json.Marshal(s.History)
 	for _, personal := range []string{"devnull@nosto.com", "Nosto", "b369f1235cf4f08153c560.82515936"} {
 		if strings.Contains(string(b), personal) {

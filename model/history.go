@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // DefaultMaxHistory is how many changes a session remembers unless the
@@ -41,23 +42,37 @@ type HistoryEntry struct {
 }
 
 // Record appends e to the session's history, keeping the newest max
-// entries; max <= 0 keeps none.
-func (s *Session) Record(e HistoryEntry, max int) {
+// entries (max <= 0 keeps none), and returns e as kept: its path cleaned
+// (CleanPath), which is what anything else shown the change must use.
+func (s *Session) Record(e HistoryEntry, max int) HistoryEntry {
+	e.Path = CleanPath(e.Path)
 	if max <= 0 {
 		s.History = nil
-		return
-	}
-	if i := strings.IndexAny(e.Path, "?#"); i >= 0 {
-		e.Path = e.Path[:i]
-	}
-	if len(e.Path) > MaxPathLength {
-		e.Path = e.Path[:MaxPathLength]
+		return e
 	}
 	if n := len(s.History) + 1 - max; n > 0 {
 		// Shifted in place: the slice is the session's own.
 		s.History = append(s.History[:0], s.History[n:]...)
 	}
 	s.History = append(s.History, e)
+	return e
+}
+
+// CleanPath is a path as a history keeps it: without query or fragment
+// (they may carry personal data), at most MaxPathLength bytes, cut on a
+// character boundary.
+func CleanPath(p string) string {
+	if i := strings.IndexAny(p, "?#"); i >= 0 {
+		p = p[:i]
+	}
+	if len(p) <= MaxPathLength {
+		return p
+	}
+	p = p[:MaxPathLength]
+	for len(p) > 0 && !utf8.ValidString(p) {
+		p = p[:len(p)-1]
+	}
+	return p
 }
 
 // changeNames are the JSON names of Change bits, in bit order.
