@@ -48,7 +48,8 @@ type Config struct {
 	// session context written), with its history entry.
 	OnChange func(s *model.Session, e model.HistoryEntry)
 	// MayRead, when set, reports whether a request without a key may
-	// still read (GET and HEAD): the inspector's signed-in page.
+	// still read a session and its deliveries (GET and HEAD of
+	// {prefix}/sessions/…): the inspector's signed-in page.
 	MayRead func(r *http.Request) bool
 }
 
@@ -125,8 +126,12 @@ func (a *API) authorized(r *http.Request) bool {
 	if ok && token != "" {
 		return a.keyMatches(token)
 	}
-	// The inspector's sign-in lets its page read, never write.
-	return a.mayRead != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) && a.mayRead(r)
+	// The inspector's sign-in lets its page read a session and its
+	// deliveries, nothing else: not the customers' routes (a reference in
+	// a URL) nor the tenants' contexts, and never write.
+	rest := strings.TrimPrefix(r.URL.Path, a.prefix)
+	return a.mayRead != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+		apiRoute(rest) == "sessions" && a.mayRead(r)
 }
 
 func (a *API) keyMatches(token string) bool {

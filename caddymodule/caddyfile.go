@@ -41,6 +41,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			inspector {
 //				ttl <duration>
 //				feed_size <n>
+//				secret <secret>
 //			}
 //		}
 //		history <n>

@@ -22,14 +22,19 @@ import (
 // Inspector turns on the live inspector, a page for operators at
 // {prefix}/ui/ of the API. Signing in takes one of the API's keys.
 type Inspector struct {
-	// TTL is how long a sign-in lasts before the key is asked for again.
-	// Default 1h.
+	// TTL is how long a sign-in lasts before the key is asked for again,
+	// from 1m to 12h. Default 1h.
 	TTL caddy.Duration `json:"ttl,omitempty"`
 	// FeedSize is how many recent session changes the live feed keeps:
 	// in memory with the embedded store, in a Redis Stream capped at
 	// about this length (shared by the fleet) with the Redis store.
 	// Default 1000.
 	FeedSize int `json:"feed_size,omitempty"`
+	// Secret signs the sign-in cookies, at least 16 bytes, the same on
+	// every node. Placeholders such as {env.X} are replaced. Default: a
+	// key derived from the API keys, which lets anyone holding a cookie
+	// test guesses of a key offline, so set it when the keys are short.
+	Secret string `json:"secret,omitempty"`
 }
 
 // feeds holds the live feeds across reloads, per store and size, so that
@@ -109,8 +114,16 @@ func (h *Handler) newInspector(cfg *api.Config) (*inspector.Inspector, error) {
 	if err != nil {
 		return nil, err
 	}
+	signing := inspector.SigningKey(cfg.Keys)
+	if h.API.Inspector.Secret != "" {
+		secret := caddy.NewReplacer().ReplaceKnown(h.API.Inspector.Secret, "")
+		if len(secret) < 16 {
+			return nil, errors.New("api: inspector: secret must be at least 16 bytes (is its environment variable set?)")
+		}
+		signing = inspector.SigningKey([]string{"secret", secret})
+	}
 	ic := inspector.Config{
-		Prefix: cfg.Prefix, CheckKey: check, SigningKey: inspector.SigningKey(cfg.Keys),
+		Prefix: cfg.Prefix, CheckKey: check, SigningKey: signing,
 		TTL: time.Duration(h.API.Inspector.TTL), Feed: h.feed, Store: h.store,
 		Summary: h.inspectorSummary, RefHash: h.hasher.Hash,
 	}
@@ -160,8 +173,8 @@ func (h *Handler) inspectorSummary(context.Context) any {
 }
 
 func (i *Inspector) validate() error {
-	if i.TTL < 0 || (i.TTL > 0 && time.Duration(i.TTL) < time.Minute) {
-		return errors.New("api: inspector: ttl must be at least 1m")
+	if i.TTL < 0 || (i.TTL > 0 && time.Duration(i.TTL) < time.Minute) || time.Duration(i.TTL) > 12*time.Hour {
+		return errors.New("api: inspector: ttl must be from 1m to 12h")
 	}
 	if i.FeedSize < 0 || i.FeedSize > 100000 {
 		return errors.New("api: inspector: feed_size must be between 1 and 100000")
@@ -169,7 +182,7 @@ func (i *Inspector) validate() error {
 	return nil
 }
 
-// parseInspector reads `inspector [{ ttl <duration>; feed_size <n> }]`.
+// parseInspector reads `inspector [{ ttl <duration>; feed_size <n>; secret <s> }]`.
 func (a *API) parseInspector(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
@@ -177,8 +190,8 @@ func (a *API) parseInspector(d *caddyfile.Dispenser) error {
 	a.Inspector = &Inspector{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
-		if opt != "ttl" && opt != "feed_size" {
-			return unrecognized(d, "api: inspector: unrecognized option", []string{"feed_size", "ttl"})
+		if opt != "ttl" && opt != "feed_size" && opt != "secret" {
+			return unrecognized(d, "api: inspector: unrecognized option", []string{"feed_size", "secret", "ttl"})
 		}
 		var arg string
 		if err := oneArg(d, &arg); err != nil {
@@ -191,6 +204,8 @@ func (a *API) parseInspector(d *caddyfile.Dispenser) error {
 				return d.Errf("api: inspector: ttl: %v", err)
 			}
 			a.Inspector.TTL = caddy.Duration(v)
+		case "secret":
+			a.Inspector.Secret = arg
 		case "feed_size":
 			n, err := strconv.Atoi(arg)
 			if err != nil || n < 1 {

@@ -55,7 +55,8 @@ func TestValidateInspector(t *testing.T) {
 		in   Inspector
 		want string
 	}{
-		{Inspector{TTL: caddy.Duration(time.Second)}, "ttl must be at least 1m"},
+		{Inspector{TTL: caddy.Duration(time.Second)}, "ttl must be from 1m to 12h"},
+		{Inspector{TTL: caddy.Duration(13 * time.Hour)}, "ttl must be from 1m to 12h"},
 		{Inspector{FeedSize: 1 << 20}, "feed_size must be between 1 and 100000"},
 	} {
 		h := &Handler{History: &n, API: &API{Prefix: "/ops", Keys: []string{"k"}, Inspector: &tc.in}}

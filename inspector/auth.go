@@ -8,8 +8,38 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/sessiontap/caddy-sessiontap/internal/respond"
 )
+
+// failureLimit admits sign-ins while fewer than max wrong keys came in
+// the last window: a process-wide bound on guessing, which costs a right
+// key nothing until someone is guessing.
+type failureLimit struct {
+	mu     sync.Mutex
+	window time.Time
+	n      int
+	max    int
+	every  time.Duration
+	now    func() time.Time
+}
+
+func (f *failureLimit) Allow() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.now().Sub(f.window) >= f.every {
+		f.window, f.n = f.now(), 0
+	}
+	return f.n < f.max
+}
+
+func (f *failureLimit) fail() {
+	f.mu.Lock()
+	f.n++
+	f.mu.Unlock()
+}
 
 // CookieName is the inspector's sign-in cookie.
 const CookieName = "sessiontap_inspector"
@@ -60,7 +90,10 @@ func (s *signer) check(v string) (grant, bool) {
 		return grant{}, false
 	}
 	exp, err := strconv.ParseInt(parts[1], 10, 64)
-	if err != nil || !s.now().Before(time.Unix(exp, 0)) {
+	now := s.now()
+	// Never longer than a sign-in lasts: a cookie minted by hand with a
+	// far expiry (by whoever has the signing key) is refused too.
+	if err != nil || !now.Before(time.Unix(exp, 0)) || time.Unix(exp, 0).After(now.Add(s.ttl+time.Minute)) {
 		return grant{}, false
 	}
 	return grant{nonce: parts[2], expires: time.Unix(exp, 0)}, true
@@ -89,24 +122,31 @@ func (in *Inspector) Authorized(r *http.Request) bool {
 }
 
 // sameOrigin refuses cross-site writes: SameSite=Strict keeps the cookie
-// off them in today's browsers, the CSRF token in the others, and the
-// Origin check when a token leaked.
+// off them in today's browsers, the CSRF token (a header, which no form
+// can send) in the others, and the origin checks when a token leaked.
 func (in *Inspector) sameOrigin(r *http.Request, g grant) bool {
-	tok := r.Header.Get(csrfHeader)
-	if r.Method == http.MethodPost && r.Header.Get("Content-Type") == "application/x-www-form-urlencoded" && tok == "" {
-		tok = r.PostFormValue("csrf")
-	}
-	if !hmac.Equal([]byte(tok), []byte(in.signer.csrf(g))) {
+	if !hmac.Equal([]byte(r.Header.Get(csrfHeader)), []byte(in.signer.csrf(g))) {
 		return false
 	}
-	if o := r.Header.Get("Origin"); o != "" && o != "null" {
-		host, ok := strings.CutPrefix(o, "http://")
-		if !ok {
-			host, _ = strings.CutPrefix(o, "https://")
-		}
-		return host == r.Host
+	return fromHere(r)
+}
+
+// fromHere reports whether a browser's request may come from our own
+// pages: not marked cross-site, and with no Origin or our own (scheme
+// and host; "null", from sandboxes and some redirects, is not ours).
+func fromHere(r *http.Request) bool {
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return false
 	}
-	return true
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	scheme := "http://"
+	if r.TLS != nil {
+		scheme = "https://"
+	}
+	return o == scheme+r.Host
 }
 
 func (in *Inspector) setCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
@@ -116,10 +156,21 @@ func (in *Inspector) setCookie(w http.ResponseWriter, r *http.Request, value str
 	})
 }
 
-// signIn takes the API key from the sign-in form.
+// signIn takes the API key from the sign-in form. Wrong keys are
+// limited per process, so that keys cannot be guessed at speed.
 func (in *Inspector) signIn(w http.ResponseWriter, r *http.Request) {
+	if !fromHere(r) {
+		respond.Error(w, http.StatusForbidden, "sign in from the inspector's own page")
+		return
+	}
+	if !in.failures.Allow() {
+		respond.RetryLater(w)
+		respond.Error(w, http.StatusTooManyRequests, "too many wrong keys; try again in a moment")
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	if !in.checkKey(r.PostFormValue("key")) {
+		in.failures.fail()
 		in.log("inspector sign-in refused: wrong key")
 		http.Redirect(w, r, in.ui+"/login?failed=1", http.StatusSeeOther)
 		return

@@ -66,12 +66,15 @@ func TestEveryRouteNeedsAValidCookie(t *testing.T) {
 	parts := strings.Split(good.Value, ".")
 	past := in.signer.now().Add(-time.Minute).Unix()
 	expiredBody := "v1." + itoa64(past) + "." + parts[2]
+	// Signed right, but expiring later than any sign-in does.
+	farBody := "v1." + itoa64(in.signer.now().Add(48*time.Hour).Unix()) + "." + parts[2]
 	cookies := map[string]string{
 		"none":       "",
 		"forged MAC": parts[0] + "." + parts[1] + "." + parts[2] + "." + strings.Repeat("A", len(parts[3])),
 		"extended":   "v1." + itoa64(past+1e6) + "." + parts[2] + "." + parts[3],
 		"expired":    expiredBody + "." + in.signer.mac(expiredBody),
 		"other key":  otherSigner().issueValue(),
+		"too far":    farBody + "." + in.signer.mac(farBody),
 		"garbage":    "v1.x",
 	}
 	for name, v := range cookies {
@@ -151,5 +154,36 @@ func TestPagesCarryTheSecurityHeaders(t *testing.T) {
 			w.Header().Get("X-Frame-Options") != "DENY" || w.Header().Get("Cache-Control") != "no-store" {
 			t.Errorf("%s: %d, CSP %q, headers %v", p, w.Code, csp, w.Header())
 		}
+	}
+}
+
+func TestSignInFromElsewhereOrGuessingIsRefused(t *testing.T) {
+	in := newTestInspector(t)
+	form := func(key string, hdr ...string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("POST", "/p/ui/login", strings.NewReader(url.Values{"key": {key}}.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for i := 0; i+1 < len(hdr); i += 2 {
+			r.Header.Set(hdr[i], hdr[i+1])
+		}
+		return serve(in, r)
+	}
+	for _, hdr := range [][]string{{"Origin", "null"}, {"Origin", "https://example.com"}, {"Origin", "https://" + "example.com"},
+		{"Sec-Fetch-Site", "cross-site"}} {
+		if w := form(testKey, hdr...); w.Code != http.StatusForbidden || len(w.Result().Cookies()) != 0 {
+			t.Errorf("sign-in with %v: %d, cookies %v; want 403 and none", hdr, w.Code, w.Result().Cookies())
+		}
+	}
+	if w := form(testKey, "Origin", "http://example.com"); w.Code != http.StatusSeeOther || len(w.Result().Cookies()) != 1 {
+		t.Errorf("sign-in from our own origin (httptest's host is example.com): %d", w.Code)
+	}
+	for range 10 {
+		form("guess")
+	}
+	if w := form(testKey); w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
+		t.Errorf("after 10 wrong keys, a sign-in answered %d; want 429 with Retry-After", w.Code)
+	}
+	in.failures.now = func() time.Time { return time.Now().Add(11 * time.Second) }
+	if w := form(testKey); w.Code != http.StatusSeeOther {
+		t.Errorf("after the window, a right key answered %d", w.Code)
 	}
 }

@@ -54,6 +54,9 @@ func stateOf(st upstream.DeliveryStatus) string {
 // until the client goes or its sign-in expires.
 func (in *Inspector) events(w http.ResponseWriter, r *http.Request, g grant) {
 	rc := http.NewResponseController(w)
+	// A client that stops reading must not hold the stream (and its
+	// subscription) past a write's deadline, nor past its sign-in.
+	w = &deadlineWriter{ResponseWriter: w, rc: rc, end: g.expires}
 	ch, unsubscribe := in.cfg.Feed.Subscribe()
 	defer unsubscribe()
 	ctx, cancel := context.WithDeadline(r.Context(), g.expires)
@@ -122,6 +125,25 @@ func (in *Inspector) send(ctx context.Context, w http.ResponseWriter, rc *http.R
 		return err
 	}
 	return rc.Flush()
+}
+
+// writeTimeout bounds each write of the stream.
+const writeTimeout = 10 * time.Second
+
+// deadlineWriter sets a write deadline before each write.
+type deadlineWriter struct {
+	http.ResponseWriter
+	rc  *http.ResponseController
+	end time.Time
+}
+
+func (d *deadlineWriter) Write(b []byte) (int, error) {
+	deadline := time.Now().Add(writeTimeout)
+	if d.end.Before(deadline) {
+		deadline = d.end
+	}
+	_ = d.rc.SetWriteDeadline(deadline) // not every writer has deadlines
+	return d.ResponseWriter.Write(b)
 }
 
 // latestPerSession keeps each session's newest event, in feed order.

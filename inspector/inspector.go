@@ -66,6 +66,8 @@ type Inspector struct {
 	signer *signer
 	static fs.FS
 	logger *zap.Logger
+	// failures bounds wrong sign-in keys: 10 per 10 s.
+	failures *failureLimit
 }
 
 // New builds the inspector. log may be nil.
@@ -82,7 +84,8 @@ func New(cfg Config, log *zap.Logger) (*Inspector, error) {
 	static, _ := fs.Sub(assets, "assets") // the directory is embedded
 	prefix := strings.TrimSuffix(cfg.Prefix, "/")
 	return &Inspector{cfg: cfg, prefix: prefix, ui: prefix + "/ui", static: static, logger: log,
-		signer: &signer{key: cfg.SigningKey, ttl: cfg.TTL, now: time.Now}}, nil
+		signer:   &signer{key: cfg.SigningKey, ttl: cfg.TTL, now: time.Now},
+		failures: &failureLimit{max: 10, every: 10 * time.Second, now: time.Now}}, nil
 }
 
 // SigningKey derives a cookie signing key from the API keys, so that the
@@ -186,7 +189,9 @@ func securityHeaders(h http.Header) {
 	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "+
 		"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
+	// same-origin, not no-referrer: with no-referrer browsers send
+	// "Origin: null" on our own POSTs, which fromHere refuses.
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cache-Control", "no-store")
 }

@@ -4,13 +4,15 @@
 
 const state = { api: "", csrf: "", rows: new Map(), pageTypes: new Set(), reveal: false, current: "", timer: 0, skipped: 0 };
 
+// el makes an element. Its attributes are a fixed few; links stay within
+// this page (#…), so no value of the shop's can become markup or a URL.
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (k === "class") e.className = v;
-    else if (k === "href") e.setAttribute("href", v);
-    else if (k.startsWith("data-")) e.setAttribute(k, v);
-    else e[k] = v;
+    else if (k === "href" && String(v).startsWith("#")) e.setAttribute("href", v);
+    else if (k.startsWith("data-") || k === "title" || k === "value" || k === "type") e.setAttribute(k, v);
+    else throw new Error("el: attribute " + k + " is not allowed");
   }
   for (const c of children) {
     if (c === null || c === undefined) continue;
@@ -227,8 +229,13 @@ async function loadSession(id) {
 
 function route() {
   clearInterval(state.timer);
-  const m = location.hash.match(/^#\/s\/(.+)$/);
-  state.current = m ? decodeURIComponent(m[1]) : "";
+  let m = location.hash.match(/^#\/s\/(.+)$/);
+  try {
+    state.current = m ? decodeURIComponent(m[1]) : "";
+  } catch (e) {
+    m = null; // a malformed link: show the list
+    state.current = "";
+  }
   $("list-view").hidden = !!m;
   $("session-view").hidden = !m;
   if (m) {
