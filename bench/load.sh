@@ -3,13 +3,15 @@
 # against sessiontap + reverse_proxy, measured in one run on the same
 # machine, in alternating rounds.
 #
-# Usage: [STORE=redis] bench/load.sh [seconds per run] [rounds]
+# Usage: [STORE=redis] [INSPECTOR=1] bench/load.sh [seconds per run] [rounds]
 # Needs wrk (apt-get install -y wrk). Prints a Markdown table for BENCHMARKS.md.
 #
 # STORE=redis puts sessiontap's sessions in a redis-server of the script's
 # own (no persistence, a free loopback port) instead of bigcache; the
 # sessiontap side's CPU time then includes the redis-server's, since the
-# work moved there is still work the node's machine does.
+# work moved there is still work the node's machine does. INSPECTOR=1
+# (bigcache only) turns on the inspector, so every change also goes to its
+# live feed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
@@ -37,6 +39,8 @@ if [[ $store == redis ]]; then
 	export SESSIONTAP_BENCH_REDIS=127.0.0.1:$port
 	for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 	subject=sessiontap-redis
+elif [[ ${INSPECTOR:-} == 1 ]]; then
+	subject=sessiontap-inspector
 fi
 for role in upstream plain "$subject"; do
 	"$bin" run --config "bench/$role.Caddyfile" >"/tmp/sessiontap-bench-$role.log" 2>&1 &
@@ -83,7 +87,7 @@ run() {
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-echo "Store: $store"
+echo "Store: $store${INSPECTOR:+, inspector on}"
 echo
 echo "| case | plain req/s | sessiontap req/s | throughput ratio | plain CPU µs/req | sessiontap CPU µs/req | CPU ratio | plain p99 ms | sessiontap p99 ms |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
