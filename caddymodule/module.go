@@ -7,9 +7,7 @@
 package caddymodule
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -199,46 +197,6 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	return nil
 }
 
-// newAPI builds the operator API and its inspector, or nil when off.
-func (h *Handler) newAPI() (*api.API, error) {
-	cfg, err := h.apiConfig()
-	if cfg == nil || err != nil {
-		return nil, err
-	}
-	if h.inspector, err = h.newInspector(cfg); err != nil {
-		return nil, err
-	}
-	if h.inspector != nil {
-		cfg.MayRead = h.inspector.Authorized
-	}
-	return api.New(*cfg, h.store, h.logger)
-}
-
-// apiConfig is the operator API's config with placeholders replaced, or
-// nil when the API is off.
-func (h *Handler) apiConfig() (*api.Config, error) {
-	if h.API == nil {
-		return nil, nil
-	}
-	repl := caddy.NewReplacer()
-	keys, err := h.API.keys(repl)
-	if err != nil {
-		return nil, err
-	}
-	verifier, err := h.API.SaaSToken.verifier(repl)
-	if err != nil {
-		return nil, err
-	}
-	cfg := &api.Config{Prefix: h.API.Prefix, Keys: keys, SaaSTokens: verifier, OnRequest: observeAPIRequest,
-		History: h.historySize(), OnChange: h.onChange()}
-	if h.engine != nil {
-		cfg.OnDelete = h.engine.Cancel
-		engine := h.engine
-		cfg.Deliveries = func(ctx context.Context, id string) (any, error) { return engine.Status(ctx, id) }
-	}
-	return cfg, nil
-}
-
 func (h *Handler) setDefaults() {
 	if h.Cookie == nil {
 		h.Cookie = &Cookie{}
@@ -301,31 +259,6 @@ func (h *Handler) handlerConfig() (handler.Config, error) {
 		cfg.Sources = append(cfg.Sources, handler.IDSource{From: s.From, Name: s.Name})
 	}
 	return cfg, nil
-}
-
-// keys replaces the placeholders in the API's keys. A key that ends up
-// empty is ignored, since it must never open the API; when none is left,
-// the error names every key's placeholder and where it was configured.
-func (a *API) keys(repl *caddy.Replacer) ([]string, error) {
-	if len(a.Keys) == 0 {
-		return nil, errors.New("api: at least one key is required")
-	}
-	var keys, empty []string
-	for i, k := range a.Keys {
-		if v := repl.ReplaceKnown(k, ""); v != "" {
-			keys = append(keys, v)
-			continue
-		}
-		var at string
-		if i < len(a.KeyOrigins) {
-			at = a.KeyOrigins[i]
-		}
-		empty = append(empty, emptySecret("key", k, at).Error())
-	}
-	if len(keys) == 0 {
-		return nil, fmt.Errorf("api: no usable key (a key that is empty is ignored): %s", strings.Join(empty, "; "))
-	}
-	return keys, nil
 }
 
 // Validate checks the configuration for mistakes Provision cannot fix.
