@@ -44,11 +44,20 @@ type HistoryEntry struct {
 // Record appends e to the session's history, keeping the newest max
 // entries (max <= 0 keeps none), and returns e as kept: its path cleaned
 // (CleanPath), which is what anything else shown the change must use.
+// A page view that repeats the last entry (a reload: only the page
+// changed, from the same source and path) replaces it instead, so that
+// reloads do not push the cart's changes out of the history.
 func (s *Session) Record(e HistoryEntry, max int) HistoryEntry {
 	e.Path = CleanPath(e.Path)
 	if max <= 0 {
 		s.History = nil
 		return e
+	}
+	if n := len(s.History); n > 0 && e.Changes == ChangeAction {
+		if last := &s.History[n-1]; last.Changes == ChangeAction && last.Source == e.Source && last.Path == e.Path {
+			*last = e
+			return e
+		}
 	}
 	if n := len(s.History) + 1 - max; n > 0 {
 		// Shifted in place: the slice is the session's own.

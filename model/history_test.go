@@ -45,3 +45,23 @@ func TestChangeJSONNamesParts(t *testing.T) {
 		t.Fatal("an unknown part was accepted")
 	}
 }
+
+func TestRecordFoldsReloadsNotDataChanges(t *testing.T) {
+	var s Session
+	page := func(v uint64, path string) HistoryEntry {
+		return HistoryEntry{Version: v, Source: SourceHTML, Changes: ChangeAction, Path: path}
+	}
+	s.Record(page(1, "/p/1"), 20)
+	s.Record(page(2, "/p/1?ref=x"), 20) // a reload: folded
+	s.Record(page(3, "/p/2"), 20)
+	s.Record(HistoryEntry{Version: 4, Source: SourceCollect, Changes: ChangeCart}, 20)
+	s.Record(HistoryEntry{Version: 5, Source: SourceCollect, Changes: ChangeCart}, 20) // another cart: kept
+	s.Record(page(6, "/p/2"), 20)
+	var got []uint64
+	for _, e := range s.History {
+		got = append(got, e.Version)
+	}
+	if fmt.Sprint(got) != "[2 3 4 5 6]" {
+		t.Fatalf("versions %v, want [2 3 4 5 6]", got)
+	}
+}
