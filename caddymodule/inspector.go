@@ -90,6 +90,23 @@ func (h *Handler) newFeed(size int) (caddy.Destructor, error) {
 	return pooledFeed{Feed: feed.NewStream(client, rc.Prefix+"feed", size, observeFeedError), release: client.Close}, nil
 }
 
+// wireAttempts tells the live feed of every delivery attempt, so that the
+// inspector's list shows sink states as they move; or stops telling it,
+// when this config has no feed (the engine outlives configs).
+func (h *Handler) wireAttempts() {
+	if h.engine == nil {
+		return
+	}
+	if h.feed == nil {
+		h.engine.OnAttempt(nil)
+		return
+	}
+	f := h.feed
+	h.engine.OnAttempt(func(sink, id string, version uint64, outcome string) {
+		f.Publish(feed.DeliveryOf(sink, id, version, outcome, nodeName))
+	})
+}
+
 // publish puts a change on the live feed. It runs on the request path;
 // Publish never blocks.
 func (h *Handler) publish(s *model.Session, e model.HistoryEntry) {

@@ -180,6 +180,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err := h.provisionFeed(); err != nil {
 		return err
 	}
+	h.wireAttempts()
 
 	cfg, err := h.handlerConfig()
 	if err != nil {

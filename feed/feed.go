@@ -16,8 +16,21 @@ import (
 // DefaultSize is how many events a feed keeps unless told otherwise.
 const DefaultSize = 1000
 
-// Event is one change of one session.
+// Event kinds.
+const (
+	KindChange   = ""         // a change of the session (the zero value)
+	KindDelivery = "delivery" // an attempt to deliver it to a sink
+)
+
+// Event is one change of one session, or one attempt to deliver it.
 type Event struct {
+	// Kind is KindChange or KindDelivery; a delivery event has only
+	// SessionID, Version, At, Sink, Outcome and Node.
+	Kind string `json:"kind,omitempty"`
+	// Sink and Outcome (delivered, retried, failed) describe a delivery.
+	Sink    string `json:"sink,omitempty"`
+	Outcome string `json:"outcome,omitempty"`
+
 	SessionID string         `json:"session_id"`
 	Version   uint64         `json:"version"`
 	At        time.Time      `json:"at"`
@@ -41,6 +54,12 @@ func EventOf(s *model.Session, e model.HistoryEntry, node string) Event {
 		Path: model.CleanPath(e.Path), PageType: s.PageType, CartLines: len(s.Cart.Items), CartTotal: s.Cart.Total(),
 		Customer: !s.Customer.IsZero(), Node: node,
 	}
+}
+
+// DeliveryOf is the event of an attempt to deliver a session's version.
+func DeliveryOf(sink, sessionID string, version uint64, outcome, node string) Event {
+	return Event{Kind: KindDelivery, SessionID: sessionID, Version: version, At: time.Now().UTC(),
+		Sink: sink, Outcome: outcome, Node: node}
 }
 
 // Feed is a bounded, live list of recent events.

@@ -109,15 +109,24 @@ func (in *Inspector) events(w http.ResponseWriter, r *http.Request, g grant) {
 // send writes one "rows" event: the newest change of each session in es
 // (at most batchMax sessions, newest kept) with its delivery states.
 func (in *Inspector) send(ctx context.Context, w http.ResponseWriter, rc *http.ResponseController, es []feed.Event, skipped int) error {
-	rows := latestPerSession(es)
+	rows, attempted := latestPerSession(es)
 	if len(rows) > batchMax {
 		skipped += len(rows) - batchMax
 		rows = rows[len(rows)-batchMax:]
 	}
+	// Rows first: a burst of deliveries may take what is left of the batch.
+	attempted = attempted[:min(len(attempted), batchMax-len(rows))]
+	if rows == nil {
+		rows = []Row{}
+	}
 	for i := range rows {
 		rows[i].Sinks = in.sinkStates(ctx, rows[i].SessionID)
 	}
-	b, err := json.Marshal(map[string]any{"rows": rows, "skipped": skipped})
+	states := make([]SinkStates, len(attempted))
+	for i, id := range attempted {
+		states[i] = SinkStates{SessionID: id, Sinks: in.sinkStates(ctx, id)}
+	}
+	b, err := json.Marshal(map[string]any{"rows": rows, "sinks": states, "skipped": skipped})
 	if err != nil {
 		return err
 	}
@@ -146,19 +155,35 @@ func (d *deadlineWriter) Write(b []byte) (int, error) {
 	return d.ResponseWriter.Write(b)
 }
 
-// latestPerSession keeps each session's newest event, in feed order.
-func latestPerSession(es []feed.Event) []Row {
+// latestPerSession keeps each session's newest change, in feed order, and
+// lists the sessions that only had delivery attempts: their rows need
+// new sink states, not new data.
+func latestPerSession(es []feed.Event) (rows []Row, attempted []string) {
 	last := make(map[string]int, len(es))
 	for i, e := range es {
-		last[e.SessionID] = i
-	}
-	rows := make([]Row, 0, len(last))
-	for i, e := range es {
-		if last[e.SessionID] == i {
-			rows = append(rows, Row{Event: e})
+		if e.Kind == feed.KindChange {
+			last[e.SessionID] = i
 		}
 	}
-	return rows
+	seen := map[string]bool{}
+	for i, e := range es {
+		switch {
+		case e.Kind == feed.KindChange && last[e.SessionID] == i:
+			rows = append(rows, Row{Event: e})
+		case e.Kind == feed.KindDelivery && !seen[e.SessionID]:
+			seen[e.SessionID] = true
+			if _, changed := last[e.SessionID]; !changed {
+				attempted = append(attempted, e.SessionID)
+			}
+		}
+	}
+	return rows, attempted
+}
+
+// SinkStates are a session's sink states, sent when only they moved.
+type SinkStates struct {
+	SessionID string      `json:"session_id"`
+	Sinks     []SinkState `json:"sinks"`
 }
 
 func (in *Inspector) sinkStates(ctx context.Context, id string) []SinkState {

@@ -68,6 +68,16 @@ func TestEventsStreamRowsAndEndWithTheSignIn(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		t.Fatal("the new change was not sent")
 	}
+	// A delivery attempt refreshes the session's sink states, alone.
+	ring.Publish(feed.DeliveryOf("talonone", "old", 1, "retried", "node-a"))
+	select {
+	case d := <-lines:
+		if !strings.Contains(d, `"rows":[]`) || !strings.Contains(d, `"sinks":[{"session_id":"old","sinks":[{"sink":"talonone","state":"failing"}]}]`) {
+			t.Fatalf("after a delivery attempt: %s", d)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("the delivery attempt was not sent")
+	}
 	for range lines {
 	}
 	if d := time.Since(start); d > 4*time.Second {

@@ -31,6 +31,10 @@ type Deliverer interface {
 	OnFeedback(f func(sink string, u *Update, fb Feedback))
 	// OnResult sets what counts outcomes (metrics).
 	OnResult(f func(sink, outcome string, latency time.Duration))
+	// OnAttempt sets what is told of each attempt's outcome (delivered,
+	// retried, failed) with its session and version: the inspector's
+	// live list. It runs on the delivering goroutine and must not block.
+	OnAttempt(f func(sink, sessionID string, version uint64, outcome string))
 }
 
 var (

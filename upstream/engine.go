@@ -148,6 +148,7 @@ type Engine struct {
 
 	onFeedback atomic.Pointer[func(sink string, u *Update, fb Feedback)]
 	onResult   atomic.Pointer[func(sink, outcome string, latency time.Duration)]
+	onAttempt  atomic.Pointer[func(sink, sessionID string, version uint64, outcome string)]
 
 	closeOnce sync.Once
 	closeErr  error
@@ -264,6 +265,12 @@ func (e *Engine) Stats() []SinkStats {
 // in version order. f must not block long: it holds a concurrency slot.
 func (e *Engine) OnFeedback(f func(sink string, u *Update, fb Feedback)) {
 	e.onFeedback.Store(&f)
+}
+
+// OnAttempt implements Deliverer: f is called from the worker after each
+// attempt, with no lock held.
+func (e *Engine) OnAttempt(f func(sink, sessionID string, version uint64, outcome string)) {
+	e.onAttempt.Store(&f)
 }
 
 // OnResult sets f to be called once per outcome (see the Outcome

@@ -84,6 +84,7 @@ func (w *deliveryWorker) handle(s *slot, u *Update, first bool) {
 		q.summary.fail(s.id, attempts, err)
 	}
 	q.notify(o, 1, latency)
+	attempted(q.e.onAttempt.Load(), q.name, s.id, u.Session.Version, o)
 }
 
 // skip ends s's turn when its update's cart, customer and orders are

@@ -108,6 +108,7 @@ type Outbox struct {
 
 	onFeedback atomic.Pointer[func(sink string, u *Update, fb Feedback)]
 	onResult   atomic.Pointer[func(sink, outcome string, latency time.Duration)]
+	onAttempt  atomic.Pointer[func(sink, sessionID string, version uint64, outcome string)]
 	errs       *errorLog
 
 	closeOnce sync.Once
@@ -247,6 +248,11 @@ func (o *Outbox) OnFeedback(f func(sink string, u *Update, fb Feedback)) { o.onF
 
 // OnResult implements Deliverer; as Engine.OnResult.
 func (o *Outbox) OnResult(f func(sink, outcome string, latency time.Duration)) { o.onResult.Store(&f) }
+
+// OnAttempt implements Deliverer.
+func (o *Outbox) OnAttempt(f func(sink, sessionID string, version uint64, outcome string)) {
+	o.onAttempt.Store(&f)
+}
 
 // exec runs a script under CommandTimeout (or ctx's earlier deadline).
 func (o *Outbox) exec(ctx context.Context, l *rueidis.Lua, keys, args []string) rueidis.RedisResult {

@@ -108,13 +108,13 @@ func (q *outboxSink) settle(c claim, fp string, err error, latency time.Duration
 	cfg := &q.o.cfg.Config
 	switch {
 	case err == nil:
-		q.count(q.complete(c, "ok", 0, fp, "reset", nil), outDelivered, latency)
+		q.attempted(c, q.count(q.complete(c, "ok", 0, fp, "reset", nil), outDelivered, latency), outDelivered)
 	case q.ctx.Err() != nil && Retryable(err):
 		// Cut short by Close: hand the lease back so that another node (or
 		// this one's successor) goes on at once.
 		q.complete(c, "release", 0, "", "keep", nil)
 	case Retryable(err) && c.attempt < cfg.MaxAttempts:
-		q.count(q.complete(c, "retry", cfg.retryDelay(c.streak, err), "", "incr", err), outRetried, latency)
+		q.attempted(c, q.count(q.complete(c, "retry", cfg.retryDelay(c.streak, err), "", "incr", err), outRetried, latency), outRetried)
 	default:
 		var next time.Duration
 		streak := "reset"
@@ -122,10 +122,19 @@ func (q *outboxSink) settle(c claim, fp string, err error, latency time.Duration
 			// The upstream struggles: the waiting update, if any, waits too.
 			next, streak = cfg.retryDelay(c.streak, err), "incr"
 		}
-		if q.count(q.complete(c, "fail", next, "", streak, err), outFailed, latency) {
+		if q.attempted(c, q.count(q.complete(c, "fail", next, "", streak, err), outFailed, latency), outFailed) {
 			q.summary.fail(c.id, c.attempt, err)
 		}
 	}
+}
+
+// attempted tells OnAttempt of an outcome that was ours to record, and
+// returns whether it was.
+func (q *outboxSink) attempted(c claim, ours bool, o outcome) bool {
+	if ours {
+		attempted(q.o.onAttempt.Load(), q.name, c.id, c.version, o)
+	}
+	return ours
 }
 
 // The codes of completeScript (and -1: Redis did not answer).

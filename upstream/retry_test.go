@@ -3,6 +3,10 @@ package upstream
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,4 +90,57 @@ func TestEngineRetryGivenUp(t *testing.T) {
 		t.Fatalf("status %+v: want version 2 delivered and the earlier failure kept", st[0])
 	}
 	closeEngine(t, e)
+}
+
+// attempts records OnAttempt's calls.
+type attempts struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (a *attempts) record(sink, id string, version uint64, outcome string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.got = append(a.got, fmt.Sprintf("%s %s v%d %s", sink, id, version, outcome))
+}
+
+func (a *attempts) list() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.got)
+}
+
+// testOnAttempt: each attempt is told with its session and version, so
+// the inspector's list can show sink states as they move.
+func testOnAttempt(t *testing.T, d Deliverer, results *results, up *atomic.Bool) {
+	var a attempts
+	d.OnAttempt(a.record)
+	d.Enqueue(newUpd("s1", 3, model.ChangeCart))
+	await(t, results, "s", OutcomeRetried, 1)
+	up.Store(true)
+	await(t, results, "s", OutcomeDelivered, 1)
+	// OnAttempt comes after the counters: wait for it too.
+	eventually(t, "the delivered attempt told", func() bool {
+		got := a.list()
+		return len(got) > 0 && strings.HasSuffix(got[len(got)-1], "delivered")
+	})
+	got := a.list()
+	if len(got) < 2 || got[0] != "s s1 v3 retried" || got[len(got)-1] != "s s1 v3 delivered" {
+		t.Fatalf("attempts told %q, want retries of s1 v3, then delivered", got)
+	}
+}
+
+func TestEngineOnAttempt(t *testing.T) {
+	var up atomic.Bool
+	e, results := newTestEngine(t, Config{MaxAttempts: 50}, nil)
+	e.AddSink(flakySink(&up), SinkOptions{})
+	testOnAttempt(t, e, results, &up)
+	closeEngine(t, e)
+}
+
+func TestOutboxOnAttempt(t *testing.T) {
+	var up atomic.Bool
+	n := newTestNode(t, redistest.Prefix(t), OutboxConfig{Config: Config{MaxAttempts: 50}}, nil)
+	n.AddSink(flakySink(&up), SinkOptions{})
+	testOnAttempt(t, n.Outbox, n.results, &up)
 }

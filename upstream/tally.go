@@ -20,6 +20,14 @@ func (t *tally) fill(st *SinkStats) {
 	st.Dropped, st.Failed, st.Skipped = t[outDropped].Load(), t[outFailed].Load(), t[outSkipped].Load()
 }
 
+// attempted tells f (an engine's OnAttempt, possibly unset) of an
+// attempt's outcome o.
+func attempted(f *func(sink, sessionID string, version uint64, outcome string), sink, id string, version uint64, o outcome) {
+	if f != nil && *f != nil && o != outNone {
+		(*f)(sink, id, version, outcomeNames[o])
+	}
+}
+
 // report tells f (an engine's OnResult, possibly unset) of n outcomes o.
 func report(f *func(sink, outcome string, latency time.Duration), sink string, o outcome, n int, latency time.Duration) {
 	if o == outNone || f == nil {

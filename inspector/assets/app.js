@@ -103,6 +103,12 @@ function follow() {
       addPageType(r.page_type);
       if (r.session_id === state.current) loadSession(state.current);
     }
+    // Deliveries moved only the sink states of these sessions.
+    for (const s of msg.sinks || []) {
+      const r = state.rows.get(s.session_id);
+      if (r) r.sinks = s.sinks;
+      if (s.session_id === state.current) loadSession(state.current);
+    }
     if (state.rows.size > 1000) {
       const oldest = [...state.rows.values()].sort((a, b) => (a.at < b.at ? -1 : 1)).slice(0, state.rows.size - 1000);
       for (const r of oldest) state.rows.delete(r.session_id);

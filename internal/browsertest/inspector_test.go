@@ -216,6 +216,8 @@ func TestInspectorInABrowser(t *testing.T) {
 	}
 	do(t, ctx, "see the history", 5*time.Second, poll(`document.querySelectorAll("#s-history li").length >= 2`))
 	screenshot(t, ctx, "session")
+	do(t, ctx, "see the list's row delivered too", 5*time.Second, chromedp.Click(css(`a[href="#/"]`)),
+		poll(`(document.querySelector('`+row+` .badge') || {}).textContent === "webhook: delivered"`))
 
 	// Signed out, the feed refuses the page.
 	do(t, ctx, "sign out", 10*time.Second, chromedp.Click(css("#signout")), chromedp.WaitVisible(css("#key")))
