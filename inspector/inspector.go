@@ -144,7 +144,7 @@ func (in *Inspector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (in *Inspector) serveSignedIn(w http.ResponseWriter, r *http.Request, rest string, g grant) {
 	write := r.Method != http.MethodGet && r.Method != http.MethodHead
 	if write && !in.sameOrigin(r, g) {
-		respond.Error(w, http.StatusForbidden, "missing or wrong CSRF token")
+		respond.Error(w, http.StatusForbidden, "refused: a missing or wrong CSRF token, or a request from another site")
 		return
 	}
 	switch {

@@ -136,14 +136,9 @@
       var dl = el("dl");
       dl.appendChild(el("dt", null, "session id"));
       dl.appendChild(el("dd", { id: "session-id" }, d.id));
-      dl.appendChild(el("dt", null, "version"));
-      dl.appendChild(el("dd", { id: "session-version" }, String(d.version)));
-      if (d.page_type) {
-        dl.appendChild(el("dt", null, "page type"));
-        dl.appendChild(el("dd", null, d.page_type));
-      }
       panel.appendChild(dl);
-      panel.appendChild(inspectorLink(d.id));
+      // Its version and page type are those of that moment: the panel
+      // above shows the session as it stands.
       panel.appendChild(el("p", null, "Read it back through the operator API:"));
       panel.appendChild(copyBox(
         "curl -s -H 'Authorization: Bearer " + DEMO_API_KEY + "' " +
@@ -186,7 +181,7 @@
         add("session id", s.id, "stored-id");
         add("version", String(s.version), "stored-version");
         add("page type", s.page_type || "—", "stored-page-type");
-        add("cart", items.length + " lines", "stored-cart");
+        add("cart", items.length + (items.length === 1 ? " line" : " lines"), "stored-cart");
         add("page views", String((s.enrichment && s.enrichment.page_views) || 0));
         add("last change", s.history && s.history.length ? s.history[s.history.length - 1].source + " · " + s.history[s.history.length - 1].changes.join(", ") : "—");
         box.appendChild(dl);

@@ -22,6 +22,7 @@ function el(tag, attrs, ...children) {
 }
 
 const $ = (id) => document.getElementById(id);
+const count = (n, one, many) => n + " " + (n === 1 ? one : many);
 const when = (t) => (t && !t.startsWith("0001-") ? new Date(t).toLocaleString() : "—");
 const money = (n) => (typeof n === "number" ? n.toFixed(2) : "—");
 const sessionHref = (id) => "#/s/" + encodeURIComponent(id);
@@ -76,9 +77,12 @@ function renderRows() {
       el("td", {}, (r.changes || []).join(", ")),
       el("td", {}, r.page_type || "—"),
       el("td", { class: "path" }, r.path || "—"),
-      el("td", {}, r.cart_lines + " lines · " + money(r.cart_total)),
+      el("td", {}, count(r.cart_lines, "line", "lines") + " · " + money(r.cart_total)),
       el("td", {}, sinkBadges(r.sinks)))));
-  $("empty").hidden = state.rows.size > 0;
+  $("empty").hidden = rows.length > 0;
+  $("empty").textContent = state.rows.size === 0
+    ? "No session has changed since this node started. Browse the shop in another tab."
+    : "No session's latest change matches the filters.";
 }
 
 function addPageType(pt) {
@@ -166,12 +170,12 @@ function renderSession(s) {
   dl($("s-customer"), [["Reference", mask(c.customer_reference)], ["Email", maskEmail(c.email)],
     ["Name", c.first_name || c.last_name ? [mask(c.first_name), mask(c.last_name)].join(" ") : "—"], ["Marketing", c.marketing_permission ? "yes" : "no"], ["Group", c.customer_group]]);
   dl($("s-page"), [["Page type", s.page_type || "—"], ["Action", s.action], ["Category", s.category], ["Search", s.search_term],
-    ["Product", s.product && (s.product.name || s.product.product_id)], ["Variation", s.variation], ["Cart token", s.cart_token]]);
+    ["Last product viewed", s.product && (s.product.name || s.product.product_id)], ["Variation", s.variation], ["Cart token", s.cart_token]]);
   const en = s.enrichment || {}, cp = en.campaign || {};
   dl($("s-enrichment"), [["Page views", en.page_views], ["First seen", when(en.first_seen)], ["Last seen", when(en.last_seen)],
     ["Landing page", en.landing_page], ["Referrer", en.referrer], ["Campaign", [cp.utm_source, cp.utm_medium, cp.utm_campaign].filter(Boolean).join(" / ")],
     ["Client IP", en.client_ip], ["User agent", en.user_agent], ["Languages", en.accept_language]]);
-  const orders = (s.orders || []).map((o) => el("li", {}, o.order_number + " · " + (o.items || []).length + " lines"));
+  const orders = (s.orders || []).map((o) => el("li", {}, o.order_number + " · " + count((o.items || []).length, "line", "lines")));
   $("s-orders").replaceChildren(...(orders.length ? orders : [el("li", { class: "note" }, "none")]));
   $("s-effects").textContent = s.effects ? JSON.stringify(s.effects, null, 2) : "—";
   $("s-history").replaceChildren(...(s.history || []).slice().reverse().map((h) =>
@@ -187,6 +191,11 @@ function deliveryState(st) {
 }
 
 function renderDeliveries(d) {
+  if (d.sinks.length === 0) {
+    $("s-deliveries").replaceChildren(el("tr", {}, el("td", { class: "note", "data-sink": "" },
+      "No sinks are configured: add a forward to the sessiontap block to deliver sessions upstream.")));
+    return;
+  }
   // The list shows states as of each session's last change: bring this
   // one's up to date.
   const row = state.rows.get(d.session_id);
@@ -225,12 +234,21 @@ async function loadSession(id) {
     const [s, d] = await Promise.all([call(state.api + "/sessions/" + enc), call(state.api + "/sessions/" + enc + "/deliveries")]);
     if (id !== state.current) return;
     $("s-error").hidden = true;
+    $("session-view").querySelector(".grid").hidden = false;
     renderSession(s);
     renderDeliveries(d);
   } catch (e) {
+    if (id !== state.current) return;
     $("s-error").hidden = false;
     $("s-error").textContent = e.message;
+    // Nothing of another session may stay on screen under this id.
+    $("session-view").querySelector(".grid").hidden = true;
+    $("s-id").textContent = id;
+    $("s-meta").textContent = "";
+    clearInterval(state.timer);
+    return;
   }
+  $("session-view").querySelector(".grid").hidden = false;
 }
 
 function route() {
@@ -265,7 +283,8 @@ async function summary() {
     const items = [];
     for (const [src, c] of Object.entries(s.captures || {})) items.push(src + ": " + Object.entries(c).map(([k, v]) => k + " " + v).join(", "));
     for (const k of s.sinks || []) items.push(k.name + ": queue " + k.pending + ", dropped " + k.dropped + ", failed " + k.failed);
-    if (s.store) items.push("store: " + s.store.entries + " sessions, " + size(s.store.bytes));
+    if (s.store) items.push("store: " + count(s.store.entries, "session", "sessions") + ", " + size(s.store.bytes));
+    if (!(s.sinks || []).length) items.push("no sinks configured");
     if (feed_dropped) items.push("feed dropped " + feed_dropped);
     $("summary").replaceChildren(...items.map((t) => el("li", {}, t)));
   } catch (e) {
@@ -274,6 +293,10 @@ async function summary() {
 }
 
 async function main() {
+  // A link into the inspector that went through the sign-in page.
+  const next = sessionStorage.getItem("sessiontap-next");
+  sessionStorage.removeItem("sessiontap-next");
+  if (next && next.startsWith("#/s/") && !location.hash) location.hash = next;
   const me = await call("me");
   state.api = me.api;
   state.csrf = me.csrf;

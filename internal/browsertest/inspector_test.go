@@ -138,7 +138,7 @@ func TestInspectorInABrowser(t *testing.T) {
 	id := get(t, shopTab, "the session id", 5*time.Second, chromedp.Text(css("#session-id")))
 	// The demo's panel reads the session back as stored, and links to it.
 	do(t, shopTab, "the panel shows the stored session", 5*time.Second,
-		poll(`(document.querySelector("#stored-cart") || {}).textContent === "1 lines"`))
+		poll(`(document.querySelector("#stored-cart") || {}).textContent === "1 line"`))
 	if got := get(t, shopTab, "the stored id", 5*time.Second, chromedp.Text(css("#stored-id"))); got != id {
 		t.Fatalf("the panel's stored session is %q, the collect's %q", got, id)
 	}
@@ -225,6 +225,16 @@ func TestInspectorInABrowser(t *testing.T) {
 		chromedp.Evaluate[int](`fetch("events").then(r => r.status)`, chromedp.EvalAwaitPromise)); after != 401 {
 		t.Fatalf("after sign-out the feed answered %d, want 401", after)
 	}
+
+	// The shop's link, signed out, goes through the sign-in to the session.
+	do(t, ctx, "follow the shop's link while signed out", 15*time.Second,
+		chromedp.Navigate(link), chromedp.WaitVisible(css("#key")),
+		chromedp.SendKeys(css("#key"), apiKey), chromedp.Click(css(`button[type=submit]`)),
+		chromedp.WaitVisible(css("#session-view")), poll(`document.querySelector("#s-id").textContent === `+fmt.Sprintf("%q", id)))
+	// An unknown session shows nothing of the one before.
+	do(t, ctx, "open an unknown session", 10*time.Second,
+		chromedp.Navigate(s.URL+apiPrefix+"/ui/#/s/no-such-session"), chromedp.WaitVisible(css("#s-error")),
+		poll(`document.querySelector("#session-view .grid").hidden && !document.querySelector("#session-view").innerText.includes("Trail Running Shoes")`))
 	if alerted.Load() {
 		t.Fatal("a JavaScript dialog opened: shop data ran as script")
 	}
