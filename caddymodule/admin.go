@@ -80,6 +80,12 @@ type SinkStats struct {
 	Skipped    uint64 `json:"skipped"`
 }
 
+func sinkStatsOf(s upstream.SinkStats) SinkStats {
+	return SinkStats{Name: s.Name, Pending: s.Pending, InFlight: s.InFlight,
+		Delivered: s.Delivered, Retried: s.Retried, Superseded: s.Superseded,
+		Dropped: s.Dropped, Failed: s.Failed, Skipped: s.Skipped}
+}
+
 func (a *AdminAPI) handleStats(w http.ResponseWriter, r *http.Request) error {
 	if err := onlyGET(w, r); err != nil {
 		return err
@@ -104,9 +110,7 @@ func engineStats(stores []namedStore) []EngineStats {
 	for _, e := range pooledEngines() {
 		es := EngineStats{Store: storeOfEngine(e.key, stores), Sinks: []SinkStats{}}
 		for _, s := range e.engine.Stats() {
-			es.Sinks = append(es.Sinks, SinkStats{Name: s.Name, Pending: s.Pending, InFlight: s.InFlight,
-				Delivered: s.Delivered, Retried: s.Retried, Superseded: s.Superseded,
-				Dropped: s.Dropped, Failed: s.Failed, Skipped: s.Skipped})
+			es.Sinks = append(es.Sinks, sinkStatsOf(s))
 		}
 		out = append(out, es)
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/sessiontap/caddy-sessiontap/api"
 	"github.com/sessiontap/caddy-sessiontap/feed"
-	"github.com/sessiontap/caddy-sessiontap/handler"
 	"github.com/sessiontap/caddy-sessiontap/inspector"
 	"github.com/sessiontap/caddy-sessiontap/model"
 	"github.com/sessiontap/caddy-sessiontap/upstream"
@@ -162,31 +161,19 @@ func (h *Handler) retryDelivery(ctx context.Context, id, sink string) (string, e
 	return h.engine.Retry(ctx, sink, &upstream.Update{Session: *s, Changed: model.ChangeCart | model.ChangeCustomer | model.ChangeOrder, OccurredAt: s.UpdatedAt})
 }
 
-func captureCounts(c *handler.CaptureCounters) map[string]int64 {
-	return map[string]int64{"scanned": c.Pages.Load(), "stored": c.Stored.Load(), "truncated": c.Truncated.Load(),
-		"undecodable": c.Undecodable.Load(), "dropped_fields": c.DroppedFields.Load()}
-}
-
-// inspectorSummary is the summary strip: captures by source and outcome,
-// each sink's queue and losses, and the store's size.
+// inspectorSummary is the summary strip: this config's captures by source
+// and outcome, each sink's queue and losses, and the store's size, in the
+// admin view's shapes (/sessiontap/stats).
 func (h *Handler) inspectorSummary(context.Context) any {
-	c := h.handler.Stats()
-	out := map[string]any{
-		"captures": map[string]map[string]int64{
-			"html": captureCounts(&c.HTML),
-			"json": captureCounts(&c.JSON),
-		},
-		"store": h.store.Stats(),
-	}
-	sinks := []map[string]any{}
+	var captures CaptureTotals
+	captures.add(h.handler.Stats())
+	sinks := []SinkStats{}
 	if h.engine != nil {
 		for _, s := range h.engine.Stats() {
-			sinks = append(sinks, map[string]any{"name": s.Name, "pending": s.Pending, "in_flight": s.InFlight,
-				"delivered": s.Delivered, "dropped": s.Dropped, "failed": s.Failed, "retried": s.Retried})
+			sinks = append(sinks, sinkStatsOf(s))
 		}
 	}
-	out["sinks"] = sinks
-	return out
+	return map[string]any{"captures": captures, "sinks": sinks, "store": h.store.Stats()}
 }
 
 func (i *Inspector) validate() error {
