@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/sessiontap/caddy-sessiontap/feed"
-	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
 // The live list's pacing: events are sent in batches, one row per
@@ -28,26 +27,11 @@ type Row struct {
 	Sinks []SinkState `json:"sinks"`
 }
 
-// SinkState is a sink's delivery of the session, in one word:
-// "delivered", "pending", "failing" or "none" (nothing sent yet).
+// SinkState is a sink's delivery of the session in one word
+// (upstream.DeliveryStatus.State).
 type SinkState struct {
 	Sink  string `json:"sink"`
 	State string `json:"state"`
-}
-
-// stateOf reads a delivery status as one word.
-func stateOf(st upstream.DeliveryStatus) string {
-	switch {
-	case st.PendingVersion > 0 && st.LastError != nil && !st.LastError.At.Before(st.DeliveredAt):
-		return "failing"
-	case st.PendingVersion > 0:
-		return "pending"
-	case st.LastError != nil && !st.LastError.At.Before(st.DeliveredAt):
-		return "failing" // given up
-	case st.DeliveredVersion > 0:
-		return "delivered"
-	}
-	return "none"
 }
 
 // events streams the live list: the recent changes, then each new one,
@@ -196,7 +180,7 @@ func (in *Inspector) sinkStates(ctx context.Context, id string) []SinkState {
 		return append(out, SinkState{Sink: "*", State: "unknown"})
 	}
 	for _, st := range sts {
-		out = append(out, SinkState{Sink: st.Sink, State: stateOf(st)})
+		out = append(out, SinkState{Sink: st.Sink, State: st.State()})
 	}
 	return out
 }

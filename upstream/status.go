@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -28,6 +29,31 @@ type DeliveryStatus struct {
 	// LastError is the last failed attempt's, if any (kept after a later
 	// success, with its time, so a flapping upstream shows).
 	LastError *DeliveryFailure `json:"last_error,omitempty"`
+}
+
+// State is the status in one word, for lists: "failing" when the last
+// attempt failed (and nothing was delivered since), "pending" when a
+// version waits, "delivered", or "none" when nothing was sent yet.
+func (st DeliveryStatus) State() string {
+	failedLast := st.LastError != nil && !st.LastError.At.Before(st.DeliveredAt)
+	switch {
+	case failedLast:
+		return "failing"
+	case st.PendingVersion > 0:
+		return "pending"
+	case st.DeliveredVersion > 0:
+		return "delivered"
+	}
+	return "none"
+}
+
+// MarshalJSON writes the status with its State.
+func (st DeliveryStatus) MarshalJSON() ([]byte, error) {
+	type plain DeliveryStatus
+	return json.Marshal(struct {
+		plain
+		State string `json:"state"`
+	}{plain(st), st.State()})
 }
 
 // DeliveryFailure describes a failed attempt without personal data: the

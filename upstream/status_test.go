@@ -2,6 +2,8 @@ package upstream
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,5 +71,29 @@ func TestDeliveryStatus(t *testing.T) {
 				t.Errorf("delivered: %+v (the last error is kept)", st)
 			}
 		})
+	}
+}
+
+func TestDeliveryStatusState(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	fail := func(at time.Time) *DeliveryFailure { return &DeliveryFailure{Status: 500, At: at} }
+	for _, tc := range []struct {
+		st   DeliveryStatus
+		want string
+	}{
+		{DeliveryStatus{}, "none"},
+		{DeliveryStatus{PendingVersion: 2}, "pending"},
+		{DeliveryStatus{PendingVersion: 2, Attempts: 1, LastError: fail(t0)}, "failing"},
+		{DeliveryStatus{DeliveredVersion: 1, DeliveredAt: t0, LastError: fail(t0.Add(time.Second))}, "failing"}, // given up
+		{DeliveryStatus{DeliveredVersion: 2, DeliveredAt: t0.Add(time.Second), LastError: fail(t0)}, "delivered"},
+		{DeliveryStatus{DeliveredVersion: 2, DeliveredAt: t0.Add(time.Second), LastError: fail(t0), PendingVersion: 3}, "pending"},
+	} {
+		if got := tc.st.State(); got != tc.want {
+			t.Errorf("%+v: %s, want %s", tc.st, got, tc.want)
+		}
+		b, _ := json.Marshal(tc.st)
+		if !strings.Contains(string(b), `"state":"`+tc.want+`"`) {
+			t.Errorf("JSON %s lacks its state %s", b, tc.want)
+		}
 	}
 }

@@ -182,14 +182,6 @@ function renderSession(s) {
     el("li", {}, el("b", {}, "v" + h.version), " " + when(h.at) + " · " + h.source + " · " + (h.changes || []).join(", ") + (h.path ? " · " + h.path : ""))));
 }
 
-// deliveryState reads a sink's status as one word, as the live list does.
-function deliveryState(st) {
-  const failedLast = st.last_error && (!st.delivered_at || st.last_error.at >= st.delivered_at);
-  if (st.pending_version) return failedLast ? "failing" : "pending";
-  if (failedLast) return "failing";
-  return st.delivered_version ? "delivered" : "none";
-}
-
 function renderDeliveries(d) {
   if (d.sinks.length === 0) {
     $("s-deliveries").replaceChildren(el("tr", {}, el("td", { class: "note", "data-sink": "" },
@@ -200,11 +192,11 @@ function renderDeliveries(d) {
   // one's up to date.
   const row = state.rows.get(d.session_id);
   if (row) {
-    row.sinks = d.sinks.map((st) => ({ sink: st.sink, state: deliveryState(st) }));
+    row.sinks = d.sinks.map((st) => ({ sink: st.sink, state: st.state }));
     renderRows();
   }
   $("s-deliveries").replaceChildren(...d.sinks.map((st) => {
-    const state = deliveryState(st);
+    const state = st.state;
     const err = st.last_error ? (st.last_error.status ? st.last_error.status + " " : "") + st.last_error.message + " (" + when(st.last_error.at) + ")" : "—";
     const btn = el("button", { type: "button", class: "small retry" }, "Retry now");
     btn.dataset.sink = st.sink;
