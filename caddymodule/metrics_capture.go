@@ -23,6 +23,7 @@ type SourceTotals struct {
 	Undecodable   int64 `json:"undecodable"`
 	DroppedFields int64 `json:"dropped_fields"`
 	CacheGuarded  int64 `json:"cache_guarded"`
+	Ambiguous     int64 `json:"ambiguous"`
 	Remembered    int64 `json:"remembered"`
 }
 
@@ -39,7 +40,7 @@ func (t *CaptureTotals) plus(o CaptureTotals) {
 func (t *SourceTotals) add(c *handler.CaptureCounters) {
 	t.plus(SourceTotals{Pages: c.Pages.Load(), Stored: c.Stored.Load(), Truncated: c.Truncated.Load(),
 		Undecodable: c.Undecodable.Load(), DroppedFields: c.DroppedFields.Load(), CacheGuarded: c.CacheGuarded.Load(),
-		Remembered: c.Remembered.Load()})
+		Ambiguous: c.Ambiguous.Load(), Remembered: c.Remembered.Load()})
 }
 
 func (t *SourceTotals) plus(o SourceTotals) {
@@ -49,6 +50,7 @@ func (t *SourceTotals) plus(o SourceTotals) {
 	t.Undecodable += o.Undecodable
 	t.DroppedFields += o.DroppedFields
 	t.CacheGuarded += o.CacheGuarded
+	t.Ambiguous += o.Ambiguous
 	t.Remembered += o.Remembered
 }
 
@@ -137,6 +139,7 @@ func collectSource(ch chan<- prometheus.Metric, source string, t SourceTotals) {
 	if source == "html" {
 		// Only pages can come from a shared cache.
 		counter(capturesDesc, t.CacheGuarded, source, "cache_guarded")
+		counter(capturesDesc, t.Ambiguous, source, "ambiguous")
 	}
 	counter(droppedFieldsDesc, t.DroppedFields, source)
 }

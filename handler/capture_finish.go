@@ -31,6 +31,7 @@ type CaptureCounters struct {
 	Undecodable   atomic.Int64 // bodies that did not decode (compression, JSON syntax)
 	DroppedFields atomic.Int64 // captured values refused as invalid
 	CacheGuarded  atomic.Int64 // shared-cache pages kept from overwriting cart/customer (HTML only)
+	Ambiguous     atomic.Int64 // pages with two carts or two customers, neither taken (HTML only)
 	Remembered    atomic.Int64 // pages whose tagging came from the memo, not a parse (HTML only)
 }
 
@@ -132,6 +133,9 @@ func (h *Handler) storePage(ctx context.Context, id Identity, c *captureWriter, 
 		h.stats.HTML.Truncated.Add(1)
 	}
 	h.stats.HTML.DroppedFields.Add(int64(len(page.Dropped)))
+	if page.AmbiguousCart || page.AmbiguousCustomer {
+		h.stats.HTML.Ambiguous.Add(1)
+	}
 	patch := pagePatch(page)
 	if c.mayCached && !h.cfg.Capture.Cached && (patch.Cart != nil || patch.Customer != nil) {
 		h.stats.HTML.CacheGuarded.Add(1)
@@ -184,6 +188,8 @@ func pagePatch(p tagging.Page) model.Patch {
 	if p.Customer != nil {
 		c := p.Customer.Customer
 		c.CustomerGroup = p.Customer.CustomerGroup
+		// The page came from the shop's server: what it tags is verified.
+		c.Verified = true
 		patch.Customer = &c
 	}
 	if p.Product != nil {

@@ -94,6 +94,11 @@ func (h *Handler) storeJSON(ctx context.Context, id Identity, route *jsonmap.Rou
 		return
 	}
 	h.stats.JSON.DroppedFields.Add(int64(len(res.Dropped)))
+	if res.Customer != nil {
+		// An answer comes from the shop's server; a request body from
+		// whoever sent it, which may be any browser.
+		res.Customer.Verified = route.Source == jsonmap.SourceResponse
+	}
 	patch := model.Patch{Cart: res.Cart, Lines: res.Lines, Customer: res.Customer, MergeCustomer: true,
 		CartToken: res.CartToken, Variation: res.Currency}
 	if patch.IsZero() {

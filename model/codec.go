@@ -17,7 +17,7 @@ import (
 // against it, so a new field goes into both.
 //
 // Field numbers (never reuse one; add new fields with new numbers):
-// Session{1 id, 2 version, 3 created_at ns, 4 updated_at ns, 5 cart, 6 customer, 7 page_type, 8 action} Cart{1 item} CartItem{1 product_id, 2 sku_id, 3 name, 4 quantity, 5 unit_price zigzag, 6 price_currency_code} Customer{1 customer_reference, 2 email, 3 first_name, 4 last_name, 5 marketing_permission, 6 customer_group}
+// Session{1 id, 2 version, 3 created_at ns, 4 updated_at ns, 5 cart, 6 customer, 7 page_type, 8 action} Cart{1 item} CartItem{1 product_id, 2 sku_id, 3 name, 4 quantity, 5 unit_price zigzag, 6 price_currency_code} Customer{1 customer_reference, 2 email, 3 first_name, 4 last_name, 5 marketing_permission, 6 customer_group, 7 verified}
 // Session{9 state, 10 variation, 11 category, 12 search_term, 13 product, 14 cart_token, 15 order (repeated)} Product{1 product_id, 2 name, 3 price zigzag, 4 price_currency_code} Order{1 order_number, 2 buyer, 3 item}
 // Session{16 effects (raw JSON), 17 context_version}
 // Session{19 history (repeated)} HistoryEntry{1 version, 2 at ns, 3 source, 4 changes, 5 path} (codec_history.go)
@@ -57,6 +57,7 @@ const (
 	customerLastName  protowire.Number = 4
 	customerMarketing protowire.Number = 5
 	customerGroup     protowire.Number = 6
+	customerVerified  protowire.Number = 7
 )
 
 var errWireType = errors.New("field has the wrong wire type")
@@ -104,7 +105,8 @@ func (c *Customer) appendBinary(b []byte) []byte {
 	b = appendString(b, customerFirstName, c.FirstName)
 	b = appendString(b, customerLastName, c.LastName)
 	b = appendVarint(b, customerMarketing, protowire.EncodeBool(c.MarketingPermission))
-	return appendString(b, customerGroup, c.CustomerGroup)
+	b = appendString(b, customerGroup, c.CustomerGroup)
+	return appendVarint(b, customerVerified, protowire.EncodeBool(c.Verified))
 }
 
 func appendString(b []byte, num protowire.Number, v string) []byte {
@@ -267,6 +269,8 @@ func (c *Customer) decodeField(num protowire.Number, typ protowire.Type, b []byt
 		return consumeVarint(typ, b, func(v uint64) { c.MarketingPermission = v != 0 })
 	case customerGroup:
 		return consumeString(typ, b, &c.CustomerGroup)
+	case customerVerified:
+		return consumeVarint(typ, b, func(v uint64) { c.Verified = v != 0 })
 	}
 	return 0, nil
 }

@@ -26,6 +26,7 @@ func fullSession() *Session {
 			FirstName:           "Ann",
 			LastName:            "Lee",
 			MarketingPermission: true,
+			Verified:            true,
 		},
 		PageType: PageCart,
 		Action:   ActionViewCart,

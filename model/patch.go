@@ -40,15 +40,9 @@ func (p Patch) IsZero() bool {
 // so that a store can skip writes (and version bumps) that change nothing.
 func (p Patch) Apply(s *Session) bool {
 	changed := p.applyCart(s)
-	if p.Customer != nil {
-		c := *p.Customer
-		if p.MergeCustomer {
-			c = mergeCustomer(s.Customer, c)
-		}
-		if s.Customer != c {
-			s.Customer = c
-			changed = true
-		}
+	if c, ok := p.customer(s.Customer); ok && s.Customer != c {
+		s.Customer = c
+		changed = true
 	}
 	changed = setIf(&s.PageType, p.PageType) || changed
 	changed = setIf(&s.Action, p.Action) || changed
@@ -129,6 +123,29 @@ func (p Patch) applyOrder(s *Session) bool {
 	s.State = StateClosed
 	s.Action = ActionAddOrder
 	return true
+}
+
+// customer is the customer the patch leaves on a session whose customer is
+// old; ok is false when the patch leaves it as it is. A claimed identity
+// never replaces a verified one (a browser may not overwrite what the
+// shop's server stated); it may only reset it to none, which is never an
+// escalation.
+func (p Patch) customer(old Customer) (Customer, bool) {
+	if p.Customer == nil {
+		return Customer{}, false
+	}
+	c := *p.Customer
+	if old.Verified && !c.Verified && !c.IsZero() {
+		return Customer{}, false
+	}
+	if p.MergeCustomer && old.Verified == c.Verified {
+		// Fields are merged only within one kind of source, so that a
+		// claimed email never becomes verified by a verified cart answer
+		// that lacks one.
+		c = mergeCustomer(old, c)
+	}
+	c.Verified = c.Verified && !c.IsZero()
+	return c, true
 }
 
 // mergeCustomer overlays the non-empty fields of c on old. Marketing

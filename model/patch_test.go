@@ -80,3 +80,38 @@ func TestPatchMergeCustomerKeepsOtherFields(t *testing.T) {
 		t.Errorf("merged customer %+v", s.Customer)
 	}
 }
+
+func TestClaimedCustomerNeverReplacesVerified(t *testing.T) {
+	verified := Customer{CustomerReference: "alice", Email: "alice@example.com", Verified: true}
+	s := Session{Customer: verified}
+	claimed := Customer{CustomerReference: "mallory", Email: "m@example.com", MarketingPermission: true}
+	if (Patch{Customer: &claimed}).Apply(&s) || s.Customer != verified {
+		t.Fatalf("a claimed customer replaced a verified one: %+v", s.Customer)
+	}
+	if !(Patch{Customer: &Customer{}}).Apply(&s) || !s.Customer.IsZero() || s.Customer.Verified {
+		t.Fatalf("a claimed reset must clear the customer: %+v", s.Customer)
+	}
+	if !(Patch{Customer: &claimed}).Apply(&s) || s.Customer != claimed {
+		t.Fatalf("a claimed customer on a session without one must be kept: %+v", s.Customer)
+	}
+	// A verified cart answer with only a reference must not launder the
+	// claimed email into a verified one.
+	bob := Customer{CustomerReference: "bob", Verified: true}
+	if !(Patch{Customer: &bob, MergeCustomer: true}).Apply(&s) || s.Customer != bob {
+		t.Fatalf("verified merge over a claimed customer: %+v, want %+v", s.Customer, bob)
+	}
+	if (Patch{Customer: &Customer{Verified: true}, MergeCustomer: true}).Apply(&s) || !s.Customer.Verified {
+		t.Fatalf("an empty verified merge must change nothing: %+v", s.Customer)
+	}
+}
+
+func TestTrustedCustomer(t *testing.T) {
+	c := Customer{Email: "a@example.com", MarketingPermission: true}
+	if !c.Trusted().IsZero() || c.Trusted().MarketingPermission {
+		t.Fatal("a claimed customer must not be trusted")
+	}
+	c.Verified = true
+	if c.Trusted() != c {
+		t.Fatal("a verified customer is trusted as it is")
+	}
+}

@@ -199,6 +199,13 @@ type CartItem struct {
 
 // Customer is the logged-in visitor, as the shop tags it. Everything here is
 // personal data: it is never logged.
+//
+// Verified says where it came from. The shop's own server states verified
+// identity (HTML tagging, cart API answers, the session-context API, a
+// collect post carrying the shop's signed customer token); what a browser
+// posts on its own word is claimed. A claimed customer is kept for the
+// shop's own use but never sent to a sink as the customer, never makes the
+// visitor logged in, and its marketing permission is never consent.
 type Customer struct {
 	CustomerReference   string `json:"customer_reference,omitempty"`
 	Email               string `json:"email,omitempty"`
@@ -207,10 +214,26 @@ type Customer struct {
 	MarketingPermission bool   `json:"marketing_permission"`
 	// CustomerGroup is the shop's pricing or loyalty group, if tagged.
 	CustomerGroup string `json:"customer_group,omitempty"`
+	// Verified is true when the shop's server stated this identity, false
+	// when only a browser claimed it.
+	Verified bool `json:"verified"`
 }
 
-// IsZero reports whether no customer is known.
-func (c Customer) IsZero() bool { return c == Customer{} }
+// Trusted is c when its identity is verified, and no customer otherwise:
+// what may be sent to a sink as the customer or shown to the shop as a
+// login.
+func (c Customer) Trusted() Customer {
+	if !c.Verified {
+		return Customer{}
+	}
+	return c
+}
+
+// IsZero reports whether no customer is known, whatever its provenance.
+func (c Customer) IsZero() bool {
+	c.Verified = false
+	return c == Customer{}
+}
 
 // LinkedTo reports whether the session belongs to the customer with this
 // reference, as its customer or as the buyer of one of its orders: what a

@@ -143,6 +143,15 @@ func (p *parser) root(tok []byte) ctx {
 		return ctxDoc
 	}
 	if p.seen[ctxDoc]&bit != 0 {
+		// A second cart or customer block is not the shop's: user content
+		// (a review that keeps class attributes) can carry one. Neither is
+		// taken then (parse drops them).
+		switch bit {
+		case rootCart:
+			p.page.AmbiguousCart = true
+		case rootCustomer:
+			p.page.AmbiguousCustomer = true
+		}
 		return ctxIgnore
 	}
 	p.seen[ctxDoc] |= bit

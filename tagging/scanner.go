@@ -31,6 +31,12 @@ type Page struct {
 	SearchTerm string
 	Product    *Product
 	Order      *Order
+	// AmbiguousCart and AmbiguousCustomer report a page with more than one
+	// nosto_cart or nosto_customer block. Only the shop's own markup may
+	// state a cart or an identity, and with two the shop's cannot be told
+	// from one that user content carries, so neither is reported.
+	AmbiguousCart     bool
+	AmbiguousCustomer bool
 	// Truncated reports that the page was longer than the scanner's limit;
 	// tagging still open at the cut is left out rather than reported half.
 	Truncated bool

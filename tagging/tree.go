@@ -102,6 +102,12 @@ func (p *parser) parse(src []byte, truncated bool, first int) Page {
 		}
 	}
 	page := p.page
+	if page.AmbiguousCart {
+		page.Cart = nil
+	}
+	if page.AmbiguousCustomer {
+		page.Customer = nil
+	}
 	p.page, p.src = Page{}, nil
 	return page
 }
