@@ -94,6 +94,8 @@ type Bigcache struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
+
+	secrets secretMap
 }
 
 type stripe struct {
