@@ -4,7 +4,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
@@ -110,7 +109,7 @@ var handlerOptions = map[string]func(*Handler, *caddyfile.Dispenser) error{
 	"respect_dnt":    (*Handler).parseRespectDNT,
 	"opt_out_cookie": stringOption(func(m *Handler) *string { return &m.OptOutCookie }),
 	"store":          (*Handler).parseStore,
-	"collect":        stringOption(func(m *Handler) *string { return &m.Collect }),
+	"collect":        (*Handler).parseCollect,
 	"api":            (*Handler).parseAPI,
 	"forward":        (*Handler).parseForward,
 	"hmac_key":       stringOption(func(m *Handler) *string { return &m.HMACKey }),
@@ -129,29 +128,6 @@ func oneArg(d *caddyfile.Dispenser, dst *string) error {
 	if !d.Args(dst) || d.NextArg() {
 		return d.ArgErr()
 	}
-	return nil
-}
-
-func (m *Handler) parseCookie(d *caddyfile.Dispenser) error {
-	m.Cookie = &Cookie{}
-	if !d.Args(&m.Cookie.Name) {
-		return d.ArgErr()
-	}
-	if !d.NextArg() {
-		return nil
-	}
-	if d.Val() != "max_age" {
-		return d.Errf("cookie: expected max_age, got %q", d.Val())
-	}
-	var raw string
-	if !d.Args(&raw) || d.NextArg() {
-		return d.ArgErr()
-	}
-	dur, err := caddy.ParseDuration(raw)
-	if err != nil || dur <= 0 {
-		return d.Errf("cookie: max_age %q is not a positive duration", raw)
-	}
-	m.Cookie.MaxAge = caddy.Duration(dur)
 	return nil
 }
 

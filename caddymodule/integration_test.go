@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/caddyserver/caddy/v2/caddytest"
+
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // These tests drive a real Caddy in this process through caddytest: its
@@ -101,17 +103,39 @@ func do(t *testing.T, tester *caddytest.Tester, method, url, body string, header
 	return res, string(b)
 }
 
+// collect posts body to the collect endpoint, which answers 204 and
+// nothing else, and reads the session it wrote through the operator API
+// (the config's api block with key test-key). A header pair naming
+// X-Shop-Session with a valid id says the session is that one; otherwise it
+// is the one of our cookie in the tester's jar.
 func collect(t *testing.T, tester *caddytest.Tester, body string, header ...string) session {
 	t.Helper()
-	res, out := do(t, tester, "POST", "http://localhost:9080/_sessiontap/collect", body, header...)
-	if res.StatusCode != 200 {
+	res, out := do(t, tester, "POST", "http://localhost:9080/_sessiontap/collect", body,
+		append([]string{"Content-Type", "application/json"}, header...)...)
+	if res.StatusCode != http.StatusNoContent || out != "" {
 		t.Fatalf("collect: %d %s", res.StatusCode, out)
 	}
-	var s session
-	if err := json.Unmarshal([]byte(out), &s); err != nil {
-		t.Fatal(err)
+	code, s := apiGet(t, tester, collectedID(t, tester, header))
+	if code != http.StatusOK {
+		t.Fatalf("reading the collected session: %d", code)
 	}
 	return s
+}
+
+func collectedID(t *testing.T, tester *caddytest.Tester, header []string) string {
+	t.Helper()
+	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "X-Shop-Session" && model.ValidID(header[i+1]) {
+			return header[i+1]
+		}
+	}
+	for _, c := range tester.Client.Jar.Cookies(mustURL("http://localhost:9080/")) {
+		if c.Name == "sessiontap_id" {
+			return model.OperatorID(c.Value)
+		}
+	}
+	t.Fatal("no session cookie after collect")
+	return ""
 }
 
 func apiGet(t *testing.T, tester *caddytest.Tester, id string) (int, session) {
@@ -161,7 +185,7 @@ func TestCaddyfileEndToEnd(t *testing.T) {
 		t.Errorf("API without cookie or key: %d, Set-Cookie %q", plain.StatusCode, plain.Header.Get("Set-Cookie"))
 	}
 	// Bad input: 400 naming the field; wrong method: 405.
-	res, body = do(t, tester, "POST", "http://localhost:9080/_sessiontap/collect", `{"cart":{"items":[{"product_id":"1","quantity":0,"unit_price":1}]}}`)
+	res, body = do(t, tester, "POST", "http://localhost:9080/_sessiontap/collect", `{"cart":{"items":[{"product_id":"1","quantity":0,"unit_price":1}]}}`, "Content-Type", "application/json")
 	if res.StatusCode != 400 || !strings.Contains(body, `"field":"cart.items[0].quantity"`) {
 		t.Errorf("bad quantity: %d %s", res.StatusCode, body)
 	}
@@ -203,7 +227,7 @@ func TestExternalIDAndDoNotTrack(t *testing.T) {
 		t.Errorf("malformed external id used: %q", s.ID)
 	}
 
-	res, body := do(t, tester, "POST", "http://localhost:9080/_sessiontap/collect", cartBody, "X-Shop-Session", "dnt-session", "DNT", "1")
+	res, body := do(t, tester, "POST", "http://localhost:9080/_sessiontap/collect", cartBody, "X-Shop-Session", "dnt-session", "DNT", "1", "Content-Type", "application/json")
 	if res.StatusCode != 204 || res.Header.Get("Set-Cookie") != "" || body != "" {
 		t.Errorf("DNT collect: %d %q %q", res.StatusCode, res.Header.Get("Set-Cookie"), body)
 	}
@@ -239,8 +263,8 @@ func TestJSONConfig(t *testing.T) {
 	if body != "shop page" || !strings.Contains(res.Header.Get("Set-Cookie"), "shop_sid=") || !strings.Contains(res.Header.Get("Set-Cookie"), "Max-Age=3600") {
 		t.Fatalf("first visit: %q %q", body, res.Header.Get("Set-Cookie"))
 	}
-	res, body = do(t, tester, "POST", "http://localhost:9080/collect", cartBody, "Cookie", "2c.cId=nosto-xyz")
-	if res.StatusCode != 200 || !strings.Contains(body, `"id":"nosto-xyz"`) {
+	res, body = do(t, tester, "POST", "http://localhost:9080/collect", cartBody, "Cookie", "2c.cId=nosto-xyz", "Content-Type", "application/json")
+	if res.StatusCode != 204 {
 		t.Fatalf("collect: %d %s", res.StatusCode, body)
 	}
 	res, body = do(t, tester, "GET", "http://localhost:9080/ops/sessions/nosto-xyz", "", "Authorization", "Bearer json-key")

@@ -70,6 +70,11 @@ type Handler struct {
 	// POSTed JSON shaped like Nosto's Session API. Default /_sessiontap/collect.
 	Collect string `json:"collect,omitempty"`
 
+	// CustomerToken makes a customer posted to collect verified when the
+	// shop's backend signed it. Without it, every customer collect takes
+	// is claimed: kept, but never forwarded as the customer.
+	CustomerToken *CustomerToken `json:"customer_token,omitempty"`
+
 	// Capture configures what is read from proxied responses. By default
 	// HTML pages are scanned for Nosto tagging.
 	Capture *Capture `json:"capture,omitempty"`
@@ -123,6 +128,15 @@ type Cookie struct {
 	// MaxAge is how long the cookie lives; it is renewed at most once a
 	// day while the visitor comes back. Default 30 days.
 	MaxAge caddy.Duration `json:"max_age,omitempty"`
+	// Secret signs the cookie, at least 16 bytes, the same on every node
+	// serving the same sessions. Placeholders such as {env.KEY} are
+	// replaced. Without it the store generates one and keeps it (Redis:
+	// for the whole fleet; bigcache: for this process).
+	Secret string `json:"secret,omitempty"`
+	// SecretOrigin records where Secret was configured, e.g.
+	// "Caddyfile:12". Set by the Caddyfile adapter and used only in error
+	// messages.
+	SecretOrigin string `json:"secret_origin,omitempty"`
 }
 
 // SessionSource is one place an external session id is read from.
@@ -240,17 +254,27 @@ func (h *Handler) handlerConfig() (handler.Config, error) {
 		return handler.Config{}, err
 	}
 	h.hasher = upstream.NewHasher(h.hmacKey())
+	cookieKey, err := h.cookieKey()
+	if err != nil {
+		return handler.Config{}, err
+	}
+	tokenKey, err := h.customerTokenKey()
+	if err != nil {
+		return handler.Config{}, err
+	}
 	cfg := handler.Config{
-		CookieName:   h.Cookie.Name,
-		CookieMaxAge: time.Duration(h.Cookie.MaxAge),
-		RespectDNT:   *h.RespectDNT,
-		OptOutCookie: h.OptOutCookie,
-		CollectPath:  h.Collect,
-		Capture:      capture,
-		OnIdentity:   h.setPlaceholders,
-		OnSession:    sessionWritten,
-		History:      h.historySize(),
-		OnChange:     h.onChange(),
+		CookieKey:        cookieKey,
+		CustomerTokenKey: tokenKey,
+		CookieName:       h.Cookie.Name,
+		CookieMaxAge:     time.Duration(h.Cookie.MaxAge),
+		RespectDNT:       *h.RespectDNT,
+		OptOutCookie:     h.OptOutCookie,
+		CollectPath:      h.Collect,
+		Capture:          capture,
+		OnIdentity:       h.setPlaceholders,
+		OnSession:        sessionWritten,
+		History:          h.historySize(),
+		OnChange:         h.onChange(),
 	}
 	cfg.Enrich = handler.EnrichConfig{HideIP: h.HideIP, HashIP: h.hasher.Hash, ClientIP: clientIP}
 	if h.engine != nil {

@@ -30,7 +30,7 @@ func (d *discard) WriteHeader(int)             {}
 func BenchmarkPassThrough(b *testing.B) {
 	h, _ := newTestHandler(b, testConfig())
 	r := httptest.NewRequest("GET", "/product/181503", nil)
-	r.AddCookie(&http.Cookie{Name: "sessiontap_id", Value: model.CookieValue(model.NewID(), h.day())})
+	r.AddCookie(&http.Cookie{Name: "sessiontap_id", Value: h.signer.sign(model.NewID(), h.day())})
 	w := &discard{h: http.Header{}}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -57,7 +57,7 @@ func BenchmarkNewVisitor(b *testing.B) {
 // BenchmarkCollect posts a two-item cart and a customer to one session.
 func BenchmarkCollect(b *testing.B) {
 	h, _ := newTestHandler(b, testConfig())
-	cookie := &http.Cookie{Name: "sessiontap_id", Value: model.CookieValue(model.NewID(), h.day())}
+	cookie := &http.Cookie{Name: "sessiontap_id", Value: h.signer.sign(model.NewID(), h.day())}
 	b.ReportAllocs()
 	for b.Loop() {
 		w := httptest.NewRecorder()
@@ -92,7 +92,7 @@ func benchTaggedPage(b *testing.B, body []byte, nonce bool) {
 	// The token sits where shops put theirs, in the head.
 	head := bytes.Index(body, []byte("</head>"))
 	r := httptest.NewRequest("GET", "/page-7k.html", nil)
-	r.AddCookie(&http.Cookie{Name: "sessiontap_id", Value: model.CookieValue(model.NewID(), h.day())})
+	r.AddCookie(&http.Cookie{Name: "sessiontap_id", Value: h.signer.sign(model.NewID(), h.day())})
 	w := &discard{h: http.Header{}}
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()

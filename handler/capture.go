@@ -195,6 +195,13 @@ func fromSharedCache(h http.Header) bool {
 			return true
 		}
 	}
+	return sharedCacheable(h)
+}
+
+// sharedCacheable reports an answer that a shared cache may store and
+// hand to other visitors: Cache-Control public or s-maxage, and neither
+// private nor no-store.
+func sharedCacheable(h http.Header) bool {
 	var public bool
 	for _, cc := range h["Cache-Control"] {
 		if containsFold(cc, "private") || containsFold(cc, "no-store") {

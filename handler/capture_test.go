@@ -43,7 +43,7 @@ func capturingHandler(t *testing.T, mutate func(*Config)) (*Handler, cache.Store
 		mutate(&cfg)
 	}
 	h, store := newTestHandler(t, cfg)
-	return h, store, &http.Cookie{Name: "sessiontap_id", Value: model.CookieValue(model.NewID(), h.day())}
+	return h, store, &http.Cookie{Name: "sessiontap_id", Value: h.signer.sign(model.NewID(), h.day())}
 }
 
 func visit(t *testing.T, h *Handler, c *http.Cookie, p page) *httptest.ResponseRecorder {

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -17,57 +19,98 @@ import (
 // maxCollectBody caps the collect endpoint's request body.
 const maxCollectBody = 64 << 10
 
-// collectView is the collect endpoint's answer: the session's new state.
-type collectView struct {
-	ID       string         `json:"id"`
-	Version  uint64         `json:"version"`
-	Cart     model.Cart     `json:"cart"`
-	Customer model.Customer `json:"customer"`
-	PageType model.PageType `json:"page_type,omitempty"`
-}
-
-// collect serves the first-party collect endpoint.
-func (h *Handler) collect(w http.ResponseWriter, r *http.Request, id Identity) {
+// collect serves the first-party collect endpoint. It tells nothing back
+// but success: whoever names a session (a planted cookie, an id seen in a
+// log) must not read it through us. A refused request never sets or
+// replaces the visitor's cookie.
+func (h *Handler) collect(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		respond.MethodNotAllowed(w, http.MethodPost)
 		return
 	}
-	// SameSite=Lax keeps our cookie off cross-site POSTs, but an external id
-	// cookie may not be Lax: refuse writes a browser marks as cross-site.
-	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-		respond.Error(w, http.StatusForbidden, "cross-site collect requests are refused")
+	if msg := refuseCollect(r); msg != "" {
+		respond.Error(w, http.StatusForbidden, msg)
 		return
 	}
-	patch, ferr := decodeCollect(http.MaxBytesReader(w, r.Body, maxCollectBody))
+	if !isJSON(r.Header.Get("Content-Type")) {
+		// A form (text/plain, urlencoded, multipart) can be posted by any
+		// site without a preflight; JSON cannot.
+		writeFieldError(w, http.StatusUnsupportedMediaType, badField("Content-Type", "must be application/json"))
+		return
+	}
+	body, ferr := decodeCollect(http.MaxBytesReader(w, r.Body, maxCollectBody))
+	if ferr == nil && body.token != "" {
+		ferr = h.verifyCollectCustomer(&body)
+	}
 	if ferr != nil {
 		h.log.Debug("collect request refused", zap.String("field", ferr.Field))
-		writeFieldError(w, ferr)
+		writeFieldError(w, http.StatusBadRequest, ferr)
 		return
 	}
+	id, w := h.identify(w, r)
 	if !id.Tracked {
 		// The visitor opted out: accepted and forgotten.
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	s, err := h.apply(r.Context(), id.ID, patch, model.SourceCollect, "")
-	if errors.Is(err, cache.ErrTooLarge) {
-		h.log.Warn("collect refused: the session would be too large", zap.String("session_id", id.ID), zap.Error(err))
+	h.identified(r, id)
+	h.storeCollected(w, r, id, body.patch)
+}
+
+// verifyCollectCustomer makes the posted customer verified when the shop's
+// token vouches for it.
+func (h *Handler) verifyCollectCustomer(c *collected) *fieldError {
+	if why := verifyCustomerToken(h.cfg.CustomerTokenKey, c.token, c.patch.Customer, h.now()); why != "" {
+		return badField("customer_token", why)
+	}
+	c.patch.Customer.Verified = true
+	return nil
+}
+
+func (h *Handler) storeCollected(w http.ResponseWriter, r *http.Request, id Identity, patch model.Patch) {
+	_, err := h.apply(r.Context(), id.ID, patch, model.SourceCollect, "")
+	switch {
+	case err == nil:
+		w.WriteHeader(http.StatusNoContent)
+	case errors.Is(err, cache.ErrTooLarge):
+		h.log.Warn("collect refused: the session would be too large", zap.Error(err))
 		respond.Error(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the session would be larger than %d bytes; nothing was stored", model.MaxEncodedSize))
-		return
-	}
-	if errors.Is(err, cache.ErrUnavailable) {
-		h.log.Debug("collect refused: the session store is unavailable", zap.String("session_id", id.ID), zap.Error(err))
+	case errors.Is(err, cache.ErrUnavailable):
+		h.log.Debug("collect refused: the session store is unavailable", zap.Error(err))
 		respond.Unavailable(w, "the session store is unavailable; nothing was stored, try again later")
-		return
-	}
-	if err != nil {
-		h.log.Error("storing session failed", zap.String("session_id", id.ID), zap.Error(err))
+	default:
+		h.log.Error("storing session failed", zap.Error(err))
 		respond.Error(w, http.StatusInternalServerError, "the session could not be stored")
-		return
 	}
-	respond.JSON(w, http.StatusOK, collectView{
-		ID: s.ID, Version: s.Version, Cart: s.Cart, Customer: s.Customer, PageType: s.PageType,
-	})
+}
+
+// refuseCollect says why a collect request is refused as cross-site, or
+// "". Browsers mark requests with Sec-Fetch-Site on secure origins; over
+// plain HTTP they send none, but a POST carries Origin, which must then
+// be this host. A request with neither is not a browser's cross-site one.
+func refuseCollect(r *http.Request) string {
+	switch first(r.Header["Sec-Fetch-Site"]) {
+	case "same-origin", "none":
+		return ""
+	case "":
+	default:
+		return "collect accepts same-origin requests only (Sec-Fetch-Site)"
+	}
+	origin := first(r.Header["Origin"])
+	if origin == "" {
+		return ""
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" || !strings.EqualFold(u.Host, r.Host) {
+		return "collect accepts same-origin requests only (Origin)"
+	}
+	return ""
+}
+
+// isJSON reports a JSON media type, with or without parameters.
+func isJSON(ct string) bool {
+	mt, _, _ := strings.Cut(ct, ";")
+	return strings.EqualFold(strings.TrimSpace(mt), "application/json")
 }
 
 // apply writes patch to the session, skipping the write when it changes

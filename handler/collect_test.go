@@ -27,7 +27,7 @@ type visitor struct {
 }
 
 func newVisitor(t *testing.T, h *Handler) *visitor {
-	return &visitor{t: t, h: h, cookie: &http.Cookie{Name: "sessiontap_id", Value: model.CookieValue(model.NewID(), h.day())}}
+	return &visitor{t: t, h: h, cookie: &http.Cookie{Name: "sessiontap_id", Value: h.signer.sign(model.NewID(), h.day())}}
 }
 
 func (v *visitor) post(body string) *httptest.ResponseRecorder {
@@ -198,7 +198,7 @@ func TestCollectConcurrentWritesKeepEveryVersion(t *testing.T) {
 		}()
 	}
 	for range n {
-		if code := <-done; code != http.StatusOK {
+		if code := <-done; code != http.StatusNoContent {
 			t.Errorf("status %d", code)
 		}
 	}

@@ -23,6 +23,16 @@ type collectBody struct {
 	Customer json.RawMessage `json:"customer"`
 	PageType *string         `json:"page_type"`
 	Action   *string         `json:"action"`
+	// CustomerToken is the shop's signed word that the customer is the
+	// one logged in (CustomerToken).
+	CustomerToken *string `json:"customer_token"`
+}
+
+// collected is a decoded collect body.
+type collected struct {
+	patch model.Patch
+	// token is the customer token, "" when none was sent.
+	token string
 }
 
 // rawItem keeps each value raw so an error can name the item and field.
@@ -46,12 +56,21 @@ type rawCustomer struct {
 
 // decodeCollect reads and validates a collect body. Any error names the
 // field at fault, and nothing of a refused body is applied.
-func decodeCollect(r io.Reader) (model.Patch, *fieldError) {
-	var p model.Patch
+func decodeCollect(r io.Reader) (collected, *fieldError) {
 	var body collectBody
 	if ferr := decodeStrict(r, &body); ferr != nil {
-		return p, ferr
+		return collected{}, ferr
 	}
+	p, ferr := decodePatch(&body)
+	c := collected{patch: p}
+	if body.CustomerToken != nil {
+		c.token = *body.CustomerToken
+	}
+	return c, ferr
+}
+
+func decodePatch(body *collectBody) (model.Patch, *fieldError) {
+	var p model.Patch
 	var ferr *fieldError
 	if p.Cart, ferr = decodeCart(body.Cart); ferr != nil {
 		return p, ferr

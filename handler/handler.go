@@ -9,6 +9,7 @@ package handler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -38,6 +39,13 @@ type IDSource struct {
 type Config struct {
 	CookieName   string
 	CookieMaxAge time.Duration
+	// CookieKey signs our cookie (at least MinCookieKey bytes, the same on
+	// every node serving the same sessions). Without one New generates one
+	// for this process.
+	CookieKey []byte
+	// CustomerTokenKey verifies the customer tokens collect takes
+	// (CustomerToken); without one, a posted customer stays claimed.
+	CustomerTokenKey []byte
 	// Sources are tried in order before the own cookie.
 	Sources      []IDSource
 	RespectDNT   bool
@@ -72,11 +80,12 @@ type Config struct {
 
 // Handler serves one sessiontap configuration.
 type Handler struct {
-	cfg   Config
-	store cache.Store
-	log   *zap.Logger
-	now   func() time.Time
-	stats CaptureStats
+	cfg    Config
+	signer cookieSigner
+	store  cache.Store
+	log    *zap.Logger
+	now    func() time.Time
+	stats  CaptureStats
 	// pages remembers the tagging of recently scanned pages by their bytes.
 	pages *tagging.Memo
 }
@@ -89,30 +98,31 @@ func New(cfg Config, store cache.Store, log *zap.Logger) (*Handler, error) {
 	if cfg.CookieName == "" {
 		return nil, errors.New("no cookie name")
 	}
+	if n := len(cfg.CookieKey); n > 0 && n < MinCookieKey {
+		return nil, fmt.Errorf("the cookie key must be at least %d bytes, got %d", MinCookieKey, n)
+	}
 	if log == nil {
 		log = zap.NewNop()
 	}
 	if cfg.Capture.Limit <= 0 {
 		cfg.Capture.Limit = DefaultCaptureLimit
 	}
-	return &Handler{cfg: cfg, store: store, log: log, now: time.Now, pages: tagging.NewMemo()}, nil
+	return &Handler{cfg: cfg, signer: newCookieSigner(cfg.CookieKey), store: store, log: log, now: time.Now, pages: tagging.NewMemo()}, nil
 }
 
 // Serve handles r: the collect endpoint answers it itself; anything else
 // gets a session identity and goes on to next.
 func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, next Next) error {
+	if r.URL.Path == h.cfg.CollectPath {
+		h.collect(w, r)
+		return nil
+	}
 	route := h.jsonRoute(r)
 	id, ok := routeIdentity(route, r)
 	if !ok {
-		id = h.identify(w, r)
+		id, w = h.identify(w, r)
 	}
-	if id.Tracked && h.cfg.OnIdentity != nil {
-		h.cfg.OnIdentity(r, id)
-	}
-	if r.URL.Path == h.cfg.CollectPath {
-		h.collect(w, r, id)
-		return nil
-	}
+	h.identified(r, id)
 	if !id.Tracked {
 		return next.ServeHTTP(w, r)
 	}
@@ -131,6 +141,13 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, next Next) error
 	err := next.ServeHTTP(cw, r)
 	h.finishCapture(r.Context(), id, cw)
 	return err
+}
+
+// identified tells the Caddy glue who a tracked request belongs to.
+func (h *Handler) identified(r *http.Request, id Identity) {
+	if id.Tracked && h.cfg.OnIdentity != nil {
+		h.cfg.OnIdentity(r, id)
+	}
 }
 
 // mayCapture rules out requests whose answers are never scanned, so that

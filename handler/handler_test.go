@@ -2,11 +2,11 @@ package handler
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,7 +35,22 @@ func testConfig() Config {
 		RespectDNT:   true,
 		OptOutCookie: "sessiontap_optout",
 		CollectPath:  "/_sessiontap/collect",
+		// Collect answers 204 and nothing else; the tests read what it
+		// stored here.
+		OnSession: func(_ context.Context, s *model.Session) { lastCollected.Store(s) },
 	}
+}
+
+// lastCollected is the session the last write stored (testConfig).
+var lastCollected atomic.Pointer[model.Session]
+
+// collectView is what the collect tests check of a stored session.
+type collectView struct {
+	ID       string
+	Version  uint64
+	Cart     model.Cart
+	Customer model.Customer
+	PageType model.PageType
 }
 
 func newTestHandler(t testing.TB, cfg Config) (*Handler, cache.Store) {
@@ -74,22 +89,25 @@ func ownCookie(t *testing.T, w *httptest.ResponseRecorder) *http.Cookie {
 
 func collectReq(body string, cookies ...*http.Cookie) *http.Request {
 	r := httptest.NewRequest(http.MethodPost, "/_sessiontap/collect", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
 	for _, c := range cookies {
 		r.AddCookie(c)
 	}
 	return r
 }
 
+// decodeView checks that collect answered 204 with no body, and returns
+// the session the request stored.
 func decodeView(t *testing.T, w *httptest.ResponseRecorder) collectView {
 	t.Helper()
-	if w.Code != http.StatusOK {
+	if w.Code != http.StatusNoContent || w.Body.Len() != 0 {
 		t.Fatalf("status %d, body %s", w.Code, w.Body)
 	}
-	var v collectView
-	if err := json.Unmarshal(w.Body.Bytes(), &v); err != nil {
-		t.Fatal(err)
+	s := lastCollected.Swap(nil)
+	if s == nil {
+		t.Fatal("collect answered 204 but stored nothing")
 	}
-	return v
+	return collectView{ID: s.ID, Version: s.Version, Cart: s.Cart, Customer: s.Customer, PageType: s.PageType}
 }
 
 func TestCookieIssuedAndHonoured(t *testing.T) {
@@ -170,7 +188,7 @@ func TestExternalIDWins(t *testing.T) {
 	h, store := newTestHandler(t, cfg)
 
 	r := collectReq(`{"page_type":"cart"}`, &http.Cookie{Name: "2c.cId", Value: "nosto-abc"},
-		&http.Cookie{Name: "sessiontap_id", Value: model.CookieValue(model.NewID(), h.day())})
+		&http.Cookie{Name: "sessiontap_id", Value: h.signer.sign(model.NewID(), h.day())})
 	w := serve(t, h, r)
 	if got := decodeView(t, w).ID; got != "nosto-abc" {
 		t.Errorf("session %q, want the external cookie's", got)
@@ -224,7 +242,7 @@ func TestDoNotTrackStoresNothing(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			h, store := newTestHandler(t, testConfig())
 			id := model.NewID()
-			own := &http.Cookie{Name: "sessiontap_id", Value: model.CookieValue(id, 0)}
+			own := &http.Cookie{Name: "sessiontap_id", Value: h.signer.sign(id, 0)}
 
 			// A page view is proxied as usual, with no cookie.
 			r := httptest.NewRequest("GET", "/", nil)

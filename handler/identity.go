@@ -3,7 +3,6 @@ package handler
 import (
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
@@ -20,31 +19,48 @@ type Identity struct {
 	Tracked bool
 }
 
-// identify finds or issues the session id of r and sets our cookie on w when
-// it is new or due for renewal.
-func (h *Handler) identify(w http.ResponseWriter, r *http.Request) Identity {
+// identify finds or issues the session id of r. When it issues our cookie
+// (a new session, or a renewal) the writer it returns sets it.
+func (h *Handler) identify(w http.ResponseWriter, r *http.Request) (Identity, http.ResponseWriter) {
 	if !h.tracked(r) {
-		return Identity{}
+		return Identity{}, w
 	}
 	for _, src := range h.cfg.Sources {
 		if id := external(r, src); id != "" {
-			return Identity{ID: id, Source: src.From + ":" + src.Name, Tracked: true}
+			return Identity{ID: id, Source: src.From + ":" + src.Name, Tracked: true}, w
 		}
 	}
 	today := h.day()
-	if v, found := cookie(r, h.cfg.CookieName); found {
-		if id, issued, ok := model.ParseCookieValue(v); ok {
-			// Re-set at most once a day: enough to keep max_age sliding
-			// without a Set-Cookie on every response.
-			if issued != today {
-				h.setCookie(w, r, id, today)
-			}
-			return Identity{ID: id, Source: "cookie", Tracked: true}
+	// A value that does not verify is not ours, whoever set it: it starts
+	// a new session under a new id, never under the one offered.
+	if id, issued, ok := h.ownCookie(r); ok {
+		// Re-set at most once a day: enough to keep max_age sliding
+		// without a Set-Cookie on every response.
+		if issued != today {
+			w = h.setCookie(w, r, id, today)
 		}
+		return Identity{ID: id, Source: "cookie", Tracked: true}, w
 	}
 	id := model.NewID()
-	h.setCookie(w, r, id, today)
-	return Identity{ID: id, Source: "new", Tracked: true}
+	return Identity{ID: id, Source: "new", Tracked: true}, h.setCookie(w, r, id, today)
+}
+
+// ownCookie finds the first of our cookies that verifies. A browser sends
+// every cookie of that name that applies, and one set for the parent
+// domain by a sibling site may come first: it must not hide ours.
+func (h *Handler) ownCookie(r *http.Request) (id string, day int64, ok bool) {
+	for _, line := range r.Header["Cookie"] {
+		for part := range strings.SplitSeq(line, ";") {
+			k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+			if k != h.cfg.CookieName {
+				continue
+			}
+			if id, day, ok = h.signer.verify(strings.Trim(v, `"`)); ok {
+				return id, day, true
+			}
+		}
+	}
+	return "", 0, false
 }
 
 // tracked reports whether the visitor lets us keep a session.
@@ -99,17 +115,4 @@ func cookie(r *http.Request, name string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-func (h *Handler) setCookie(w http.ResponseWriter, r *http.Request, id string, day int64) {
-	c := http.Cookie{
-		Name:     h.cfg.CookieName,
-		Value:    model.CookieValue(id, day),
-		Path:     "/",
-		MaxAge:   int(h.cfg.CookieMaxAge / time.Second),
-		HttpOnly: true,
-		Secure:   r.TLS != nil,
-		SameSite: http.SameSiteLaxMode,
-	}
-	w.Header().Add("Set-Cookie", c.String())
 }

@@ -16,6 +16,6 @@ func (e *fieldError) Error() string { return e.Field + ": " + e.Message }
 
 func badField(field, msg string) *fieldError { return &fieldError{Field: field, Message: msg} }
 
-func writeFieldError(w http.ResponseWriter, e *fieldError) {
-	respond.JSON(w, http.StatusBadRequest, map[string]string{"error": e.Error(), "field": e.Field})
+func writeFieldError(w http.ResponseWriter, status int, e *fieldError) {
+	respond.JSON(w, status, map[string]string{"error": e.Error(), "field": e.Field})
 }

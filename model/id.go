@@ -28,10 +28,17 @@ func CookieValue(id string, day int64) string {
 	return id + "." + strconv.FormatInt(day, 36)
 }
 
-// ParseCookieValue splits our cookie's value into the session id and the
-// day it was issued; ok is false for anything else.
+// ParseCookieValue splits our cookie's value, "<id>.<stamp>" with or
+// without the ".<mac>" the visitor's path signs it with, into the session
+// id and the day it was issued; ok is false for anything else. It does not
+// check the mac: whoever holds the value of a cookie we issued may name
+// its session to an operator, but only the visitor's path, which verifies
+// the mac, lets a cookie pick a visitor's session.
 func ParseCookieValue(v string) (id string, day int64, ok bool) {
 	id, stamp, found := strings.Cut(v, ".")
+	if i := strings.IndexByte(stamp, '.'); i >= 0 {
+		stamp = stamp[:i]
+	}
 	if !found || len(id) != ownIDLen || !isBase64URL(id) {
 		return "", 0, false
 	}
@@ -43,7 +50,7 @@ func ParseCookieValue(v string) (id string, day int64, ok bool) {
 }
 
 // OperatorID is the session an operator means by v: our cookie's value
-// "<id>.<stamp>", as a browser's developer tools show it, names the session
+// "<id>.<stamp>[.<mac>]", as a browser's developer tools show it, names the session
 // <id>; any other value is a session id as it is. Our own ids never contain
 // '.', so the two cannot be confused for them; an external id shaped exactly
 // like our cookie (22 base64url characters, '.', a base-36 day) would be

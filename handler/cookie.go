@@ -1,0 +1,115 @@
+package handler
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sessiontap/caddy-sessiontap/model"
+)
+
+// macBytes is how much of the HMAC-SHA256 our cookie carries: 128 bits,
+// as much as the id it protects.
+const macBytes = 16
+
+// MinCookieKey is the shortest key that may sign our cookie.
+const MinCookieKey = 16
+
+// cookieSigner signs and verifies our cookie's value,
+// "<id>.<stamp>.<mac>": the id and the day it was stamped (model's
+// CookieValue) and an HMAC over both. Only a cookie we issued verifies, so
+// a value someone else chose (planted from a sibling domain, guessed,
+// copied from an earlier format) never becomes a session id.
+type cookieSigner struct{ key []byte }
+
+func newCookieSigner(key []byte) cookieSigner {
+	if len(key) == 0 {
+		// A library user who gives no key gets one for this process:
+		// cookies then verify until it restarts.
+		key = make([]byte, 32)
+		_, _ = rand.Read(key)
+	}
+	return cookieSigner{key: key}
+}
+
+func (c cookieSigner) mac(payload string) string {
+	m := hmac.New(sha256.New, c.key)
+	m.Write([]byte(payload))
+	var sum [sha256.Size]byte
+	return base64.RawURLEncoding.EncodeToString(m.Sum(sum[:0])[:macBytes])
+}
+
+// sign returns the cookie value for id stamped on day.
+func (c cookieSigner) sign(id string, day int64) string {
+	payload := model.CookieValue(id, day)
+	return payload + "." + c.mac(payload)
+}
+
+// verify returns the id and day of a value sign made; ok is false for
+// anything else.
+func (c cookieSigner) verify(v string) (id string, day int64, ok bool) {
+	i := strings.LastIndexByte(v, '.')
+	if i < 0 {
+		return "", 0, false
+	}
+	payload, mac := v[:i], v[i+1:]
+	if !hmac.Equal([]byte(mac), []byte(c.mac(payload))) {
+		return "", 0, false
+	}
+	return model.ParseCookieValue(payload)
+}
+
+// setCookie issues our cookie for id. It is set when the answer's headers
+// go out, and not at all on an answer that a shared cache may store: such
+// a cache would hand the one session to every visitor it serves. The
+// cookie then comes with the visitor's next private answer.
+func (h *Handler) setCookie(w http.ResponseWriter, r *http.Request, id string, day int64) http.ResponseWriter {
+	c := http.Cookie{
+		Name:     h.cfg.CookieName,
+		Value:    h.signer.sign(id, day),
+		Path:     "/",
+		MaxAge:   int(h.cfg.CookieMaxAge / time.Second),
+		HttpOnly: true,
+		Secure:   r.TLS != nil,
+		SameSite: http.SameSiteLaxMode,
+	}
+	return &cookieWriter{ResponseWriter: w, cookie: c.String()}
+}
+
+// cookieWriter adds our Set-Cookie to the answer when its header is
+// written, unless the answer may be stored by a shared cache.
+type cookieWriter struct {
+	http.ResponseWriter
+	cookie string
+	done   bool
+}
+
+func (c *cookieWriter) WriteHeader(code int) {
+	if code >= 200 || code < 100 {
+		c.addCookie()
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *cookieWriter) Write(p []byte) (int, error) {
+	c.addCookie()
+	return c.ResponseWriter.Write(p)
+}
+
+func (c *cookieWriter) addCookie() {
+	if c.done {
+		return
+	}
+	c.done = true
+	if !sharedCacheable(c.Header()) {
+		c.Header().Add("Set-Cookie", c.cookie)
+	}
+}
+
+// Unwrap lets http.NewResponseController reach Flush, Hijack and the
+// deadlines of the writer underneath.
+func (c *cookieWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }

@@ -1,0 +1,159 @@
+package handler
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sessiontap/caddy-sessiontap/model"
+)
+
+// A cookie value we did not sign never names a session: not a guessed
+// one, not one in the format before signing, not ours with a changed id.
+func TestOnlyCookiesWeSignedNameASession(t *testing.T) {
+	h, _ := newTestHandler(t, testConfig())
+	victim := model.NewID()
+	good := h.signer.sign(victim, h.day())
+	mac := good[strings.LastIndexByte(good, '.')+1:]
+	for name, v := range map[string]string{
+		"planted":          "AAAAAAAAAAAAAAAAAAAAAA.0",
+		"unsigned":         model.CookieValue(victim, h.day()),
+		"another id's mac": model.CookieValue(model.NewID(), h.day()) + "." + mac,
+		"another key":      newCookieSigner([]byte("0123456789abcdef-other")).sign(victim, h.day()),
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.AddCookie(&http.Cookie{Name: "sessiontap_id", Value: v})
+		c := ownCookie(t, serve(t, h, r))
+		if c == nil {
+			t.Fatalf("%s: no new cookie", name)
+		}
+		id, _, ok := h.signer.verify(c.Value)
+		if !ok || id == victim || strings.HasPrefix(v, id) {
+			t.Errorf("%s: %q became session %q", name, v, id)
+		}
+	}
+	// Ours verifies and keeps its session, even behind a planted one of
+	// the same name (a sibling domain's cookie is sent first).
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Cookie", "sessiontap_id=AAAAAAAAAAAAAAAAAAAAAA.0; sessiontap_id="+good)
+	if c := ownCookie(t, serve(t, h, r)); c != nil {
+		t.Errorf("a valid cookie behind a planted one was replaced by %q", c.Value)
+	}
+}
+
+func TestCollectRefusesWhatAFormOrAnotherSiteCanSend(t *testing.T) {
+	h, _ := newTestHandler(t, testConfig())
+	for name, tc := range map[string]struct {
+		header http.Header
+		status int
+	}{
+		"text/plain form":       {http.Header{"Content-Type": {"text/plain"}}, http.StatusUnsupportedMediaType},
+		"urlencoded form":       {http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, http.StatusUnsupportedMediaType},
+		"no content type":       {http.Header{}, http.StatusUnsupportedMediaType},
+		"same-site sibling":     {http.Header{"Content-Type": {"application/json"}, "Sec-Fetch-Site": {"same-site"}}, http.StatusForbidden},
+		"cross-site":            {http.Header{"Content-Type": {"application/json"}, "Sec-Fetch-Site": {"cross-site"}}, http.StatusForbidden},
+		"other origin, no SFS":  {http.Header{"Content-Type": {"application/json"}, "Origin": {"http://evil.example.com"}}, http.StatusForbidden},
+		"null origin":           {http.Header{"Content-Type": {"application/json"}, "Origin": {"null"}}, http.StatusForbidden},
+		"same origin":           {http.Header{"Content-Type": {"application/json; charset=utf-8"}, "Origin": {"http://example.com"}}, http.StatusNoContent},
+		"same-origin fetch":     {http.Header{"Content-Type": {"application/json"}, "Sec-Fetch-Site": {"same-origin"}}, http.StatusNoContent},
+		"not from a browser":    {http.Header{"Content-Type": {"application/json"}}, http.StatusNoContent},
+		"user typed (SFS none)": {http.Header{"Content-Type": {"application/json"}, "Sec-Fetch-Site": {"none"}}, http.StatusNoContent},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "http://example.com/_sessiontap/collect", strings.NewReader(`{"page_type":"cart"}`))
+		for k, v := range tc.header {
+			r.Header[k] = v
+		}
+		w := serve(t, h, r)
+		if w.Code != tc.status {
+			t.Errorf("%s: %d %s, want %d", name, w.Code, w.Body, tc.status)
+		}
+		if set := ownCookie(t, w); (set != nil) != (tc.status == http.StatusNoContent) {
+			t.Errorf("%s: answered %d with Set-Cookie %v: only an accepted collect may set it", name, w.Code, set)
+		}
+	}
+}
+
+// pageWith answers like a shop whose page carries these headers.
+type pageWith http.Header
+
+func (p pageWith) ServeHTTP(w http.ResponseWriter, _ *http.Request) error {
+	for k, v := range p {
+		w.Header()[k] = v
+	}
+	_, err := w.Write([]byte("page"))
+	return err
+}
+
+func TestNoCookieOnAnswersASharedCacheMayStore(t *testing.T) {
+	h, _ := newTestHandler(t, testConfig())
+	for cc, want := range map[string]bool{
+		"public, max-age=60":          false,
+		"s-maxage=300":                false,
+		"public, max-age=60, private": true,
+		"private, max-age=60":         true,
+		"no-store":                    true,
+		"":                            true,
+	} {
+		w := httptest.NewRecorder()
+		page := pageWith{}
+		if cc != "" {
+			page["Cache-Control"] = []string{cc}
+		}
+		if err := h.Serve(w, httptest.NewRequest("GET", "/", nil), page); err != nil {
+			t.Fatal(err)
+		}
+		if got := ownCookie(t, w) != nil; got != want || w.Body.String() != "page" {
+			t.Errorf("Cache-Control %q: Set-Cookie %v, want %v (body %q)", cc, got, want, w.Body)
+		}
+	}
+}
+
+func TestCustomerTokenMakesCollectIdentityVerified(t *testing.T) {
+	key := []byte("shop-signs-customers-with-this")
+	cfg := testConfig()
+	cfg.CustomerTokenKey = key
+	h, store := newTestHandler(t, cfg)
+	now := time.Now()
+	body := func(ref, email, token string) string {
+		return `{"customer":{"customer_reference":"` + ref + `","email":"` + email + `"},"customer_token":"` + token + `"}`
+	}
+	for name, tc := range map[string]struct {
+		body   string
+		status int
+	}{
+		"valid":          {body("alice", "a@example.com", CustomerToken(key, "alice", "a@example.com", now.Add(time.Hour))), 204},
+		"other customer": {body("bob", "a@example.com", CustomerToken(key, "alice", "a@example.com", now.Add(time.Hour))), 400},
+		"other email":    {body("alice", "m@example.com", CustomerToken(key, "alice", "a@example.com", now.Add(time.Hour))), 400},
+		"expired":        {body("alice", "a@example.com", CustomerToken(key, "alice", "a@example.com", now.Add(-time.Second))), 400},
+		"too long-lived": {body("alice", "a@example.com", CustomerToken(key, "alice", "a@example.com", now.Add(48*time.Hour))), 400},
+		"another key":    {body("alice", "a@example.com", CustomerToken([]byte("not-the-shops-key!"), "alice", "a@example.com", now.Add(time.Hour))), 400},
+		"garbage":        {body("alice", "a@example.com", "v1.x.y"), 400},
+	} {
+		v := newVisitor(t, h)
+		w := v.post(tc.body)
+		if w.Code != tc.status {
+			t.Errorf("%s: %d %s, want %d", name, w.Code, w.Body, tc.status)
+			continue
+		}
+		if tc.status == 400 && !strings.Contains(w.Body.String(), `"field":"customer_token"`) {
+			t.Errorf("%s: the error does not name customer_token: %s", name, w.Body)
+		}
+		id, _, _ := model.ParseCookieValue(v.cookie.Value)
+		s, err := store.Get(context.Background(), id)
+		if tc.status == 204 && (err != nil || !s.Customer.Verified || s.Customer.CustomerReference != "alice") {
+			t.Errorf("%s: stored %+v (%v), want alice verified", name, s, err)
+		}
+	}
+	// Without a token the customer is claimed.
+	v := newVisitor(t, h)
+	if w := v.post(`{"customer":{"customer_reference":"alice"}}`); w.Code != 204 {
+		t.Fatalf("claimed customer: %d %s", w.Code, w.Body)
+	}
+	id, _, _ := model.ParseCookieValue(v.cookie.Value)
+	if s, err := store.Get(context.Background(), id); err != nil || s.Customer.Verified {
+		t.Errorf("a customer without a token is stored as verified: %+v %v", s, err)
+	}
+}
