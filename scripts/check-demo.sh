@@ -32,6 +32,12 @@ curl -sf -b "$jar" -H 'Content-Type: application/json' http://localhost:8080/_se
 	-d '{"cart":{"items":[{"product_id":"181510","sku_id":"181512","name":"Trail Running Shoes","quantity":1,"unit_price":89.90,"price_currency_code":"EUR"}]}}' \
 	>/dev/null || fail "the collect endpoint refused the demo's cart"
 
+# The shop is handed the session in request headers and shows it.
+panel=$(curl -sf -b "$jar" http://localhost:8080/session.html) || fail "the shop's session page did not load"
+for want in "id=\"stored-id\">$id<" 'id="stored-cart">1 in the cart<' 'id="stored-total">89.9 EUR<'; do
+	grep -qF "$want" <<<"$panel" || fail "the shop's session page lacks $want: $panel"
+done
+
 session=$(curl -sf -H 'Authorization: Bearer demo-key' "http://localhost:8080/_sessiontap/api/sessions/$id") ||
 	fail "the session API did not answer for $id"
 for want in '"page_type":"product"' '"product_id":"181510"' '"sku_id":"181512"' '"page_views":1'; do

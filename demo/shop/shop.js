@@ -7,9 +7,9 @@
   "use strict";
 
   var COLLECT_URL = "/_sessiontap/collect";
-  var API_PREFIX = "/_sessiontap/api/sessions/";
-  var INSPECTOR = "/_sessiontap/api/ui/"; // `inspector` in Caddyfile.example
-  var DEMO_API_KEY = "demo-key"; // matches `key demo-key` in Caddyfile.example
+  // A page of the shop that shows the session as sessiontap hands it to
+  // the shop (request headers from Caddyfile.example's header_up lines).
+  var SESSION_PANEL = "/session.html";
   var CART_KEY = "sessiontap_demo_cart";
   var LAST_KEY = "sessiontap_demo_last"; // last collect outcome, shown on every page
 
@@ -54,13 +54,15 @@
       headers: { "Content-Type": "application/json", "Accept": "application/json" },
       body: json
     }).then(function (res) {
+      // Collect tells nothing back but success: 204 for a stored update,
+      // and for a visitor sessiontap does not track (then the page itself
+      // was handed no session id).
       if (res.status === 204) {
-        return { kind: "off", sent: json };
+        return { kind: pageSessionID() ? "ok" : "off", sent: json };
       }
       return res.text().then(function (text) {
         var data = null;
         try { data = text ? JSON.parse(text) : null; } catch (e) { /* not JSON */ }
-        if (res.ok && data) return { kind: "ok", sent: json, data: data };
         if (data && data.error) {
           return { kind: "err", sent: json, status: res.status, error: data.error, field: data.field };
         }
@@ -77,7 +79,7 @@
       outcome.at = new Date().toISOString();
       try { localStorage.setItem(LAST_KEY, JSON.stringify(outcome)); } catch (e) { /* quota */ }
       renderStatus(outcome);
-      if (outcome.kind === "ok") showStored(outcome.data.id);
+      if (outcome.kind === "ok") showStored();
       return outcome;
     });
   }
@@ -89,26 +91,6 @@
     if (attrs) Object.keys(attrs).forEach(function (k) { node.setAttribute(k, attrs[k]); });
     if (text !== undefined) node.textContent = text;
     return node;
-  }
-
-  function copyBox(value) {
-    var box = el("div", { "class": "copy" });
-    var input = el("input", { type: "text", readonly: "", "aria-label": "command to read the session" });
-    input.value = value;
-    input.addEventListener("focus", function () { input.select(); });
-    var btn = el("button", { type: "button", "class": "secondary" }, "Copy");
-    btn.addEventListener("click", function () {
-      var done = function () { btn.textContent = "Copied"; setTimeout(function () { btn.textContent = "Copy"; }, 1500); };
-      if (navigator.clipboard && window.isSecureContext) {
-        navigator.clipboard.writeText(value).then(done, function () { input.select(); });
-      } else {
-        input.select();
-        try { document.execCommand("copy"); done(); } catch (e) { /* user copies by hand */ }
-      }
-    });
-    box.appendChild(input);
-    box.appendChild(btn);
-    return box;
   }
 
   function renderStatus(o) {
@@ -131,22 +113,11 @@
       if (o.field) msg += " [field " + o.field + "]";
       panel.appendChild(el("p", { "class": "msg err" }, msg));
     } else {
-      var d = o.data;
       panel.appendChild(el("p", { "class": "msg ok" }, "Stored."));
       var dl = el("dl");
       dl.appendChild(el("dt", null, "session id"));
-      dl.appendChild(el("dd", { id: "session-id" }, d.id));
+      dl.appendChild(el("dd", { id: "session-id" }, pageSessionID()));
       panel.appendChild(dl);
-      // Its version and page type are those of that moment: the panel
-      // above shows the session as it stands.
-      panel.appendChild(el("p", null, "Read it back through the operator API:"));
-      panel.appendChild(copyBox(
-        "curl -s -H 'Authorization: Bearer " + DEMO_API_KEY + "' " +
-        window.location.origin + API_PREFIX + d.id));
-      var details = el("details");
-      details.appendChild(el("summary", null, "Response"));
-      details.appendChild(el("pre", null, JSON.stringify(d, null, 2)));
-      panel.appendChild(details);
     }
     if (o.sent) {
       var sent = el("details");
@@ -156,39 +127,22 @@
     }
   }
 
-  function inspectorLink(id) {
-    var p = el("p");
-    p.appendChild(el("a", { href: INSPECTOR + "#/s/" + encodeURIComponent(id), target: "_blank", rel: "noopener", id: "inspector-link" },
-      "Open this session in the inspector"));
-    p.appendChild(document.createTextNode(" (sign in with the demo key, " + DEMO_API_KEY + ")"));
-    return p;
-  }
-
-  // showStored shows the session as sessiontap has it now, read back
-  // through the operator API: what this page view and everything before
-  // it made of it, not a copy of what the page last sent.
-  function showStored(id) {
+  // showStored shows the session as it stands now: the shop's own page
+  // SESSION_PANEL, rendered from what sessiontap hands the shop with each
+  // request. Its values are escaped by the template; the fragment is
+  // parsed as inert HTML (no script runs) and moved in.
+  function showStored() {
     var box = document.getElementById("sessiontap-stored");
-    if (!box || !id) return;
-    fetch(API_PREFIX + encodeURIComponent(id), { headers: { "Authorization": "Bearer " + DEMO_API_KEY } })
-      .then(function (res) { return res.ok ? res.json() : Promise.reject(new Error("the API answered " + res.status)); })
-      .then(function (s) {
+    if (!box) return;
+    fetch(SESSION_PANEL, { credentials: "same-origin", cache: "no-store" })
+      .then(function (res) { return res.ok ? res.text() : Promise.reject(new Error("the shop answered " + res.status)); })
+      .then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
         box.textContent = "";
-        box.appendChild(el("h2", null, "Your session, as stored now"));
-        var dl = el("dl");
-        var add = function (k, v, id) { dl.appendChild(el("dt", null, k)); dl.appendChild(el("dd", id ? { id: id } : null, v)); };
-        var items = (s.cart && s.cart.items) || [];
-        add("session id", s.id, "stored-id");
-        add("version", String(s.version), "stored-version");
-        add("page type", s.page_type || "—", "stored-page-type");
-        add("cart", items.length + (items.length === 1 ? " line" : " lines"), "stored-cart");
-        add("page views", String((s.enrichment && s.enrichment.page_views) || 0));
-        add("last change", s.history && s.history.length ? s.history[s.history.length - 1].source + " · " + s.history[s.history.length - 1].changes.join(", ") : "—");
-        box.appendChild(dl);
-        box.appendChild(inspectorLink(s.id));
+        Array.prototype.slice.call(doc.body.childNodes).forEach(function (n) { box.appendChild(document.adoptNode(n)); });
       }, function (err) {
         box.textContent = "";
-        box.appendChild(el("p", { "class": "msg" }, "No session read back yet (" + err.message + ")."));
+        box.appendChild(el("p", { "class": "msg" }, "No session shown yet (" + err.message + ")."));
       });
   }
 
@@ -358,8 +312,7 @@
   // After load: sessiontap stores what it read from this page once the
   // page has been sent, so the read-back waits for the page to finish.
   window.addEventListener("load", function () {
-    var id = pageSessionID();
-    showStored(id);
-    setTimeout(function () { showStored(id); }, 1000);
+    showStored();
+    setTimeout(showStored, 1000);
   });
 })();

@@ -138,7 +138,7 @@ func TestInspectorInABrowser(t *testing.T) {
 	id := get(t, shopTab, "the session id", 5*time.Second, chromedp.Text(css("#session-id")))
 	// The demo's panel reads the session back as stored, and links to it.
 	do(t, shopTab, "the panel shows the stored session", 5*time.Second,
-		poll(`(document.querySelector("#stored-cart") || {}).textContent === "1 line"`))
+		poll(`(document.querySelector("#stored-cart") || {}).textContent === "1 in the cart"`))
 	if got := get(t, shopTab, "the stored id", 5*time.Second, chromedp.Text(css("#stored-id"))); got != id {
 		t.Fatalf("the panel's stored session is %q, the collect's %q", got, id)
 	}
