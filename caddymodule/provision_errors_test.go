@@ -48,6 +48,12 @@ func TestEmptySecretNamesOptionPlaceholderAndLine(t *testing.T) {
 			`forward nosto: token "{env.SESSIONTAP_TEST_UNSET}{env.SESSIONTAP_TEST_UNSET2}" is empty after replacing placeholders (are SESSIONTAP_TEST_UNSET and SESSIONTAP_TEST_UNSET2 set?), at Caddyfile:4`},
 		{"\t\tforward webhook https://hooks.example.com/s {\n\t\t\ton action\n\t\t\tsecret {env.SESSIONTAP_TEST_UNSET}\n\t\t}",
 			`forward webhook: secret "{env.SESSIONTAP_TEST_UNSET}" is empty after replacing placeholders (is SESSIONTAP_TEST_UNSET set?), at Caddyfile:5`},
+		{"\t\tcookie sid secret {env.SESSIONTAP_TEST_UNSET}",
+			`cookie: secret "{env.SESSIONTAP_TEST_UNSET}" is empty after replacing placeholders (is SESSIONTAP_TEST_UNSET set?), at Caddyfile:3`},
+		{"\t\tcookie sid secret too-short",
+			`cookie: secret must be at least 16 bytes, got 9; generate one with: openssl rand -base64 32, at Caddyfile:3`},
+		{"\t\tcollect /c {\n\t\t\tcustomer_token hmac {env.SESSIONTAP_TEST_UNSET}\n\t\t}",
+			`collect: customer_token hmac "{env.SESSIONTAP_TEST_UNSET}" is empty after replacing placeholders (is SESSIONTAP_TEST_UNSET set?), at Caddyfile:4`},
 		{"\t\tapi /ops {\n\t\t\tkey k\n\t\t\tsaas_token hmac {env.SESSIONTAP_TEST_UNSET}\n\t\t}",
 			`api: saas_token hmac "{env.SESSIONTAP_TEST_UNSET}" is empty after replacing placeholders (is SESSIONTAP_TEST_UNSET set?), at Caddyfile:5`},
 	}
