@@ -167,10 +167,16 @@ func startShop(t *testing.T, webhookURL string) *shop { return startShopWith(t, 
 // startShopWith starts the demo with store, when not empty, in place of
 // its bigcache store block.
 func startShopWith(t *testing.T, webhookURL, store string) *shop {
+	return startShopEdited(t, webhookURL, store, nil)
+}
+
+// startShopEdited starts the demo with edit, when not nil, applied to its
+// config last.
+func startShopEdited(t *testing.T, webhookURL, store string, edit func(cfg string) string) *shop {
 	t.Helper()
 	bin := caddyBinary(t)
 	for attempt := 0; ; attempt++ {
-		s, err := tryStartShop(t, bin, webhookURL, store)
+		s, err := tryStartShop(t, bin, webhookURL, store, edit)
 		if err == nil {
 			return s
 		}
@@ -180,12 +186,15 @@ func startShopWith(t *testing.T, webhookURL, store string) *shop {
 	}
 }
 
-func tryStartShop(t *testing.T, bin, webhookURL, store string) (*shop, error) {
+func tryStartShop(t *testing.T, bin, webhookURL, store string, edit func(string) string) (*shop, error) {
 	dir := t.TempDir()
 	front, back, admin := freePort(t), freePort(t), freePort(t)
 	cfg, err := demoConfig(t, front, back, admin, webhookURL, store)
 	if err != nil {
 		t.Fatal(err) // the demo's Caddyfile changed: not worth a retry
+	}
+	if edit != nil {
+		cfg = edit(cfg)
 	}
 	path := filepath.Join(dir, "Caddyfile")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
