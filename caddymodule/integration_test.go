@@ -103,8 +103,8 @@ func do(t *testing.T, tester *caddytest.Tester, method, url, body string, header
 	return res, string(b)
 }
 
-// collect posts body to the collect endpoint, which answers 204 and
-// nothing else, and reads the session it wrote through the operator API
+// collect posts body to the collect endpoint, which answers the version
+// and nothing else, and reads the session it wrote through the operator API
 // (the config's api block with key test-key). A header pair naming
 // X-Shop-Session with a valid id says the session is that one; otherwise it
 // is the one of our cookie in the tester's jar.
@@ -112,12 +112,13 @@ func collect(t *testing.T, tester *caddytest.Tester, body string, header ...stri
 	t.Helper()
 	res, out := do(t, tester, "POST", "http://localhost:9080/_sessiontap/collect", body,
 		append([]string{"Content-Type", "application/json"}, header...)...)
-	if res.StatusCode != http.StatusNoContent || out != "" {
+	var answer map[string]uint64
+	if res.StatusCode != http.StatusOK || json.Unmarshal([]byte(out), &answer) != nil || len(answer) != 1 {
 		t.Fatalf("collect: %d %s", res.StatusCode, out)
 	}
 	code, s := apiGet(t, tester, collectedID(t, tester, header))
-	if code != http.StatusOK {
-		t.Fatalf("reading the collected session: %d", code)
+	if code != http.StatusOK || s.Version != answer["version"] {
+		t.Fatalf("reading the collected session: %d, version %d, collect said %d", code, s.Version, answer["version"])
 	}
 	return s
 }
@@ -264,7 +265,7 @@ func TestJSONConfig(t *testing.T) {
 		t.Fatalf("first visit: %q %q", body, res.Header.Get("Set-Cookie"))
 	}
 	res, body = do(t, tester, "POST", "http://localhost:9080/collect", cartBody, "Cookie", "2c.cId=nosto-xyz", "Content-Type", "application/json")
-	if res.StatusCode != 204 {
+	if res.StatusCode != 200 || body != `{"version":1}`+"\n" {
 		t.Fatalf("collect: %d %s", res.StatusCode, body)
 	}
 	res, body = do(t, tester, "GET", "http://localhost:9080/ops/sessions/nosto-xyz", "", "Authorization", "Bearer json-key")

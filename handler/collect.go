@@ -19,10 +19,15 @@ import (
 // maxCollectBody caps the collect endpoint's request body.
 const maxCollectBody = 64 << 10
 
-// collect serves the first-party collect endpoint. It tells nothing back
-// but success: whoever names a session (a planted cookie, an id seen in a
-// log) must not read it through us. A refused request never sets or
-// replaces the visitor's cookie.
+// collectAnswer is all collect tells back: the session's version after
+// the write. Whoever holds a session's cookie must not read the session
+// through us; a version says only how often it changed.
+type collectAnswer struct {
+	Version uint64 `json:"version"`
+}
+
+// collect serves the first-party collect endpoint. A refused request never
+// sets or replaces the visitor's cookie.
 func (h *Handler) collect(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		respond.MethodNotAllowed(w, http.MethodPost)
@@ -68,10 +73,10 @@ func (h *Handler) verifyCollectCustomer(c *collected) *fieldError {
 }
 
 func (h *Handler) storeCollected(w http.ResponseWriter, r *http.Request, id Identity, patch model.Patch) {
-	_, err := h.apply(r.Context(), id.ID, patch, model.SourceCollect, "")
+	s, err := h.apply(r.Context(), id.ID, patch, model.SourceCollect, "")
 	switch {
 	case err == nil:
-		w.WriteHeader(http.StatusNoContent)
+		respond.JSON(w, http.StatusOK, collectAnswer{Version: s.Version})
 	case errors.Is(err, cache.ErrTooLarge):
 		h.log.Warn("collect refused: the session would be too large", zap.Error(err))
 		respond.Error(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the session would be larger than %d bytes; nothing was stored", model.MaxEncodedSize))

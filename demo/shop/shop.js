@@ -54,15 +54,15 @@
       headers: { "Content-Type": "application/json", "Accept": "application/json" },
       body: json
     }).then(function (res) {
-      // Collect tells nothing back but success: 204 for a stored update,
-      // and for a visitor sessiontap does not track (then the page itself
-      // was handed no session id).
+      // Collect tells back only the session's version (200), or 204 for a
+      // visitor sessiontap does not track.
       if (res.status === 204) {
-        return { kind: pageSessionID() ? "ok" : "off", sent: json };
+        return { kind: "off", sent: json };
       }
       return res.text().then(function (text) {
         var data = null;
         try { data = text ? JSON.parse(text) : null; } catch (e) { /* not JSON */ }
+        if (res.ok && data) return { kind: "ok", sent: json, data: data };
         if (data && data.error) {
           return { kind: "err", sent: json, status: res.status, error: data.error, field: data.field };
         }
@@ -117,6 +117,8 @@
       var dl = el("dl");
       dl.appendChild(el("dt", null, "session id"));
       dl.appendChild(el("dd", { id: "session-id" }, pageSessionID()));
+      dl.appendChild(el("dt", null, "version"));
+      dl.appendChild(el("dd", null, String(o.data.version)));
       panel.appendChild(dl);
     }
     if (o.sent) {
