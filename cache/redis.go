@@ -114,6 +114,8 @@ type Redis struct {
 
 	hits, misses, conflicts atomic.Int64
 	closeOnce               sync.Once
+
+	secrets secretMap // the last read of each secret (Secret)
 }
 
 // NewRedis connects to Redis and checks it answers a PING within Timeout:

@@ -37,6 +37,21 @@ type secretMap struct {
 	m  map[string][]byte
 }
 
+func (s *secretMap) get(name string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[name]
+}
+
+func (s *secretMap) set(name string, v []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = make(map[string][]byte)
+	}
+	s.m[name] = v
+}
+
 func (s *secretMap) secret(name string) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -63,14 +78,22 @@ return redis.call('GET', KEYS[1])
 `)
 
 // Secret implements Secrets: the secret is the key P + "secret:" + name.
+// The one last read is offered again, so that a Redis that lost its data
+// gets back the key the fleet signs with rather than a new one; where
+// another node already wrote a new one, every node adopts it as it asks.
 func (r *Redis) Secret(ctx context.Context, name string) ([]byte, error) {
-	v, err := r.exec(ctx, secretScript, []string{r.cfg.Prefix + "secret:" + name}, []string{string(newSecret())}).AsBytes()
+	offer := r.secrets.get(name)
+	if offer == nil {
+		offer = newSecret()
+	}
+	v, err := r.exec(ctx, secretScript, []string{r.cfg.Prefix + "secret:" + name}, []string{string(offer)}).AsBytes()
 	if err != nil {
 		return nil, r.fail("reading secret "+name, err)
 	}
 	if len(v) < SecretSize {
 		return nil, errors.New("redis: secret " + name + " is shorter than it was written; delete the key to make a new one")
 	}
+	r.secrets.set(name, v)
 	return v, nil
 }
 
