@@ -40,7 +40,7 @@ func TestSessionDeliveriesAPI(t *testing.T) {
 		delivery {
 			max_backoff 300ms
 		}`, "shop"), "caddyfile")
-			res, out := do(t, tester, "POST", "http://localhost:9080/_sessiontap/collect", cartBody)
+			res, out := do(t, tester, "POST", "http://localhost:9080/_sessiontap/collect", cartBody, "Content-Type", "application/json")
 			if res.StatusCode != 200 {
 				t.Fatalf("collect: %d %s", res.StatusCode, out)
 			}

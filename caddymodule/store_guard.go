@@ -152,3 +152,13 @@ func (b *breaker) settle(probe, down, answered bool) {
 }
 
 var _ cache.Store = (*guardedStore)(nil)
+
+// Secret passes the store's secrets through (cache.Secrets), unguarded:
+// it is read once while provisioning, not on a visitor's request.
+func (g *guardedStore) Secret(ctx context.Context, name string) ([]byte, error) {
+	keeper, ok := g.Store.(cache.Secrets)
+	if !ok {
+		return nil, errors.New("the store keeps no secrets")
+	}
+	return keeper.Secret(ctx, name)
+}
