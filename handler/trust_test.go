@@ -157,3 +157,12 @@ func TestCustomerTokenMakesCollectIdentityVerified(t *testing.T) {
 		t.Errorf("a customer without a token is stored as verified: %+v %v", s, err)
 	}
 }
+
+// The README's recipe, computed in Node.js with crypto.createHmac: a shop's
+// backend in any language must get the token this package verifies.
+func TestCustomerTokenMatchesTheREADMERecipe(t *testing.T) {
+	got := CustomerToken([]byte("k-0123456789abcdef"), "alice", "a@example.com", time.Unix(1800000000, 0))
+	if want := "v1.1800000000.yJ0GXUIxiasuLXt59rUEpQ9llhd7M1Ggttvg7qQUN1Y"; got != want {
+		t.Fatalf("token %s, want %s", got, want)
+	}
+}
