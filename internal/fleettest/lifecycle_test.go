@@ -60,7 +60,7 @@ func TestFleetLifecycle(t *testing.T) {
 	for _, n := range f.Nodes {
 		var code int
 		ok := Poll(10*time.Second, func() bool {
-			res, _, err := n.Do("POST", Collect, []byte(`{"page_type":"front"}`), "Cookie", CookieHeader(cookie))
+			res, _, err := n.Do("POST", Collect, []byte(`{"page_type":"front"}`), "Cookie", CookieHeader(cookie), "Content-Type", "application/json")
 			if err != nil || res.StatusCode != 200 {
 				return false
 			}
