@@ -74,10 +74,18 @@ func (h *Handler) setCookie(w http.ResponseWriter, r *http.Request, id string, d
 		Path:     "/",
 		MaxAge:   int(h.cfg.CookieMaxAge / time.Second),
 		HttpOnly: true,
-		Secure:   r.TLS != nil,
+		Secure:   r.TLS != nil || prefixedCookie(h.cfg.CookieName),
 		SameSite: http.SameSiteLaxMode,
 	}
 	return &cookieWriter{ResponseWriter: w, cookie: c.String()}
+}
+
+// prefixedCookie reports a name with a prefix browsers enforce: a
+// "__Host-" cookie must be Secure with Path=/ and no Domain, so no other
+// site, a sibling subdomain included, can set one for the shop's host;
+// "__Secure-" must be Secure.
+func prefixedCookie(name string) bool {
+	return strings.HasPrefix(name, "__Host-") || strings.HasPrefix(name, "__Secure-")
 }
 
 // cookieWriter adds our Set-Cookie to the answer when its header is

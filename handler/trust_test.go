@@ -166,3 +166,17 @@ func TestCustomerTokenMatchesTheREADMERecipe(t *testing.T) {
 		t.Fatalf("token %s, want %s", got, want)
 	}
 }
+
+// A __Host- cookie is one no sibling subdomain can set: browsers take it
+// only Secure, with Path=/ and no Domain, which is how we set it even
+// where TLS ends before Caddy.
+func TestHostPrefixedCookieIsSecure(t *testing.T) {
+	cfg := testConfig()
+	cfg.CookieName = "__Host-sid"
+	h, _ := newTestHandler(t, cfg)
+	w := serve(t, h, httptest.NewRequest("GET", "http://shop.example/", nil))
+	set := w.Header().Get("Set-Cookie")
+	if !strings.HasPrefix(set, "__Host-sid=") || !strings.Contains(set, "; Secure") || !strings.Contains(set, "Path=/") || strings.Contains(set, "Domain") {
+		t.Fatalf("Set-Cookie %q", set)
+	}
+}
