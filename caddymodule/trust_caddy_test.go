@@ -210,3 +210,35 @@ func TestCookieKeySurvivesReload(t *testing.T) {
 		t.Errorf("cookie id %q", id)
 	}
 }
+
+// Fixation with a cookie of ours: the attacker gets a valid cookie by
+// visiting, tosses it into the victim's browser, and waits for the victim
+// to log in. The login moves the victim to a fresh id; the attacker's
+// cookie then names an empty session.
+func TestLoginMovesTheSessionAwayFromAFixedCookie(t *testing.T) {
+	const key = "the-shops-customer-token-key"
+	tester := newTester(t)
+	tester.InitServer(siteConfig(`
+		collect /_sessiontap/collect {
+			customer_token hmac `+key+`
+		}`, "shop page"), "caddyfile")
+	attacker := rawClient(t)
+	fetch(t, attacker, "GET", "http://localhost:9080/")
+	victim := rawClient(t)
+	victim.Jar.SetCookies(mustURL("http://localhost:9080/"), attacker.Jar.Cookies(mustURL("http://localhost:9080/")))
+	if res, body := postJSON(t, victim, cartBody); res.StatusCode != 200 {
+		t.Fatalf("the victim's cart: %d %s", res.StatusCode, body)
+	}
+	token := handler.CustomerToken([]byte(key), "victim-ref", "victim@example.com", time.Now().Add(time.Minute))
+	res, body := postJSON(t, victim, `{"customer":{"customer_reference":"victim-ref","email":"victim@example.com"},"customer_token":"`+token+`"}`)
+	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Set-Cookie"), "sessiontap_id=") {
+		t.Fatalf("the victim's login: %d %s, Set-Cookie %q", res.StatusCode, body, res.Header.Get("Set-Cookie"))
+	}
+	if s := sessionOf(t, attacker); s != nil {
+		t.Errorf("the attacker's cookie still names the session: %v", s["customer"])
+	}
+	s := sessionOf(t, victim)
+	if s == nil || s["customer"].(map[string]any)["verified"] != true || len(s["cart"].(map[string]any)["items"].([]any)) != 1 {
+		t.Errorf("the victim's moved session: %v", s)
+	}
+}

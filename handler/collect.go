@@ -58,6 +58,13 @@ func (h *Handler) collect(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
+	if old, ok := h.rotates(r.Context(), id, body.patch.Customer); ok {
+		var err error
+		if id, w, err = h.rotate(w, r, id, old); err != nil {
+			h.collectFailed(w, err)
+			return
+		}
+	}
 	h.identified(r, id)
 	h.storeCollected(w, r, id, body.patch)
 }
@@ -74,9 +81,15 @@ func (h *Handler) verifyCollectCustomer(c *collected) *fieldError {
 
 func (h *Handler) storeCollected(w http.ResponseWriter, r *http.Request, id Identity, patch model.Patch) {
 	s, err := h.apply(r.Context(), id.ID, patch, model.SourceCollect, "")
+	if err != nil {
+		h.collectFailed(w, err)
+		return
+	}
+	respond.JSON(w, http.StatusOK, collectAnswer{Version: s.Version})
+}
+
+func (h *Handler) collectFailed(w http.ResponseWriter, err error) {
 	switch {
-	case err == nil:
-		respond.JSON(w, http.StatusOK, collectAnswer{Version: s.Version})
 	case errors.Is(err, cache.ErrTooLarge):
 		h.log.Warn("collect refused: the session would be too large", zap.Error(err))
 		respond.Error(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the session would be larger than %d bytes; nothing was stored", model.MaxEncodedSize))

@@ -180,3 +180,45 @@ func TestHostPrefixedCookieIsSecure(t *testing.T) {
 		t.Fatalf("Set-Cookie %q", set)
 	}
 }
+
+// A login (a verified customer the session did not have) moves the
+// session to a fresh id: whoever holds the old cookie holds nothing.
+func TestVerifiedLoginMovesTheSessionToAFreshID(t *testing.T) {
+	key := []byte("shop-signs-customers-with-this")
+	cfg := testConfig()
+	cfg.CustomerTokenKey = key
+	h, store := newTestHandler(t, cfg)
+	v := newVisitor(t, h) // the cookie an attacker tossed in, and holds too
+	if w := v.post(`{"cart":{"items":[{"product_id":"p1","quantity":1,"unit_price":1}]}}`); w.Code != 200 {
+		t.Fatalf("cart: %d %s", w.Code, w.Body)
+	}
+	oldID, _, _ := model.ParseCookieValue(v.cookie.Value)
+	login := func(ref string) *httptest.ResponseRecorder {
+		token := CustomerToken(key, ref, "", time.Now().Add(time.Minute))
+		return v.post(`{"customer":{"customer_reference":"` + ref + `"},"customer_token":"` + token + `"}`)
+	}
+	w := login("alice")
+	moved := ownCookie(t, w)
+	if w.Code != 200 || moved == nil {
+		t.Fatalf("login: %d %s, Set-Cookie %v", w.Code, w.Body, moved)
+	}
+	newID, _, ok := h.signer.verify(moved.Value)
+	if !ok || newID == oldID {
+		t.Fatalf("the session stayed at %q (new cookie %q)", oldID, moved.Value)
+	}
+	if _, err := store.Get(context.Background(), oldID); err == nil {
+		t.Error("the old id still names a session")
+	}
+	s, err := store.Get(context.Background(), newID)
+	if err != nil || len(s.Cart.Items) != 1 || s.Customer.CustomerReference != "alice" || !s.Customer.Verified {
+		t.Fatalf("the moved session: %+v %v; want the cart and alice, verified", s, err)
+	}
+	// The same customer again is no login; another one is.
+	v.cookie = moved
+	if w := login("alice"); ownCookie(t, w) != nil {
+		t.Error("the same customer moved the session again")
+	}
+	if w := login("bob"); ownCookie(t, w) == nil {
+		t.Error("another customer's login did not move the session")
+	}
+}
