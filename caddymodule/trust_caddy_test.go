@@ -152,15 +152,20 @@ func TestUserContentInAPageSetsNobodysIdentity(t *testing.T) {
 	}
 }
 
+// tokenSiteConfig is a site whose collect takes customer tokens under key.
+func tokenSiteConfig(key string) string {
+	return siteConfig(`
+		collect /_sessiontap/collect {
+			customer_token hmac `+key+`
+		}`, "shop page")
+}
+
 // A customer posted by the page is claimed unless the shop's backend
 // signed it.
 func TestCustomerTokenThroughCaddy(t *testing.T) {
 	const key = "the-shops-customer-token-key"
 	tester := newTester(t)
-	tester.InitServer(siteConfig(`
-		collect /_sessiontap/collect {
-			customer_token hmac `+key+`
-		}`, "shop page"), "caddyfile")
+	tester.InitServer(tokenSiteConfig(key), "caddyfile")
 	customer := func(token string) string {
 		body := `{"customer":{"customer_reference":"alice","email":"alice@example.com"}`
 		if token != "" {
@@ -218,10 +223,7 @@ func TestCookieKeySurvivesReload(t *testing.T) {
 func TestLoginMovesTheSessionAwayFromAFixedCookie(t *testing.T) {
 	const key = "the-shops-customer-token-key"
 	tester := newTester(t)
-	tester.InitServer(siteConfig(`
-		collect /_sessiontap/collect {
-			customer_token hmac `+key+`
-		}`, "shop page"), "caddyfile")
+	tester.InitServer(tokenSiteConfig(key), "caddyfile")
 	attacker := rawClient(t)
 	fetch(t, attacker, "GET", "http://localhost:9080/")
 	victim := rawClient(t)
