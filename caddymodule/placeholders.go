@@ -150,11 +150,15 @@ func compactJSON(raw json.RawMessage) string {
 	return b.String()
 }
 
-// headerSafe removes what would break a header line and bounds the length.
+// headerSafe makes v fit a header line and bounds its length. Every C0
+// control and DEL becomes a space: Go's HTTP client refuses a request
+// whose header holds one, so a single %01 in a visitor's utm_source would
+// otherwise make every later request of that visitor fail at the proxy.
+// Cleaned rather than dropped, so the rest of the value still serves.
 func headerSafe(v string) string {
-	if strings.ContainsAny(v, "\r\n\x00") {
+	if strings.ContainsFunc(v, isControl) {
 		v = strings.Map(func(r rune) rune {
-			if r == '\r' || r == '\n' || r == 0 {
+			if isControl(r) {
 				return ' '
 			}
 			return r
@@ -165,3 +169,6 @@ func headerSafe(v string) string {
 	}
 	return v
 }
+
+// isControl reports whether r is a C0 control character or DEL.
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }

@@ -151,6 +151,12 @@ func TestSessionPlaceholderValues(t *testing.T) {
 	if v := got.(string); strings.ContainsAny(v, "\r\n\x00") || len(v) != maxPlaceholder || !strings.HasPrefix(v, "/a  Set-Cookie: x=1 ") {
 		t.Errorf("unsafe header value: %.40q (%d bytes)", v, len(v))
 	}
+	// Every other control character breaks a header line too (Go's client
+	// refuses the request): each becomes a space.
+	s.Enrichment.Campaign.Source = "a\x01b\x1bc\x7fd\te"
+	if got, _ := sessionPlaceholder(s, "utm_source", hasher); got != "a b c d e" {
+		t.Errorf("utm_source with control characters = %q", got)
+	}
 	// Effects too long for a header are left out, not cut into bad JSON.
 	s.Effects = json.RawMessage(`["` + strings.Repeat("e", maxPlaceholder) + `"]`)
 	if got, _ := sessionPlaceholder(s, "effects", hasher); got != "" {

@@ -57,7 +57,7 @@ func (h *Handler) visit(r *http.Request) *model.Visit {
 		q := r.URL.Query()
 		for _, p := range campaignParams {
 			if val := q.Get(p.name); val != "" {
-				p.set(&v.Campaign, model.Cut(val))
+				p.set(&v.Campaign, model.CleanValue(val))
 			}
 		}
 	}

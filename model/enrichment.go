@@ -70,6 +70,25 @@ func Cut(s string) string {
 	return s
 }
 
+// CleanValue is a value decoded from a URL as enrichment keeps it: every
+// C0 control character and DEL (a decoded %01 or %0A) becomes a space,
+// then Cut bounds it. Stored values reach placeholders, headers and
+// sinks; a control character there breaks a header line or a log.
+func CleanValue(s string) string {
+	if strings.ContainsFunc(s, isControl) {
+		s = strings.Map(func(r rune) rune {
+			if isControl(r) {
+				return ' '
+			}
+			return r
+		}, s)
+	}
+	return Cut(s)
+}
+
+// isControl reports whether r is a C0 control character or DEL.
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
 // apply records the visit on e.
 func (v *Visit) apply(e *Enrichment) {
 	if e.FirstSeen.IsZero() {
