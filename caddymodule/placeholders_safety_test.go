@@ -64,3 +64,25 @@ func TestControlCharacterInCampaignKeepsVisitorServed(t *testing.T) {
 		t.Errorf("X-Src = %q, want the campaign with its control characters made spaces", got)
 	}
 }
+
+// TestLandingPageSentKeepsOnlyCampaignParams: a landing page's query may
+// carry a password-reset token or an email; what the webhook gets keeps
+// only the campaign parameters.
+func TestLandingPageSentKeepsOnlyCampaignParams(t *testing.T) {
+	hook, srv := newBodyReceiver(t, true, "")
+	tester := newTester(t)
+	tester.InitServer(forwardConfig(srv.URL, "shop"), "caddyfile")
+	do(t, tester, "GET", "http://localhost:9080/reset?token=s3cret&email=v%40example.com&utm_source=news&gclid=g1", "",
+		"Sec-Fetch-Dest", "document")
+	collect(t, tester, cartBody)
+	body := hook.waitN(t, 1)[0]
+	landing, _ := body.Decoded["enrichment"].(map[string]any)["landing_page"].(string)
+	if landing != "/reset?utm_source=news&gclid=g1" {
+		t.Errorf("landing_page sent = %q, want the path with utm_source and gclid only", landing)
+	}
+	for _, secret := range []string{"token", "s3cret", "example.com", "email"} {
+		if strings.Contains(string(body.Body), secret) {
+			t.Errorf("the webhook got %q: %s", secret, body.Body)
+		}
+	}
+}
