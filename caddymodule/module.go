@@ -345,6 +345,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.api.ServeHTTP(w, r)
 		return nil
 	}
+	h.preparePlaceholders(r)
 	return h.handler.Serve(w, r, next)
 }
 

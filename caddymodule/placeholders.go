@@ -22,24 +22,34 @@ import (
 // maxPlaceholder bounds a placeholder's value: they end up in headers.
 const maxPlaceholder = 4096
 
-// setPlaceholders makes the session available to the rest of the route as
-// {sessiontap.*}. Only {sessiontap.id} is set eagerly; the others read the
-// session from the store the first time one of them is used in a request,
-// so requests that use none pay nothing.
-func (h *Handler) setPlaceholders(r *http.Request, id handler.Identity) {
+// preparePlaceholders answers every {sessiontap.*} placeholder of r, empty
+// until setPlaceholders names the request's session. An untracked request
+// (DNT, Sec-GPC, the opt-out cookie) never gets a session, and must hand
+// the shop empty values, not the placeholders' literal text.
+func (h *Handler) preparePlaceholders(r *http.Request) {
 	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if !ok {
 		return
 	}
-	repl.Set("sessiontap.id", id.ID)
+	rs := &requestSession{h: h, r: r}
+	// Kept in the request's vars so that setPlaceholders and
+	// sessionWritten can find it.
+	caddyhttp.SetVar(r.Context(), requestSessionVar, rs)
+	repl.Map(rs.placeholder)
+}
+
+// setPlaceholders makes the session available to the rest of the route as
+// {sessiontap.*}. {sessiontap.id} is the id itself; the others read the
+// session from the store the first time one of them is used in a request,
+// so requests that use none pay nothing.
+func (h *Handler) setPlaceholders(r *http.Request, id handler.Identity) {
+	if rs, ok := caddyhttp.GetVar(r.Context(), requestSessionVar).(*requestSession); ok {
+		rs.id = id.ID
+	}
 	// The access log carries the session id (an id, not personal data).
 	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
 		extra.Add(zap.String("sessiontap_id", id.ID))
 	}
-	rs := &requestSession{h: h, r: r, id: id.ID}
-	// Kept in the request's vars so that sessionWritten can find it.
-	caddyhttp.SetVar(r.Context(), requestSessionVar, rs)
-	repl.Map(rs.placeholder)
 }
 
 // requestSessionVar is the vars key of a request's requestSession.
@@ -49,8 +59,9 @@ const requestSessionVar = "sessiontap.request_session"
 // first placeholder, replaced by each write the request makes. Like the
 // Replacer it belongs to one request and one goroutine.
 type requestSession struct {
-	h      *Handler
-	r      *http.Request
+	h *Handler
+	r *http.Request
+	// id is the session's id, "" while the request has none (untracked).
 	id     string
 	s      *model.Session
 	loaded bool
@@ -63,6 +74,14 @@ func (rs *requestSession) placeholder(key string) (any, bool) {
 	name, ok := strings.CutPrefix(key, "sessiontap.")
 	if !ok {
 		return nil, false
+	}
+	if name == "id" {
+		return rs.id, true
+	}
+	if rs.id == "" {
+		// Untracked: ours, but empty.
+		_, known := sessionPlaceholder(nil, name, rs.h.hasher)
+		return "", known
 	}
 	if !rs.loaded {
 		// Tried once per request, whatever the outcome: a store that is

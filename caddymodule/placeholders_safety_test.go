@@ -86,3 +86,41 @@ func TestLandingPageSentKeepsOnlyCampaignParams(t *testing.T) {
 		}
 	}
 }
+
+// TestUntrackedRequestsGetEmptyPlaceholders: a visitor who opted out
+// (DNT, Sec-GPC, the opt-out cookie) has no session; the shop must get
+// empty values, not the placeholders' literal text.
+func TestUntrackedRequestsGetEmptyPlaceholders(t *testing.T) {
+	hs, shop := newHeaderShop(t)
+	tester := newTester(t)
+	tester.InitServer(siteConfigWith(`
+		opt_out_cookie no_tracking
+		api /_sessiontap/api {
+			key test-key
+		}`, `reverse_proxy `+strings.TrimPrefix(shop.URL, "http://")+` {
+		header_up X-Session "id={sessiontap.id}"
+		header_up X-Cart "count={sessiontap.cart.count}"
+		header_up X-Login "in={sessiontap.customer.logged_in}"
+		header_up X-Landing "page={sessiontap.landing_page}"
+	}`), "caddyfile")
+	optOuts := [][]string{{"DNT", "1"}, {"Sec-GPC", "1"}, {"Cookie", "no_tracking=1"}}
+	for _, h := range optOuts {
+		c := rawClient(t)
+		if res, body := fetch(t, c, "GET", "http://localhost:9080/", h...); res.StatusCode != 200 || string(body) != "shop" {
+			t.Fatalf("%s: %d %q", h[0], res.StatusCode, body)
+		}
+		got := hs.last(t)
+		want := map[string]string{"X-Session": "id=", "X-Cart": "count=", "X-Login": "in=", "X-Landing": "page="}
+		for name, w := range want {
+			if got.Get(name) != w {
+				t.Errorf("%s: the shop got %s %q, want %q", h[0], name, got.Get(name), w)
+			}
+		}
+	}
+	// A tracked visitor still gets them.
+	c := rawClient(t)
+	fetch(t, c, "GET", "http://localhost:9080/")
+	if got := hs.last(t); len(got.Get("X-Session")) != len("id=")+22 || got.Get("X-Cart") != "count=0" {
+		t.Errorf("tracked: X-Session %q X-Cart %q", got.Get("X-Session"), got.Get("X-Cart"))
+	}
+}
