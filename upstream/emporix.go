@@ -165,7 +165,11 @@ func (e *Emporix) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 	if s.ID == "" {
 		return Feedback{}, &DeliveryError{Err: errors.New("emporix: update without a session id")}
 	}
-	target := e.base + "/session-context/" + url.PathEscape(e.tenant) + "/context/" + url.PathEscape(s.ID)
+	seg, err := PathSegment(s.ID)
+	if err != nil {
+		return Feedback{}, &DeliveryError{Err: fmt.Errorf("emporix: %w", err)}
+	}
+	target := e.base + "/session-context/" + url.PathEscape(e.tenant) + "/context/" + seg
 	body := e.body(s)
 	personal := personalValues(s, e.hasher)
 
@@ -174,7 +178,6 @@ func (e *Emporix) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 	// right, and if it did, the next write takes the conflict path.
 	version, known := e.knownVersion(ctx, s.ID)
 	exists := true
-	var err error
 	if !known {
 		if version, exists, err = e.currentVersion(ctx, target, personal); err != nil {
 			return Feedback{}, err

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -173,7 +172,11 @@ func (t *TalonOne) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 			return Feedback{}, nil
 		}
 	}
-	target := t.base + "/v2/customer_sessions/" + url.PathEscape(id)
+	seg, err := PathSegment(id)
+	if err != nil {
+		return Feedback{}, &DeliveryError{Err: fmt.Errorf("talonone: %w", err)}
+	}
+	target := t.base + "/v2/customer_sessions/" + seg
 	if t.dry {
 		target += "?dry=true"
 	}

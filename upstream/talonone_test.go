@@ -512,3 +512,19 @@ func TestTalonOneConfig(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+// A session id of dots only would make the path name another resource
+// (/v2/customer_sessions/.. is /v2/): it is refused, never sent.
+func TestTalonOneRefusesDotIDs(t *testing.T) {
+	f := newFakeTalonOne(t)
+	sink := newTestTalonOne(t, f, nil)
+	for _, id := range []string{".", ".."} {
+		_, err := deliver(t, sink, model.Session{ID: id, Cart: testCart(t)}, model.ChangeCart)
+		if err == nil || Retryable(err) {
+			t.Errorf("id %q: err %v, want a final refusal", id, err)
+		}
+	}
+	if n := len(f.requests()); n != 0 {
+		t.Errorf("%d requests sent for dot ids", n)
+	}
+}
