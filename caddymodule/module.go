@@ -111,9 +111,11 @@ type Handler struct {
 	engine    upstream.Deliverer
 	engineKey string
 	hasher    *upstream.Hasher
-	feed      feed.Feed
-	feedKey   string
-	inspector *inspector.Inspector
+	// pseudonyms hide our session ids in the access log.
+	pseudonyms *upstream.Pseudonyms
+	feed       feed.Feed
+	feedKey    string
+	inspector  *inspector.Inspector
 }
 
 // Cookie is sessiontap's own session cookie.
@@ -240,6 +242,7 @@ func (h *Handler) handlerConfig() (handler.Config, error) {
 		return handler.Config{}, err
 	}
 	h.hasher = upstream.NewHasher(h.hmacKey())
+	h.pseudonyms = upstream.NewPseudonyms(idPseudonymKey(h.hmacKey()))
 	cfg := handler.Config{
 		CookieName:   h.Cookie.Name,
 		CookieMaxAge: time.Duration(h.Cookie.MaxAge),

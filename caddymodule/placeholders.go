@@ -46,9 +46,11 @@ func (h *Handler) setPlaceholders(r *http.Request, id handler.Identity) {
 	if rs, ok := caddyhttp.GetVar(r.Context(), requestSessionVar).(*requestSession); ok {
 		rs.id = id.ID
 	}
-	// The access log carries the session id (an id, not personal data).
+	// The access log carries the session's pseudonym, never its id: the
+	// id is the key to the session (a shop's own session id too), and
+	// logs are read and kept far from the visitor.
 	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
-		extra.Add(zap.String("sessiontap_id", id.ID))
+		extra.Add(zap.String("sessiontap_id", h.pseudonyms.Of(id.ID)))
 	}
 }
 

@@ -14,7 +14,8 @@ import (
 
 // TestPlaceholdersInMatchersHeadersAndLogs: the session's placeholders
 // drive a vars matcher, reach a deferred response header, and go into the
-// access log with log_append, next to the session id sessiontap adds.
+// access log with log_append, next to the session's pseudonym sessiontap
+// adds.
 func TestPlaceholdersInMatchersHeadersAndLogs(t *testing.T) {
 	up := cartShop(t)
 	logPath := filepath.Join(t.TempDir(), "access.log")
@@ -54,7 +55,9 @@ http://localhost:9080 {
 		t.Fatalf("full cart: %d X-Cart-Count %q", res.StatusCode, res.Header.Get("X-Cart-Count"))
 	}
 
-	id := sessionOf(t, c)["id"].(string)
+	// The access log gets the session's pseudonym, not its id (under the
+	// process's key: no hmac_key is set).
+	id := upstream.NewPseudonyms(idPseudonymKey("")).Of(sessionOf(t, c)["id"].(string))
 	var lines []accessLine
 	waitFor(t, "three access log lines", func() bool {
 		lines = readAccessLog(t, logPath, "/checkout", "/cart")

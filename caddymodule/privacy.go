@@ -1,9 +1,11 @@
 package caddymodule
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -12,6 +14,27 @@ import (
 // HMACKeyNone, as hmac_key, says on purpose that customer references leave
 // the process under an HMAC with an empty key (anyone can compute it).
 const HMACKeyNone = "none"
+
+// idPseudonymKey is the key of the pseudonyms our own session ids leave
+// the process as (upstream.Pseudonyms: sinks and the access log): hmac_key
+// when one is configured. Without one (or with hmac_key none) it is a key
+// this process drew at start, so pseudonyms then hold only as long as the
+// process, and differ between nodes. This is the one place that chooses
+// the key: a secret shared by a fleet replaces the fallback here.
+func idPseudonymKey(hmacKey string) []byte {
+	if hmacKey != "" {
+		return []byte(hmacKey)
+	}
+	return processIDKey()
+}
+
+// processIDKey is drawn once per process: every config and engine of the
+// process makes the same pseudonyms.
+var processIDKey = sync.OnceValue(func() []byte {
+	k := make([]byte, 32)
+	_, _ = rand.Read(k) // never fails on supported platforms (Go 1.24+)
+	return k
+})
 
 // thirdPartySinks are the sinks that get customer references only
 // pseudonymised under hmac_key; the webhook, the shop's own endpoint,

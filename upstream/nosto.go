@@ -24,6 +24,9 @@ type NostoConfig struct {
 	Token string
 	// Hasher pseudonymises the customer reference. Required.
 	Hasher *Hasher
+	// Pseudonyms replaces our own session ids with their pseudonyms; nil
+	// uses an empty key (see NewPseudonyms).
+	Pseudonyms *Pseudonyms
 	// Client sends the requests; nil uses a shared NewClient(0). Give
 	// each sink its own NewClient(concurrency) so that its connections
 	// are kept.
@@ -101,6 +104,7 @@ type Nosto struct {
 	url    string
 	token  string
 	hasher *Hasher
+	ids    *Pseudonyms
 	client *http.Client
 	now    func() time.Time
 }
@@ -120,7 +124,7 @@ func NewNosto(cfg NostoConfig) (*Nosto, error) {
 		return nil, errors.New("nosto: a Hasher is required: customer references leave only hashed")
 	}
 	client := cfg.Client
-	return &Nosto{url: cfg.URL, token: cfg.Token, hasher: cfg.Hasher, client: client, now: time.Now}, nil
+	return &Nosto{url: cfg.URL, token: cfg.Token, hasher: cfg.Hasher, ids: cfg.Pseudonyms, client: client, now: time.Now}, nil
 }
 
 // Name returns "nosto".
@@ -215,7 +219,7 @@ func nostoEventFor(s *model.Session) *nostoEvent {
 // nostoVariablesFor builds the mutation's variables for u; see Nosto.
 func (n *Nosto) nostoVariablesFor(u *Update) nostoVariables {
 	s := &u.Session
-	v := nostoVariables{By: "BY_CID", ID: s.ID}
+	v := nostoVariables{By: "BY_CID", ID: n.ids.SessionID(s.ID)}
 	p := &v.Params
 	if u.Changed&model.ChangeAction != 0 {
 		p.Event = nostoEventFor(s)

@@ -27,6 +27,9 @@ type TalonOneConfig struct {
 	ResponseContent []string
 	// Hasher pseudonymises the customer reference into the profileId.
 	Hasher *Hasher
+	// Pseudonyms replaces our own session ids with their pseudonyms; nil
+	// uses an empty key (see NewPseudonyms).
+	Pseudonyms *Pseudonyms
 	// Client sends the requests; nil uses a shared NewClient(0). Give
 	// each sink its own NewClient(concurrency) so that its connections
 	// are kept.
@@ -37,7 +40,8 @@ type TalonOneConfig struct {
 // (PUT /v2/customer_sessions/{customerSessionId}, updateCustomerSessionV2)
 // and keeps the effects Talon.One answers with.
 //
-// What leaves the process: the session id, the cart's lines (SKU, product
+// What leaves the process: the session's id (the pseudonym of one of our
+// own ids, an external id as it is: Pseudonyms.SessionID), the cart's lines (SKU, product
 // name, quantity, unit price) and, for a logged-in customer, the HMAC of the
 // customer reference as profileId. Never an email, a name or a customer
 // reference in clear; no identifiers and no attributes (custom attributes
@@ -77,6 +81,7 @@ type TalonOne struct {
 	dry             bool
 	responseContent []string
 	hasher          *Hasher
+	ids             *Pseudonyms
 	client          *http.Client
 	// closed holds the Talon.One session ids this sink closed.
 	closed State
@@ -124,6 +129,7 @@ func NewTalonOne(cfg TalonOneConfig) (*TalonOne, error) {
 		dry:             cfg.Dry,
 		responseContent: slices.Clone(cfg.ResponseContent),
 		hasher:          cfg.Hasher,
+		ids:             cfg.Pseudonyms,
 		client:          cfg.Client,
 		closed:          newMemState(talonMaxClosed),
 	}, nil
@@ -223,7 +229,7 @@ func (t *TalonOne) request(s *model.Session) (string, talonRequest) {
 	if closed && journey > 0 {
 		journey--
 	}
-	id := s.ID
+	id := t.ids.SessionID(s.ID)
 	if journey > 0 {
 		id += "-" + strconv.Itoa(journey)
 	}

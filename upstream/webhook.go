@@ -42,6 +42,9 @@ type WebhookConfig struct {
 	// Secret is the shared HMAC-SHA256 key, used as its bytes (no hex or
 	// base64 decoding). Required.
 	Secret string
+	// Pseudonyms replaces our own session ids with their pseudonyms; nil
+	// uses an empty key (see NewPseudonyms).
+	Pseudonyms *Pseudonyms
 	// Client sends the requests; nil uses a shared NewClient(0). Give
 	// each sink its own NewClient(concurrency) so that its connections
 	// are kept.
@@ -56,7 +59,7 @@ type WebhookConfig struct {
 //
 //	{
 //	  "event_id":    "…",                 // unique per update, also the Idempotency-Key header
-//	  "session_id":  "…",
+//	  "session_id":  "…",                 // our own ids as their pseudonym (Pseudonyms)
 //	  "version":     42,                  // the session's version; increases per session
 //	  "action":      "viewCart",          // the action this update records, null for a
 //	                                      // data-only update (cart/customer/order change)
@@ -111,6 +114,7 @@ type WebhookConfig struct {
 type Webhook struct {
 	url    string
 	secret []byte
+	ids    *Pseudonyms
 	client *http.Client
 	now    func() time.Time
 }
@@ -124,7 +128,7 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 		return nil, errors.New("webhook: a secret is required to sign requests")
 	}
 	client := cfg.Client
-	return &Webhook{url: cfg.URL, secret: []byte(cfg.Secret), client: client, now: time.Now}, nil
+	return &Webhook{url: cfg.URL, secret: []byte(cfg.Secret), ids: cfg.Pseudonyms, client: client, now: time.Now}, nil
 }
 
 // Name returns "webhook".
@@ -143,11 +147,11 @@ type webhookBody struct {
 	Enrichment model.Enrichment `json:"enrichment"`
 }
 
-func webhookPayload(u *Update) ([]byte, error) {
+func webhookPayload(u *Update, ids *Pseudonyms) ([]byte, error) {
 	s := &u.Session
 	b := webhookBody{
 		EventID:    u.EventID,
-		SessionID:  s.ID,
+		SessionID:  ids.SessionID(s.ID),
 		Version:    s.Version,
 		OccurredAt: u.OccurredAt.UTC(),
 		Cart:       s.Cart,
@@ -170,7 +174,7 @@ func webhookPayload(u *Update) ([]byte, error) {
 
 // Deliver POSTs u, signed; see Webhook.
 func (w *Webhook) Deliver(ctx context.Context, u *Update) (Feedback, error) {
-	body, err := webhookPayload(u)
+	body, err := webhookPayload(u, w.ids)
 	if err != nil {
 		return Feedback{}, &DeliveryError{Err: fmt.Errorf("webhook: encoding the update: %w", err)}
 	}
