@@ -135,9 +135,11 @@ func sessionPlaceholder(s *model.Session, name string, hasher *upstream.Hasher) 
 	case "effects":
 		v = compactJSON(s.Effects)
 	case "customer.ref_hash":
-		v = hasher.Hash(s.Customer.CustomerReference)
+		// A claimed customer is nobody's login: the shop must not act on it.
+		v = hasher.Hash(s.Customer.Trusted().CustomerReference)
 	case "customer.logged_in":
-		v = strconv.FormatBool(s.Customer.CustomerReference != "" || s.Customer.Email != "")
+		c := s.Customer.Trusted()
+		v = strconv.FormatBool(c.CustomerReference != "" || c.Email != "")
 	case "state":
 		v = string(s.State)
 	case "variation":

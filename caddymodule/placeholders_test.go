@@ -121,7 +121,7 @@ func TestSessionPlaceholderValues(t *testing.T) {
 			{ProductID: "a", Quantity: 2, UnitPrice: 123_450_000, PriceCurrencyCode: "EUR"},
 			{ProductID: "b", Quantity: 1, UnitPrice: 1_000_000, PriceCurrencyCode: "EUR"},
 		}},
-		Customer: model.Customer{CustomerReference: "c-1"},
+		Customer: model.Customer{CustomerReference: "c-1", Verified: true},
 		Effects:  json.RawMessage("[\n  {\"effectType\": \"setDiscount\"}\n]"),
 		Enrichment: model.Enrichment{PageViews: 4, LandingPage: "/shoes?utm_source=news",
 			Campaign: model.Campaign{Source: "news", Medium: "email", Name: "spring"}},
@@ -146,6 +146,15 @@ func TestSessionPlaceholderValues(t *testing.T) {
 	}
 	if got, _ := sessionPlaceholder(nil, "customer.ref_hash", hasher); got != "" {
 		t.Errorf("ref_hash of no session = %v", got)
+	}
+
+	// A customer only a browser claimed is no login, and has no hash.
+	claimed := *s
+	claimed.Customer.Verified = false
+	for name, w := range map[string]string{"customer.logged_in": "false", "customer.ref_hash": ""} {
+		if got, _ := sessionPlaceholder(&claimed, name, hasher); got != w {
+			t.Errorf("claimed customer: {sessiontap.%s} = %v, want %q", name, got, w)
+		}
 	}
 
 	// A landing page is the visitor's input: it must not split a header.

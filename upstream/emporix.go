@@ -49,8 +49,9 @@ type EmporixConfig struct {
 // currency (the cart's, else the session's variation when it is a
 // three-letter code), cartId (the shop's cart token) and context with two
 // objects, "cart" (lines with product id, SKU, name, quantity, unit price
-// and currency; total) and, for a logged-in customer, "customer" ({"id":
-// HMAC of the reference, "group": the customer group}). No email, name or
+// and currency; total) and, for a logged-in customer whose identity the
+// shop's server stated (model.Customer.Verified), "customer" ({"id": HMAC
+// of the reference, "group": the customer group}). No email, name or
 // reference in clear. targetLocation is never sent: sessiontap has no
 // country it could vouch for.
 //
@@ -343,8 +344,9 @@ func (e *Emporix) body(s *model.Session, id string) emporixContext {
 	if c.Currency == "" && isCurrencyCode(s.Variation) {
 		c.Currency = s.Variation
 	}
-	if ref := s.Customer.CustomerReference; ref != "" {
-		c.Context["customer"] = emporixCustomer{ID: e.hasher.Hash(ref), Group: s.Customer.CustomerGroup}
+	// A customer only a browser claimed is not the session's customer.
+	if cust := s.Customer.Trusted(); cust.CustomerReference != "" {
+		c.Context["customer"] = emporixCustomer{ID: e.hasher.Hash(cust.CustomerReference), Group: cust.CustomerGroup}
 	}
 	return c
 }

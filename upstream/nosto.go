@@ -86,8 +86,10 @@ type NostoConfig struct {
 // # Data sent
 //
 // The cart is always sent whole (Nosto's carts are 1:1 copies; an empty
-// list empties it). The customer is sent when one is known or the update
-// changed it: marketingPermission always, customerReference only as the
+// list empties it). The customer is sent when one whose identity the
+// shop's server stated (model.Customer.Verified) is known, or when the
+// update removed the customer; a customer only a browser claimed is never
+// sent, nor its marketing permission. When sent: marketingPermission always, customerReference only as the
 // Hasher's HMAC (never in clear), and firstName, lastName and email only
 // when marketingPermission is true, since Nosto needs them only for
 // triggered emails, which it may send only with consent. The customer
@@ -238,8 +240,11 @@ func (n *Nosto) nostoVariablesFor(u *Update) nostoVariables {
 		})
 	}
 
-	c := &s.Customer
-	if !c.IsZero() || u.Changed&model.ChangeCustomer != 0 {
+	// Only a verified customer is sent: a browser's claim is neither an
+	// identity nor consent. A change to no customer at all (a logout) is
+	// sent, so that Nosto forgets the customer.
+	c := s.Customer.Trusted()
+	if !c.IsZero() || (u.Changed&model.ChangeCustomer != 0 && s.Customer.IsZero()) {
 		p.Customer = &nostoCustomer{
 			CustomerReference:   n.hasher.Hash(c.CustomerReference),
 			MarketingPermission: c.MarketingPermission,

@@ -42,8 +42,10 @@ type TalonOneConfig struct {
 //
 // What leaves the process: the session's id (the pseudonym of one of our
 // own ids, an external id as it is: Pseudonyms.SessionID), the cart's lines (SKU, product
-// name, quantity, unit price) and, for a logged-in customer, the HMAC of the
-// customer reference as profileId. Never an email, a name or a customer
+// name, quantity, unit price) and, for a logged-in customer whose identity
+// the shop's server stated (model.Customer.Verified), the HMAC of the
+// customer reference as profileId; a customer only a browser claimed is
+// sent as a guest. Never an email, a name or a customer
 // reference in clear; no identifiers and no attributes (custom attributes
 // must exist in the Campaign Manager first, or Talon.One refuses the
 // request). No item category either: sessiontap only knows the last
@@ -234,7 +236,9 @@ func (t *TalonOne) request(s *model.Session) (string, talonRequest) {
 		id += "-" + strconv.Itoa(journey)
 	}
 
-	ref := s.Customer.CustomerReference
+	// Only a verified customer is a profile: a browser's claim must not
+	// earn it another customer's effects.
+	ref := s.Customer.Trusted().CustomerReference
 	sess := talonSession{State: string(model.StateOpen)}
 	if closed {
 		sess.State = string(model.StateClosed)
@@ -244,7 +248,7 @@ func (t *TalonOne) request(s *model.Session) (string, talonRequest) {
 				sess.CartItems = talonItems(last.Items)
 			}
 			if ref == "" {
-				ref = last.Buyer.CustomerReference
+				ref = last.Buyer.Trusted().CustomerReference
 			}
 		} else {
 			sess.CartItems = talonItems(s.Cart.Items)

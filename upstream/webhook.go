@@ -67,7 +67,7 @@ type WebhookConfig struct {
 //	  "cart":        {"items": [{"product_id": …, "sku_id": …, "name": …, "quantity": …,
 //	                             "unit_price": 12.5, "price_currency_code": …}]},
 //	  "customer":    {"customer_reference": …, "email": …, "first_name": …, "last_name": …,
-//	                  "marketing_permission": false, "customer_group": …},
+//	                  "marketing_permission": false, "customer_group": …, "verified": true},
 //	  "order":       null,                // the order just placed, when this update placed one
 //	  "enrichment":  {"first_seen": …, "last_seen": …, "page_views": 3, "landing_page": …,
 //	                  "referrer": …, "campaign": {"utm_source": …, …}, "client_ip": …,
@@ -81,7 +81,9 @@ type WebhookConfig struct {
 //
 // # Personal data
 //
-// The customer and the order's buyer are sent as stored, unhashed: the
+// The customer and the order's buyer are sent as stored, unhashed, with
+// "verified": false when only a browser claimed them (treat those as a
+// claim, never as a login): the
 // webhook is the operator's own endpoint (typically the shop's own
 // service), unlike third-party sinks, which get pseudonymised data only.
 // Use an https URL outside a trusted network.
