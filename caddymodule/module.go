@@ -85,7 +85,9 @@ type Handler struct {
 
 	// HMACKey keys the HMAC-SHA256 that pseudonymises customer references
 	// sent to Talon.One, Emporix and Nosto, the {sessiontap.customer.ref_hash}
-	// placeholder, and client addresses with hide_ip hash. Placeholders
+	// placeholder, client addresses with hide_ip hash, and the session ids
+	// that sinks and the access log get (without it, those are under a key
+	// the process draws at start). Placeholders
 	// such as {env.SESSIONTAP_HMAC_KEY} are replaced. It is required with
 	// hide_ip hash and with a talonone, emporix or nosto forward; "none"
 	// says on purpose that those sinks get references under an empty key.
