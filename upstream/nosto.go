@@ -89,11 +89,12 @@ type NostoConfig struct {
 // list empties it). The customer is sent when one whose identity the
 // shop's server stated (model.Customer.Verified) is known, or when the
 // update removed the customer; a customer only a browser claimed is never
-// sent, nor its marketing permission. When sent: marketingPermission always, customerReference only as the
-// Hasher's HMAC (never in clear), and firstName, lastName and email only
-// when marketingPermission is true, since Nosto needs them only for
-// triggered emails, which it may send only with consent. The customer
-// group and past orders are not sent.
+// sent, nor its marketing permission. When sent: marketingPermission
+// always, customerReference only as the Hasher's HMAC (never in clear),
+// and firstName, lastName and email only when marketingPermission is
+// true, since Nosto needs them only for triggered emails, which it may
+// send only with consent. The customer group and past orders are not
+// sent.
 //
 // # Answers
 //

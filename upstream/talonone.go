@@ -41,14 +41,14 @@ type TalonOneConfig struct {
 // and keeps the effects Talon.One answers with.
 //
 // What leaves the process: the session's id (the pseudonym of one of our
-// own ids, an external id as it is: Pseudonyms.SessionID), the cart's lines (SKU, product
-// name, quantity, unit price) and, for a logged-in customer whose identity
-// the shop's server stated (model.Customer.Verified), the HMAC of the
-// customer reference as profileId; a customer only a browser claimed is
-// sent as a guest. Never an email, a name or a customer
-// reference in clear; no identifiers and no attributes (custom attributes
-// must exist in the Campaign Manager first, or Talon.One refuses the
-// request). No item category either: sessiontap only knows the last
+// own ids, an external id as it is: Pseudonyms.SessionID), the cart's
+// lines (SKU, product name, quantity, unit price) and, for a logged-in
+// customer whose identity the shop's server stated
+// (model.Customer.Verified), the HMAC of the customer reference as
+// profileId; a customer only a browser claimed is sent as a guest. Never
+// an email, a name or a customer reference in clear; no identifiers and
+// no attributes (custom attributes must exist in the Campaign Manager
+// first, or Talon.One refuses the request). No item category either: sessiontap only knows the last
 // category the visitor viewed, which is not the category of the items in
 // the cart, and promotion rules on categories would match wrongly.
 //
