@@ -83,10 +83,13 @@ type WebhookConfig struct {
 //
 // The customer and the order's buyer are sent as stored, unhashed, with
 // "verified": false when only a browser claimed them (treat those as a
-// claim, never as a login): the
-// webhook is the operator's own endpoint (typically the shop's own
-// service), unlike third-party sinks, which get pseudonymised data only.
-// Use an https URL outside a trusted network.
+// claim, never as a login): the webhook is the operator's own endpoint
+// (typically the shop's own service), unlike third-party sinks, which get
+// pseudonymised data only. Use an https URL outside a trusted network.
+//
+// session_id is, like at every sink, the pseudonym of one of our own
+// session ids (Pseudonyms.SessionID), since our id is the key to the
+// session; an external id is sent as it is.
 //
 // # Signature
 //
