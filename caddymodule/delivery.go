@@ -105,6 +105,7 @@ func (h *Handler) newEngine() (caddy.Destructor, error) {
 			"under an empty key, which anyone can compute and reverse for guessable values")
 	}
 	hasher := upstream.NewHasher(hashKey)
+	ids := h.pseudonyms
 	// The engine outlives this config, so it logs through Caddy's default
 	// logger, not this config's (whose writers close at the next reload).
 	labels, err := sinkLabels(h.Forward)
@@ -118,7 +119,7 @@ func (h *Handler) newEngine() (caddy.Destructor, error) {
 	// The sinks first: a config error must not leave an engine running.
 	sinks := make([]upstream.Sink, len(h.Forward))
 	for i, f := range h.Forward {
-		if sinks[i], err = f.sink(repl, hasher, conns); err != nil {
+		if sinks[i], err = f.sink(repl, hasher, ids, conns); err != nil {
 			return nil, fmt.Errorf("forward %s: %v", f.To, err)
 		}
 	}

@@ -76,10 +76,17 @@ func (rc *receiver) hold() (release func()) {
 	return func() { close(gate) }
 }
 
+// testHMACKey is the hmac_key of the configs whose deliveries a receiver
+// reads: our ids arrive as their pseudonyms under it.
+const testHMACKey = "caddymodule-test-hmac-key-0123"
+
+// seen is the versions of session id that arrived, under its pseudonym
+// (testHMACKey).
 func (rc *receiver) seen(id string) []uint64 {
+	sent := upstream.NewPseudonyms([]byte(testHMACKey)).SessionID(id)
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	return append([]uint64(nil), rc.versions[id]...)
+	return append([]uint64(nil), rc.versions[sent]...)
 }
 
 // waitFor polls cond for up to 5 s: deliveries are asynchronous by design.
@@ -98,6 +105,7 @@ func forwardConfig(webhook, body string) string {
 		forward webhook `+webhook+` {
 			secret whsec
 		}
+		hmac_key `+testHMACKey+`
 		delivery {
 			max_attempts 100
 		}`, body)

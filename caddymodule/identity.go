@@ -43,15 +43,25 @@ func (h *Handler) cookieKey() ([]byte, error) {
 		}
 		return []byte(key), nil
 	}
+	key, err := h.storeSecret("cookie")
+	if err != nil {
+		return nil, fmt.Errorf("cookie: %w (or configure `cookie <name> secret <key>`)", err)
+	}
+	return key, nil
+}
+
+// storeSecret is the secret the store keeps under name for every node
+// that shares it.
+func (h *Handler) storeSecret(name string) ([]byte, error) {
 	keeper, ok := h.store.(cache.Secrets)
 	if !ok {
-		return nil, errors.New("cookie: this session store keeps no secrets: configure `cookie <name> secret <key>`")
+		return nil, errors.New("this session store keeps no secrets")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), secretTimeout)
 	defer cancel()
-	key, err := keeper.Secret(ctx, "cookie")
+	key, err := keeper.Secret(ctx, name)
 	if err != nil {
-		return nil, fmt.Errorf("cookie: reading the signing key the store keeps: %w (or configure `cookie <name> secret <key>`)", err)
+		return nil, fmt.Errorf("reading the key %q the store keeps: %w", name, err)
 	}
 	return key, nil
 }

@@ -90,7 +90,9 @@ type Handler struct {
 
 	// HMACKey keys the HMAC-SHA256 that pseudonymises customer references
 	// sent to Talon.One, Emporix and Nosto, the {sessiontap.customer.ref_hash}
-	// placeholder, and client addresses with hide_ip hash. Placeholders
+	// placeholder, client addresses with hide_ip hash, and the session ids
+	// that sinks and the access log get (without it, those are under a key
+	// the process draws at start). Placeholders
 	// such as {env.SESSIONTAP_HMAC_KEY} are replaced. It is required with
 	// hide_ip hash and with a talonone, emporix or nosto forward; "none"
 	// says on purpose that those sinks get references under an empty key.
@@ -116,9 +118,11 @@ type Handler struct {
 	engine    upstream.Deliverer
 	engineKey string
 	hasher    *upstream.Hasher
-	feed      feed.Feed
-	feedKey   string
-	inspector *inspector.Inspector
+	// pseudonyms hide our session ids in the access log.
+	pseudonyms *upstream.Pseudonyms
+	feed       feed.Feed
+	feedKey    string
+	inspector  *inspector.Inspector
 }
 
 // Cookie is sessiontap's own session cookie.
@@ -188,6 +192,11 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.storeMod = mod
 	h.store = mod.(StoreProvider).SessionStore()
+	idKey, err := h.idPseudonymKey()
+	if err != nil {
+		return err
+	}
+	h.pseudonyms = upstream.NewPseudonyms(idKey)
 	if err := h.provisionDelivery(); err != nil {
 		return err
 	}
@@ -369,6 +378,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.api.ServeHTTP(w, r)
 		return nil
 	}
+	h.preparePlaceholders(r)
 	return h.handler.Serve(w, r, next)
 }
 

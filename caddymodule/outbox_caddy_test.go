@@ -31,12 +31,13 @@ func TestRedisStoreDeliversThroughOutbox(t *testing.T) {
 		forward webhook %s {
 			secret whsec
 		}
+		hmac_key %s
 		delivery {
 			max_attempts %d
 			timeout 2s
 			lease 30s
 			grace 1s
-		}`, addr, prefix, testIndexKey, srv.URL, attempts), body)
+		}`, addr, prefix, testIndexKey, srv.URL, testHMACKey, attempts), body)
 	}
 	tester := newTester(t)
 	tester.InitServer(site(100, "one"), "caddyfile")

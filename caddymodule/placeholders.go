@@ -22,24 +22,36 @@ import (
 // maxPlaceholder bounds a placeholder's value: they end up in headers.
 const maxPlaceholder = 4096
 
-// setPlaceholders makes the session available to the rest of the route as
-// {sessiontap.*}. Only {sessiontap.id} is set eagerly; the others read the
-// session from the store the first time one of them is used in a request,
-// so requests that use none pay nothing.
-func (h *Handler) setPlaceholders(r *http.Request, id handler.Identity) {
+// preparePlaceholders answers every {sessiontap.*} placeholder of r, empty
+// until setPlaceholders names the request's session. An untracked request
+// (DNT, Sec-GPC, the opt-out cookie) never gets a session, and must hand
+// the shop empty values, not the placeholders' literal text.
+func (h *Handler) preparePlaceholders(r *http.Request) {
 	repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer)
 	if !ok {
 		return
 	}
-	repl.Set("sessiontap.id", id.ID)
-	// The access log carries the session id (an id, not personal data).
-	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
-		extra.Add(zap.String("sessiontap_id", id.ID))
-	}
-	rs := &requestSession{h: h, r: r, id: id.ID}
-	// Kept in the request's vars so that sessionWritten can find it.
+	rs := &requestSession{h: h, r: r}
+	// Kept in the request's vars so that setPlaceholders and
+	// sessionWritten can find it.
 	caddyhttp.SetVar(r.Context(), requestSessionVar, rs)
 	repl.Map(rs.placeholder)
+}
+
+// setPlaceholders makes the session available to the rest of the route as
+// {sessiontap.*}. {sessiontap.id} is the id itself; the others read the
+// session from the store the first time one of them is used in a request,
+// so requests that use none pay nothing.
+func (h *Handler) setPlaceholders(r *http.Request, id handler.Identity) {
+	if rs, ok := caddyhttp.GetVar(r.Context(), requestSessionVar).(*requestSession); ok {
+		rs.id = id.ID
+	}
+	// The access log carries the session's pseudonym, never its id: the
+	// id is the key to the session (a shop's own session id too), and
+	// logs are read and kept far from the visitor.
+	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
+		extra.Add(zap.String("sessiontap_id", h.pseudonyms.Of(id.ID)))
+	}
 }
 
 // requestSessionVar is the vars key of a request's requestSession.
@@ -49,8 +61,9 @@ const requestSessionVar = "sessiontap.request_session"
 // first placeholder, replaced by each write the request makes. Like the
 // Replacer it belongs to one request and one goroutine.
 type requestSession struct {
-	h      *Handler
-	r      *http.Request
+	h *Handler
+	r *http.Request
+	// id is the session's id, "" while the request has none (untracked).
 	id     string
 	s      *model.Session
 	loaded bool
@@ -63,6 +76,14 @@ func (rs *requestSession) placeholder(key string) (any, bool) {
 	name, ok := strings.CutPrefix(key, "sessiontap.")
 	if !ok {
 		return nil, false
+	}
+	if name == "id" {
+		return rs.id, true
+	}
+	if rs.id == "" {
+		// Untracked: ours, but empty.
+		_, known := sessionPlaceholder(nil, name, rs.h.hasher)
+		return "", known
 	}
 	if !rs.loaded {
 		// Tried once per request, whatever the outcome: a store that is
@@ -114,9 +135,11 @@ func sessionPlaceholder(s *model.Session, name string, hasher *upstream.Hasher) 
 	case "effects":
 		v = compactJSON(s.Effects)
 	case "customer.ref_hash":
-		v = hasher.Hash(s.Customer.CustomerReference)
+		// A claimed customer is nobody's login: the shop must not act on it.
+		v = hasher.Hash(s.Customer.Trusted().CustomerReference)
 	case "customer.logged_in":
-		v = strconv.FormatBool(s.Customer.CustomerReference != "" || s.Customer.Email != "")
+		c := s.Customer.Trusted()
+		v = strconv.FormatBool(c.CustomerReference != "" || c.Email != "")
 	case "state":
 		v = string(s.State)
 	case "variation":
@@ -150,11 +173,15 @@ func compactJSON(raw json.RawMessage) string {
 	return b.String()
 }
 
-// headerSafe removes what would break a header line and bounds the length.
+// headerSafe makes v fit a header line and bounds its length. Every C0
+// control and DEL becomes a space: Go's HTTP client refuses a request
+// whose header holds one, so a single %01 in a visitor's utm_source would
+// otherwise make every later request of that visitor fail at the proxy.
+// Cleaned rather than dropped, so the rest of the value still serves.
 func headerSafe(v string) string {
-	if strings.ContainsAny(v, "\r\n\x00") {
+	if strings.ContainsFunc(v, isControl) {
 		v = strings.Map(func(r rune) rune {
-			if r == '\r' || r == '\n' || r == 0 {
+			if isControl(r) {
 				return ' '
 			}
 			return r
@@ -165,3 +192,6 @@ func headerSafe(v string) string {
 	}
 	return v
 }
+
+// isControl reports whether r is a C0 control character or DEL.
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }

@@ -14,7 +14,8 @@ import (
 
 // TestPlaceholdersInMatchersHeadersAndLogs: the session's placeholders
 // drive a vars matcher, reach a deferred response header, and go into the
-// access log with log_append, next to the session id sessiontap adds.
+// access log with log_append, next to the session's pseudonym sessiontap
+// adds.
 func TestPlaceholdersInMatchersHeadersAndLogs(t *testing.T) {
 	up := cartShop(t)
 	logPath := filepath.Join(t.TempDir(), "access.log")
@@ -54,7 +55,9 @@ http://localhost:9080 {
 		t.Fatalf("full cart: %d X-Cart-Count %q", res.StatusCode, res.Header.Get("X-Cart-Count"))
 	}
 
-	id := sessionOf(t, c)["id"].(string)
+	// The access log gets the session's pseudonym, not its id (under the
+	// key the store keeps: no hmac_key is set).
+	id := storePseudonyms(t, "default").Of(sessionOf(t, c)["id"].(string))
 	var lines []accessLine
 	waitFor(t, "three access log lines", func() bool {
 		lines = readAccessLog(t, logPath, "/checkout", "/cart")
@@ -118,7 +121,7 @@ func TestSessionPlaceholderValues(t *testing.T) {
 			{ProductID: "a", Quantity: 2, UnitPrice: 123_450_000, PriceCurrencyCode: "EUR"},
 			{ProductID: "b", Quantity: 1, UnitPrice: 1_000_000, PriceCurrencyCode: "EUR"},
 		}},
-		Customer: model.Customer{CustomerReference: "c-1"},
+		Customer: model.Customer{CustomerReference: "c-1", Verified: true},
 		Effects:  json.RawMessage("[\n  {\"effectType\": \"setDiscount\"}\n]"),
 		Enrichment: model.Enrichment{PageViews: 4, LandingPage: "/shoes?utm_source=news",
 			Campaign: model.Campaign{Source: "news", Medium: "email", Name: "spring"}},
@@ -145,11 +148,26 @@ func TestSessionPlaceholderValues(t *testing.T) {
 		t.Errorf("ref_hash of no session = %v", got)
 	}
 
+	// A customer only a browser claimed is no login, and has no hash.
+	claimed := *s
+	claimed.Customer.Verified = false
+	for name, w := range map[string]string{"customer.logged_in": "false", "customer.ref_hash": ""} {
+		if got, _ := sessionPlaceholder(&claimed, name, hasher); got != w {
+			t.Errorf("claimed customer: {sessiontap.%s} = %v, want %q", name, got, w)
+		}
+	}
+
 	// A landing page is the visitor's input: it must not split a header.
 	s.Enrichment.LandingPage = "/a\r\nSet-Cookie: x=1\x00" + strings.Repeat("y", 2*maxPlaceholder)
 	got, _ := sessionPlaceholder(s, "landing_page", hasher)
 	if v := got.(string); strings.ContainsAny(v, "\r\n\x00") || len(v) != maxPlaceholder || !strings.HasPrefix(v, "/a  Set-Cookie: x=1 ") {
 		t.Errorf("unsafe header value: %.40q (%d bytes)", v, len(v))
+	}
+	// Every other control character breaks a header line too (Go's client
+	// refuses the request): each becomes a space.
+	s.Enrichment.Campaign.Source = "a\x01b\x1bc\x7fd\te"
+	if got, _ := sessionPlaceholder(s, "utm_source", hasher); got != "a b c d e" {
+		t.Errorf("utm_source with control characters = %q", got)
 	}
 	// Effects too long for a header are left out, not cut into bad JSON.
 	s.Effects = json.RawMessage(`["` + strings.Repeat("e", maxPlaceholder) + `"]`)

@@ -13,6 +13,18 @@ import (
 // the process under an HMAC with an empty key (anyone can compute it).
 const HMACKeyNone = "none"
 
+// idPseudonymKey is the key of the pseudonyms our own session ids leave
+// the process as (upstream.Pseudonyms: sinks and the access log): hmac_key
+// when one is configured, otherwise a key the store generates and keeps
+// (cache.Secrets), so that every node of a fleet sends the same pseudonym
+// for a session and a restart does not change them.
+func (h *Handler) idPseudonymKey() ([]byte, error) {
+	if key := h.hmacKey(); key != "" {
+		return []byte(key), nil
+	}
+	return h.storeSecret("session-pseudonym")
+}
+
 // thirdPartySinks are the sinks that get customer references only
 // pseudonymised under hmac_key; the webhook, the shop's own endpoint,
 // gets them as stored.

@@ -47,7 +47,7 @@ func (h *Handler) visit(r *http.Request) *model.Visit {
 	}
 	v := &model.Visit{
 		At:             h.now().UTC(),
-		Page:           model.Cut(r.URL.RequestURI()),
+		Page:           model.Cut(model.LandingPage(r.URL.RequestURI())),
 		Referrer:       externalReferrer(r),
 		UserAgent:      model.Cut(r.UserAgent()),
 		AcceptLanguage: model.Cut(first(r.Header["Accept-Language"])),
@@ -57,7 +57,7 @@ func (h *Handler) visit(r *http.Request) *model.Visit {
 		q := r.URL.Query()
 		for _, p := range campaignParams {
 			if val := q.Get(p.name); val != "" {
-				p.set(&v.Campaign, model.Cut(val))
+				p.set(&v.Campaign, model.CleanValue(val))
 			}
 		}
 	}

@@ -112,3 +112,13 @@ func TestTaggedPageViewIsOneWrite(t *testing.T) {
 		t.Errorf("version %d views %d items %d: capture and page view should be one write", s.Version, s.Enrichment.PageViews, len(s.Cart.Items))
 	}
 }
+
+// A campaign value is decoded from the URL, so it can hold any control
+// character; the session keeps it with each one made a space.
+func TestCampaignValuesAreStoredClean(t *testing.T) {
+	h, _, c := capturingHandler(t, nil)
+	s := enrichedSession(t, h, c, navigation("/?utm_source=a%01b%7Fc%0Ad&utm_medium=%1Bmail%00"))
+	if got := s.Enrichment.Campaign; got.Source != "a b c d" || got.Medium != "mail" {
+		t.Errorf("campaign stored as %+q", got)
+	}
+}

@@ -30,9 +30,11 @@ const MaxEncodedSize = 500 << 10
 // ids end up in cookies, headers, log lines and upstream URLs.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9._~:+/=-]+$`)
 
-// ValidID reports whether id may be used as a session id.
+// ValidID reports whether id may be used as a session id. An id of dots
+// only is refused: sinks put the id in a URL path as one segment, and "."
+// or ".." there names another resource (path traversal at the upstream).
 func ValidID(id string) bool {
-	if id == "" || len(id) > MaxIDLength {
+	if id == "" || len(id) > MaxIDLength || strings.Trim(id, ".") == "" {
 		return false
 	}
 	// A hand-written loop would be faster, but ids are short and the regexp

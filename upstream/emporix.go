@@ -29,6 +29,9 @@ type EmporixConfig struct {
 	SiteCode string
 	// Hasher pseudonymises the customer reference.
 	Hasher *Hasher
+	// Pseudonyms replaces our own session ids with their pseudonyms; nil
+	// uses an empty key (see NewPseudonyms).
+	Pseudonyms *Pseudonyms
 	// Client sends the requests; nil uses a shared NewClient(0). Give
 	// each sink its own NewClient(concurrency) so that its connections
 	// are kept.
@@ -39,12 +42,16 @@ type EmporixConfig struct {
 // (PUT /session-context/{tenant}/context/{sessionId}?upsert=true) with a
 // client-credentials token.
 //
+// The session id in the path and the body is the pseudonym of one of our
+// own ids, an external id as it is (Pseudonyms.SessionID).
+//
 // The body is a SessionContext_PUT: sessionId, siteCode (configured),
 // currency (the cart's, else the session's variation when it is a
 // three-letter code), cartId (the shop's cart token) and context with two
 // objects, "cart" (lines with product id, SKU, name, quantity, unit price
-// and currency; total) and, for a logged-in customer, "customer" ({"id":
-// HMAC of the reference, "group": the customer group}). No email, name or
+// and currency; total) and, for a logged-in customer whose identity the
+// shop's server stated (model.Customer.Verified), "customer" ({"id": HMAC
+// of the reference, "group": the customer group}). No email, name or
 // reference in clear. targetLocation is never sent: sessiontap has no
 // country it could vouch for.
 //
@@ -74,6 +81,7 @@ type Emporix struct {
 	clientID, secret string
 	siteCode         string
 	hasher           *Hasher
+	ids              *Pseudonyms
 	client           *http.Client
 	now              func() time.Time
 
@@ -117,6 +125,7 @@ func NewEmporix(cfg EmporixConfig) (*Emporix, error) {
 		secret:    cfg.ClientSecret,
 		siteCode:  cfg.SiteCode,
 		hasher:    cfg.Hasher,
+		ids:       cfg.Pseudonyms,
 		client:    cfg.Client,
 		now:       time.Now,
 		tokenLock: make(chan struct{}, 1),
@@ -165,16 +174,22 @@ func (e *Emporix) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 	if s.ID == "" {
 		return Feedback{}, &DeliveryError{Err: errors.New("emporix: update without a session id")}
 	}
-	target := e.base + "/session-context/" + url.PathEscape(e.tenant) + "/context/" + url.PathEscape(s.ID)
-	body := e.body(s)
+	// The context is the session's pseudonym's, and so are the versions
+	// kept of it.
+	id := e.ids.SessionID(s.ID)
+	seg, err := PathSegment(id)
+	if err != nil {
+		return Feedback{}, &DeliveryError{Err: fmt.Errorf("emporix: %w", err)}
+	}
+	target := e.base + "/session-context/" + url.PathEscape(e.tenant) + "/context/" + seg
+	body := e.body(s, id)
 	personal := personalValues(s, e.hasher)
 
 	// The version Emporix holds: the one tracked, else read. On an error
 	// the tracked version stays: if the write did not happen it is still
 	// right, and if it did, the next write takes the conflict path.
-	version, known := e.knownVersion(ctx, s.ID)
+	version, known := e.knownVersion(ctx, id)
 	exists := true
-	var err error
 	if !known {
 		if version, exists, err = e.currentVersion(ctx, target, personal); err != nil {
 			return Feedback{}, err
@@ -199,7 +214,7 @@ func (e *Emporix) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 			return Feedback{}, conflict
 		}
 	}
-	e.versions.Put(ctx, s.ID, strconv.FormatInt(expected, 10))
+	e.versions.Put(ctx, id, strconv.FormatInt(expected, 10))
 	return Feedback{ContextVersion: expected}, nil
 }
 
@@ -306,8 +321,9 @@ func (e *Emporix) do(ctx context.Context, build func(context.Context) (*http.Req
 	return resp, nil
 }
 
-// body builds the SessionContext_PUT for s, without metadata.version.
-func (e *Emporix) body(s *model.Session) emporixContext {
+// body builds the SessionContext_PUT for s, whose id Emporix knows as
+// id, without metadata.version.
+func (e *Emporix) body(s *model.Session, id string) emporixContext {
 	cart := emporixCart{Items: make([]emporixItem, 0, len(s.Cart.Items)), Total: s.Cart.Total()}
 	for _, it := range s.Cart.Items {
 		cart.Items = append(cart.Items, emporixItem{
@@ -319,7 +335,7 @@ func (e *Emporix) body(s *model.Session) emporixContext {
 		}
 	}
 	c := emporixContext{
-		SessionID: s.ID,
+		SessionID: id,
 		SiteCode:  e.siteCode,
 		CartID:    s.CartToken,
 		Currency:  cart.Currency,
@@ -328,8 +344,9 @@ func (e *Emporix) body(s *model.Session) emporixContext {
 	if c.Currency == "" && isCurrencyCode(s.Variation) {
 		c.Currency = s.Variation
 	}
-	if ref := s.Customer.CustomerReference; ref != "" {
-		c.Context["customer"] = emporixCustomer{ID: e.hasher.Hash(ref), Group: s.Customer.CustomerGroup}
+	// A customer only a browser claimed is not the session's customer.
+	if cust := s.Customer.Trusted(); cust.CustomerReference != "" {
+		c.Context["customer"] = emporixCustomer{ID: e.hasher.Hash(cust.CustomerReference), Group: cust.CustomerGroup}
 	}
 	return c
 }

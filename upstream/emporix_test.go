@@ -527,3 +527,18 @@ func TestEmporixVersionMapBound(t *testing.T) {
 		t.Errorf("update: %d, len %d", v, m.len())
 	}
 }
+
+// As for Talon.One: /context/.. would be the tenant's context collection.
+func TestEmporixRefusesDotIDs(t *testing.T) {
+	f := newFakeEmporix(t)
+	sink := newTestEmporix(t, f, nil)
+	for _, id := range []string{".", ".."} {
+		_, err := deliver(t, sink, model.Session{ID: id, Cart: testCart(t)}, model.ChangeCart)
+		if err == nil || Retryable(err) {
+			t.Errorf("id %q: err %v, want a final refusal", id, err)
+		}
+	}
+	if m := f.methods(); len(m) != 0 {
+		t.Errorf("requests sent for dot ids: %v", m)
+	}
+}

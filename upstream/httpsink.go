@@ -235,3 +235,14 @@ func ValidateBaseURL(raw string) (string, error) {
 	}
 	return strings.TrimRight(u.String(), "/"), nil
 }
+
+// PathSegment is id escaped as one segment of a URL path. An id of dots
+// only ("." or "..") is refused, not sent: escaping leaves dots as they
+// are, and the upstream would resolve them to another resource.
+// model.ValidID refuses such ids; this guards what reaches a sink anyway.
+func PathSegment(id string) (string, error) {
+	if strings.Trim(id, ".") == "" {
+		return "", fmt.Errorf("session id %q cannot be a URL path segment", id)
+	}
+	return url.PathEscape(id), nil
+}

@@ -24,6 +24,9 @@ type NostoConfig struct {
 	Token string
 	// Hasher pseudonymises the customer reference. Required.
 	Hasher *Hasher
+	// Pseudonyms replaces our own session ids with their pseudonyms; nil
+	// uses an empty key (see NewPseudonyms).
+	Pseudonyms *Pseudonyms
 	// Client sends the requests; nil uses a shared NewClient(0). Give
 	// each sink its own NewClient(concurrency) so that its connections
 	// are kept.
@@ -83,12 +86,15 @@ type NostoConfig struct {
 // # Data sent
 //
 // The cart is always sent whole (Nosto's carts are 1:1 copies; an empty
-// list empties it). The customer is sent when one is known or the update
-// changed it: marketingPermission always, customerReference only as the
-// Hasher's HMAC (never in clear), and firstName, lastName and email only
-// when marketingPermission is true, since Nosto needs them only for
-// triggered emails, which it may send only with consent. The customer
-// group and past orders are not sent.
+// list empties it). The customer is sent when one whose identity the
+// shop's server stated (model.Customer.Verified) is known, or when the
+// update removed the customer; a customer only a browser claimed is never
+// sent, nor its marketing permission. When sent: marketingPermission
+// always, customerReference only as the Hasher's HMAC (never in clear),
+// and firstName, lastName and email only when marketingPermission is
+// true, since Nosto needs them only for triggered emails, which it may
+// send only with consent. The customer group and past orders are not
+// sent.
 //
 // # Answers
 //
@@ -101,6 +107,7 @@ type Nosto struct {
 	url    string
 	token  string
 	hasher *Hasher
+	ids    *Pseudonyms
 	client *http.Client
 	now    func() time.Time
 }
@@ -120,7 +127,7 @@ func NewNosto(cfg NostoConfig) (*Nosto, error) {
 		return nil, errors.New("nosto: a Hasher is required: customer references leave only hashed")
 	}
 	client := cfg.Client
-	return &Nosto{url: cfg.URL, token: cfg.Token, hasher: cfg.Hasher, client: client, now: time.Now}, nil
+	return &Nosto{url: cfg.URL, token: cfg.Token, hasher: cfg.Hasher, ids: cfg.Pseudonyms, client: client, now: time.Now}, nil
 }
 
 // Name returns "nosto".
@@ -215,7 +222,7 @@ func nostoEventFor(s *model.Session) *nostoEvent {
 // nostoVariablesFor builds the mutation's variables for u; see Nosto.
 func (n *Nosto) nostoVariablesFor(u *Update) nostoVariables {
 	s := &u.Session
-	v := nostoVariables{By: "BY_CID", ID: s.ID}
+	v := nostoVariables{By: "BY_CID", ID: n.ids.SessionID(s.ID)}
 	p := &v.Params
 	if u.Changed&model.ChangeAction != 0 {
 		p.Event = nostoEventFor(s)
@@ -234,8 +241,11 @@ func (n *Nosto) nostoVariablesFor(u *Update) nostoVariables {
 		})
 	}
 
-	c := &s.Customer
-	if !c.IsZero() || u.Changed&model.ChangeCustomer != 0 {
+	// Only a verified customer is sent: a browser's claim is neither an
+	// identity nor consent. A change to no customer at all (a logout) is
+	// sent, so that Nosto forgets the customer.
+	c := s.Customer.Trusted()
+	if !c.IsZero() || (u.Changed&model.ChangeCustomer != 0 && s.Customer.IsZero()) {
 		p.Customer = &nostoCustomer{
 			CustomerReference:   n.hasher.Hash(c.CustomerReference),
 			MarketingPermission: c.MarketingPermission,

@@ -120,6 +120,7 @@ func nostoTestUpdate(changed model.Change, consent bool) *Update {
 				FirstName:           "Jane",
 				LastName:            "Doe",
 				MarketingPermission: consent,
+				Verified:            true,
 			},
 		},
 		OccurredAt: time.Unix(1700000000, 0),

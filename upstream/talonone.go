@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -28,6 +27,9 @@ type TalonOneConfig struct {
 	ResponseContent []string
 	// Hasher pseudonymises the customer reference into the profileId.
 	Hasher *Hasher
+	// Pseudonyms replaces our own session ids with their pseudonyms; nil
+	// uses an empty key (see NewPseudonyms).
+	Pseudonyms *Pseudonyms
 	// Client sends the requests; nil uses a shared NewClient(0). Give
 	// each sink its own NewClient(concurrency) so that its connections
 	// are kept.
@@ -38,12 +40,15 @@ type TalonOneConfig struct {
 // (PUT /v2/customer_sessions/{customerSessionId}, updateCustomerSessionV2)
 // and keeps the effects Talon.One answers with.
 //
-// What leaves the process: the session id, the cart's lines (SKU, product
-// name, quantity, unit price) and, for a logged-in customer, the HMAC of the
-// customer reference as profileId. Never an email, a name or a customer
-// reference in clear; no identifiers and no attributes (custom attributes
-// must exist in the Campaign Manager first, or Talon.One refuses the
-// request). No item category either: sessiontap only knows the last
+// What leaves the process: the session's id (the pseudonym of one of our
+// own ids, an external id as it is: Pseudonyms.SessionID), the cart's
+// lines (SKU, product name, quantity, unit price) and, for a logged-in
+// customer whose identity the shop's server stated
+// (model.Customer.Verified), the HMAC of the customer reference as
+// profileId; a customer only a browser claimed is sent as a guest. Never
+// an email, a name or a customer reference in clear; no identifiers and
+// no attributes (custom attributes must exist in the Campaign Manager
+// first, or Talon.One refuses the request). No item category either: sessiontap only knows the last
 // category the visitor viewed, which is not the category of the items in
 // the cart, and promotion rules on categories would match wrongly.
 //
@@ -78,6 +83,7 @@ type TalonOne struct {
 	dry             bool
 	responseContent []string
 	hasher          *Hasher
+	ids             *Pseudonyms
 	client          *http.Client
 	// closed holds the Talon.One session ids this sink closed.
 	closed State
@@ -125,6 +131,7 @@ func NewTalonOne(cfg TalonOneConfig) (*TalonOne, error) {
 		dry:             cfg.Dry,
 		responseContent: slices.Clone(cfg.ResponseContent),
 		hasher:          cfg.Hasher,
+		ids:             cfg.Pseudonyms,
 		client:          cfg.Client,
 		closed:          newMemState(talonMaxClosed),
 	}, nil
@@ -173,7 +180,11 @@ func (t *TalonOne) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 			return Feedback{}, nil
 		}
 	}
-	target := t.base + "/v2/customer_sessions/" + url.PathEscape(id)
+	seg, err := PathSegment(id)
+	if err != nil {
+		return Feedback{}, &DeliveryError{Err: fmt.Errorf("talonone: %w", err)}
+	}
+	target := t.base + "/v2/customer_sessions/" + seg
 	if t.dry {
 		target += "?dry=true"
 	}
@@ -220,12 +231,14 @@ func (t *TalonOne) request(s *model.Session) (string, talonRequest) {
 	if closed && journey > 0 {
 		journey--
 	}
-	id := s.ID
+	id := t.ids.SessionID(s.ID)
 	if journey > 0 {
 		id += "-" + strconv.Itoa(journey)
 	}
 
-	ref := s.Customer.CustomerReference
+	// Only a verified customer is a profile: a browser's claim must not
+	// earn it another customer's effects.
+	ref := s.Customer.Trusted().CustomerReference
 	sess := talonSession{State: string(model.StateOpen)}
 	if closed {
 		sess.State = string(model.StateClosed)
@@ -235,7 +248,7 @@ func (t *TalonOne) request(s *model.Session) (string, talonRequest) {
 				sess.CartItems = talonItems(last.Items)
 			}
 			if ref == "" {
-				ref = last.Buyer.CustomerReference
+				ref = last.Buyer.Trusted().CustomerReference
 			}
 		} else {
 			sess.CartItems = talonItems(s.Cart.Items)

@@ -105,14 +105,15 @@ func price(t *testing.T, s string) model.Decimal {
 	return d
 }
 
-// shopper is a logged-in customer; every field is personal data that must
-// not leave in clear.
+// shopper is a logged-in customer, as the shop's server stated it; every
+// field is personal data that must not leave in clear.
 var shopper = model.Customer{
 	CustomerReference: "cust-4711",
 	Email:             "jane.doe@example.com",
 	FirstName:         "Jane",
 	LastName:          "Doe",
 	CustomerGroup:     "vip",
+	Verified:          true,
 }
 
 func assertNoPersonalData(t *testing.T, body []byte) {
@@ -510,5 +511,21 @@ func TestTalonOneConfig(t *testing.T) {
 	f.answerWith(http.StatusInternalServerError, nil, `oops`)
 	if _, err := deliver(t, sink, model.Session{ID: "k", Cart: testCart(t)}, model.ChangeCart); err == nil || strings.Contains(err.Error(), talonKey) {
 		t.Errorf("error %v", err)
+	}
+}
+
+// A session id of dots only would make the path name another resource
+// (/v2/customer_sessions/.. is /v2/): it is refused, never sent.
+func TestTalonOneRefusesDotIDs(t *testing.T) {
+	f := newFakeTalonOne(t)
+	sink := newTestTalonOne(t, f, nil)
+	for _, id := range []string{".", ".."} {
+		_, err := deliver(t, sink, model.Session{ID: id, Cart: testCart(t)}, model.ChangeCart)
+		if err == nil || Retryable(err) {
+			t.Errorf("id %q: err %v, want a final refusal", id, err)
+		}
+	}
+	if n := len(f.requests()); n != 0 {
+		t.Errorf("%d requests sent for dot ids", n)
 	}
 }

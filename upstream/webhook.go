@@ -42,6 +42,9 @@ type WebhookConfig struct {
 	// Secret is the shared HMAC-SHA256 key, used as its bytes (no hex or
 	// base64 decoding). Required.
 	Secret string
+	// Pseudonyms replaces our own session ids with their pseudonyms; nil
+	// uses an empty key (see NewPseudonyms).
+	Pseudonyms *Pseudonyms
 	// Client sends the requests; nil uses a shared NewClient(0). Give
 	// each sink its own NewClient(concurrency) so that its connections
 	// are kept.
@@ -56,7 +59,7 @@ type WebhookConfig struct {
 //
 //	{
 //	  "event_id":    "…",                 // unique per update, also the Idempotency-Key header
-//	  "session_id":  "…",
+//	  "session_id":  "…",                 // our own ids as their pseudonym (Pseudonyms)
 //	  "version":     42,                  // the session's version; increases per session
 //	  "action":      "viewCart",          // the action this update records, null for a
 //	                                      // data-only update (cart/customer/order change)
@@ -64,7 +67,7 @@ type WebhookConfig struct {
 //	  "cart":        {"items": [{"product_id": …, "sku_id": …, "name": …, "quantity": …,
 //	                             "unit_price": 12.5, "price_currency_code": …}]},
 //	  "customer":    {"customer_reference": …, "email": …, "first_name": …, "last_name": …,
-//	                  "marketing_permission": false, "customer_group": …},
+//	                  "marketing_permission": false, "customer_group": …, "verified": true},
 //	  "order":       null,                // the order just placed, when this update placed one
 //	  "enrichment":  {"first_seen": …, "last_seen": …, "page_views": 3, "landing_page": …,
 //	                  "referrer": …, "campaign": {"utm_source": …, …}, "client_ip": …,
@@ -78,10 +81,15 @@ type WebhookConfig struct {
 //
 // # Personal data
 //
-// The customer and the order's buyer are sent as stored, unhashed: the
-// webhook is the operator's own endpoint (typically the shop's own
-// service), unlike third-party sinks, which get pseudonymised data only.
-// Use an https URL outside a trusted network.
+// The customer and the order's buyer are sent as stored, unhashed, with
+// "verified": false when only a browser claimed them (treat those as a
+// claim, never as a login): the webhook is the operator's own endpoint
+// (typically the shop's own service), unlike third-party sinks, which get
+// pseudonymised data only. Use an https URL outside a trusted network.
+//
+// session_id is, like at every sink, the pseudonym of one of our own
+// session ids (Pseudonyms.SessionID), since our id is the key to the
+// session; an external id is sent as it is.
 //
 // # Signature
 //
@@ -111,6 +119,7 @@ type WebhookConfig struct {
 type Webhook struct {
 	url    string
 	secret []byte
+	ids    *Pseudonyms
 	client *http.Client
 	now    func() time.Time
 }
@@ -124,7 +133,7 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 		return nil, errors.New("webhook: a secret is required to sign requests")
 	}
 	client := cfg.Client
-	return &Webhook{url: cfg.URL, secret: []byte(cfg.Secret), client: client, now: time.Now}, nil
+	return &Webhook{url: cfg.URL, secret: []byte(cfg.Secret), ids: cfg.Pseudonyms, client: client, now: time.Now}, nil
 }
 
 // Name returns "webhook".
@@ -143,11 +152,11 @@ type webhookBody struct {
 	Enrichment model.Enrichment `json:"enrichment"`
 }
 
-func webhookPayload(u *Update) ([]byte, error) {
+func webhookPayload(u *Update, ids *Pseudonyms) ([]byte, error) {
 	s := &u.Session
 	b := webhookBody{
 		EventID:    u.EventID,
-		SessionID:  s.ID,
+		SessionID:  ids.SessionID(s.ID),
 		Version:    s.Version,
 		OccurredAt: u.OccurredAt.UTC(),
 		Cart:       s.Cart,
@@ -170,7 +179,7 @@ func webhookPayload(u *Update) ([]byte, error) {
 
 // Deliver POSTs u, signed; see Webhook.
 func (w *Webhook) Deliver(ctx context.Context, u *Update) (Feedback, error) {
-	body, err := webhookPayload(u)
+	body, err := webhookPayload(u, w.ids)
 	if err != nil {
 		return Feedback{}, &DeliveryError{Err: fmt.Errorf("webhook: encoding the update: %w", err)}
 	}

@@ -82,7 +82,7 @@ func webhookTestUpdate(changed model.Change) *Update {
 			Cart:    model.Cart{Items: []model.CartItem{item}},
 			Customer: model.Customer{
 				CustomerReference: "cust-4711", Email: "jane.doe@example.com",
-				FirstName: "Jane", LastName: "Doe", MarketingPermission: false,
+				FirstName: "Jane", LastName: "Doe", MarketingPermission: false, Verified: true,
 			},
 			Orders: []model.Order{
 				{OrderNumber: "A-1", Buyer: buyer, Items: []model.CartItem{item}},
@@ -142,8 +142,9 @@ func TestWebhookDeliver(t *testing.T) {
 		"enrichment": `{"first_seen":"2025-01-02T03:00:00Z","last_seen":"2025-01-02T03:04:00Z","page_views":3,` +
 			`"landing_page":"/?utm_source=news","campaign":{"utm_source":"news"},"client_ip":"203.0.113.0","user_agent":"Mozilla/5.0"}`,
 		"cart": `{"items":[{"product_id":"p-1","sku_id":"s-1","name":"Shirt","quantity":3,"unit_price":19.9,"price_currency_code":"EUR"}]}`,
-		// As stored: the webhook is the operator's own endpoint.
-		"customer": `{"customer_reference":"cust-4711","email":"jane.doe@example.com","first_name":"Jane","last_name":"Doe","marketing_permission":false}`,
+		// As stored: the webhook is the operator's own endpoint. The shop's
+		// server stated this customer.
+		"customer": `{"customer_reference":"cust-4711","email":"jane.doe@example.com","first_name":"Jane","last_name":"Doe","marketing_permission":false,"verified":true}`,
 	}
 	for _, k := range keys {
 		if string(body[k]) != want[k] {
@@ -175,7 +176,8 @@ func TestWebhookOrderAndDataOnlyUpdates(t *testing.T) {
 	if err := json.Unmarshal(seen[1].body, &cartOnly); err != nil {
 		t.Fatal(err)
 	}
-	wantOrder := `{"order_number":"A-2","buyer":{"email":"jane.doe@example.com","first_name":"Jane","last_name":"Doe","marketing_permission":true},"items":[{"product_id":"p-1","sku_id":"s-1","name":"Shirt","quantity":3,"unit_price":19.9,"price_currency_code":"EUR"}]}`
+	// A browser claimed this buyer: it is sent, saying so.
+	wantOrder := `{"order_number":"A-2","buyer":{"email":"jane.doe@example.com","first_name":"Jane","last_name":"Doe","marketing_permission":true,"verified":false},"items":[{"product_id":"p-1","sku_id":"s-1","name":"Shirt","quantity":3,"unit_price":19.9,"price_currency_code":"EUR"}]}`
 	if withOrder.Order == nil || string(*withOrder.Order) != wantOrder {
 		t.Errorf("order = %s, want %s", webhookDeref(withOrder.Order), wantOrder)
 	}

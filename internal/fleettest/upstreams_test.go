@@ -118,11 +118,13 @@ func (rc *Recorder) answer(w http.ResponseWriter, r *http.Request, gate <-chan s
 	return true
 }
 
-// Of is what arrived for session id, in order of arrival.
+// Of is what arrived for session id, in order of arrival. The upstreams
+// get our ids as their pseudonyms, under the nodes' hmac_key.
 func (rc *Recorder) Of(id string) []Arrival {
+	sent := upstream.NewPseudonyms([]byte(HMACKey)).SessionID(id)
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	return append([]Arrival(nil), rc.arrivals[id]...)
+	return append([]Arrival(nil), rc.arrivals[sent]...)
 }
 
 // Overlaps lists a session each time a request for it arrived while
