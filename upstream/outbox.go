@@ -110,6 +110,7 @@ type Outbox struct {
 	onResult   atomic.Pointer[func(sink, outcome string, latency time.Duration)]
 	onAttempt  atomic.Pointer[func(sink, sessionID string, version uint64, outcome string)]
 	errs       *errorLog
+	salt       atomic.Pointer[[]byte] // keys client networks; see clientKey
 
 	closeOnce sync.Once
 	closeErr  error
@@ -186,14 +187,15 @@ func (o *Outbox) Enqueue(u *Update) {
 	payload := u.Session.AppendBinary(nil)
 	ctx, cancel := context.WithTimeout(context.Background(), o.cfg.EnqueueTimeout)
 	defer cancel()
+	client := o.clientKey(ctx, u.Client)
 	if len(want) == 1 {
-		want[0].enqueue(ctx, u, payload)
+		want[0].enqueue(ctx, u, payload, client)
 		return
 	}
 	// One round trip for all sinks: rueidis pipelines concurrent commands.
 	var wg sync.WaitGroup
 	for _, q := range want {
-		wg.Go(func() { q.enqueue(ctx, u, payload) })
+		wg.Go(func() { q.enqueue(ctx, u, payload, client) })
 	}
 	wg.Wait()
 }
