@@ -14,9 +14,6 @@ import (
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
-// maxCollectBody caps the collect endpoint's request body.
-const maxCollectBody = 64 << 10
-
 // collectView is the collect endpoint's answer: the session's new state.
 type collectView struct {
 	ID       string         `json:"id"`
@@ -32,13 +29,16 @@ func (h *Handler) collect(w http.ResponseWriter, r *http.Request, id Identity) {
 		respond.MethodNotAllowed(w, http.MethodPost)
 		return
 	}
+	if !h.allowCollect(w, r, id) {
+		return
+	}
 	// SameSite=Lax keeps our cookie off cross-site POSTs, but an external id
 	// cookie may not be Lax: refuse writes a browser marks as cross-site.
 	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
 		respond.Error(w, http.StatusForbidden, "cross-site collect requests are refused")
 		return
 	}
-	patch, ferr := decodeCollect(http.MaxBytesReader(w, r.Body, maxCollectBody))
+	patch, ferr := decodeCollect(http.MaxBytesReader(w, r.Body, h.collectBody()))
 	if ferr != nil {
 		h.log.Debug("collect request refused", zap.String("field", ferr.Field))
 		writeFieldError(w, ferr)
@@ -52,7 +52,7 @@ func (h *Handler) collect(w http.ResponseWriter, r *http.Request, id Identity) {
 	s, err := h.apply(r.Context(), id.ID, patch, model.SourceCollect, "")
 	if errors.Is(err, cache.ErrTooLarge) {
 		h.log.Warn("collect refused: the session would be too large", zap.String("session_id", id.ID), zap.Error(err))
-		respond.Error(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the session would be larger than %d bytes; nothing was stored", model.MaxEncodedSize))
+		respond.Error(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the session would be larger than %d bytes; nothing was stored", h.sessionSize()))
 		return
 	}
 	if errors.Is(err, cache.ErrUnavailable) {
@@ -98,7 +98,7 @@ func (h *Handler) apply(ctx context.Context, id string, p model.Patch, src model
 		return nil, err
 	}
 	if changed != 0 && h.cfg.OnStored != nil {
-		h.cfg.OnStored(s, changed)
+		h.cfg.OnStored(ctx, s, changed)
 	}
 	if changed != 0 && h.cfg.OnChange != nil {
 		h.cfg.OnChange(s, entry)

@@ -42,6 +42,9 @@ func (h *Handler) identify(w http.ResponseWriter, r *http.Request) Identity {
 			return Identity{ID: id, Source: "cookie", Tracked: true}
 		}
 	}
+	if !h.mayStartSession(r) {
+		return Identity{Source: sourceLimited}
+	}
 	id := model.NewID()
 	h.setCookie(w, r, id, today)
 	return Identity{ID: id, Source: "new", Tracked: true}
