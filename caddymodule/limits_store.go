@@ -25,5 +25,8 @@ func (b boundedStore) Update(ctx context.Context, id string, fn cache.UpdateFunc
 // bounded view wraps: pools key on it, so that configs that share the
 // store share the engine and feed whatever their bounds.
 func (h *Handler) sharedStore() cache.Store {
-	return h.storeMod.(StoreProvider).SessionStore()
+	if p, ok := h.storeMod.(StoreProvider); ok {
+		return p.SessionStore()
+	}
+	return nil // not provisioned
 }
