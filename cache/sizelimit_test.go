@@ -10,13 +10,20 @@ import (
 )
 
 // TestSizeLimitFromContext: a caller's bound is enforced below the store's
-// own, and cannot loosen it.
+// own, and cannot loosen it, by both stores.
 func TestSizeLimitFromContext(t *testing.T) {
-	b, err := NewBigcache(context.Background(), BigcacheConfig{MaxSize: 4 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	t.Run("bigcache", func(t *testing.T) {
+		b, err := NewBigcache(context.Background(), BigcacheConfig{MaxSize: 4 << 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		checkSizeLimit(t, b)
+	})
+	t.Run("redis", func(t *testing.T) { checkSizeLimit(t, newRedisStore(t, RedisConfig{})) })
+}
+
+func checkSizeLimit(t *testing.T, b Store) {
 	name := func(n int) UpdateFunc {
 		return func(s *model.Session) error { s.Customer.FirstName = strings.Repeat("x", n); return nil }
 	}

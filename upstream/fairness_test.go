@@ -86,6 +86,28 @@ func TestClientShareReleasedOnCancel(t *testing.T) {
 	}
 }
 
+// TestClientShareReleasedOnCancelWhileWaiting: a waiting session that is
+// cancelled gives its client's share back at once.
+func TestClientShareReleasedOnCancelWhileWaiting(t *testing.T) {
+	for name, newD := range backends {
+		t.Run(name, func(t *testing.T) {
+			sink := &fakeSink{name: "s", gate: make(chan struct{}), started: make(chan *Update, 100)}
+			d := newD(t, Config{QueueSize: 16, Concurrency: 1}) // share 1
+			d.AddSink(sink, SinkOptions{})
+			d.Enqueue(clientUpd("busy", victimClient, 1))
+			<-sink.started // the one slot is taken: what follows waits
+			d.Enqueue(clientUpd("a", junkClient, 1))
+			d.Cancel("a")
+			d.Enqueue(clientUpd("b", junkClient, 1))
+			if st := d.Stats()[0]; st.Dropped != 1 || st.Pending != 2 {
+				t.Fatalf("%d dropped (a, cancelled), %d pending; want 1 and 2 (busy, b): a's share was not given back", st.Dropped, st.Pending)
+			}
+			close(sink.gate)
+			eventually(t, "b delivered", func() bool { return lastVersion(sink, "b") == 1 })
+		})
+	}
+}
+
 // TestOutboxKeepsNoAddress: what Redis holds for a client's share is a
 // salted hash, and nothing once the client holds nothing.
 func TestOutboxKeepsNoAddress(t *testing.T) {
