@@ -197,11 +197,30 @@ func storeEntries(t *testing.T, tester *caddytest.Tester, name string) int {
 // upstream and queue_size 20, used to fill the queue so that a customer's
 // update from another address was dropped. Now the flooding client holds
 // one session (max(1, 20/16)), its others are dropped and counted, and the
-// customer's update is delivered.
+// customer's update is delivered: with the in-process engine (bigcache)
+// and the Redis outbox alike.
 func TestQueueFairness(t *testing.T) {
+	stores := map[string]func(t *testing.T) string{
+		"bigcache": func(*testing.T) string { return "" },
+		"redis": func(t *testing.T) string {
+			return fmt.Sprintf(`
+		store redis {
+			address %s
+			prefix %s
+			index_key %s
+			timeout 2s
+		}`, redisAddr(t), testRedisPrefix(), testIndexKey)
+		},
+	}
+	for _, name := range []string{"bigcache", "redis"} {
+		t.Run(name, func(t *testing.T) { queueFairness(t, stores[name](t)) })
+	}
+}
+
+func queueFairness(t *testing.T, store string) {
 	rc, srv := newReceiver(t)
 	tester := newTester(t)
-	tester.InitServer(proxiedSite(`
+	tester.InitServer(proxiedSite(store+`
 		forward webhook `+srv.URL+` {
 			secret whsec
 		}
@@ -209,6 +228,7 @@ func TestQueueFairness(t *testing.T) {
 			queue_size 20
 			concurrency 1
 			max_attempts 100
+			timeout 5s
 		}`, `respond "shop"`), "caddyfile")
 	droppedBefore := max(0, metricValue(metricsText(t, tester), webhookDropped))
 	release := rc.hold()
