@@ -84,8 +84,9 @@ func (c OutboxConfig) withDefaults() (OutboxConfig, error) {
 // queued, and what a node held when it died is taken over by another once
 // its lease runs out. Per sink and session, one attempt at a time is in
 // flight fleet-wide, versions go out in increasing order and a waiting
-// update is replaced by a newer one, as in Engine; see outbox_lua.go for
-// the keys and scripts.
+// update is replaced by a newer one, and a client holds at most its
+// ClientShare of the queue, fleet-wide, as in Engine; see outbox_lua.go
+// for the keys and scripts.
 //
 // Delivery is at least once: a node that dies after the upstream accepted
 // an update but before it recorded so has the update delivered again by

@@ -124,3 +124,21 @@ func TestTableMemory(t *testing.T) {
 	}
 	runtime.KeepAlive(tab)
 }
+
+// BenchmarkAllow is the cost a new session or a collect pays: one lookup
+// in a full table, from many clients at once.
+func BenchmarkAllow(b *testing.B) {
+	tab := New([]Rule{{Events: 20, Per: time.Minute, Burst: 40}}, 20000)
+	addrs := make([]string, 50000)
+	for i := range addrs {
+		addrs[i] = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}).String()
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			tab.Allow(0, addrs[i%len(addrs)], time.Now())
+			i += 7
+		}
+	})
+}
