@@ -141,6 +141,31 @@ func TestCollectLimit(t *testing.T) {
 	}
 }
 
+// TestSessionSizeBound: session_size bounds one session however it is
+// written; a collect that would pass it is refused with 413 naming the
+// bound, and the session stays as it was.
+func TestSessionSizeBound(t *testing.T) {
+	tester := newTester(t)
+	tester.InitServer(proxiedSite(`
+		limits {
+			session_size 8KiB
+		}`, `respond "shop"`), "caddyfile")
+	res, out := from(t, tester, victimIP, "POST", collectURL, cartBody)
+	if res.StatusCode != 200 {
+		t.Fatalf("small cart: %d %s", res.StatusCode, out)
+	}
+	id := decodeJSON(t, []byte(out))["id"].(string)
+	cookie := res.Header.Get("Set-Cookie")
+	cookie = cookie[:strings.Index(cookie, ";")]
+	res, out = from(t, tester, victimIP, "POST", collectURL, bigCart(12<<10), "Cookie", cookie)
+	if res.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(out, "larger than 8192 bytes") {
+		t.Fatalf("a 12 KiB cart under an 8 KiB bound: %d %s", res.StatusCode, out)
+	}
+	if code, s := apiGet(t, tester, id); code != 200 || s.Version != 1 || len(s.Cart.Items) != 1 {
+		t.Errorf("after the refusal: %d version %d, %d items; want the session as it was", code, s.Version, len(s.Cart.Items))
+	}
+}
+
 // TestNewSessionFloodServesPagesUntracked: past the new-session limit a
 // page still comes back 200 and byte for byte the shop's, only without our
 // cookie, and no session is stored for it; another client still gets one.
