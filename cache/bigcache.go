@@ -20,7 +20,7 @@ import (
 var ErrClosed = errors.New("session store is closed")
 
 // ErrTooLarge is returned by Update for a session whose encoding is over
-// model.MaxEncodedSize, or too big for the store (Bigcache: half of
+// model.MaxEncodedSize (or the caller's WithSizeLimit), or too big for the store (Bigcache: half of
 // one shard, see NewBigcache); nothing is written.
 var ErrTooLarge = errors.New("session too large for the store")
 
@@ -235,7 +235,7 @@ func (b *Bigcache) Update(ctx context.Context, id string, fn UpdateFunc) (*model
 		return nil, err
 	}
 	stamp(s, id, version, created, b.cfg.Now())
-	if err := b.write(bc, st, s); err != nil {
+	if err := b.write(ctx, bc, st, s); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -259,15 +259,15 @@ func unchanged(st *stripe, id string, raw []byte, s *model.Session) (*model.Sess
 	return fresh, fresh.UnmarshalBinaryShared(raw)
 }
 
-func (b *Bigcache) write(bc *bigcache.BigCache, st *stripe, s *model.Session) error {
+func (b *Bigcache) write(ctx context.Context, bc *bigcache.BigCache, st *stripe, s *model.Session) error {
 	st.buf = s.AppendBinary(st.buf[:0])
 	defer func() {
 		if cap(st.buf) > maxKeptBuffer {
 			st.buf = nil
 		}
 	}()
-	if len(st.buf) > model.MaxEncodedSize {
-		return fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(st.buf), model.MaxEncodedSize)
+	if err := checkSize(ctx, len(st.buf)); err != nil {
+		return err
 	}
 	// Checked first: a failing Set has already evicted the whole shard.
 	// Shards are at least 1 MiB, so this limit is never under 512 KiB and

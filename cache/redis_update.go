@@ -144,8 +144,8 @@ func (r *Redis) tryUpdate(ctx context.Context, id string, fn UpdateFunc) (*model
 	}
 	stamp(s, id, version, created, r.cfg.Now())
 	enc := s.AppendBinary(make([]byte, 0, len(raw)+64))
-	if len(enc) > model.MaxEncodedSize {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(enc), model.MaxEncodedSize)
+	if err := checkSize(ctx, len(enc)); err != nil {
+		return nil, err
 	}
 	if err := r.cas(ctx, id, raw, enc, oldLinks, links(s)); err != nil {
 		return nil, err

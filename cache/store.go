@@ -43,8 +43,8 @@ type Store interface {
 	// absent), increments its Version, sets UpdatedAt (and CreatedAt when
 	// new), stores it and returns what was stored. With ErrNoChange from fn
 	// it returns the session unchanged and a nil error. A session whose
-	// encoding would pass model.MaxEncodedSize is not written:
-	// ErrTooLarge.
+	// encoding would pass model.MaxEncodedSize, or the tighter bound of
+	// WithSizeLimit(ctx), is not written: ErrTooLarge.
 	Update(ctx context.Context, id string, fn UpdateFunc) (*model.Session, error)
 	// Delete removes the session, or returns ErrNotFound.
 	Delete(ctx context.Context, id string) error

@@ -63,6 +63,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		delivery {
 //			...
 //		}
+//		limits {
+//			new_sessions|collect <n> per <duration> [burst <n>] | off
+//			clients <n>
+//			collect_body|session_size <size>
+//		}
 //	}
 //
 // session, key and saas_token static may be repeated. Every subdirective is optional.
@@ -119,6 +124,7 @@ var handlerOptions = map[string]func(*Handler, *caddyfile.Dispenser) error{
 	"capture_limit":  (*Handler).parseCaptureLimit,
 	"capture_cached": (*Handler).parseCaptureCached,
 	"history":        (*Handler).parseHistory,
+	"limits":         (*Handler).parseLimits,
 }
 
 var handlerOptionNames = optionNames(handlerOptions)

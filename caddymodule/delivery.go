@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/internal/ratelimit"
 	"github.com/sessiontap/caddy-sessiontap/model"
 	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
@@ -90,7 +92,7 @@ func (h *Handler) deliveryKey() (string, error) {
 	}
 	sum := sha256.Sum256(b)
 	// The store is part of the key: feedback is written to it.
-	return fmt.Sprintf("engine/%p/%x", h.store, sum[:12]), nil
+	return fmt.Sprintf("engine/%p/%x", h.sharedStore(), sum[:12]), nil
 }
 
 func (h *Handler) newEngine() (caddy.Destructor, error) {
@@ -230,8 +232,15 @@ func feedbackWriter(store cache.Store, history int, onChange func() func(*model.
 
 // enqueue hands a stored change to the engine. s is the request's own copy
 // of what was stored, never changed after this; the engine only reads it.
-func (h *Handler) enqueue(s *model.Session, changed model.Change) {
-	h.engine.Enqueue(&upstream.Update{Session: *s, Changed: changed, OccurredAt: s.UpdatedAt})
+// The update names the client's network, so that one client cannot take
+// more than its share of the queue.
+func (h *Handler) enqueue(ctx context.Context, s *model.Session, changed model.Change) {
+	client := ""
+	ip, _ := caddyhttp.GetVar(ctx, caddyhttp.ClientIPVarKey).(string)
+	if n := ratelimit.Network(ip); n.IsValid() {
+		client = n.String()
+	}
+	h.engine.Enqueue(&upstream.Update{Session: *s, Changed: changed, OccurredAt: s.UpdatedAt, Client: client})
 }
 
 // cleanupDelivery releases this config's use of its engine.

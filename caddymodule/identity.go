@@ -53,7 +53,7 @@ func (h *Handler) cookieKey() ([]byte, error) {
 // storeSecret is the secret the store keeps under name for every node
 // that shares it.
 func (h *Handler) storeSecret(name string) ([]byte, error) {
-	keeper, ok := h.store.(cache.Secrets)
+	keeper, ok := h.sharedStore().(cache.Secrets)
 	if !ok {
 		return nil, errors.New("this session store keeps no secrets")
 	}

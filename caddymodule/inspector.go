@@ -63,7 +63,7 @@ func (h *Handler) provisionFeed() error {
 	if size <= 0 {
 		size = feed.DefaultSize
 	}
-	key := fmt.Sprintf("feed/%p/%d", h.store, size)
+	key := fmt.Sprintf("feed/%p/%d", h.sharedStore(), size)
 	val, _, err := feeds.LoadOrNew(key, func() (caddy.Destructor, error) { return h.newFeed(size) })
 	if err != nil {
 		return err

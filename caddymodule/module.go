@@ -110,6 +110,11 @@ type Handler struct {
 	// the inspector. Default 20; 0 keeps none. About 40 bytes each.
 	History *int `json:"history,omitempty"`
 
+	// Limits bounds what one client can make sessiontap store: new
+	// sessions and collects per client network, the collect body and a
+	// session's size. On with defaults when unset (see Limits).
+	Limits *Limits `json:"limits,omitempty"`
+
 	store     cache.Store
 	handler   *handler.Handler
 	api       *api.API
@@ -191,7 +196,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("loading session store: %v", err)
 	}
 	h.storeMod = mod
-	h.store = mod.(StoreProvider).SessionStore()
+	h.store = boundedStore{Store: h.sharedStore(), limit: int(h.limits().SessionSize)}
 	idKey, err := h.idPseudonymKey()
 	if err != nil {
 		return err
@@ -284,6 +289,9 @@ func (h *Handler) handlerConfig() (handler.Config, error) {
 		OnSession:        sessionWritten,
 		History:          h.historySize(),
 		OnChange:         h.onChange(),
+		Limits:           newClientLimits(h.limits()),
+		CollectBody:      h.limits().CollectBody,
+		SessionSize:      int(h.limits().SessionSize),
 	}
 	cfg.Enrich = handler.EnrichConfig{HideIP: h.HideIP, HashIP: h.hasher.Hash, ClientIP: clientIP}
 	if h.engine != nil {
@@ -318,6 +326,9 @@ func (h *Handler) Validate() error {
 	case "", "off", "truncate", "hash":
 	default:
 		return fmt.Errorf("hide_ip: must be off, truncate or hash, not %q", h.HideIP)
+	}
+	if err := h.validateLimits(); err != nil {
+		return err
 	}
 	if err := h.validateCapture(); err != nil {
 		return err

@@ -37,6 +37,11 @@ http://localhost:9080 {
 		api /_sessiontap/api {
 			key test-key
 		}
+		# The outage loop posts collects as fast as it can from one address.
+		limits {
+			new_sessions off
+			collect off
+		}
 	}
 	header >X-Cart-Count {sessiontap.cart.count}
 	reverse_proxy %s {

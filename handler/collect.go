@@ -16,9 +16,6 @@ import (
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
-// maxCollectBody caps the collect endpoint's request body.
-const maxCollectBody = 64 << 10
-
 // collectAnswer is all collect tells back: the session's version after
 // the write. Whoever holds a session's cookie must not read the session
 // through us; a version says only how often it changed.
@@ -43,7 +40,10 @@ func (h *Handler) collect(w http.ResponseWriter, r *http.Request) {
 		writeFieldError(w, http.StatusUnsupportedMediaType, badField("Content-Type", "must be application/json"))
 		return
 	}
-	body, ferr := decodeCollect(http.MaxBytesReader(w, r.Body, maxCollectBody))
+	if !h.allowCollect(w, r) {
+		return
+	}
+	body, ferr := decodeCollect(http.MaxBytesReader(w, r.Body, h.collectBody()))
 	if ferr == nil && body.token != "" {
 		ferr = h.verifyCollectCustomer(&body)
 	}
@@ -53,6 +53,10 @@ func (h *Handler) collect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id, w := h.identify(w, r)
+	if id.Source == sourceLimited {
+		tooMany(w, h.cfg.Limits.NewSessionWait(r), "too many new sessions from this network; nothing was stored, try again later")
+		return
+	}
 	if !id.Tracked {
 		// The visitor opted out: accepted and forgotten.
 		w.WriteHeader(http.StatusNoContent)
@@ -92,7 +96,7 @@ func (h *Handler) collectFailed(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, cache.ErrTooLarge):
 		h.log.Warn("collect refused: the session would be too large", zap.Error(err))
-		respond.Error(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the session would be larger than %d bytes; nothing was stored", model.MaxEncodedSize))
+		respond.Error(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the session would be larger than %d bytes; nothing was stored", h.sessionSize()))
 	case errors.Is(err, cache.ErrUnavailable):
 		h.log.Debug("collect refused: the session store is unavailable", zap.Error(err))
 		respond.Unavailable(w, "the session store is unavailable; nothing was stored, try again later")
@@ -159,7 +163,7 @@ func (h *Handler) apply(ctx context.Context, id string, p model.Patch, src model
 		return nil, err
 	}
 	if changed != 0 && h.cfg.OnStored != nil {
-		h.cfg.OnStored(s, changed)
+		h.cfg.OnStored(ctx, s, changed)
 	}
 	if changed != 0 && h.cfg.OnChange != nil {
 		h.cfg.OnChange(s, entry)

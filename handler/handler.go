@@ -57,9 +57,11 @@ type Config struct {
 	// Enrich says how page views are recorded on the session.
 	Enrich EnrichConfig
 	// OnStored, when set, is told of every session write capture or collect
-	// made, with what it changed; s is the caller's own copy. It runs on the
-	// request path and must not block (it enqueues upstream deliveries).
-	OnStored func(s *model.Session, changed model.Change)
+	// made, with what it changed; s is the caller's own copy. ctx is the
+	// request's: the delivery engine reads the client from it to keep one
+	// client's share of the queue. It runs on the request path and must not
+	// block (it enqueues upstream deliveries).
+	OnStored func(ctx context.Context, s *model.Session, changed model.Change)
 	// OnIdentity, when set, is told the identity of every tracked request
 	// before it goes on (the Caddy glue sets placeholders with it).
 	OnIdentity func(*http.Request, Identity)
@@ -76,6 +78,15 @@ type Config struct {
 	// customer, orders or page, with its history entry (the Caddy glue
 	// publishes it to the inspector's live feed). It must not block.
 	OnChange func(s *model.Session, e model.HistoryEntry)
+	// Limits, when set, is asked before a new session is issued and
+	// before a collect is read.
+	Limits Limits
+	// CollectBody caps a collect request's body (DefaultCollectBody when 0).
+	CollectBody int64
+	// SessionSize is the bound on a session's encoding that the store was
+	// given for this handler, for error messages (model.MaxEncodedSize
+	// when 0).
+	SessionSize int
 }
 
 // Handler serves one sessiontap configuration.

@@ -41,6 +41,9 @@ func (h *Handler) identify(w http.ResponseWriter, r *http.Request) (Identity, ht
 		}
 		return Identity{ID: id, Source: "cookie", Tracked: true}, w
 	}
+	if !h.mayStartSession(r) {
+		return Identity{Source: sourceLimited}, w
+	}
 	id := model.NewID()
 	return Identity{ID: id, Source: "new", Tracked: true}, h.setCookie(w, r, id, today)
 }

@@ -50,6 +50,15 @@ const (
 // the last delivered version and fingerprint of.
 const historyFactor = 4
 
+// clientShareDivisor sets ClientShare: one client holds at most a 16th of
+// a sink's queue, so that it takes sixteen clients, not one, to fill it.
+const clientShareDivisor = 16
+
+// ClientShare is the most sessions of one client (Update.Client) that a
+// sink of a queue of queueSize holds, in Engine and Outbox alike:
+// max(1, queueSize/16).
+func ClientShare(queueSize int) int { return max(1, queueSize/clientShareDivisor) }
+
 func (c Config) withDefaults() Config {
 	def := func(v *int, d int) {
 		if *v <= 0 {
@@ -128,6 +137,13 @@ type SinkStats struct {
 // version and a 64-bit fingerprint of up to 4×QueueSize idle sessions,
 // forgetting the least recently delivered first. Memory is bounded however
 // long an upstream is down.
+//
+// Fairness: a session is charged to the client of the update that made it
+// held (Update.Client), until it holds nothing undelivered again. A client
+// holding ClientShare(QueueSize) sessions has its updates for further
+// sessions dropped (counted Dropped), so that one client cannot crowd out
+// the others' updates; updates of sessions it already holds replace their
+// waiting ones as usual. Updates with no client are held to no share.
 //
 // Retries: an attempt that fails with a retryable error gives its
 // concurrency slot back while the session waits for its retry; a timer puts

@@ -17,6 +17,7 @@ type sinkQueue struct {
 	name     string
 	onChange bool
 	maxIdle  int
+	share    int // the most sessions one client may hold (ClientShare)
 
 	ctx    context.Context // cancelled when the workers stop
 	cancel context.CancelFunc
@@ -25,9 +26,10 @@ type sinkQueue struct {
 	mu       sync.Mutex
 	cond     sync.Cond // signalled when a slot becomes ready, or on stop
 	sessions map[string]*slot
-	ready    slotList // FIFO of sessions with an attempt to make
-	idle     slotList // sessions with nothing undelivered, least recent first
-	active   int      // sessions with an undelivered update
+	ready    slotList       // FIFO of sessions with an attempt to make
+	idle     slotList       // sessions with nothing undelivered, least recent first
+	active   int            // sessions with an undelivered update
+	clients  map[string]int // active sessions by the client they are charged to
 	inFlight int
 	closed   bool // no more updates taken
 	stopping bool // workers exit, attempts are cancelled
@@ -53,7 +55,8 @@ const (
 // slot is one session as one sink sees it.
 type slot struct {
 	id         string
-	prev, next *slot // on ready or idle, depending on state
+	client     string // charged with the slot while active; "" for none
+	prev, next *slot  // on ready or idle, depending on state
 	state      slotState
 	cur        *Update // the update being attempted or waiting to be retried
 	pending    *Update // the newest update behind cur
@@ -96,7 +99,9 @@ func newSinkQueue(e *Engine, s Sink, opt SinkOptions) *sinkQueue {
 		name:     name,
 		onChange: opt.On != OnAction,
 		maxIdle:  historyFactor * e.cfg.QueueSize,
+		share:    ClientShare(e.cfg.QueueSize),
 		sessions: make(map[string]*slot),
+		clients:  make(map[string]int),
 		drained:  make(chan struct{}),
 	}
 	q.cond.L = &q.mu
@@ -163,9 +168,9 @@ func (q *sinkQueue) admit(u *Update) outcome {
 }
 
 // admitIdle queues u for a session holding nothing undelivered, if the
-// queue has room.
+// queue has room and u's client holds less than its share.
 func (q *sinkQueue) admitIdle(s *slot, u *Update) outcome {
-	if q.active >= q.e.cfg.QueueSize {
+	if q.active >= q.e.cfg.QueueSize || (u.Client != "" && q.clients[u.Client] >= q.share) {
 		return outDropped
 	}
 	if s == nil {
@@ -175,9 +180,25 @@ func (q *sinkQueue) admitIdle(s *slot, u *Update) outcome {
 		q.idle.remove(s)
 	}
 	q.active++
+	s.client = u.Client
+	if s.client != "" {
+		q.clients[s.client]++
+	}
 	s.pending = u
 	q.makeReady(s)
 	return outNone
+}
+
+// deactivate takes s off the active count and its client's share.
+func (q *sinkQueue) deactivate(s *slot) {
+	q.active--
+	if s.client == "" {
+		return
+	}
+	if q.clients[s.client]--; q.clients[s.client] <= 0 {
+		delete(q.clients, s.client) // the map holds only clients with a session queued
+	}
+	s.client = ""
 }
 
 func (q *sinkQueue) makeReady(s *slot) {
@@ -201,7 +222,7 @@ func (q *sinkQueue) finish(s *slot) {
 		return
 	}
 	s.state = slotIdle
-	q.active--
+	q.deactivate(s)
 	q.idle.pushBack(s)
 	for q.idle.n > q.maxIdle {
 		old := q.idle.popFront()
@@ -216,7 +237,7 @@ func (q *sinkQueue) forget(s *slot) {
 	s.state = slotGone
 	s.cur, s.pending = nil, nil
 	delete(q.sessions, s.id)
-	q.active--
+	q.deactivate(s)
 	q.checkDrained()
 }
 

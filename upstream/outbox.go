@@ -84,8 +84,9 @@ func (c OutboxConfig) withDefaults() (OutboxConfig, error) {
 // queued, and what a node held when it died is taken over by another once
 // its lease runs out. Per sink and session, one attempt at a time is in
 // flight fleet-wide, versions go out in increasing order and a waiting
-// update is replaced by a newer one, as in Engine; see outbox_lua.go for
-// the keys and scripts.
+// update is replaced by a newer one, and a client holds at most its
+// ClientShare of the queue, fleet-wide, as in Engine; see outbox_lua.go
+// for the keys and scripts.
 //
 // Delivery is at least once: a node that dies after the upstream accepted
 // an update but before it recorded so has the update delivered again by
@@ -110,6 +111,7 @@ type Outbox struct {
 	onResult   atomic.Pointer[func(sink, outcome string, latency time.Duration)]
 	onAttempt  atomic.Pointer[func(sink, sessionID string, version uint64, outcome string)]
 	errs       *errorLog
+	salt       atomic.Pointer[[]byte] // keys client networks; see clientKey
 
 	closeOnce sync.Once
 	closeErr  error
@@ -186,14 +188,15 @@ func (o *Outbox) Enqueue(u *Update) {
 	payload := u.Session.AppendBinary(nil)
 	ctx, cancel := context.WithTimeout(context.Background(), o.cfg.EnqueueTimeout)
 	defer cancel()
+	client := o.clientKey(ctx, u.Client)
 	if len(want) == 1 {
-		want[0].enqueue(ctx, u, payload)
+		want[0].enqueue(ctx, u, payload, client)
 		return
 	}
 	// One round trip for all sinks: rueidis pipelines concurrent commands.
 	var wg sync.WaitGroup
 	for _, q := range want {
-		wg.Go(func() { q.enqueue(ctx, u, payload) })
+		wg.Go(func() { q.enqueue(ctx, u, payload, client) })
 	}
 	wg.Wait()
 }

@@ -166,7 +166,7 @@ func (q *outboxSink) complete(c claim, result string, next time.Duration, fp, st
 		le = string(b)
 	}
 	code, err := q.o.exec(context.Background(), completeScript,
-		[]string{q.keys.state + c.id, q.keys.due, q.keys.lease},
+		[]string{q.keys.state + c.id, q.keys.due, q.keys.lease, q.keys.clients},
 		[]string{c.id, c.token, result, "0", msCeil(next), fp,
 			ms(q.o.cfg.StateTTL), streak, le}).AsInt64()
 	switch {

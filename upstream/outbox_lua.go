@@ -18,6 +18,12 @@ import "github.com/redis/rueidis"
 //	               dfp       fingerprint of what was last delivered
 //	               dv dt     the last delivered version and when (ms)
 //	               le na     the last failure (JSON); when the retry is due
+//	               cl        the client key the session is charged to
+//	                         while held (in due or lease)
+//	S:cl     HASH  client key → how many sessions it holds (in due or
+//	               lease); a client at Config's ClientShare has updates
+//	               for further sessions dropped. Client keys are HMACs of
+//	               the client's network (Outbox.clientKey), never addresses.
 //
 // A session is in at most one of due and lease, so at most one attempt per
 // (sink, session) is ever in flight; the claim script moves it from due to
@@ -28,14 +34,27 @@ import "github.com/redis/rueidis"
 // which standalone Redis allows and Cluster would not (the store refuses
 // Cluster for the same reason).
 
+// releaseLua defines release, which takes a session that stops being held
+// off its client's count.
+const releaseLua = `
+local function release(st, counts)
+  local cl = redis.call('HGET', st, 'cl')
+  if cl then
+    redis.call('HDEL', st, 'cl')
+    if redis.call('HINCRBY', counts, cl, -1) <= 0 then redis.call('HDEL', counts, cl) end
+  end
+end
+`
+
 // enqueueScript queues an update.
 //
-//	KEYS  S:s:<id>, S:due, S:lease
+//	KEYS  S:s:<id>, S:due, S:lease, S:cl
 //	ARGV  id, version, payload, changes, delay before due (ms), queue size,
-//	      state ttl (ms)
+//	      state ttl (ms), client key ("": none), client share
 //
 // Returns "queued", "superseded" (it replaced a waiting update), "stale"
-// (a newer one is already queued or started) or "dropped" (queue full).
+// (a newer one is already queued or started) or "dropped" (queue full, or
+// the client holds its share).
 var enqueueScript = rueidis.NewLuaScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -53,7 +72,15 @@ elseif fv == 0 and not f[5] then
   if redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[6]) then
     return 'dropped'
   end
+  local cl = ARGV[8]
+  if cl ~= '' and (tonumber(redis.call('HGET', KEYS[4], cl)) or 0) >= tonumber(ARGV[9]) then
+    return 'dropped'
+  end
   redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[1])
+  if cl ~= '' then
+    redis.call('HINCRBY', KEYS[4], cl, 1)
+    redis.call('HSET', KEYS[1], 'cl', cl)
+  end
 end
 redis.call('HSET', KEYS[1], 'pv', ARGV[2], 'pp', ARGV[3], 'pc', changes)
 -- Queued: the state must outlive any wait (backlog, backoff).
@@ -65,18 +92,18 @@ return res
 // or hung: the attempt is made again, with the same event id), then
 // leases up to n due sessions to the caller.
 //
-//	KEYS  S:due, S:lease
+//	KEYS  S:due, S:lease, S:cl
 //	ARGV  max attempts, n, lease (ms), "S:s:", token prefix, state ttl (ms)
 //
 // An update whose attempts are used up (its nodes kept dying with it in
-// flight) is given up instead of leased again.
+// flight) is given up instead of leased again, and its session released.
 //
 // Returns {taken back, ms until the next due session or -1, given up,
 // claims...};
 // a claim is {id, version, payload, changes, attempt, streak,
 // delivered fingerprint, token, superseded (1 when a newer update replaced
 // one waiting for its retry)}.
-var claimScript = rueidis.NewLuaScript(`
+var claimScript = rueidis.NewLuaScript(releaseLua + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 100)
@@ -102,6 +129,7 @@ for i, id in ipairs(ids) do
     redis.call('HDEL', st, 'fv', 'fp', 'fc', 'att', 'tok')
     redis.call('HSET', st, 'le', '{"message":"given up: its attempts were used up by nodes that stopped during them"}')
     redis.call('PEXPIRE', st, ARGV[6])
+    release(st, KEYS[3])
     out[3] = out[3] + 1
   elseif f[4] then
     local tok = ARGV[5] .. ':' .. i
@@ -110,6 +138,8 @@ for i, id in ipairs(ids) do
     redis.call('PERSIST', st)
     redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), id)
     out[#out + 1] = {id, f[4], f[5], f[6] or '0', att, f[8] or '0', f[9] or '', tok, sup}
+  else
+    release(st, KEYS[3])
   end
 end
 local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
@@ -121,7 +151,7 @@ return out
 // the lease (a node whose lease ran out finds its work taken over, and
 // its result is ignored).
 //
-//	KEYS  S:s:<id>, S:due, S:lease
+//	KEYS  S:s:<id>, S:due, S:lease, S:cl
 //	ARGV  id, token, result, unused, delay before next due (ms), fingerprint, state ttl,
 //	      streak ("reset", "incr" or "keep"), the failure as JSON ("": none)
 //
@@ -133,7 +163,7 @@ return out
 // dropped; an update queued since becomes due now); 0 when the lease was
 // lost. The state expires ttl after the session goes idle, never while
 // queued.
-var completeScript = rueidis.NewLuaScript(`
+var completeScript = rueidis.NewLuaScript(releaseLua + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local nextdue = now + tonumber(ARGV[5])
@@ -146,6 +176,7 @@ if not f[3] then
     redis.call('ZADD', KEYS[2], now, ARGV[1])
   else
     redis.call('PEXPIRE', KEYS[1], ARGV[7])
+    release(KEYS[1], KEYS[4])
   end
   return 2
 end
@@ -174,6 +205,7 @@ if redis.call('ZSCORE', KEYS[2], ARGV[1]) then
   redis.call('PERSIST', KEYS[1])
 else
   redis.call('PEXPIRE', KEYS[1], ARGV[7])
+  release(KEYS[1], KEYS[4])
 end
 return 1
 `)
@@ -181,14 +213,15 @@ return 1
 // cancelScript forgets a session for one sink: its waiting update, its
 // retry and what the sink last got. An attempt in flight keeps its lease
 // (only the token is left), so that nothing else for the session starts
-// before it ends; its result is then dropped (completeScript's 2).
+// before it ends; its result is then dropped (completeScript's 2). It
+// stays charged to its client until then.
 //
-//	KEYS  S:s:<id>, S:due, S:lease
+//	KEYS  S:s:<id>, S:due, S:lease, S:cl
 //	ARGV  id
 //
 // Returns how many updates it dropped that were not in flight.
-var cancelScript = rueidis.NewLuaScript(`
-local f = redis.call('HMGET', KEYS[1], 'pv', 'fv', 'tok')
+var cancelScript = rueidis.NewLuaScript(releaseLua + `
+local f = redis.call('HMGET', KEYS[1], 'pv', 'fv', 'tok', 'cl')
 local dropped = 0
 if f[1] then dropped = dropped + 1 end
 if f[2] and not f[3] then dropped = dropped + 1 end
@@ -196,7 +229,9 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 if f[3] and redis.call('ZSCORE', KEYS[3], ARGV[1]) then
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'tok', f[3])
+  if f[4] then redis.call('HSET', KEYS[1], 'cl', f[4]) end
 else
+  release(KEYS[1], KEYS[4])
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[3], ARGV[1])
 end

@@ -16,6 +16,7 @@ import (
 // outboxKeys are one sink's key names.
 type outboxKeys struct {
 	base, due, lease, state string // state is the per-session hash's prefix
+	clients                 string // held sessions per client key
 }
 
 // outboxSink is one sink's share of the outbox: a poller that leases due
@@ -48,7 +49,7 @@ func newOutboxSink(o *Outbox, s Sink, opt SinkOptions) *outboxSink {
 	base := o.cfg.Prefix + "o:" + name
 	q := &outboxSink{
 		o: o, sink: s, name: name, onChange: opt.On != OnAction,
-		keys: outboxKeys{base: base, due: base + ":due", lease: base + ":lease", state: base + ":s:"},
+		keys: outboxKeys{base: base, due: base + ":due", lease: base + ":lease", state: base + ":s:", clients: base + ":cl"},
 		stop: make(chan struct{}),
 		wake: make(chan struct{}, 1),
 	}
@@ -88,13 +89,15 @@ func (q *outboxSink) wants(u *Update) bool {
 	return false
 }
 
-// enqueue queues u, which the sink wants, with payload its encoding.
-func (q *outboxSink) enqueue(ctx context.Context, u *Update, payload []byte) {
+// enqueue queues u, which the sink wants, with payload its encoding and
+// client its client's key.
+func (q *outboxSink) enqueue(ctx context.Context, u *Update, payload []byte, client string) {
 	id := u.Session.ID
 	res, err := q.o.exec(ctx, enqueueScript,
-		[]string{q.keys.state + id, q.keys.due, q.keys.lease},
+		[]string{q.keys.state + id, q.keys.due, q.keys.lease, q.keys.clients},
 		[]string{id, strconv.FormatUint(u.Session.Version, 10), rueidis.BinaryString(payload),
-			strconv.Itoa(int(u.Changed)), "0", strconv.Itoa(q.o.cfg.QueueSize), ms(q.o.cfg.StateTTL)}).ToString()
+			strconv.Itoa(int(u.Changed)), "0", strconv.Itoa(q.o.cfg.QueueSize), ms(q.o.cfg.StateTTL),
+			client, strconv.Itoa(ClientShare(q.o.cfg.QueueSize))}).ToString()
 	switch {
 	case err != nil:
 		q.o.errs.record("enqueue", err)
@@ -111,7 +114,7 @@ func (q *outboxSink) enqueue(ctx context.Context, u *Update, payload []byte) {
 
 func (q *outboxSink) cancel(id string) {
 	held, err := q.o.exec(context.Background(), cancelScript,
-		[]string{q.keys.state + id, q.keys.due, q.keys.lease}, []string{id}).AsInt64()
+		[]string{q.keys.state + id, q.keys.due, q.keys.lease, q.keys.clients}, []string{id}).AsInt64()
 	if err != nil {
 		q.o.errs.record("cancel", err)
 		return
@@ -164,7 +167,7 @@ func (q *outboxSink) claim(n int) (int, time.Duration, error) {
 	// The lease runs from about when this was sent, not from the answer's
 	// arrival: the attempt's deadline is measured from here.
 	now := time.Now()
-	vals, err := q.o.exec(context.Background(), claimScript, []string{q.keys.due, q.keys.lease},
+	vals, err := q.o.exec(context.Background(), claimScript, []string{q.keys.due, q.keys.lease, q.keys.clients},
 		[]string{strconv.Itoa(q.o.cfg.MaxAttempts), strconv.Itoa(n), ms(q.o.cfg.Lease), q.keys.state, token, ms(q.o.cfg.StateTTL)}).ToArray()
 	if err != nil {
 		return 0, 0, err

@@ -31,6 +31,11 @@ type Update struct {
 	Changed model.Change
 	// OccurredAt is when the change was stored.
 	OccurredAt time.Time
+	// Client is the network of the client whose request made the change
+	// (e.g. "192.0.2.7/32", an IPv6 /64): a client holds at most its share
+	// of a sink's queue (see Engine). Empty for changes no client made;
+	// those are not held to a share. Never stored as is (see Outbox).
+	Client string
 }
 
 // Feedback is what an upstream answered that the session keeps.

@@ -245,7 +245,10 @@ func (n *Node) Caddyfile() string {
 	}
 	return fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n\tpersist_config off\n\tgrace_period 2s\n}\n\n"+
 		"http://:%d {\n%s\tsessiontap {\n\t\tstore redis {\n\t\t\taddress %s\n\t\t\tprefix %s\n\t\t\tindex_key %s\n%s\t\t}\n"+
-		"\t\tcapture json shopify\n\t\tapi %s {\n\t\t\tkey %s\n%s\t\t}\n%s\t}\n\treverse_proxy %s\n}\n",
+		"\t\tcapture json shopify\n\t\tapi %s {\n\t\t\tkey %s\n%s\t\t}\n"+
+		// Every visitor of these tests comes from 127.0.0.1: the per-client
+		// limits (tested in caddymodule) would refuse the fleet's load.
+		"\t\tlimits {\n\t\t\tnew_sessions off\n\t\t\tcollect off\n\t\t}\n%s\t}\n\treverse_proxy %s\n}\n",
 		n.adminPort, n.port, opt("\t", c.Site), c.Redis, c.Prefix, IndexKey, opt("\t\t\t", timeout),
 		APIPrefix, APIKey, opt("\t\t\t", c.API), opt("\t\t", c.Extra), c.Upstream)
 }
