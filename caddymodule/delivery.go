@@ -225,7 +225,7 @@ func feedbackWriter(store cache.Store, history int, onChange func() func(*model.
 		}
 		if err != nil {
 			caddy.Log().Named("sessiontap.upstream").Error("keeping upstream feedback failed",
-				zap.String("sink", sink), zap.String("session_id", u.Session.ID), zap.Error(err))
+				zap.String("sink", sink), zap.Error(err))
 		}
 	}
 }

@@ -279,6 +279,7 @@ func (h *Handler) handlerConfig() (handler.Config, error) {
 	cfg := handler.Config{
 		CookieKey:        cookieKey,
 		CustomerTokenKey: tokenKey,
+		LogID:            h.pseudonyms.Of,
 		CookieName:       h.Cookie.Name,
 		CookieMaxAge:     time.Duration(h.Cookie.MaxAge),
 		RespectDNT:       *h.RespectDNT,

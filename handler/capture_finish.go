@@ -154,7 +154,7 @@ func (h *Handler) storePage(ctx context.Context, id Identity, c *captureWriter, 
 	if tagged {
 		h.stats.HTML.Stored.Add(1)
 	}
-	h.log.Debug("tagging captured", zap.String("session_id", id.ID), zap.Uint64("version", s.Version),
+	h.log.Debug("tagging captured", h.sessionField(id.ID), zap.Uint64("version", s.Version),
 		zap.Int("dropped_fields", len(page.Dropped)))
 }
 

@@ -110,6 +110,6 @@ func (h *Handler) storeJSON(ctx context.Context, id Identity, route *jsonmap.Rou
 		return
 	}
 	h.stats.JSON.Stored.Add(1)
-	h.log.Debug("cart captured", zap.String("session_id", id.ID), zap.Uint64("version", s.Version),
+	h.log.Debug("cart captured", h.sessionField(id.ID), zap.Uint64("version", s.Version),
 		zap.String("route", route.Path), zap.Int("dropped_fields", len(res.Dropped)))
 }

@@ -209,10 +209,19 @@ func (b snapshot) diff(s *model.Session, p model.Patch) model.Change {
 // (the Caddy glue wraps it).
 func (h *Handler) storeFailed(msg, id string, err error) {
 	if errors.Is(err, cache.ErrUnavailable) {
-		h.log.Debug(msg, zap.String("session_id", id), zap.Error(err))
+		h.log.Debug(msg, h.sessionField(id), zap.Error(err))
 		return
 	}
-	h.log.Error(msg, zap.String("session_id", id), zap.Error(err))
+	h.log.Error(msg, h.sessionField(id), zap.Error(err))
+}
+
+// sessionField names a session in a log line by its pseudonym (LogID),
+// never by its id.
+func (h *Handler) sessionField(id string) zap.Field {
+	if h.cfg.LogID == nil {
+		return zap.Skip()
+	}
+	return zap.String("session", h.cfg.LogID(id))
 }
 
 // errorsAs is errors.As with the target made for the caller.

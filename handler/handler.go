@@ -43,6 +43,10 @@ type Config struct {
 	// every node serving the same sessions). Without one New generates one
 	// for this process.
 	CookieKey []byte
+	// LogID is what a log line names a session by: a pseudonym of its id
+	// (the one the access log carries). Without it log lines name none:
+	// a session id is the key to a session.
+	LogID func(id string) string
 	// CustomerTokenKey verifies the customer tokens collect takes
 	// (CustomerToken); without one, a posted customer stays claimed.
 	CustomerTokenKey []byte
