@@ -133,16 +133,23 @@
   // SESSION_PANEL, rendered from what sessiontap hands the shop with each
   // request. Its values are escaped by the template; the fragment is
   // parsed as inert HTML (no script runs) and moved in.
+  var panelRequests = 0;
   function showStored() {
     var box = document.getElementById("sessiontap-stored");
     if (!box) return;
+    // Only the newest request's answer is shown: an older one that arrives
+    // late would show the session as it was.
+    var mine = ++panelRequests;
+    var current = function () { return mine === panelRequests ? null : Promise.reject("superseded"); };
     fetch(SESSION_PANEL, { credentials: "same-origin", cache: "no-store" })
       .then(function (res) { return res.ok ? res.text() : Promise.reject(new Error("the shop answered " + res.status)); })
+      .then(function (html) { return current() || html; })
       .then(function (html) {
         var doc = new DOMParser().parseFromString(html, "text/html");
         box.textContent = "";
         Array.prototype.slice.call(doc.body.childNodes).forEach(function (n) { box.appendChild(document.adoptNode(n)); });
       }, function (err) {
+        if (err === "superseded") return;
         box.textContent = "";
         box.appendChild(el("p", { "class": "msg" }, "No session shown yet (" + err.message + ")."));
       });

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -162,7 +163,19 @@ func TestInspectorInABrowser(t *testing.T) {
 	// claimed, since no shop backend signed it).
 	do(t, shopTab, "claim a customer", 10*time.Second,
 		chromedp.Navigate(s.URL+"/cart.html"), chromedp.Click(css("#login")),
+		// The status panel shows the last outcome from before the click
+		// too: wait for the one whose body carried the customer.
+		poll(`(JSON.parse(localStorage.getItem("sessiontap_demo_last")) || {sent: ""}).sent.includes("customer_reference")`),
 		poll(`(document.querySelector("#sessiontap-status .msg") || {}).textContent === "Stored."`))
+	// The shop is told who is signed in only by its own server: a customer
+	// the browser claimed is not a login, also once the panel shows the
+	// session with it (its version is the collect's).
+	claimed := get(t, shopTab, "the collect's version", 5*time.Second,
+		chromedp.Evaluate[string](`JSON.parse(localStorage.getItem("sessiontap_demo_last")).data.version.toString()`))
+
+	do(t, shopTab, "the claimed customer is no login", 5*time.Second,
+		poll(`(document.querySelector("#stored-version") || {}).textContent === `+strconv.Quote(claimed)+` &&
+		      document.querySelector("#stored-logged-in").textContent === "false"`))
 
 	// A product whose name is markup: it must show as those characters.
 	status := get(t, shopTab, "post a cart with a markup name", 10*time.Second, chromedp.Evaluate[int](fmt.Sprintf(`
