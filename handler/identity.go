@@ -41,11 +41,27 @@ func (h *Handler) identify(w http.ResponseWriter, r *http.Request) (Identity, ht
 		}
 		return Identity{ID: id, Source: "cookie", Tracked: true}, w
 	}
+	if crossSiteWrite(r) {
+		// A SameSite=Lax cookie stays home on another site's POST (a 3-D
+		// Secure or payment provider's return), so its absence says
+		// nothing: a new cookie would replace the visitor's session.
+		return Identity{}, w
+	}
 	if !h.mayStartSession(r) {
 		return Identity{Source: sourceLimited}, w
 	}
 	id := model.NewID()
 	return Identity{ID: id, Source: "new", Tracked: true}, h.setCookie(w, r, id, today)
+}
+
+// crossSiteWrite reports a request with side effects that another site
+// made the browser send.
+func crossSiteWrite(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return false
+	}
+	return refuseCollect(r) != ""
 }
 
 // ownCookie finds the first of our cookies that verifies. A browser sends

@@ -222,3 +222,27 @@ func TestVerifiedLoginMovesTheSessionToAFreshID(t *testing.T) {
 		t.Error("another customer's login did not move the session")
 	}
 }
+
+// Another site's POST (a payment provider's return) comes without our
+// SameSite=Lax cookie: it must not replace the visitor's cookie with a new
+// session's. It still reaches the shop.
+func TestCrossSitePostIssuesNoCookie(t *testing.T) {
+	h, _ := newTestHandler(t, testConfig())
+	for name, header := range map[string]http.Header{
+		"Sec-Fetch-Site": {"Sec-Fetch-Site": {"cross-site"}},
+		"Origin (HTTP)":  {"Origin": {"https://pay.example.net"}},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "http://shop.example/checkout/return", strings.NewReader("PaRes=x"))
+		r.Header = header
+		w := serve(t, h, r)
+		if c := ownCookie(t, w); c != nil || w.Body.String() != "shop" {
+			t.Errorf("%s: Set-Cookie %v, body %q", name, c, w.Body)
+		}
+	}
+	// A cross-site link (GET) is how new visitors arrive: they get one.
+	r := httptest.NewRequest(http.MethodGet, "http://shop.example/", nil)
+	r.Header.Set("Sec-Fetch-Site", "cross-site")
+	if ownCookie(t, serve(t, h, r)) == nil {
+		t.Error("a visitor arriving by a link from another site got no session")
+	}
+}

@@ -89,3 +89,52 @@ func apiStatus(t *testing.T, s *shop, id string) int {
 	res.Body.Close()
 	return res.StatusCode
 }
+
+// TestCrossSitePostKeepsTheSession: a payment provider's return (another
+// site's form POST to the shop) comes without the SameSite=Lax cookie. The
+// visitor must come back to the session they had, not to a new one that
+// the POST's answer set.
+func TestCrossSitePostKeepsTheSession(t *testing.T) {
+	wh := startWebhook(t)
+	s := startShopEdited(t, wh.URL, "", func(cfg string) string {
+		// The shop answers the payment return (a POST) with a page.
+		cfg = strings.Replace(cfg, "\troot * ", "\t@return method POST\n\trespond @return \"payment received\" 200\n\troot * ", 1)
+		return strings.ReplaceAll(cfg, "http://127.0.0.1:", "http://:")
+	})
+	shopURL := fmt.Sprintf("http://www.shop.test:%s", mustPort(t, s.URL))
+	bank := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, `<!doctype html><title>3-D Secure</title>
+<form method="post" action="`+shopURL+`/payment/return"><input name="PaRes" value="ok"></form>
+<script>document.forms[0].submit()</script>`)
+	}))
+	t.Cleanup(bank.Close)
+	ctx := browser(t, chromedp.Flag("host-resolver-rules", "MAP *.shop.test 127.0.0.1,MAP *.bank.test 127.0.0.1"))
+	sessionID := func(what string) string {
+		return get(t, ctx, what, 5*time.Second,
+			chromedp.Evaluate[string](`document.querySelector('meta[name="sessiontap-id"]').content`))
+	}
+	do(t, ctx, "the visitor shops", 15*time.Second,
+		chromedp.Navigate(shopURL+"/product-181510.html"), chromedp.WaitVisible(css("#add-to-cart")))
+	before := sessionID("the session before paying")
+	if before == "" {
+		t.Fatal("the shop page has no session")
+	}
+	do(t, ctx, "open the bank's page", 15*time.Second, chromedp.Navigate(fmt.Sprintf("http://acs.bank.test:%s/", mustPort(t, bank.URL))))
+	// Its script posts the form: the browser lands on the shop's answer.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if body, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + " " + document.body.textContent`)); err == nil &&
+			body == shopURL+"/payment/return payment received" {
+			break
+		}
+		if time.Now().After(deadline) {
+			at, err := chromedp.Run(ctx, chromedp.Location())
+			t.Fatalf("the bank's form never brought the browser back to the shop: at %q (%v)", at, err)
+		}
+	}
+	do(t, ctx, "the visitor goes on shopping", 15*time.Second,
+		chromedp.Navigate(shopURL+"/index.html"), chromedp.WaitVisible(css("#sessiontap-stored")))
+	if after := sessionID("the session after paying"); after != before {
+		t.Fatalf("the visitor came back to session %q, not their own %q: the cross-site POST replaced the cookie", after, before)
+	}
+}
