@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"hash"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sessiontap/caddy-sessiontap/model"
@@ -16,6 +18,9 @@ import (
 // as much as the id it protects.
 const macBytes = 16
 
+// macChars is the MAC's length in unpadded base64url.
+var macChars = base64.RawURLEncoding.EncodedLen(macBytes)
+
 // MinCookieKey is the shortest key that may sign our cookie.
 const MinCookieKey = 16
 
@@ -24,7 +29,17 @@ const MinCookieKey = 16
 // CookieValue) and an HMAC over both. Only a cookie we issued verifies, so
 // a value someone else chose (planted from a sibling domain, guessed,
 // copied from an earlier format) never becomes a session id.
-type cookieSigner struct{ key []byte }
+//
+// Every tracked request verifies one, so the HMACs are pooled with their
+// buffers: verifying allocates nothing.
+type cookieSigner struct{ macs *sync.Pool }
+
+// macState is one pooled HMAC with room for a payload and its sum.
+type macState struct {
+	h   hash.Hash
+	buf []byte
+	sum []byte
+}
 
 func newCookieSigner(key []byte) cookieSigner {
 	if len(key) == 0 {
@@ -33,31 +48,45 @@ func newCookieSigner(key []byte) cookieSigner {
 		key = make([]byte, 32)
 		_, _ = rand.Read(key)
 	}
-	return cookieSigner{key: key}
+	return cookieSigner{macs: &sync.Pool{New: func() any {
+		return &macState{h: hmac.New(sha256.New, key), buf: make([]byte, 0, 64), sum: make([]byte, 0, sha256.Size)}
+	}}}
 }
 
-func (c cookieSigner) mac(payload string) string {
-	m := hmac.New(sha256.New, c.key)
-	m.Write([]byte(payload))
-	var sum [sha256.Size]byte
-	return base64.RawURLEncoding.EncodeToString(m.Sum(sum[:0])[:macBytes])
+// mac computes the cut MAC of payload and hands it to use, whose slice
+// is valid only during the call.
+func (c cookieSigner) mac(payload string, use func(mac []byte)) {
+	m := c.macs.Get().(*macState)
+	defer c.macs.Put(m)
+	m.h.Reset()
+	m.buf = append(m.buf[:0], payload...)
+	m.h.Write(m.buf)
+	m.sum = m.h.Sum(m.sum[:0])
+	use(m.sum[:macBytes])
 }
 
 // sign returns the cookie value for id stamped on day.
 func (c cookieSigner) sign(id string, day int64) string {
 	payload := model.CookieValue(id, day)
-	return payload + "." + c.mac(payload)
+	var out string
+	c.mac(payload, func(mac []byte) { out = payload + "." + base64.RawURLEncoding.EncodeToString(mac) })
+	return out
 }
 
 // verify returns the id and day of a value sign made; ok is false for
 // anything else.
 func (c cookieSigner) verify(v string) (id string, day int64, ok bool) {
 	i := strings.LastIndexByte(v, '.')
-	if i < 0 {
+	if i < 0 || len(v)-i-1 != macChars {
 		return "", 0, false
 	}
-	payload, mac := v[:i], v[i+1:]
-	if !hmac.Equal([]byte(mac), []byte(c.mac(payload))) {
+	var got [macBytes]byte
+	if n, err := base64.RawURLEncoding.Decode(got[:], []byte(v[i+1:])); err != nil || n != macBytes {
+		return "", 0, false
+	}
+	payload := v[:i]
+	c.mac(payload, func(mac []byte) { ok = hmac.Equal(got[:], mac) })
+	if !ok {
 		return "", 0, false
 	}
 	return model.ParseCookieValue(payload)
