@@ -398,16 +398,17 @@ func TestSessionContextHMACToken(t *testing.T) {
 	h, store := ctxHandler(t, v)
 	seed(t, store, "s1", "cust-9")
 	now := time.Now()
-	good := SignHMACToken(key, "cust-9", now.Add(time.Hour))
+	good := emporixToken(t, key, "cust-9", now.Add(time.Hour))
 	wantStatus(t, do(t, h, ctxReq{method: "PUT", tenant: "acme", id: "s1", upsert: true, body: put(0, ""), token: good}), 204)
 	for name, tc := range map[string]struct {
 		token string
 		want  int
 	}{
 		"valid":        {good, 200},
-		"expired":      {SignHMACToken(key, "cust-9", now.Add(-time.Minute)), 403},
-		"other":        {SignHMACToken(key, "cust-8", now.Add(time.Hour)), 403},
-		"wrong key":    {SignHMACToken([]byte("nope"), "cust-9", now.Add(time.Hour)), 403},
+		"expired":      {emporixToken(t, key, "cust-9", now.Add(-time.Minute)), 403},
+		"other":        {emporixToken(t, key, "cust-8", now.Add(time.Hour)), 403},
+		"wrong key":    {emporixToken(t, []byte("nope"), "cust-9", now.Add(time.Hour)), 403},
+		"old format":   {oldFormatToken(key, "cust-9", now.Add(time.Hour)), 403},
 		"static-style": {"tok-1", 403},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sessiontap/caddy-sessiontap/api"
 	"github.com/sessiontap/caddy-sessiontap/internal/spectest"
 )
 
@@ -60,9 +59,10 @@ func (c ctxCall) send(t *testing.T) (int, []byte) {
 }
 
 // TestSessionContextThroughCaddy runs the Emporix-compatible API on a
-// real Caddy with HMAC-signed saas-tokens from the Caddyfile: the
-// customer's own token opens the context, another customer's gets 403,
-// tenants are apart, and concurrent PUTs of one version give one 204.
+// real Caddy with Emporix's saas-tokens (HS256 JWTs) under the key from
+// the Caddyfile: the customer's own token opens the context, another
+// customer's gets 403, tenants are apart, and concurrent PUTs of one
+// version give one 204.
 func TestSessionContextThroughCaddy(t *testing.T) {
 	const saasKey = "test-saas-key"
 	tester := newTester(t)
@@ -73,8 +73,8 @@ func TestSessionContextThroughCaddy(t *testing.T) {
 		}`, `respond "shop"`), "caddyfile")
 	s := collect(t, tester, `{"customer":{"customer_reference":"cust-1"},"cart":{"items":[{"product_id":"p1","quantity":1,"unit_price":5}]}}`)
 	expiry := time.Now().Add(time.Hour)
-	own := api.SignHMACToken([]byte(saasKey), "cust-1", expiry)
-	other := api.SignHMACToken([]byte(saasKey), "cust-2", expiry)
+	own := emporixToken(t, saasKey, "cust-1", expiry)
+	other := emporixToken(t, saasKey, "cust-2", expiry)
 	acme := "/session-context/acme/context/" + s.ID
 
 	create := ctxCall{"PUT", acme + "?upsert=true", `{"metadata":{"version":0},"siteCode":"main"}`, ""}
