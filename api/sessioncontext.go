@@ -192,7 +192,8 @@ func (c *sessionContexts) get(w http.ResponseWriter, r *http.Request, tenant, id
 	}
 	body, err := contextView(s, tc)
 	if err != nil {
-		c.log.Error("session context does not encode", zap.String("session_id", id), zap.Error(err))
+		// No session id: a log reader must not get a key to the session.
+		c.log.Error("session context does not encode", zap.String("tenant", tenant), zap.Error(err))
 		c.fail(w, id, ctxErr(http.StatusInternalServerError, "the session context could not be read"))
 		return
 	}
@@ -290,11 +291,12 @@ func (c *sessionContexts) fail(w http.ResponseWriter, id string, e *contextError
 func (c *sessionContexts) storeFailed(w http.ResponseWriter, id string, err error) {
 	if errors.Is(err, cache.ErrUnavailable) {
 		// Counted and logged at a rate by the store's owner.
-		c.log.Debug("session store unavailable", zap.String("session_id", id), zap.Error(err))
+		c.log.Debug("session store unavailable", zap.Error(err))
 		respond.RetryLater(w)
 		c.fail(w, id, ctxErr(http.StatusServiceUnavailable, errUnavailableMsg))
 		return
 	}
-	c.log.Error("session store failed", zap.String("session_id", id), zap.Error(err))
+	// No session id: the caller has it in the answer, a log reader must not.
+	c.log.Error("session store failed", zap.String("route", "session-context"), zap.Error(err))
 	c.fail(w, id, ctxErr(http.StatusInternalServerError, "the session store failed"))
 }
