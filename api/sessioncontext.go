@@ -26,7 +26,8 @@ import (
 // A tenant's context exists once a PUT with upsert=true created it; a
 // session without one answers 404 under that tenant, whatever other tenants
 // keep on it. GET answers the tenant's fields and custom attributes, plus
-// the session's own cart and customer as context.cart and context.customer.
+// the session's own cart as context.cart and, when it owns the context,
+// its verified customer as context.customer (ownCustomer).
 //
 // PUT needs the context's current metadata.version (400 without it, 409
 // with the current version when stale); it changes the fields the body has
