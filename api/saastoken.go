@@ -13,7 +13,8 @@ import (
 // TokenVerifier resolves the saas-token header of the session-context API
 // (a customer access token) to the customer it was issued to. It returns an
 // error for a token it does not accept (malformed, forged, expired,
-// unknown); the API then answers 403.
+// unknown); the API then treats the request as carrying no token, which a
+// context with an owner answers with 403.
 type TokenVerifier interface {
 	CustomerID(ctx context.Context, token string) (string, error)
 }
@@ -29,8 +30,8 @@ var ErrInvalidToken = errors.New("invalid saas-token")
 // RS256, HS384, …) is refused before its signature is looked at, so a
 // token cannot choose how it is checked. "exp" is required (a token
 // without one would never expire) and a token is valid until, not at, its
-// exp second; "nbf" and "iat", when present, are checked by the library
-// too. Tokens of the earlier home-made "<customerId>.<expiry>.<mac>" form
+// exp second; an "nbf", when present, is checked too ("iat" is not:
+// Emporix's tokens carry none). Tokens of the earlier home-made "<customerId>.<expiry>.<mac>" form
 // are not JWTs and are refused.
 type HMACVerifier struct {
 	key    []byte
