@@ -99,6 +99,7 @@ func attackTokens(t *testing.T, key []byte, now time.Time) map[string]string {
 		"expired":            emporixToken(t, key, "c-1", now.Add(-time.Second)),
 		"expires now":        emporixToken(t, key, "c-1", now),
 		"no exp":             forgeToken(`{"alg":"HS256"}`, `{"sub":"c-1"}`, key),
+		"not valid before":   forgeToken(`{"alg":"HS256"}`, `{"sub":"c-1","exp":`+later+`,"nbf":`+later+`}`, key),
 		"exp not a number":   forgeToken(`{"alg":"HS256"}`, `{"sub":"c-1","exp":"soon"}`, key),
 		"RS256 header":       forgeToken(`{"alg":"RS256","typ":"JWT"}`, claims, key),
 		"HS384, right key":   hs384,
