@@ -2,20 +2,19 @@ package api
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"errors"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // TokenVerifier resolves the saas-token header of the session-context API
 // (a customer access token) to the customer it was issued to. It returns an
 // error for a token it does not accept (malformed, forged, expired,
-// unknown); the API then answers 403.
+// unknown); the API then treats the request as carrying no token, which a
+// context with an owner answers with 403.
 type TokenVerifier interface {
 	CustomerID(ctx context.Context, token string) (string, error)
 }
@@ -24,80 +23,64 @@ type TokenVerifier interface {
 // accept. The reason is deliberately not told apart.
 var ErrInvalidToken = errors.New("invalid saas-token")
 
-// HMACVerifier accepts tokens of the form
-//
-//	<customerId>.<expiry>.<mac>
-//
-// where expiry is a Unix time in seconds and mac is the hex HMAC-SHA256
-// (SignHMACToken writes lowercase; either case is accepted), under the
-// shared key, of "<customerId>.<expiry>". The
-// customer id may itself contain dots (the token is split from the right).
-// A token is valid until, not at, its expiry second.
+// HMACVerifier accepts the saas-tokens Emporix issues on a customer's
+// login: compact JWS (JWT) tokens signed with HS256 under the shared
+// secret, whose claims are "sub", the customer number, and "exp". The
+// algorithm is pinned: a token whose header names any other ("none",
+// RS256, HS384, …) is refused before its signature is looked at, so a
+// token cannot choose how it is checked. "exp" is required (a token
+// without one would never expire) and a token is valid until, not at, its
+// exp second; an "nbf", when present, is checked too ("iat" is not:
+// Emporix's tokens carry none). Tokens of the earlier home-made "<customerId>.<expiry>.<mac>" form
+// are not JWTs and are refused.
 type HMACVerifier struct {
-	key []byte
-	now func() time.Time
+	key    []byte
+	now    func() time.Time
+	parser *jwt.Parser
 }
 
-// NewHMACVerifier returns a verifier for tokens signed with key. An empty
-// key (an unset environment variable) is refused: it would let anyone sign.
+// NewHMACVerifier returns a verifier for tokens signed with key, the
+// HS256 secret. An empty key (an unset environment variable) is refused:
+// it would let anyone sign.
 func NewHMACVerifier(key []byte) (*HMACVerifier, error) {
 	if len(key) == 0 {
 		return nil, errors.New("saas_token hmac: empty key")
 	}
-	return &HMACVerifier{key: append([]byte(nil), key...), now: time.Now}, nil
+	v := &HMACVerifier{key: append([]byte(nil), key...), now: time.Now}
+	// The time function is read on every Parse, so tests may swap now.
+	v.parser = jwt.NewParser(
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(func() time.Time { return v.now() }),
+	)
+	return v, nil
 }
 
-// maxTokenLength bounds what is parsed and hashed.
-const maxTokenLength = 1024
+// maxTokenLength bounds what is parsed: Emporix's tokens, a subject and
+// an expiry, are about 120 bytes.
+const maxTokenLength = 2048
 
-// CustomerID implements TokenVerifier.
+// CustomerID implements TokenVerifier: the token's "sub".
 func (v *HMACVerifier) CustomerID(_ context.Context, token string) (string, error) {
-	if len(token) > maxTokenLength {
+	if token == "" || len(token) > maxTokenLength {
 		return "", ErrInvalidToken
 	}
-	payload, mac, ok := cutLast(token, '.')
-	if !ok {
+	var claims jwt.RegisteredClaims
+	_, err := v.parser.ParseWithClaims(token, &claims, v.keyFor)
+	if err != nil || claims.Subject == "" {
 		return "", ErrInvalidToken
 	}
-	customer, expiry, ok := cutLast(payload, '.')
-	if !ok || customer == "" {
-		return "", ErrInvalidToken
-	}
-	got, err := hex.DecodeString(mac)
-	if err != nil || len(got) != sha256.Size {
-		return "", ErrInvalidToken
-	}
-	if !hmac.Equal(got, v.mac(payload)) {
-		return "", ErrInvalidToken
-	}
-	// Checked after the MAC so that only our own expiry strings are parsed.
-	exp, err := strconv.ParseInt(expiry, 10, 64)
-	if err != nil || v.now().Unix() >= exp {
-		return "", ErrInvalidToken
-	}
-	return customer, nil
+	return claims.Subject, nil
 }
 
-func (v *HMACVerifier) mac(payload string) []byte {
-	m := hmac.New(sha256.New, v.key)
-	m.Write([]byte(payload))
-	return m.Sum(nil)
-}
-
-// SignHMACToken returns a token HMACVerifier accepts for customerID until
-// expiry, for issuers, tests and demos.
-func SignHMACToken(key []byte, customerID string, expiry time.Time) string {
-	payload := customerID + "." + strconv.FormatInt(expiry.Unix(), 10)
-	v := HMACVerifier{key: key}
-	return payload + "." + hex.EncodeToString(v.mac(payload))
-}
-
-func cutLast(s string, sep byte) (before, after string, ok bool) {
-	i := strings.LastIndexByte(s, sep)
-	if i < 0 {
-		return s, "", false
+// keyFor hands out the secret only for HS256, whatever the parser's
+// option says: the pin is checked twice because a key handed to another
+// method's verifier is the classic JWT confusion.
+func (v *HMACVerifier) keyFor(t *jwt.Token) (any, error) {
+	if t.Method != jwt.SigningMethodHS256 {
+		return nil, ErrInvalidToken
 	}
-	return s[:i], s[i+1:], true
+	return v.key, nil
 }
 
 // StaticVerifier accepts a fixed set of tokens, each for one customer. It is

@@ -26,7 +26,8 @@ import (
 // A tenant's context exists once a PUT with upsert=true created it; a
 // session without one answers 404 under that tenant, whatever other tenants
 // keep on it. GET answers the tenant's fields and custom attributes, plus
-// the session's own cart and customer as context.cart and context.customer.
+// the session's own cart as context.cart and, when it owns the context,
+// its verified customer as context.customer (ownCustomer).
 //
 // PUT needs the context's current metadata.version (400 without it, 409
 // with the current version when stale); it changes the fields the body has
@@ -40,13 +41,19 @@ import (
 // 409. Absent or empty customerId leaves the customer as it is: a
 // context's customer cannot be removed or changed, only set once.
 //
-// A context belongs to a customer when it has a customerId, or when the
-// session's customer has a customer reference. Such a context is read and
-// written only with a saas-token header that the configured TokenVerifier
+// A context belongs to a customer (model.Session.ContextOwner): to the
+// session's customer when that is verified and has a reference, else to
+// the context's customerId, if any. Such a context is read and written
+// only with a saas-token header that the configured TokenVerifier
 // resolves to that customer (and a PUT setting customerId needs a token of
 // that customer); without a verifier they answer 403 to everyone (fail
-// closed). Check order: 404, then 403, then 409, so that neither the version
-// nor the customer leaks to a caller without the token.
+// closed). A token that does not verify counts as no token. A claimed
+// customer grants nothing, and context.customer shows the session's
+// customer only when it is the verified owner. A context naming another
+// customer than its owner (left from before a login) answers 404 and is
+// replaced by an upsert. Check order: 404, then 403, then 409, so that
+// neither the version nor the customer leaks to a caller without the
+// token.
 //
 // Errors are Emporix's ErrorMessage, {"sessionId","code","message"}, plus
 // "field" for 400s and metadata.version for 409s.
@@ -174,17 +181,20 @@ func (c *sessionContexts) get(w http.ResponseWriter, r *http.Request, tenant, id
 		return
 	}
 	tc := s.TenantContext(tenant)
-	if tc == nil {
+	if tc == nil || s.ForeignContext(tc) {
+		// A foreign context is another customer's leftover: detached,
+		// as if removed (model.Session.ForeignContext).
 		c.fail(w, id, errContextNotFound)
 		return
 	}
-	if !c.mayAccess(owner(s, tc), c.tokenCustomer(r)) {
+	if !c.mayAccess(s.ContextOwner(tc), c.tokenCustomer(r)) {
 		c.fail(w, id, errForbidden)
 		return
 	}
 	body, err := contextView(s, tc)
 	if err != nil {
-		c.log.Error("session context does not encode", zap.String("session_id", id), zap.Error(err))
+		// No session id: a log reader must not get a key to the session.
+		c.log.Error("session context does not encode", zap.String("tenant", tenant), zap.Error(err))
 		c.fail(w, id, ctxErr(http.StatusInternalServerError, "the session context could not be read"))
 		return
 	}
@@ -203,7 +213,7 @@ func contextView(s *model.Session, tc *model.TenantContext) (*contextBody, error
 	if err != nil {
 		return nil, err
 	}
-	customer, err := json.Marshal(s.Customer)
+	customer, err := json.Marshal(ownCustomer(s))
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +224,7 @@ func contextView(s *model.Session, tc *model.TenantContext) (*contextBody, error
 	}
 	return &contextBody{
 		SessionID:      s.ID,
-		CustomerID:     owner(s, tc),
+		CustomerID:     s.ContextOwner(tc),
 		SiteCode:       tc.SiteCode,
 		Currency:       tc.Currency,
 		CartID:         cartID,
@@ -228,12 +238,16 @@ func contextView(s *model.Session, tc *model.TenantContext) (*contextBody, error
 	}, nil
 }
 
-// owner is the customer a context belongs to, or "".
-func owner(s *model.Session, tc *model.TenantContext) string {
-	if tc != nil && tc.CustomerID != "" {
-		return tc.CustomerID
+// ownCustomer is the session's customer as context.customer shows it: only
+// a verified one with a reference, the one who alone may read the context
+// (model.Session.ContextOwner). Any other (claimed, or without a
+// reference, so not what the token was checked against) is not shown:
+// whoever holds a token for the context's customerId is not that person.
+func ownCustomer(s *model.Session) model.Customer {
+	if s.Customer.Verified && s.Customer.CustomerReference != "" {
+		return s.Customer
 	}
-	return s.Customer.CustomerReference
+	return model.Customer{}
 }
 
 // tokenCustomer resolves the request's saas-token, "" when there is none,
@@ -278,11 +292,12 @@ func (c *sessionContexts) fail(w http.ResponseWriter, id string, e *contextError
 func (c *sessionContexts) storeFailed(w http.ResponseWriter, id string, err error) {
 	if errors.Is(err, cache.ErrUnavailable) {
 		// Counted and logged at a rate by the store's owner.
-		c.log.Debug("session store unavailable", zap.String("session_id", id), zap.Error(err))
+		c.log.Debug("session store unavailable", zap.Error(err))
 		respond.RetryLater(w)
 		c.fail(w, id, ctxErr(http.StatusServiceUnavailable, errUnavailableMsg))
 		return
 	}
-	c.log.Error("session store failed", zap.String("session_id", id), zap.Error(err))
+	// No session id: the caller has it in the answer, a log reader must not.
+	c.log.Error("session store failed", zap.String("route", "session-context"), zap.Error(err))
 	c.fail(w, id, ctxErr(http.StatusInternalServerError, "the session store failed"))
 }

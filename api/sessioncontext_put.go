@@ -80,12 +80,17 @@ func (c *sessionContexts) put(w http.ResponseWriter, r *http.Request, tenant, id
 // Update: the version check and the write cannot interleave with another.
 func (c *sessionContexts) apply(s *model.Session, tenant string, body *contextPut, upsert bool, tokenCustomer string) error {
 	tc := s.TenantContext(tenant)
+	if tc != nil && s.ForeignContext(tc) {
+		// Another customer's leftover: detached, as GET says (404).
+		s.RemoveTenantContext(tenant)
+		tc = nil
+	}
 	if tc == nil {
 		if !upsert {
 			return errContextNotFound
 		}
 		// Authorize before anything about the version is told.
-		if !c.mayAccess(owner(s, nil), tokenCustomer) || !c.mayAccess(deref(body.CustomerID), tokenCustomer) {
+		if !c.mayAccess(s.ContextOwner(&model.TenantContext{}), tokenCustomer) || !c.mayAccess(deref(body.CustomerID), tokenCustomer) {
 			return errForbidden
 		}
 		if body.version != 0 {
@@ -98,7 +103,7 @@ func (c *sessionContexts) apply(s *model.Session, tenant string, body *contextPu
 			return ctxErr(http.StatusBadRequest, "the session already has contexts for %d tenants, the most it may have", model.MaxTenantContexts)
 		}
 	} else {
-		if !c.mayAccess(owner(s, tc), tokenCustomer) || !c.mayAccess(deref(body.CustomerID), tokenCustomer) {
+		if !c.mayAccess(s.ContextOwner(tc), tokenCustomer) || !c.mayAccess(deref(body.CustomerID), tokenCustomer) {
 			return errForbidden
 		}
 		if !body.hasVersion {
@@ -113,7 +118,7 @@ func (c *sessionContexts) apply(s *model.Session, tenant string, body *contextPu
 	}
 	if body.CustomerID != nil && *body.CustomerID != "" {
 		// mayAccess above made sure it is the token's customer, and that
-		// the context had no other one.
+		// the context (and a verified session customer) had no other one.
 		tc.CustomerID = *body.CustomerID
 	}
 	setIfGiven(&tc.SiteCode, body.SiteCode)

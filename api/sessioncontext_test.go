@@ -123,12 +123,19 @@ func ctxHandler(t *testing.T, verifier TokenVerifier) (*API, cache.Store) {
 	return newTestAPI(t, cfg)
 }
 
-// seed stores a session with a cart, and a customer reference if given.
+// seed stores a session with a cart, and a verified customer with this
+// reference if given.
 func seed(t *testing.T, store cache.Store, id, customer string) {
+	t.Helper()
+	seedCustomer(t, store, id, model.Customer{CustomerReference: customer, Verified: customer != ""})
+}
+
+// seedCustomer stores a session with a cart and the customer c.
+func seedCustomer(t *testing.T, store cache.Store, id string, c model.Customer) {
 	t.Helper()
 	_, err := store.Update(context.Background(), id, func(s *model.Session) error {
 		s.Cart = model.Cart{Items: []model.CartItem{{ProductID: "181503", Quantity: 2, UnitPrice: 123_4500, PriceCurrencyCode: "EUR"}}}
-		s.Customer = model.Customer{CustomerReference: customer}
+		s.Customer = c
 		return nil
 	})
 	if err != nil {
@@ -398,21 +405,82 @@ func TestSessionContextHMACToken(t *testing.T) {
 	h, store := ctxHandler(t, v)
 	seed(t, store, "s1", "cust-9")
 	now := time.Now()
-	good := SignHMACToken(key, "cust-9", now.Add(time.Hour))
+	good := emporixToken(t, key, "cust-9", now.Add(time.Hour))
 	wantStatus(t, do(t, h, ctxReq{method: "PUT", tenant: "acme", id: "s1", upsert: true, body: put(0, ""), token: good}), 204)
 	for name, tc := range map[string]struct {
 		token string
 		want  int
 	}{
 		"valid":        {good, 200},
-		"expired":      {SignHMACToken(key, "cust-9", now.Add(-time.Minute)), 403},
-		"other":        {SignHMACToken(key, "cust-8", now.Add(time.Hour)), 403},
-		"wrong key":    {SignHMACToken([]byte("nope"), "cust-9", now.Add(time.Hour)), 403},
+		"expired":      {emporixToken(t, key, "cust-9", now.Add(-time.Minute)), 403},
+		"other":        {emporixToken(t, key, "cust-8", now.Add(time.Hour)), 403},
+		"wrong key":    {emporixToken(t, []byte("nope"), "cust-9", now.Add(time.Hour)), 403},
+		"old format":   {oldFormatToken(key, "cust-9", now.Add(time.Hour)), 403},
 		"static-style": {"tok-1", 403},
 	} {
 		t.Run(name, func(t *testing.T) {
 			wantStatus(t, do(t, h, ctxReq{method: "GET", tenant: "acme", id: "s1", token: tc.token}), tc.want)
 		})
+	}
+}
+
+// The session's verified customer owns every context on it, whoever
+// created the context and whatever customerId it names.
+func TestSessionContextOwnerIsTheSessionsCustomer(t *testing.T) {
+	h, store := ctxHandler(t, NewStaticVerifier(map[string]string{"alice": "cust-a", "mallory": "cust-m"}))
+	seedCustomer(t, store, "s1", model.Customer{CustomerReference: "cust-a", Email: "alice@example.com", Verified: true})
+	// Mallory cannot create a context of hers on Alice's session.
+	w := do(t, h, ctxReq{method: "PUT", tenant: "acme", id: "s1", upsert: true, body: put(0, `"customerId":"cust-m"`), token: "mallory"})
+	wantStatus(t, w, 403)
+	wantStatus(t, do(t, h, ctxReq{method: "PUT", tenant: "acme", id: "s1", upsert: true, body: put(0, `"customerId":"cust-m"`), token: "alice"}), 403)
+	wantStatus(t, do(t, h, ctxReq{method: "PUT", tenant: "acme", id: "s1", upsert: true, body: put(0, `"customerId":"cust-a"`), token: "alice"}), 204)
+	got := decodeContext(t, do(t, h, ctxReq{method: "GET", tenant: "acme", id: "s1", token: "alice"}))
+	if got.CustomerID != "cust-a" || got.Context["customer"]["email"] != "alice@example.com" {
+		t.Errorf("Alice's view: %+v", got)
+	}
+	w = do(t, h, ctxReq{method: "GET", tenant: "acme", id: "s1", token: "mallory"})
+	wantStatus(t, w, 403)
+	if strings.Contains(w.Body.String(), "alice") {
+		t.Errorf("403 tells: %s", w.Body)
+	}
+}
+
+// A context naming another customer than the session's verified one (a
+// leftover: stored before the customer logged in) is detached: 404 to
+// both, and an upsert replaces it.
+func TestSessionContextForeignIsDetached(t *testing.T) {
+	h, store := ctxHandler(t, NewStaticVerifier(map[string]string{"alice": "cust-a", "mallory": "cust-m"}))
+	seedCustomer(t, store, "s1", model.Customer{CustomerReference: "cust-a", Email: "alice@example.com", Verified: true})
+	_, err := store.Update(context.Background(), "s1", func(s *model.Session) error {
+		_, err := s.AddTenantContext(model.TenantContext{Tenant: "acme", Version: 4, CustomerID: "cust-m", Attributes: []byte(`{"m":{"x":1}}`)})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{"alice", "mallory"} {
+		wantStatus(t, do(t, h, ctxReq{method: "GET", tenant: "acme", id: "s1", token: tok}), 404)
+		wantStatus(t, do(t, h, ctxReq{method: "PUT", tenant: "acme", id: "s1", body: put(4, ""), token: tok}), 404)
+	}
+	wantStatus(t, do(t, h, ctxReq{method: "PUT", tenant: "acme", id: "s1", upsert: true, body: put(0, ""), token: "mallory"}), 403)
+	wantStatus(t, do(t, h, ctxReq{method: "PUT", tenant: "acme", id: "s1", upsert: true, body: put(0, ""), token: "alice"}), 204)
+	got := decodeContext(t, do(t, h, ctxReq{method: "GET", tenant: "acme", id: "s1", token: "alice"}))
+	if got.Metadata.Version != 1 || got.Context["m"] != nil || got.CustomerID != "cust-a" {
+		t.Errorf("the replaced context: %+v", got)
+	}
+}
+
+// A claimed customer decides nothing: the context's customerId does, and
+// the claim is not shown.
+func TestSessionContextClaimedCustomerGrantsNothing(t *testing.T) {
+	h, store := ctxHandler(t, NewStaticVerifier(map[string]string{"victim": "cust-v", "mallory": "cust-m"}))
+	seedCustomer(t, store, "s1", model.Customer{CustomerReference: "cust-v", Email: "victim@example.com"})
+	wantStatus(t, do(t, h, ctxReq{method: "PUT", tenant: "acme", id: "s1", upsert: true, body: put(0, `"customerId":"cust-m"`), token: "mallory"}), 204)
+	wantStatus(t, do(t, h, ctxReq{method: "GET", tenant: "acme", id: "s1", token: "victim"}), 403)
+	w := do(t, h, ctxReq{method: "GET", tenant: "acme", id: "s1", token: "mallory"})
+	wantStatus(t, w, 200)
+	if got := decodeContext(t, w); got.CustomerID != "cust-m" || strings.Contains(w.Body.String(), "victim") {
+		t.Errorf("a claimed customer shown: %s", w.Body)
 	}
 }
 

@@ -19,12 +19,13 @@ import (
 // anonymous sessions need no token. The operator API's bearer key is
 // required in all cases.
 type SaaSToken struct {
-	// HMACKey verifies tokens of the form
-	// `<customerId>.<expiry>.<mac>`: expiry a Unix time in seconds, mac the
-	// hex HMAC-SHA256 under this key of `<customerId>.<expiry>`. Tokens are
-	// refused from their expiry second on. Placeholders such as
-	// {env.SESSIONTAP_SAAS_KEY} are replaced; a key that ends up empty is
-	// a configuration error.
+	// HMACKey is the HS256 secret that Emporix signs its saas-tokens
+	// with: the header must be a JWT with alg HS256 (no other algorithm,
+	// "none" included, is accepted), its "exp" is required and checked,
+	// and its "sub" is the customer number. Tokens of the earlier
+	// `<customerId>.<expiry>.<mac>` form are refused. Placeholders such
+	// as {env.SESSIONTAP_SAAS_KEY} are replaced; a key that ends up empty
+	// is a configuration error.
 	HMACKey string `json:"hmac_key,omitempty"`
 
 	// Static maps fixed tokens to customer ids, for tests and demos:
@@ -64,6 +65,9 @@ func (c *SaaSToken) verifier(repl *caddy.Replacer) (api.TokenVerifier, error) {
 	return nil, errors.New("api: saas_token: neither hmac_key nor static is set")
 }
 
+// saasTokenKinds are what saas_token takes, for "did you mean".
+var saasTokenKinds = []string{"hmac", "static"}
+
 // parseSaaSToken parses, inside an api block,
 //
 //	saas_token hmac <key>
@@ -101,7 +105,7 @@ func (a *API) parseSaaSToken(d *caddyfile.Dispenser) error {
 		}
 		c.Static[tok] = customer
 	default:
-		return d.Errf("saas_token: expected hmac or static, got %q", kind)
+		return unrecognized(d, "saas_token: expected hmac or static, got", saasTokenKinds)
 	}
 	if c.HMACKey != "" && len(c.Static) > 0 {
 		return d.Err("saas_token: use either hmac or static, not both")

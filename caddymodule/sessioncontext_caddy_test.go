@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sessiontap/caddy-sessiontap/api"
 	"github.com/sessiontap/caddy-sessiontap/internal/spectest"
 )
 
@@ -60,22 +59,20 @@ func (c ctxCall) send(t *testing.T) (int, []byte) {
 }
 
 // TestSessionContextThroughCaddy runs the Emporix-compatible API on a
-// real Caddy with HMAC-signed saas-tokens from the Caddyfile: the
-// customer's own token opens the context, another customer's gets 403,
-// tenants are apart, and concurrent PUTs of one version give one 204.
+// real Caddy with Emporix's saas-tokens (HS256 JWTs) under the key from
+// the Caddyfile: the logged-in customer's own token opens the context,
+// another customer's gets 403, tenants are apart, and concurrent PUTs of
+// one version give one 204.
 func TestSessionContextThroughCaddy(t *testing.T) {
-	const saasKey = "test-saas-key"
 	tester := newTester(t)
-	tester.InitServer(siteConfigWith(`
-		api /_sessiontap/api {
-			key test-key
-			saas_token hmac `+saasKey+`
-		}`, `respond "shop"`), "caddyfile")
-	s := collect(t, tester, `{"customer":{"customer_reference":"cust-1"},"cart":{"items":[{"product_id":"p1","quantity":1,"unit_price":5}]}}`)
+	tester.InitServer(saasSiteConfig(), "caddyfile")
+	c := rawClient(t)
+	login(t, c, "cust-1", "one@example.com")
+	s := sessionID(t, c)
 	expiry := time.Now().Add(time.Hour)
-	own := api.SignHMACToken([]byte(saasKey), "cust-1", expiry)
-	other := api.SignHMACToken([]byte(saasKey), "cust-2", expiry)
-	acme := "/session-context/acme/context/" + s.ID
+	own := emporixToken(t, saasKey, "cust-1", expiry)
+	other := emporixToken(t, saasKey, "cust-2", expiry)
+	acme := "/session-context/acme/context/" + s
 
 	create := ctxCall{"PUT", acme + "?upsert=true", `{"metadata":{"version":0},"siteCode":"main"}`, ""}
 	for _, tok := range []string{"", other, own + "x"} {
@@ -100,14 +97,14 @@ func TestSessionContextThroughCaddy(t *testing.T) {
 	if err := json.Unmarshal(body, &got); code != 200 || err != nil {
 		t.Fatalf("GET: %d %s", code, body)
 	}
-	if got.SessionID != s.ID || got.CustomerID != "cust-1" || got.SiteCode != "main" || got.Metadata.Version != 1 ||
+	if got.SessionID != s || got.CustomerID != "cust-1" || got.SiteCode != "main" || got.Metadata.Version != 1 ||
 		got.Context["cart"] == nil {
 		t.Errorf("GET: %s", body)
 	}
 	if code, _ := (ctxCall{"GET", acme, "", other}).send(t); code != 403 {
 		t.Errorf("another customer's token read the context: %d", code)
 	}
-	if code, _ := (ctxCall{"GET", "/session-context/globex/context/" + s.ID, "", own}).send(t); code != 404 {
+	if code, _ := (ctxCall{"GET", "/session-context/globex/context/" + s, "", own}).send(t); code != 404 {
 		t.Errorf("another tenant sees acme's context: %d", code)
 	}
 

@@ -10,7 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/sessiontap/caddy-sessiontap/api"
+	"github.com/golang-jwt/jwt/v5"
 )
 
 func TestCaddyfileSaaSToken(t *testing.T) {
@@ -44,6 +44,12 @@ func TestCaddyfileSaaSToken(t *testing.T) {
 		t.Errorf("hmac: %v %+v", err, h.API.SaaSToken)
 	}
 
+	h = Handler{}
+	err = h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("sessiontap {\n api /ops {\n key one\n saas_token hamc k\n }\n}"))
+	if err == nil || !strings.Contains(err.Error(), `did you mean "hmac"?`) || !strings.Contains(err.Error(), "Testfile:4") {
+		t.Errorf("a misspelt kind: %v", err)
+	}
+
 	for _, bad := range []string{
 		"saas_token",
 		"saas_token hmac",
@@ -70,7 +76,7 @@ func TestSaaSTokenVerifier(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok := api.SignHMACToken([]byte("k3y"), "cust-1", time.Now().Add(time.Minute))
+	tok := emporixToken(t, "k3y", "cust-1", time.Now().Add(time.Minute))
 	if got, err := v.CustomerID(context.Background(), tok); err != nil || got != "cust-1" {
 		t.Errorf("hmac: %q %v", got, err)
 	}
@@ -103,4 +109,15 @@ func TestAPIConfigSaaSToken(t *testing.T) {
 	if _, err := h.apiConfig(); err == nil {
 		t.Error("an empty HMAC key was accepted")
 	}
+}
+
+// emporixToken mints a saas-token as Emporix's customer login does: a JWT
+// signed HS256 under key with claims sub (the customer number) and exp.
+func emporixToken(t *testing.T, key, customer string, exp time.Time) string {
+	t.Helper()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": customer, "exp": exp.Unix()}).SignedString([]byte(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
 }

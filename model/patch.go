@@ -41,7 +41,10 @@ func (p Patch) IsZero() bool {
 func (p Patch) Apply(s *Session) bool {
 	changed := p.applyCart(s)
 	if c, ok := p.customer(s.Customer); ok && s.Customer != c {
+		old := s.Customer
 		s.Customer = c
+		// A context must not pass to the next customer with the session.
+		s.detachContexts(old)
 		changed = true
 	}
 	changed = setIf(&s.PageType, p.PageType) || changed

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -113,5 +114,46 @@ func TestTrustedCustomer(t *testing.T) {
 	c.Verified = true
 	if c.Trusted() != c {
 		t.Fatal("a verified customer is trusted as it is")
+	}
+}
+
+// A session's contexts follow its verified customer: a change of customer
+// removes what belonged to the previous one (or names another), and keeps
+// an anonymous session's contexts through a login.
+func TestCustomerChangeDetachesContexts(t *testing.T) {
+	alice := Customer{CustomerReference: "cust-a", Email: "alice@example.com", Verified: true}
+	bob := Customer{CustomerReference: "cust-b", Verified: true}
+	claimed := Customer{CustomerReference: "cust-a"}
+	for name, tc := range map[string]struct {
+		before, after Customer
+		contexts      map[string]string // tenant → customerId
+		want          []string          // tenants kept
+	}{
+		"login keeps anonymous contexts":   {Customer{}, alice, map[string]string{"t1": "", "t2": "cust-a", "t3": "cust-m"}, []string{"t1", "t2"}},
+		"another login takes everything":   {alice, bob, map[string]string{"t1": "", "t2": "cust-a"}, nil},
+		"logout keeps only named contexts": {alice, Customer{}, map[string]string{"t1": "", "t2": "cust-a"}, []string{"t2"}},
+		"a claim decides nothing":          {Customer{}, claimed, map[string]string{"t1": "", "t2": "cust-m"}, []string{"t1", "t2"}},
+		"verifying a claim":                {claimed, alice, map[string]string{"t1": "", "t2": "cust-a", "t3": "cust-m"}, []string{"t1", "t2"}},
+		"new email, same customer":         {alice, Customer{CustomerReference: "cust-a", Email: "a2@example.com", Verified: true}, map[string]string{"t1": "", "t2": "cust-a"}, []string{"t1", "t2"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := &Session{Customer: tc.before}
+			for tenant, customer := range tc.contexts {
+				if _, err := s.AddTenantContext(TenantContext{Tenant: tenant, CustomerID: customer}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			after := tc.after
+			if !(Patch{Customer: &after}).Apply(s) {
+				t.Fatal("the customer did not change")
+			}
+			var kept []string
+			for _, c := range s.Contexts {
+				kept = append(kept, c.Tenant)
+			}
+			if !slices.Equal(kept, tc.want) {
+				t.Errorf("kept %v, want %v", kept, tc.want)
+			}
+		})
 	}
 }

@@ -128,6 +128,52 @@ func (s *Session) TenantContext(tenant string) *TenantContext {
 	return nil
 }
 
+// ContextOwner is the customer who alone may read and write tc on s, ""
+// when anyone with the API key may. The session's own customer decides
+// when it is verified and has a reference: a context on a customer's
+// session is that customer's, whoever created it. Otherwise the context's
+// CustomerID does. A claimed customer decides nothing: a browser can
+// claim any reference.
+func (s *Session) ContextOwner(tc *TenantContext) string {
+	return contextOwner(s.Customer, tc)
+}
+
+func contextOwner(c Customer, tc *TenantContext) string {
+	if c.Verified && c.CustomerReference != "" {
+		return c.CustomerReference
+	}
+	return tc.CustomerID
+}
+
+// ForeignContext reports whether tc names a customer other than the one
+// who owns it on s: left over from another customer, it must be neither
+// shown to nor written by either.
+func (s *Session) ForeignContext(tc *TenantContext) bool {
+	return tc.CustomerID != "" && s.ContextOwner(tc) != tc.CustomerID
+}
+
+// RemoveTenantContext removes the tenant's context from s, if any.
+func (s *Session) RemoveTenantContext(tenant string) {
+	s.Contexts = slices.DeleteFunc(s.Contexts, func(c TenantContext) bool { return c.Tenant == tenant })
+}
+
+// detachContexts removes, after the session's customer changed from old,
+// every context that belonged to someone (under old) and now would belong
+// to someone else, and every context naming a customer who does not own
+// it. Removed, not cleared: its attributes, cart id and place are the
+// previous customer's, and a cleared context would hand them to the next
+// one. Contexts of an anonymous session are kept on a login, as Emporix
+// keeps them.
+func (s *Session) detachContexts(old Customer) {
+	s.Contexts = slices.DeleteFunc(s.Contexts, func(tc TenantContext) bool {
+		before, now := contextOwner(old, &tc), contextOwner(s.Customer, &tc)
+		return before != "" && before != now || s.ForeignContext(&tc)
+	})
+	if len(s.Contexts) == 0 {
+		s.Contexts = nil
+	}
+}
+
 // ErrTooManyTenants is returned by AddTenantContext when the session
 // already has MaxTenantContexts contexts.
 var ErrTooManyTenants = errors.New("the session already has a context for the maximum number of tenants")
