@@ -141,7 +141,7 @@ func (h *Handler) newInspector(cfg *api.Config) (*inspector.Inspector, error) {
 	ic := inspector.Config{
 		Prefix: cfg.Prefix, CheckKey: check, SigningKey: signing,
 		TTL: time.Duration(h.API.Inspector.TTL), Feed: h.feed, Store: h.store,
-		Summary: h.inspectorSummary, RefHash: h.hasher.Hash,
+		Summary: h.inspectorSummary, RefHash: h.hasher.Hash, Secure: secureRequest,
 	}
 	if h.engine != nil {
 		engine := h.engine

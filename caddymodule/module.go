@@ -280,6 +280,7 @@ func (h *Handler) handlerConfig() (handler.Config, error) {
 		CookieKey:        cookieKey,
 		CustomerTokenKey: tokenKey,
 		LogID:            h.pseudonyms.Of,
+		Secure:           secureRequest,
 		CookieName:       h.Cookie.Name,
 		CookieMaxAge:     time.Duration(h.Cookie.MaxAge),
 		RespectDNT:       *h.RespectDNT,

@@ -103,10 +103,18 @@ func (h *Handler) setCookie(w http.ResponseWriter, r *http.Request, id string, d
 		Path:     "/",
 		MaxAge:   int(h.cfg.CookieMaxAge / time.Second),
 		HttpOnly: true,
-		Secure:   r.TLS != nil || prefixedCookie(h.cfg.CookieName),
+		Secure:   h.secure(r) || prefixedCookie(h.cfg.CookieName),
 		SameSite: http.SameSiteLaxMode,
 	}
 	return &cookieWriter{ResponseWriter: w, cookie: c.String()}
+}
+
+// secure reports a request that came over HTTPS as far as we can tell.
+func (h *Handler) secure(r *http.Request) bool {
+	if h.cfg.Secure != nil {
+		return h.cfg.Secure(r)
+	}
+	return r.TLS != nil
 }
 
 // prefixedCookie reports a name with a prefix browsers enforce: a

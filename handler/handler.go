@@ -43,6 +43,10 @@ type Config struct {
 	// every node serving the same sessions). Without one New generates one
 	// for this process.
 	CookieKey []byte
+	// Secure reports a request that reached the visitor over HTTPS (TLS to
+	// Caddy, or a trusted proxy that terminated it): our cookie is then
+	// Secure. Without it, only TLS to Caddy counts.
+	Secure func(*http.Request) bool
 	// LogID is what a log line names a session by: a pseudonym of its id
 	// (the one the access log carries). Without it log lines name none:
 	// a session id is the key to a session.

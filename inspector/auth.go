@@ -128,13 +128,13 @@ func (in *Inspector) sameOrigin(r *http.Request, g grant) bool {
 	if !hmac.Equal([]byte(r.Header.Get(csrfHeader)), []byte(in.signer.csrf(g))) {
 		return false
 	}
-	return fromHere(r)
+	return in.fromHere(r)
 }
 
 // fromHere reports whether a browser's request may come from our own
 // pages: not marked cross-site, and with no Origin or our own (scheme
 // and host; "null", from sandboxes and some redirects, is not ours).
-func fromHere(r *http.Request) bool {
+func (in *Inspector) fromHere(r *http.Request) bool {
 	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
 		return false
 	}
@@ -143,23 +143,31 @@ func fromHere(r *http.Request) bool {
 		return true
 	}
 	scheme := "http://"
-	if r.TLS != nil {
+	if in.secure(r) {
 		scheme = "https://"
 	}
 	return o == scheme+r.Host
 }
 
+// secure reports a request that came over HTTPS as far as we can tell.
+func (in *Inspector) secure(r *http.Request) bool {
+	if in.cfg.Secure != nil {
+		return in.cfg.Secure(r)
+	}
+	return r.TLS != nil
+}
+
 func (in *Inspector) setCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{
 		Name: CookieName, Value: value, Path: in.prefix + "/", MaxAge: maxAge,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: in.secure(r),
 	})
 }
 
 // signIn takes the API key from the sign-in form. Wrong keys are
 // limited per process, so that keys cannot be guessed at speed.
 func (in *Inspector) signIn(w http.ResponseWriter, r *http.Request) {
-	if !fromHere(r) {
+	if !in.fromHere(r) {
 		respond.Error(w, http.StatusForbidden, "sign in from the inspector's own page")
 		return
 	}

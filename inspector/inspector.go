@@ -56,6 +56,10 @@ type Config struct {
 	Summary func(ctx context.Context) any
 	// RefHash is the customer reference's pseudonym, as sinks get it.
 	RefHash func(ref string) string
+	// Secure reports a request that reached the operator over HTTPS (TLS
+	// to Caddy, or a trusted proxy that terminated it). Without it, only
+	// TLS to Caddy counts.
+	Secure func(*http.Request) bool
 }
 
 // Inspector serves {prefix}/ui/.
