@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/internal/ratelimit"
 	"github.com/sessiontap/caddy-sessiontap/internal/respond"
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
@@ -51,6 +52,18 @@ type Config struct {
 	// still read a session and its deliveries (GET and HEAD of
 	// {prefix}/sessions/…): the inspector's signed-in page.
 	MayRead func(r *http.Request) bool
+	// Guesses throttles wrong keys per client (Guesser). Nil throttles
+	// them per peer address with ratelimit.GuessRule.
+	Guesses Guesser
+}
+
+// Guesser throttles wrong keys per client: Wait is how long r's client
+// must wait before it may try a key (0: now), Failed records a wrong one.
+// A client is held whatever key it sends, so that a throttled guesser
+// learns nothing; other clients are not held.
+type Guesser interface {
+	Wait(r *http.Request) time.Duration
+	Failed(r *http.Request)
 }
 
 // API is the operator API: authenticated reads and GDPR deletes of
@@ -70,6 +83,8 @@ type API struct {
 	deliveries func(ctx context.Context, id string) (any, error)
 	// mayRead lets requests without a key read (Config.MayRead).
 	mayRead func(r *http.Request) bool
+	// guesses throttles wrong keys per client.
+	guesses Guesser
 }
 
 // New builds the API over store. log may be nil.
@@ -81,7 +96,11 @@ func New(cfg Config, store cache.Store, log *zap.Logger) (*API, error) {
 		log = zap.NewNop()
 	}
 	a := &API{prefix: strings.TrimSuffix(cfg.Prefix, "/"), store: store, log: log,
-		onDelete: cfg.OnDelete, onRequest: cfg.OnRequest, deliveries: cfg.Deliveries, mayRead: cfg.MayRead}
+		onDelete: cfg.OnDelete, onRequest: cfg.OnRequest, deliveries: cfg.Deliveries, mayRead: cfg.MayRead,
+		guesses: cfg.Guesses}
+	if a.guesses == nil {
+		a.guesses = ratelimit.NewGuard(ratelimit.GuessRule, ratelimit.GuessClients, nil)
+	}
 	for _, k := range cfg.Keys {
 		// An empty key (an unset {env.X}) must never open the API.
 		if k != "" {
@@ -134,6 +153,25 @@ func (a *API) authorized(r *http.Request) bool {
 		apiRoute(rest) == "sessions" && a.mayRead(r)
 }
 
+// admitted answers and returns false unless r is authorized. A client
+// that sent too many wrong keys gets 429 until it may try again.
+func (a *API) admitted(w http.ResponseWriter, r *http.Request) bool {
+	_, keyed := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if wait := a.guesses.Wait(r); keyed && wait > 0 {
+		respond.TooMany(w, wait, "too many wrong keys from this network; try again later")
+		return false
+	}
+	if a.authorized(r) {
+		return true
+	}
+	if keyed {
+		a.guesses.Failed(r)
+	}
+	w.Header().Set("WWW-Authenticate", `Bearer realm="sessiontap"`)
+	respond.Error(w, http.StatusUnauthorized, "unauthorized")
+	return false
+}
+
 func (a *API) keyMatches(token string) bool {
 	if token == "" {
 		return false
@@ -155,9 +193,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer func() { a.onRequest(route, sw.status) }()
 		w = sw
 	}
-	if !a.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="sessiontap"`)
-		respond.Error(w, http.StatusUnauthorized, "unauthorized")
+	if !a.admitted(w, r) {
 		return
 	}
 	switch route {

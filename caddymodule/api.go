@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/sessiontap/caddy-sessiontap/api"
+	"github.com/sessiontap/caddy-sessiontap/internal/ratelimit"
 )
 
 // newAPI builds the operator API and its inspector, or nil when off.
@@ -41,8 +42,10 @@ func (h *Handler) apiConfig() (*api.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	// One budget of wrong keys per client for the API and the inspector.
+	guesses := ratelimit.NewGuard(ratelimit.GuessRule, ratelimit.GuessClients, clientIP)
 	cfg := &api.Config{Prefix: h.API.Prefix, Keys: keys, SaaSTokens: verifier, OnRequest: observeAPIRequest,
-		History: h.historySize(), OnChange: h.onChange()}
+		History: h.historySize(), OnChange: h.onChange(), Guesses: guesses}
 	if h.engine != nil {
 		cfg.OnDelete = h.engine.Cancel
 		engine := h.engine

@@ -130,16 +130,12 @@ func (h *Handler) newInspector(cfg *api.Config) (*inspector.Inspector, error) {
 	if err != nil {
 		return nil, err
 	}
-	signing := inspector.SigningKey(cfg.Keys)
-	if h.API.Inspector.Secret != "" {
-		secret := caddy.NewReplacer().ReplaceKnown(h.API.Inspector.Secret, "")
-		if len(secret) < 16 {
-			return nil, errors.New("api: inspector: secret must be at least 16 bytes (is its environment variable set?)")
-		}
-		signing = inspector.SigningKey([]string{"secret", secret})
+	secret, err := h.inspectorSecret()
+	if err != nil {
+		return nil, err
 	}
 	ic := inspector.Config{
-		Prefix: cfg.Prefix, CheckKey: check, SigningKey: signing,
+		Prefix: cfg.Prefix, CheckKey: check, SigningKey: inspector.SigningKey(secret), Guesses: cfg.Guesses,
 		TTL: time.Duration(h.API.Inspector.TTL), Feed: h.feed, Store: h.store,
 		Summary: h.inspectorSummary, RefHash: h.hasher.Hash, Secure: secureRequest,
 	}
@@ -149,6 +145,23 @@ func (h *Handler) newInspector(cfg *api.Config) (*inspector.Inspector, error) {
 		ic.Retry = h.retryDelivery
 	}
 	return inspector.New(ic, h.logger)
+}
+
+// inspectorSecret is what signs the inspector's sign-ins: its secret, or
+// else one the store keeps (for the fleet, with Redis). Never the API keys.
+func (h *Handler) inspectorSecret() ([]byte, error) {
+	if h.API.Inspector.Secret == "" {
+		s, err := h.storeSecret("inspector")
+		if err != nil {
+			return nil, fmt.Errorf("api: inspector: %w (or configure its secret)", err)
+		}
+		return s, nil
+	}
+	secret := caddy.NewReplacer().ReplaceKnown(h.API.Inspector.Secret, "")
+	if len(secret) < 16 {
+		return nil, errors.New("api: inspector: secret must be at least 16 bytes (is its environment variable set?)")
+	}
+	return []byte(secret), nil
 }
 
 // retryDelivery retries one sink's delivery of the session as it is

@@ -3,7 +3,6 @@ package handler
 import (
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/sessiontap/caddy-sessiontap/internal/respond"
@@ -60,12 +59,8 @@ func (h *Handler) allowCollect(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// tooMany answers 429 with a Retry-After of wait in whole seconds, at least 1.
-func tooMany(w http.ResponseWriter, wait time.Duration, msg string) {
-	secs := max(1, int((wait+time.Second-1)/time.Second))
-	w.Header().Set("Retry-After", strconv.Itoa(secs))
-	respond.Error(w, http.StatusTooManyRequests, msg)
-}
+// tooMany answers 429 with a Retry-After of wait.
+func tooMany(w http.ResponseWriter, wait time.Duration, msg string) { respond.TooMany(w, wait, msg) }
 
 // collectBody is the configured cap on a collect body.
 func (h *Handler) collectBody() int64 {

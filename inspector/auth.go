@@ -8,38 +8,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/sessiontap/caddy-sessiontap/internal/respond"
 )
-
-// failureLimit admits sign-ins while fewer than max wrong keys came in
-// the last window: a process-wide bound on guessing, which costs a right
-// key nothing until someone is guessing.
-type failureLimit struct {
-	mu     sync.Mutex
-	window time.Time
-	n      int
-	max    int
-	every  time.Duration
-	now    func() time.Time
-}
-
-func (f *failureLimit) Allow() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.now().Sub(f.window) >= f.every {
-		f.window, f.n = f.now(), 0
-	}
-	return f.n < f.max
-}
-
-func (f *failureLimit) fail() {
-	f.mu.Lock()
-	f.n++
-	f.mu.Unlock()
-}
 
 // CookieName is the inspector's sign-in cookie.
 const CookieName = "sessiontap_inspector"
@@ -171,14 +143,13 @@ func (in *Inspector) signIn(w http.ResponseWriter, r *http.Request) {
 		respond.Error(w, http.StatusForbidden, "sign in from the inspector's own page")
 		return
 	}
-	if !in.failures.Allow() {
-		respond.RetryLater(w)
-		respond.Error(w, http.StatusTooManyRequests, "too many wrong keys; try again in a moment")
+	if wait := in.guesses.Wait(r); wait > 0 {
+		respond.TooMany(w, wait, "too many wrong keys from this network; try again later")
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
 	if !in.checkKey(r.PostFormValue("key")) {
-		in.failures.fail()
+		in.guesses.Failed(r)
 		in.log("inspector sign-in refused: wrong key")
 		http.Redirect(w, r, in.ui+"/login?failed=1", http.StatusSeeOther)
 		return

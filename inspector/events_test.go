@@ -27,7 +27,7 @@ func TestEventsStreamRowsAndEndWithTheSignIn(t *testing.T) {
 	ring := feed.NewRing(10)
 	ring.Publish(feed.Event{SessionID: "old", Version: 1, Source: model.SourceHTML})
 	in, err := New(Config{Prefix: "/p", CheckKey: func(k string) bool { return k == testKey },
-		SigningKey: SigningKey([]string{testKey}), Feed: ring, Store: store, TTL: 2 * time.Second,
+		SigningKey: SigningKey([]byte(testKey)), Feed: ring, Store: store, TTL: 2 * time.Second,
 		Deliveries: func(_ context.Context, id string) ([]upstream.DeliveryStatus, error) {
 			return []upstream.DeliveryStatus{{Sink: "talonone", PendingVersion: 2, Attempts: 1,
 				LastError: &upstream.DeliveryFailure{Status: 500, At: time.Now()}}}, nil

@@ -22,6 +22,7 @@ import (
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/feed"
+	"github.com/sessiontap/caddy-sessiontap/internal/ratelimit"
 	"github.com/sessiontap/caddy-sessiontap/internal/respond"
 	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
@@ -56,6 +57,9 @@ type Config struct {
 	Summary func(ctx context.Context) any
 	// RefHash is the customer reference's pseudonym, as sinks get it.
 	RefHash func(ref string) string
+	// Guesses throttles wrong sign-in keys per client (share the API's so
+	// that one budget covers both). Nil throttles them per peer address.
+	Guesses Guesser
 	// Secure reports a request that reached the operator over HTTPS (TLS
 	// to Caddy, or a trusted proxy that terminated it). Without it, only
 	// TLS to Caddy counts.
@@ -70,8 +74,8 @@ type Inspector struct {
 	signer *signer
 	static fs.FS
 	logger *zap.Logger
-	// failures bounds wrong sign-in keys: 10 per 10 s.
-	failures *failureLimit
+	// guesses bounds wrong sign-in keys per client.
+	guesses Guesser
 }
 
 // New builds the inspector. log may be nil.
@@ -88,20 +92,31 @@ func New(cfg Config, log *zap.Logger) (*Inspector, error) {
 	static, _ := fs.Sub(assets, "assets") // the directory is embedded
 	prefix := strings.TrimSuffix(cfg.Prefix, "/")
 	return &Inspector{cfg: cfg, prefix: prefix, ui: prefix + "/ui", static: static, logger: log,
-		signer:   &signer{key: cfg.SigningKey, ttl: cfg.TTL, now: time.Now},
-		failures: &failureLimit{max: 10, every: 10 * time.Second, now: time.Now}}, nil
+		signer: &signer{key: cfg.SigningKey, ttl: cfg.TTL, now: time.Now}, guesses: guessesOf(cfg)}, nil
 }
 
-// SigningKey derives a cookie signing key from the API keys, so that the
-// nodes of a fleet, configured alike, accept each other's sign-ins, and
-// replacing the keys signs everyone out.
-func SigningKey(apiKeys []string) []byte {
-	h := sha256.New()
-	h.Write([]byte("sessiontap inspector cookie v1"))
-	for _, k := range apiKeys {
-		s := sha256.Sum256([]byte(k))
-		h.Write(s[:])
+// Guesser throttles wrong keys per client (see api.Guesser).
+type Guesser interface {
+	Wait(r *http.Request) time.Duration
+	Failed(r *http.Request)
+}
+
+func guessesOf(cfg Config) Guesser {
+	if cfg.Guesses != nil {
+		return cfg.Guesses
 	}
+	return ratelimit.NewGuard(ratelimit.GuessRule, ratelimit.GuessClients, nil)
+}
+
+// SigningKey derives the cookie signing key from a secret of its own:
+// never from an API key, so that a sign-in cookie, which a browser holds,
+// is no way to test guesses of a key offline. Nodes with the same secret
+// accept each other's sign-ins; a new secret signs everyone out.
+func SigningKey(secret []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte("sessiontap inspector cookie v2"))
+	s := sha256.Sum256(secret)
+	h.Write(s[:])
 	return h.Sum(nil)
 }
 

@@ -3,6 +3,7 @@
 package browsertest
 
 import (
+	"crypto/sha256"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -41,17 +42,21 @@ func TestInspectorRefusesWithoutAValidSignIn(t *testing.T) {
 	}
 	parts := strings.Split(good.Value, ".")
 	expired := "v1." + strconv.FormatInt(time.Now().Add(-time.Minute).Unix(), 10) + "." + parts[2]
-	expired += "." + mac(inspector.SigningKey([]string{apiKey}), expired)
+	expired += "." + mac(inspector.SigningKey([]byte(inspectorSecret)), expired)
 	// The control: signed the same way but not expired, it is accepted,
 	// so the expired one below is refused for its expiry alone.
 	fresh := "v1." + strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10) + "." + parts[2]
-	if code, _ := request(t, "GET", ui+"/me", fresh+"."+mac(inspector.SigningKey([]string{apiKey}), fresh)); code != http.StatusOK {
+	if code, _ := request(t, "GET", ui+"/me", fresh+"."+mac(inspector.SigningKey([]byte(inspectorSecret)), fresh)); code != http.StatusOK {
 		t.Fatalf("a cookie signed as the test signs answered %d; the test's signing is wrong", code)
 	}
 	bad := map[string]string{
 		"no cookie": "",
-		"forged":    parts[0] + "." + strconv.FormatInt(time.Now().Add(24*time.Hour).Unix(), 10) + "." + parts[2] + "." + parts[3],
-		"expired":   expired,
+		// Signed as before the inspector had a secret of its own: under a
+		// key derived from the API key, which a cookie let anyone guess
+		// offline.
+		"keyed by the API key": fresh + "." + mac(oldSigningKey(apiKey), fresh),
+		"forged":               parts[0] + "." + strconv.FormatInt(time.Now().Add(24*time.Hour).Unix(), 10) + "." + parts[2] + "." + parts[3],
+		"expired":              expired,
 	}
 	routes := [][2]string{{"GET", "/"}, {"GET", "/index.html"}, {"GET", "/app.js"}, {"GET", "/me"}, {"GET", "/events"},
 		{"GET", "/summary"}, {"POST", "/search"}, {"POST", "/logout"}, {"POST", "/sessions/x/retry?sink=webhook"}}
@@ -90,4 +95,14 @@ func request(t *testing.T, method, u, cookie string) (int, string) {
 	}
 	res.Body.Close()
 	return res.StatusCode, res.Header.Get("Location")
+}
+
+// oldSigningKey is how sign-ins were signed when the key came from the API
+// keys.
+func oldSigningKey(apiKey string) []byte {
+	h := sha256.New()
+	h.Write([]byte("sessiontap inspector cookie v1"))
+	s := sha256.Sum256([]byte(apiKey))
+	h.Write(s[:])
+	return h.Sum(nil)
 }

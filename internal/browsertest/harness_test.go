@@ -37,6 +37,8 @@ const (
 	apiKey        = "demo-key" // Caddyfile.example's
 	webhookSecret = "browsertest-webhook-secret"
 	apiPrefix     = "/_sessiontap/api"
+	// inspectorSecret signs the demo's inspector sign-ins in these tests.
+	inspectorSecret = "browsertest-inspector-secret-0123"
 )
 
 // moduleRoot is the repository root, where demo/shop is.
@@ -268,7 +270,9 @@ func demoConfig(t *testing.T, front, back, admin int, webhookURL, store string) 
 		{"root * demo/shop", "root * " + filepath.Join(root, "demo", "shop")},
 		{"\t\tcollect /_sessiontap/collect\n", fmt.Sprintf("\t\tcollect /_sessiontap/collect\n"+
 			"\t\tforward webhook %s/hook {\n\t\t\tsecret %s\n\t\t}\n\t\tdelivery {\n\t\t\tmax_attempts 1\n\t\t}\n", webhookURL, webhookSecret)},
-		{"\t\t\tinspector\n", "\t\t\tinspector\n"},
+		// A secret the test knows, so that it can mint cookies as an
+		// attacker who had it would.
+		{"\t\t\tinspector\n", "\t\t\tinspector {\n\t\t\t\tsecret " + inspectorSecret + "\n\t\t\t}\n"},
 	} {
 		if strings.Count(cfg, r[0]) != 1 {
 			return "", fmt.Errorf("Caddyfile.example no longer has exactly one %q", r[0])

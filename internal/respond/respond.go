@@ -5,6 +5,8 @@ package respond
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // JSON answers with v as JSON. Our answers are never cached: they are one
@@ -44,3 +46,11 @@ func Unavailable(w http.ResponseWriter, msg string) {
 // RetryLater sets the Retry-After of an answer that the store was
 // unavailable for, whatever the answer's body.
 func RetryLater(w http.ResponseWriter) { w.Header().Set("Retry-After", RetryAfter) }
+
+// TooMany answers 429 with a Retry-After of wait in whole seconds, at
+// least 1, and msg.
+func TooMany(w http.ResponseWriter, wait time.Duration, msg string) {
+	secs := max(1, int((wait+time.Second-1)/time.Second))
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	Error(w, http.StatusTooManyRequests, msg)
+}
