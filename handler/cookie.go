@@ -106,6 +106,13 @@ func (h *Handler) setCookie(w http.ResponseWriter, r *http.Request, id string, d
 		Secure:   h.secure(r) || prefixedCookie(h.cfg.CookieName),
 		SameSite: http.SameSiteLaxMode,
 	}
+	if cw, ok := w.(*cookieWriter); ok && !cw.done {
+		// One Set-Cookie of ours per answer: a session moved to a fresh
+		// id (rotate) after identify renewed the old one must not send
+		// both, for the browser would keep the last.
+		cw.cookie = c.String()
+		return cw
+	}
 	return &cookieWriter{ResponseWriter: w, cookie: c.String()}
 }
 

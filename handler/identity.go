@@ -3,6 +3,7 @@ package handler
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
@@ -33,7 +34,14 @@ func (h *Handler) identify(w http.ResponseWriter, r *http.Request) (Identity, ht
 	today := h.day()
 	// A value that does not verify is not ours, whoever set it: it starts
 	// a new session under a new id, never under the one offered.
-	if id, issued, ok := h.ownCookie(r); ok {
+	id, issued, found := h.ownCookie(r, today)
+	if found == cookieAmbiguous {
+		// Two sessions of ours: one was tossed in by another site, and
+		// nothing tells which. Neither is used nor re-set (a re-set would
+		// make the tossed one the visitor's everywhere).
+		return Identity{}, w
+	}
+	if found == cookieOne {
 		// Re-set at most once a day: enough to keep max_age sliding
 		// without a Set-Cookie on every response.
 		if issued != today {
@@ -50,7 +58,7 @@ func (h *Handler) identify(w http.ResponseWriter, r *http.Request) (Identity, ht
 	if !h.mayStartSession(r) {
 		return Identity{Source: sourceLimited}, w
 	}
-	id := model.NewID()
+	id = model.NewID()
 	return Identity{ID: id, Source: "new", Tracked: true}, h.setCookie(w, r, id, today)
 }
 
@@ -64,22 +72,51 @@ func crossSiteWrite(r *http.Request) bool {
 	return refuseCollect(r) != ""
 }
 
-// ownCookie finds the first of our cookies that verifies. A browser sends
-// every cookie of that name that applies, and one set for the parent
-// domain by a sibling site may come first: it must not hide ours.
-func (h *Handler) ownCookie(r *http.Request) (id string, day int64, ok bool) {
+// What ownCookie found.
+const (
+	cookieNone = iota
+	cookieOne
+	cookieAmbiguous
+)
+
+// maxOwnCookies bounds the cookies of our name that are verified: a
+// browser holds one or two; a header packed with more is not one.
+const maxOwnCookies = 4
+
+// ownCookie finds our cookie: the values of our name that verify and are
+// not older than the cookie's lifetime. A browser sends every cookie of
+// that name that applies, one set for the parent domain by a sibling site
+// first where its path is longer: a forged one must not hide ours, and a
+// real one of ours tossed in beside it makes the request ambiguous.
+func (h *Handler) ownCookie(r *http.Request, today int64) (id string, day int64, found int) {
+	seen := 0
 	for _, line := range r.Header["Cookie"] {
 		for part := range strings.SplitSeq(line, ";") {
 			k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
 			if k != h.cfg.CookieName {
 				continue
 			}
-			if id, day, ok = h.signer.verify(strings.Trim(v, `"`)); ok {
-				return id, day, true
+			if seen++; seen > maxOwnCookies {
+				return id, day, found
+			}
+			vid, vday, ok := h.signer.verify(strings.Trim(v, `"`))
+			switch {
+			case !ok || h.expired(vday, today):
+			case found == cookieNone:
+				id, day, found = vid, vday, cookieOne
+			case vid != id:
+				return "", 0, cookieAmbiguous
 			}
 		}
 	}
-	return "", 0, false
+	return id, day, found
+}
+
+// expired reports a cookie stamped longer ago than it may live: a value
+// copied once must not stay a key for ever.
+func (h *Handler) expired(stamped, today int64) bool {
+	days := int64(h.cfg.CookieMaxAge/(24*time.Hour)) + 1
+	return today-stamped > days || stamped > today+1
 }
 
 // tracked reports whether the visitor lets us keep a session.

@@ -246,3 +246,83 @@ func TestCrossSitePostIssuesNoCookie(t *testing.T) {
 		t.Error("a visitor arriving by a link from another site got no session")
 	}
 }
+
+// setCookies are every Set-Cookie of ours on w, in order.
+func setCookies(w *httptest.ResponseRecorder) []string {
+	var out []string
+	for _, c := range w.Result().Cookies() {
+		if c.Name == "sessiontap_id" {
+			out = append(out, c.Value)
+		}
+	}
+	return out
+}
+
+// A login on the first request of a day used to renew the old cookie and
+// set the new one in the same answer; the browser keeps the last.
+func TestLoginOnARenewalDaySetsOnlyTheNewCookie(t *testing.T) {
+	key := []byte("shop-signs-customers-with-this")
+	cfg := testConfig()
+	cfg.CustomerTokenKey = key
+	h, _ := newTestHandler(t, cfg)
+	v := newVisitor(t, h)
+	old := model.NewID()
+	v.cookie.Value = h.signer.sign(old, h.day()-1) // due for renewal today
+	if w := v.post(`{"page_type":"cart"}`); w.Code != 200 {
+		t.Fatal(w.Body)
+	}
+	token := CustomerToken(key, "alice", "", time.Now().Add(time.Minute))
+	w := v.post(`{"customer":{"customer_reference":"alice"},"customer_token":"` + token + `"}`)
+	set := setCookies(w)
+	if len(set) != 1 {
+		t.Fatalf("Set-Cookie %q: want exactly one", set)
+	}
+	if id, _, ok := h.signer.verify(set[0]); !ok || id == old {
+		t.Fatalf("the one cookie set names %q, the old session %q", id, old)
+	}
+}
+
+// Two verifying cookies of ours with different ids: one was tossed in by
+// another site. Neither is used, and neither is renewed (a renewal would
+// make the tossed one the visitor's for the whole host).
+func TestTwoOfOurCookiesAreAmbiguous(t *testing.T) {
+	h, store := newTestHandler(t, testConfig())
+	mine, tossed := model.NewID(), model.NewID()
+	r := httptest.NewRequest("GET", "/page", nil)
+	r.Header.Set("Cookie", "sessiontap_id="+h.signer.sign(tossed, h.day()-3)+"; sessiontap_id="+h.signer.sign(mine, h.day()-3))
+	w := serve(t, h, r)
+	if set := setCookies(w); len(set) != 0 || w.Body.String() != "shop" {
+		t.Fatalf("Set-Cookie %q, body %q: want the page and no cookie", set, w.Body)
+	}
+	for _, id := range []string{mine, tossed} {
+		if _, err := store.Get(context.Background(), id); err == nil {
+			t.Errorf("session %s was written by an ambiguous request", id)
+		}
+	}
+	// The same session twice (a path-scoped copy) is not ambiguous.
+	same := h.signer.sign(mine, h.day())
+	r = httptest.NewRequest("GET", "/page", nil)
+	r.Header.Set("Cookie", "sessiontap_id="+same+"; sessiontap_id="+same)
+	if set := setCookies(serve(t, h, r)); len(set) != 0 {
+		t.Errorf("two copies of one cookie: Set-Cookie %q", set)
+	}
+}
+
+// A cookie stamped longer ago than it may live does not verify: a value
+// copied once is not a key for ever.
+func TestStaleCookieStartsANewSession(t *testing.T) {
+	h, _ := newTestHandler(t, testConfig()) // max_age 30 days
+	old := model.NewID()
+	for stamp, keeps := range map[int64]bool{h.day() - 30: true, h.day() - 40: false, h.day() + 5: false} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.AddCookie(&http.Cookie{Name: "sessiontap_id", Value: h.signer.sign(old, stamp)})
+		set := setCookies(serve(t, h, r))
+		id := ""
+		if len(set) == 1 {
+			id, _, _ = h.signer.verify(set[0])
+		}
+		if kept := id == old || len(set) == 0; kept != keeps {
+			t.Errorf("stamp %d days from today: kept %v (Set-Cookie %q), want %v", stamp-h.day(), kept, set, keeps)
+		}
+	}
+}
