@@ -252,7 +252,7 @@ func (e *Emporix) put(ctx context.Context, target string, body emporixContext, v
 		return NewJSONRequest(ctx, http.MethodPut, target+"?upsert=true", body)
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, personal.Err(err)
 	}
 	if resp.Status == http.StatusConflict || resp.Status == http.StatusPreconditionFailed {
 		return &DeliveryError{Status: resp.Status, Snippet: personal.Snippet(resp.Body)}, 0, nil
@@ -287,7 +287,7 @@ func (e *Emporix) currentVersion(ctx context.Context, target string, personal Re
 		return req, err
 	})
 	if err != nil {
-		return 0, false, err
+		return 0, false, personal.Err(err)
 	}
 	if resp.Status == http.StatusNotFound {
 		return 1, false, nil

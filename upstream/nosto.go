@@ -133,7 +133,7 @@ func NewNosto(cfg NostoConfig) (*Nosto, error) {
 	}
 	client := cfg.Client
 	// Basic credentials ":token" are redacted as the token's base64.
-	red := NewRedactor(append([]string{cfg.Token}, cfg.Redact...), nil)
+	red := NewRedactor(append(append([]string{cfg.Token}, urlSecrets(cfg.URL)...), cfg.Redact...), nil)
 	return &Nosto{url: cfg.URL, token: cfg.Token, hasher: cfg.Hasher, ids: cfg.Pseudonyms, client: client, now: time.Now, redactor: red}, nil
 }
 
@@ -297,11 +297,11 @@ func (n *Nosto) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "caddy-sessiontap")
 
+	red := n.redactor.For(personalValues(&u.Session, n.hasher))
 	resp, err := DoHTTP(ctx, n.client, req, nostoAnswerMax)
 	if err != nil {
-		return Feedback{}, err
+		return Feedback{}, red.Err(err)
 	}
-	red := n.redactor.For(personalValues(&u.Session, n.hasher))
 	if err := ClassifyHTTPResponse(resp, n.now(), red); err != nil {
 		return Feedback{}, err
 	}

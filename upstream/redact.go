@@ -3,6 +3,7 @@ package upstream
 import (
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html"
 	"net/url"
@@ -112,6 +113,30 @@ func (x Redaction) Snippet(body []byte) string {
 	}
 	return collapse(trimPartial(s, forms))
 }
+
+// Err returns err with the message of its cause redacted like a
+// snippet: a network error can quote what the upstream sent (Go's
+// "malformed MIME header line: …"), and its cause is what the session
+// API, Redis and the log keep of it. errors.Is and As still see the
+// cause.
+func (x Redaction) Err(err error) error {
+	var de *DeliveryError
+	if !errors.As(err, &de) || de.Err == nil {
+		return err
+	}
+	c := *de
+	c.Err = &redactedError{msg: x.Snippet([]byte(de.Err.Error())), err: de.Err}
+	return &c
+}
+
+// redactedError is an error whose message was redacted.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 // Snippet is Redaction.Snippet with no secrets, for callers without a sink.
 func Snippet(body []byte, personal ...string) string {
@@ -454,6 +479,33 @@ func alnumCode(code string) bool {
 		return true
 	}
 	return isAlnum(rune(n))
+}
+
+// minURLSecret is the shortest query value of an endpoint URL taken for
+// a key: shorter ones ("v=2") are settings, and blanking them would
+// garble every snippet.
+const minURLSecret = 8
+
+// urlSecrets are what in an endpoint URL (a webhook's, Nosto's) may be a
+// key: the password of its user info and its longer query values. An
+// upstream that echoes its request line puts them in an error.
+func urlSecrets(raw string) []string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	if p, ok := u.User.Password(); ok {
+		out = append(out, p)
+	}
+	for _, vs := range u.Query() {
+		for _, v := range vs {
+			if utf8.RuneCountInString(v) >= minURLSecret {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
 }
 
 // personalValues lists the personal values of s that must not reach a log

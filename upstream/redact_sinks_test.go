@@ -1,10 +1,13 @@
 package upstream
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
@@ -230,4 +235,74 @@ func TestWebhookEchoRedacted(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertEchoesRedacted(t, up, sink, []string{secret, otherSecret})
+}
+
+// rawEchoUpstream answers each request with broken HTTP that quotes it:
+// the request line as the status line, or (headers) the Authorization
+// value as a header line, which Go's client quotes in its error.
+func rawEchoUpstream(t *testing.T, headers bool) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			req, err := http.ReadRequest(bufio.NewReader(conn))
+			if err == nil {
+				if headers {
+					fmt.Fprintf(conn, "HTTP/1.1 500 Oops\r\n%s\r\n\r\n", req.Header.Get("Authorization"))
+				} else {
+					fmt.Fprintf(conn, "%s %s HTTP/1.1\r\n\r\n", req.Method, req.RequestURI)
+				}
+			}
+			conn.Close()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// A network error that quotes the upstream's broken answer (the API key
+// it echoed as a header line, a webhook URL's key echoed as the status
+// line) is redacted in what the session API, Redis and the log keep.
+func TestNetworkErrorsRedacted(t *testing.T) {
+	const key, urlKey = "ak-8f2e/9a+Qz=Tal1", "hook-key-0123456789"
+	talon, err := NewTalonOne(TalonOneConfig{URL: rawEchoUpstream(t, true), APIKey: key, Hasher: testHasher})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook, err := NewWebhook(WebhookConfig{URL: rawEchoUpstream(t, false) + "/hook?v=2&key=" + urlKey, Secret: "whsec"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for secret, sink := range map[string]Sink{key: talon, urlKey: hook} {
+		_, err := sink.Deliver(context.Background(), &Update{EventID: "e", Session: model.Session{ID: "s1", Version: 1}})
+		var de *DeliveryError
+		if !errors.As(err, &de) || de.Status != 0 || !Retryable(err) {
+			t.Fatalf("%s: Deliver = %v", sink.Name(), err)
+		}
+		_, fields := failureFields("s1", 1, err)
+		logged := fmt.Sprint(zapFieldValues(fields))
+		kept := failureOf(err, time.Now()).Message
+		if !strings.Contains(kept, "malformed") || !strings.Contains(kept, "[redacted]") {
+			t.Errorf("%s: the cause is not there, redacted: %q", sink.Name(), kept)
+		}
+		for _, text := range []string{err.Error(), kept, logged} {
+			if strings.Contains(text, secret) {
+				t.Errorf("%s: %q", sink.Name(), text)
+			}
+		}
+	}
+}
+
+func zapFieldValues(fields []zap.Field) []string {
+	var out []string
+	for _, f := range fields {
+		out = append(out, f.Key+"="+f.String)
+	}
+	return out
 }

@@ -202,7 +202,7 @@ func (t *TalonOne) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 	red := t.redactor.For(personalValues(&u.Session, t.hasher))
 	resp, err := DoHTTP(ctx, t.client, req, talonMaxResponse)
 	if err != nil {
-		return Feedback{}, err
+		return Feedback{}, red.Err(err)
 	}
 	// 409: two requests for the same session ran in parallel; the next
 	// attempt, alone, succeeds.

@@ -138,7 +138,7 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 		return nil, errors.New("webhook: a secret is required to sign requests")
 	}
 	client := cfg.Client
-	red := NewRedactor(append([]string{cfg.Secret}, cfg.Redact...), nil)
+	red := NewRedactor(append(append([]string{cfg.Secret}, urlSecrets(cfg.URL)...), cfg.Redact...), nil)
 	return &Webhook{url: cfg.URL, secret: []byte(cfg.Secret), ids: cfg.Pseudonyms, client: client, now: time.Now, redactor: red}, nil
 }
 
@@ -199,11 +199,12 @@ func (w *Webhook) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 	req.Header.Set("Idempotency-Key", u.EventID)
 	req.Header.Set(WebhookSignatureHeader, "t="+strconv.FormatInt(t, 10)+",v1="+hex.EncodeToString(webhookMAC(w.secret, t, body)))
 
+	red := w.redactor.For(personalValues(&u.Session, nil))
 	resp, err := DoHTTP(ctx, w.client, req, 0)
 	if err != nil {
-		return Feedback{}, err
+		return Feedback{}, red.Err(err)
 	}
-	return Feedback{}, ClassifyHTTPResponse(resp, w.now(), w.redactor.For(personalValues(&u.Session, nil)))
+	return Feedback{}, ClassifyHTTPResponse(resp, w.now(), red)
 }
 
 // webhookMAC is HMAC-SHA256(secret, "<t>.<body>").
