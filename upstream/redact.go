@@ -2,15 +2,10 @@ package upstream
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"html"
 	"net/url"
-	"regexp"
 	"strings"
 	"unicode"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/sessiontap/caddy-sessiontap/model"
@@ -31,10 +26,11 @@ const redacted = "[redacted]"
 // Redis. Sinks build one at construction and make every snippet with
 // For(personal values).Snippet; a nil *Redactor redacts no secret.
 //
-// What is redacted, case-insensitively, in every form an upstream may
-// write a value back in (in any mix: as sent, JSON-escaped as \u0040, \/
-// or \", percent-encoded with %20 or + for a space, HTML-escaped as a
-// named entity or as a decimal or hex character reference):
+// The answer is decoded once (see decode): JSON escapes (\u0040, \/, \"),
+// percent-encoding (%40, %20 or + for a space) and HTML references (named,
+// decimal, hex) become the characters they stand for, in any mix, and
+// case is folded; each value is looked for in that text, and what it
+// matched is blanked in the answer as written. So, in every form:
 //
 //   - a secret wherever it appears, even glued to other text, and inside
 //     base64 (HTTP Basic credentials "user:secret", "secret:…", or the
@@ -50,11 +46,15 @@ const redacted = "[redacted]"
 //     it means something else ("a" in a sentence): what is blanked too
 //     much is a lesser harm than what is shown.
 //
-// Finally a prefix (three characters or more) of a value's form that the
-// answer ends with is blanked: the answer, or the window, broke off in it.
+// Finally a prefix (three characters or more) of a value that the answer
+// ends with, escapes decoded, is blanked: the answer, or the window, broke
+// off inside it (even inside an escape).
+//
+// Decoding first, rather than a pattern per value that allows every
+// escape of every character, keeps the cost linear: such patterns for a
+// kilobyte-long access token took half a second per 64 KiB answer.
 type Redactor struct {
-	secrets []valuePattern
-	forms   []string // the secrets' forms, for trimPartial
+	secrets []needle
 	// dynamic lists secrets that change while the sink runs (Emporix's
 	// access token), asked for at each snippet.
 	dynamic func() []string
@@ -65,8 +65,7 @@ type Redactor struct {
 func NewRedactor(secrets []string, dynamic func() []string) *Redactor {
 	r := &Redactor{dynamic: dynamic}
 	for _, s := range uniqueValues(secrets) {
-		r.secrets = append(r.secrets, secretPatterns(s)...)
-		r.forms = append(r.forms, secretForms(s)...)
+		r.secrets = append(r.secrets, secretNeedles(s)...)
 	}
 	return r
 }
@@ -92,26 +91,19 @@ type Redaction struct {
 // makes DeliveryError.Snippet.
 func (x Redaction) Snippet(body []byte) string {
 	s := strings.ToValidUTF8(string(body[:min(len(body), redactWindow)]), "\uFFFD")
-	var forms []string
+	var needles []needle
 	if x.r != nil {
-		for _, p := range x.r.secrets {
-			s = p.replace(s)
-		}
-		forms = x.r.forms
+		needles = x.r.secrets
 		if x.r.dynamic != nil {
 			for _, v := range uniqueValues(x.r.dynamic()) {
-				for _, p := range secretPatterns(v) {
-					s = p.replace(s)
-				}
-				forms = append(forms[:len(forms):len(forms)], secretForms(v)...)
+				needles = append(needles[:len(needles):len(needles)], secretNeedles(v)...)
 			}
 		}
 	}
 	for _, v := range uniqueValues(x.personal) {
-		s = personalPattern(v).replace(s)
-		forms = append(forms[:len(forms):len(forms)], echoForms(v)...)
+		needles = append(needles[:len(needles):len(needles)], personalNeedle(v))
 	}
-	return collapse(trimPartial(s, forms))
+	return collapse(redactText(s, needles))
 }
 
 // Err returns err with the message of its cause redacted like a
@@ -183,43 +175,40 @@ func uniqueValues(vs []string) []string {
 // whole token: shorter values occur inside too many words.
 const shortValue = 3
 
-// valuePattern is one value's echo pattern and where it must stand alone.
-type valuePattern struct {
-	re *regexp.Regexp
+// needle is one value to look for in a decoded answer.
+type needle struct {
+	text string
+	// exact: look in the decoded answer as it is (base64, which has case),
+	// else in its folded form.
+	exact bool
 	// alone{Start,End}: the match must not touch a letter or digit there.
 	aloneStart, aloneEnd bool
+	// partial: a prefix of it at the answer's end is blanked too.
+	partial bool
 }
 
-// personalPattern matches v as a whole word at an end that is a letter or
+// personalNeedle finds v as a whole word at an end that is a letter or
 // digit; a short v only as a whole token.
-func personalPattern(v string) valuePattern {
-	short := utf8.RuneCountInString(v) < shortValue
-	first, _ := utf8.DecodeRuneInString(v)
-	last, _ := utf8.DecodeLastRuneInString(v)
-	return valuePattern{re: echoPattern(v), aloneStart: short || isAlnum(first), aloneEnd: short || isAlnum(last)}
+func personalNeedle(v string) needle {
+	f := decode(v).fold
+	short := utf8.RuneCountInString(f) < shortValue
+	first, _ := utf8.DecodeRuneInString(f)
+	last, _ := utf8.DecodeLastRuneInString(f)
+	return needle{text: f, aloneStart: short || isAlnum(first), aloneEnd: short || isAlnum(last), partial: !short}
 }
 
-// secretPatterns match secret s anywhere (a short one only as a whole
+// secretNeedles find secret s anywhere (a short one only as a whole
 // token), and the base64 cores of s (see base64Cores).
-func secretPatterns(s string) []valuePattern {
-	short := utf8.RuneCountInString(s) < shortValue
-	ps := []valuePattern{{re: echoPattern(s), aloneStart: short, aloneEnd: short}}
-	if short {
-		return ps
+func secretNeedles(s string) []needle {
+	f := decode(s).fold
+	if utf8.RuneCountInString(f) < shortValue {
+		return []needle{{text: f, aloneStart: true, aloneEnd: true}}
 	}
+	ns := []needle{{text: f, partial: true}}
 	for _, core := range base64Cores(s) {
-		ps = append(ps, valuePattern{re: base64Pattern(core)})
+		ns = append(ns, needle{text: core, exact: true, partial: true})
 	}
-	return ps
-}
-
-// secretForms are a secret's forms for trimPartial: its echo forms and
-// its base64 cores.
-func secretForms(s string) []string {
-	if utf8.RuneCountInString(s) < shortValue {
-		return nil
-	}
-	return append(echoForms(s), base64Cores(s)...)
+	return ns
 }
 
 // base64Cores are the parts of base64 text that encode s whatever comes
@@ -247,83 +236,9 @@ func base64Cores(s string) []string {
 	return cores
 }
 
-// minBase64Core is the shortest base64 core matched: base64 text is
+// minBase64Core is the shortest base64 core looked for: base64 text is
 // random-looking, and a shorter one would blank random words.
 const minBase64Core = 6
-
-// base64Pattern matches a base64 core case-sensitively (base64 has no
-// case to fold), its punctuation (+ / - _) in any escape.
-func base64Pattern(core string) *regexp.Regexp {
-	var b strings.Builder
-	for _, r := range core {
-		if r < utf8.RuneSelf && isAlnum(r) {
-			b.WriteRune(r)
-			continue
-		}
-		b.WriteString("(?i:" + charPattern(r) + ")")
-	}
-	return regexp.MustCompile(b.String())
-}
-
-// replace blanks every match of p in s that stands where p requires.
-func (p valuePattern) replace(s string) string {
-	var b strings.Builder
-	last, from := 0, 0
-	for from < len(s) {
-		loc := p.re.FindStringIndex(s[from:])
-		if loc == nil || loc[0] == loc[1] {
-			break
-		}
-		i, j := from+loc[0], from+loc[1]
-		if (!p.aloneStart || !alnumBefore(s[:i])) && (!p.aloneEnd || !alnumAfter(s[j:])) {
-			b.WriteString(s[last:i])
-			b.WriteString(redacted)
-			last, from = j, j
-			continue
-		}
-		_, size := utf8.DecodeRuneInString(s[i:])
-		from = i + size
-	}
-	if last == 0 {
-		return s
-	}
-	b.WriteString(s[last:])
-	return b.String()
-}
-
-// echoPattern matches v however an upstream writes it back: each
-// character as itself or escaped (see charPattern), in any mix, in any
-// case.
-func echoPattern(v string) *regexp.Regexp {
-	var b strings.Builder
-	b.WriteString("(?i)")
-	for _, r := range v {
-		b.WriteString(charPattern(r))
-	}
-	return regexp.MustCompile(b.String())
-}
-
-// charPattern matches r (in either case) as itself, JSON-escaped (\u0040,
-// \/, \", \\), percent-encoded (each UTF-8 byte; + and %20 for a space),
-// or as an HTML character reference (decimal, hex, with or without
-// leading zeros and the closing ';', or named).
-func charPattern(r rune) string {
-	alts := []string{regexp.QuoteMeta(string(r))}
-	for _, c := range caseVariants(r) {
-		alts = append(alts, jsonEscape(c), percentPattern(c),
-			fmt.Sprintf(`&#0*%d;?`, c), fmt.Sprintf(`&#x0*%x;?`, c))
-	}
-	if n, ok := htmlNames[r]; ok {
-		alts = append(alts, "&(?:"+n+");")
-	}
-	switch r {
-	case '/', '"', '\\', '\'':
-		alts = append(alts, `\\`+regexp.QuoteMeta(string(r)))
-	case ' ':
-		alts = append(alts, `\+`)
-	}
-	return "(?:" + strings.Join(alts, "|") + ")"
-}
 
 // htmlNames are the named character references of the punctuation that
 // names, emails and secrets contain.
@@ -337,149 +252,7 @@ var htmlNames = map[rune]string{
 	'^': "Hat", '`': "grave", ' ': "nbsp", '~': "tilde",
 }
 
-// caseVariants is r and its other cases: an escape spells one exact
-// character, so case-insensitivity needs each spelled out.
-func caseVariants(r rune) []rune {
-	vs := []rune{r}
-	for _, c := range []rune{unicode.ToLower(r), unicode.ToUpper(r)} {
-		if c != vs[0] && (len(vs) == 1 || c != vs[1]) {
-			vs = append(vs, c)
-		}
-	}
-	return vs
-}
-
-// jsonEscape is the pattern of r written as a JSON \u escape (a surrogate
-// pair past the Basic Multilingual Plane).
-func jsonEscape(r rune) string {
-	if r > 0xffff {
-		hi, lo := utf16.EncodeRune(r)
-		return fmt.Sprintf(`\\u%04x\\u%04x`, hi, lo)
-	}
-	return fmt.Sprintf(`\\u%04x`, r)
-}
-
-// percentPattern is r's UTF-8 bytes percent-encoded.
-func percentPattern(r rune) string {
-	var b strings.Builder
-	for _, c := range []byte(string(r)) {
-		fmt.Fprintf(&b, "%%%02x", c)
-	}
-	return b.String()
-}
-
-// trimPartial blanks the end of s where it is the start (three characters
-// or more) of a form: the answer, or the window, broke off inside it.
-func trimPartial(s string, forms []string) string {
-	lower := strings.ToLower(s)
-	for _, f := range forms {
-		f = strings.ToLower(f)
-		for k := len(f) - 1; k >= 3; k-- {
-			if utf8.RuneStart(f[k]) && strings.HasSuffix(lower, f[:k]) {
-				return s[:len(s)-k] + redacted
-			}
-		}
-	}
-	return s
-}
-
-// echoForms lists the usual forms of v, for trimPartial: as is,
-// JSON-escaped the way Go does it, percent-encoded and HTML-escaped.
-// Values under three characters have none: their prefixes are too short
-// to tell.
-func echoForms(v string) []string {
-	if utf8.RuneCountInString(v) < shortValue {
-		return nil
-	}
-	forms := []string{v, url.QueryEscape(v), url.PathEscape(v), html.EscapeString(v)}
-	if b, err := json.Marshal(v); err == nil {
-		forms = append(forms, string(b[1:len(b)-1]))
-	}
-	return forms
-}
-
 func isAlnum(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
-
-// Escapes that end or start the text next to a match, decoded for the
-// whole-token test: "%20Al" has a space, not a "0", before "Al".
-var (
-	percentEnd   = regexp.MustCompile(`%([0-9a-fA-F]{2})$`)
-	jsonUEnd     = regexp.MustCompile(`\\u([0-9a-fA-F]{4})$`)
-	jsonShortEnd = regexp.MustCompile(`\\[bfnrt"/\\]$`)
-	htmlEnd      = regexp.MustCompile(`&(#[0-9]+|#[xX][0-9a-fA-F]+|[a-zA-Z]+);$`)
-	percentStart = regexp.MustCompile(`^%([0-9a-fA-F]{2})`)
-	jsonUStart   = regexp.MustCompile(`^\\u([0-9a-fA-F]{4})`)
-	htmlStart    = regexp.MustCompile(`^&(#[0-9]+|#[xX][0-9a-fA-F]+|[a-zA-Z]+);`)
-)
-
-// alnumBefore reports whether text ends with a letter or digit, escaped
-// or not.
-func alnumBefore(text string) bool {
-	if m := percentEnd.FindStringSubmatch(text); m != nil {
-		return alnumHexByte(m[1])
-	}
-	if m := jsonUEnd.FindStringSubmatch(text); m != nil {
-		return alnumCode("#x" + m[1])
-	}
-	if jsonShortEnd.MatchString(text) {
-		return false
-	}
-	if m := htmlEnd.FindStringSubmatch(text); m != nil {
-		return alnumCode(m[1])
-	}
-	r, size := utf8.DecodeLastRuneInString(text)
-	return size > 0 && isAlnum(r)
-}
-
-// alnumAfter reports whether text starts with a letter or digit, escaped
-// or not. A backslash starts a JSON escape: only \u can be a letter.
-func alnumAfter(text string) bool {
-	if m := percentStart.FindStringSubmatch(text); m != nil {
-		return alnumHexByte(m[1])
-	}
-	if m := jsonUStart.FindStringSubmatch(text); m != nil {
-		return alnumCode("#x" + m[1])
-	}
-	if strings.HasPrefix(text, `\`) {
-		return false
-	}
-	if m := htmlStart.FindStringSubmatch(text); m != nil {
-		return alnumCode(m[1])
-	}
-	r, size := utf8.DecodeRuneInString(text)
-	return size > 0 && isAlnum(r)
-}
-
-// alnumHexByte: a percent-encoded byte is a letter or digit when it is an
-// ASCII one or part of a multi-byte character (most of which are letters).
-func alnumHexByte(h string) bool {
-	var c byte
-	fmt.Sscanf(h, "%02x", &c)
-	return c >= 0x80 || isAlnum(rune(c))
-}
-
-// alnumCode decodes an HTML reference's body ("#64", "#x40", "amp"; a
-// JSON \u0040 comes as "#x0040") and reports whether it is a letter or digit; a named
-// one counts as a letter unless it is known punctuation.
-func alnumCode(code string) bool {
-	var n int
-	switch {
-	case strings.HasPrefix(code, "#x"), strings.HasPrefix(code, "#X"):
-		fmt.Sscanf(code[2:], "%x", &n)
-	case strings.HasPrefix(code, "#"):
-		fmt.Sscanf(code[1:], "%d", &n)
-	default:
-		for _, names := range htmlNames {
-			for _, name := range strings.Split(names, "|") {
-				if name == code {
-					return false
-				}
-			}
-		}
-		return true
-	}
-	return isAlnum(rune(n))
-}
 
 // minURLSecret is the shortest query value of an endpoint URL taken for
 // a key: shorter ones ("v=2") are settings, and blanking them would

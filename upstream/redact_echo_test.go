@@ -30,7 +30,7 @@ var echoEncoders = []struct {
 	{"HTML decimal", func(s string) string { return htmlRefs(s, "&#%d;") }},
 	{"HTML hex", func(s string) string { return htmlRefs(s, "&#x%x;") }},
 	{"HTML hex, upper, padded", func(s string) string { return htmlRefs(s, "&#X%04X;") }},
-	{"HTML named", htmlNamed},
+	{"HTML named", htmlNamedEscape},
 	{"mixed", mixed},
 }
 
@@ -63,8 +63,8 @@ func htmlRefs(s, format string) string {
 	return b.String()
 }
 
-// htmlNamed writes punctuation as named references (&commat; &apos;).
-func htmlNamed(s string) string {
+// htmlNamedEscape writes punctuation as named references (&commat; &apos;).
+func htmlNamedEscape(s string) string {
 	var b strings.Builder
 	for _, r := range s {
 		if n, ok := htmlNames[r]; ok {
