@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"encoding/base64"
 	"strings"
 	"testing"
 )
@@ -104,5 +105,23 @@ func TestRedactorWordsAndGluedSecrets(t *testing.T) {
 	got := red.Snippet([]byte("Doe does; keytok123456x; DOE"))
 	if got != "[redacted] does; key[redacted]x; [redacted]" {
 		t.Errorf("%q", got)
+	}
+}
+
+// An answer that breaks off inside a value, even inside one of its
+// escapes, has the value's start blanked, secrets' base64 included.
+func TestRedactorBrokenOffInsideAnEscape(t *testing.T) {
+	const secret = "s3cret-Key-0123"
+	red := NewRedactor([]string{secret}, nil).For([]string{canary})
+	for _, body := range []string{
+		`{"email":"pii-canary%4`, `{"email":"pii-canary%`, `{"email":"pii-canary\u00`, `{"email":"pii-canary&#6`,
+		`{"email":"pii-canary&#x4`, `{"email":"PII-CANARY\`, `{"key":"s3cret-Key-01`, `{"key":"s3cret%2DK`,
+		`Authorization: Basic ` + base64.StdEncoding.EncodeToString([]byte(":"+secret))[:14],
+	} {
+		got := red.Snippet([]byte(body))
+		if !strings.HasSuffix(got, "[redacted]") || strings.Contains(strings.ToLower(got), "canary") ||
+			strings.Contains(got, "s3cret") || strings.Contains(got, "czNjcmV0") {
+			t.Errorf("%q: %q", body, got)
+		}
 	}
 }
