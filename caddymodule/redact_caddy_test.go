@@ -346,3 +346,114 @@ func redisValues(t *testing.T, c rueidis.Client, key string) map[string]string {
 	}
 	return out
 }
+
+// requestBin is one upstream for several sinks that answers each request
+// 500 with the last request another sink sent it (its Authorization and
+// body), as a shared debugging endpoint would: an error one sink gets may
+// carry another sink's credentials.
+type requestBin struct {
+	*httptest.Server
+	mu   sync.Mutex
+	last map[bool]string // by whether it was a token request
+}
+
+func newRequestBin(t *testing.T) *requestBin {
+	b := &requestBin{last: map[bool]string{}}
+	b.Server = httptest.NewServer(b)
+	t.Cleanup(b.Close)
+	return b
+}
+
+func (b *requestBin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	token := r.URL.Path == "/oauth/token"
+	b.mu.Lock()
+	other := b.last[!token]
+	b.last[token] = r.Header.Get("Authorization") + " " + string(body)
+	b.mu.Unlock()
+	w.WriteHeader(http.StatusInternalServerError)
+	io.WriteString(w, `{"error":"refused","previous":`+strconvQuote(other)+`}`)
+}
+
+func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// An upstream that shows one sink's error with another sink's request
+// (Talon.One's API key in Emporix's error, Emporix's client secret in
+// Talon.One's) leaks neither: every sink redacts every configured secret.
+func TestSharedUpstreamLeaksNoOtherSinksSecret(t *testing.T) {
+	bin := newRequestBin(t)
+	tester := newTester(t)
+	tester.InitServer(globalOptions+`
+http://localhost:9080 {
+	sessiontap {
+		hmac_key `+testHMACKey+`
+		api /_sessiontap/api {
+			key test-key
+		}
+		forward talonone `+bin.URL+` {
+			api_key "`+echoTalonKey+`"
+		}
+		forward emporix `+bin.URL+` {
+			tenant acme
+			client_id `+echoClientID+`
+			client_secret "`+strings.ReplaceAll(echoClientSecret, `"`, `\"`)+`"
+		}
+		delivery {
+			max_attempts 1
+		}
+	}
+	respond "shop"
+}
+`, "caddyfile")
+	crossed := 0
+	for i := 0; i < 3; i++ {
+		c := rawClient(t)
+		if res, out := postJSON(t, c, cartBody); res.StatusCode != 200 {
+			t.Fatalf("collect: %d %s", res.StatusCode, out)
+		}
+		id := ""
+		for _, ck := range c.Jar.Cookies(mustURL("http://localhost:9080/")) {
+			id, _, _ = strings.Cut(ck.Value, ".")
+		}
+		var msgs map[string]string
+		waitFor(t, "both sinks' failures", func() bool {
+			_, out := do(t, tester, "GET", "http://localhost:9080/_sessiontap/api/sessions/"+id+"/deliveries", "",
+				"Authorization", "Bearer test-key")
+			msgs = failedSinks(out)
+			return len(msgs) == 2
+		})
+		for sink, msg := range msgs {
+			assertNone(t, sink+"'s last_error", msg, echoSecrets)
+			if strings.Contains(msg, "[redacted]") {
+				crossed++
+			}
+		}
+	}
+	if crossed == 0 {
+		t.Error("no error carried another sink's request")
+	}
+}
+
+// failedSinks is each failed sink's last_error message in a deliveries
+// answer.
+func failedSinks(out string) map[string]string {
+	var st struct {
+		Sinks []struct {
+			Sink      string `json:"sink"`
+			LastError *struct {
+				Status  int    `json:"status"`
+				Message string `json:"message"`
+			} `json:"last_error"`
+		} `json:"sinks"`
+	}
+	msgs := map[string]string{}
+	if json.Unmarshal([]byte(out), &st) != nil {
+		return msgs
+	}
+	for _, s := range st.Sinks {
+		if s.LastError != nil && s.LastError.Status == 500 {
+			msgs[s.Sink] = s.LastError.Message
+		}
+	}
+	return msgs
+}
