@@ -347,14 +347,15 @@ func redisValues(t *testing.T, c rueidis.Client, key string) map[string]string {
 	return out
 }
 
-// requestBin is one upstream for several sinks that answers each request
-// 500 with the last request another sink sent it (its Authorization and
-// body), as a shared debugging endpoint would: an error one sink gets may
-// carry another sink's credentials.
+// requestBin is one upstream for Talon.One and Emporix that answers each
+// API request 500 with the last request the other sink sent it (its
+// Authorization and body), as a shared debugging endpoint would: an error
+// one sink gets may carry another sink's credentials, Emporix's access
+// token included. Its token endpoint answers with echoAccessToken.
 type requestBin struct {
 	*httptest.Server
 	mu   sync.Mutex
-	last map[bool]string // by whether it was a token request
+	last map[bool]string // by whether Talon.One sent it
 }
 
 func newRequestBin(t *testing.T) *requestBin {
@@ -366,10 +367,15 @@ func newRequestBin(t *testing.T) *requestBin {
 
 func (b *requestBin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	token := r.URL.Path == "/oauth/token"
+	if r.URL.Path == "/oauth/token" {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"access_token":%q,"token_type":"Bearer","expires_in":3600}`, echoAccessToken)
+		return
+	}
+	talon := strings.HasPrefix(r.URL.Path, "/v2/")
 	b.mu.Lock()
-	other := b.last[!token]
-	b.last[token] = r.Header.Get("Authorization") + " " + string(body)
+	other := b.last[!talon]
+	b.last[talon] = r.Header.Get("Authorization") + " " + string(body)
 	b.mu.Unlock()
 	w.WriteHeader(http.StatusInternalServerError)
 	io.WriteString(w, `{"error":"refused","previous":`+strconvQuote(other)+`}`)
@@ -378,8 +384,9 @@ func (b *requestBin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
 
 // An upstream that shows one sink's error with another sink's request
-// (Talon.One's API key in Emporix's error, Emporix's client secret in
-// Talon.One's) leaks neither: every sink redacts every configured secret.
+// (Talon.One's API key in Emporix's error, Emporix's access token in
+// Talon.One's) leaks neither: every sink redacts every configured secret
+// and every sink's access tokens.
 func TestSharedUpstreamLeaksNoOtherSinksSecret(t *testing.T) {
 	bin := newRequestBin(t)
 	tester := newTester(t)

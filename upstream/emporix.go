@@ -36,9 +36,10 @@ type EmporixConfig struct {
 	// each sink its own NewClient(concurrency) so that its connections
 	// are kept.
 	Client *http.Client
-	// Redact lists the configuration's other secrets, redacted from the
-	// upstream's answers like the client id and secret and the tokens.
-	Redact []string
+	// Secrets are the configuration's, shared by its sinks, redacted from
+	// the upstream's answers like the client id and secret and the access
+	// tokens, which this sink adds to them. May be nil.
+	Secrets *Secrets
 }
 
 // Emporix writes sessions to Emporix's Session Context Service
@@ -140,7 +141,8 @@ func NewEmporix(cfg EmporixConfig) (*Emporix, error) {
 		tokenLock: make(chan struct{}, 1),
 		versions:  newMemState(emporixMaxVersions),
 	}
-	e.redactor = NewRedactor(append([]string{cfg.ClientID, cfg.ClientSecret}, cfg.Redact...), e.tokens)
+	e.redactor = sinkRedactor([]string{cfg.ClientID, cfg.ClientSecret}, cfg.Secrets, e.tokens)
+	cfg.Secrets.addSource(e.tokens)
 	return e, nil
 }
 

@@ -31,9 +31,9 @@ type NostoConfig struct {
 	// each sink its own NewClient(concurrency) so that its connections
 	// are kept.
 	Client *http.Client
-	// Redact lists the configuration's other secrets, redacted from the
-	// upstream's answers like the token.
-	Redact []string
+	// Secrets are the configuration's, shared by its sinks, redacted from
+	// the upstream's answers like the token. May be nil.
+	Secrets *Secrets
 }
 
 // Nosto keeps Nosto's view of a session (cart, customer, page views) in
@@ -133,7 +133,7 @@ func NewNosto(cfg NostoConfig) (*Nosto, error) {
 	}
 	client := cfg.Client
 	// Basic credentials ":token" are redacted as the token's base64.
-	red := NewRedactor(append(append([]string{cfg.Token}, urlSecrets(cfg.URL)...), cfg.Redact...), nil)
+	red := sinkRedactor(append([]string{cfg.Token}, urlSecrets(cfg.URL)...), cfg.Secrets, nil)
 	return &Nosto{url: cfg.URL, token: cfg.Token, hasher: cfg.Hasher, ids: cfg.Pseudonyms, client: client, now: time.Now, redactor: red}, nil
 }
 

@@ -116,7 +116,7 @@ func TestRedactorBrokenOffInsideAnEscape(t *testing.T) {
 	for _, body := range []string{
 		`{"email":"pii-canary%4`, `{"email":"pii-canary%`, `{"email":"pii-canary\u00`, `{"email":"pii-canary&#6`,
 		`{"email":"pii-canary&#x4`, `{"email":"PII-CANARY\`, `{"key":"s3cret-Key-01`, `{"key":"s3cret%2DK`,
-		`Authorization: Basic ` + base64.StdEncoding.EncodeToString([]byte(":"+secret))[:14],
+		`Authorization: Basic ` + base64.StdEncoding.EncodeToString([]byte(":" + secret))[:14],
 	} {
 		got := red.Snippet([]byte(body))
 		if !strings.HasSuffix(got, "[redacted]") || strings.Contains(strings.ToLower(got), "canary") ||

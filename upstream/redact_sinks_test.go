@@ -193,7 +193,7 @@ func checkEcho(t *testing.T, encName, text, echoed string, enc func(string) stri
 func TestTalonOneEchoRedacted(t *testing.T) {
 	up := newEchoUpstream(t, "")
 	key := "ak-8f2e/9a+Qz=Tal1"
-	sink, err := NewTalonOne(TalonOneConfig{URL: up.URL, APIKey: key, Hasher: testHasher, Redact: []string{otherSecret}})
+	sink, err := NewTalonOne(TalonOneConfig{URL: up.URL, APIKey: key, Hasher: testHasher, Secrets: NewSecrets(otherSecret)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func TestEmporixEchoRedacted(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			up := newEchoUpstream(t, tok)
 			sink, err := NewEmporix(EmporixConfig{URL: up.URL, Tenant: "acme", ClientID: id, ClientSecret: secret,
-				Hasher: testHasher, Redact: []string{otherSecret}})
+				Hasher: testHasher, Secrets: NewSecrets(otherSecret)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -220,7 +220,7 @@ func TestEmporixEchoRedacted(t *testing.T) {
 func TestNostoEchoRedacted(t *testing.T) {
 	up := newEchoUpstream(t, "")
 	token := "nosto_tok_ABCdef123"
-	sink, err := NewNosto(NostoConfig{URL: up.URL, Token: token, Hasher: testHasher, Redact: []string{otherSecret}})
+	sink, err := NewNosto(NostoConfig{URL: up.URL, Token: token, Hasher: testHasher, Secrets: NewSecrets(otherSecret)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestNostoEchoRedacted(t *testing.T) {
 func TestWebhookEchoRedacted(t *testing.T) {
 	up := newEchoUpstream(t, "")
 	secret := "whsec 0123 4567"
-	sink, err := NewWebhook(WebhookConfig{URL: up.URL, Secret: secret, Redact: []string{otherSecret}})
+	sink, err := NewWebhook(WebhookConfig{URL: up.URL, Secret: secret, Secrets: NewSecrets(otherSecret)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,10 +34,10 @@ type TalonOneConfig struct {
 	// each sink its own NewClient(concurrency) so that its connections
 	// are kept.
 	Client *http.Client
-	// Redact lists the configuration's other secrets: an upstream that
-	// echoes must not show them in an error either (the API key is
-	// redacted anyway).
-	Redact []string
+	// Secrets are the configuration's, shared by its sinks: an upstream
+	// that echoes must not show them in an error either (the API key is
+	// redacted anyway). May be nil.
+	Secrets *Secrets
 }
 
 // TalonOne updates Talon.One customer sessions
@@ -138,7 +138,7 @@ func NewTalonOne(cfg TalonOneConfig) (*TalonOne, error) {
 		hasher:          cfg.Hasher,
 		ids:             cfg.Pseudonyms,
 		client:          cfg.Client,
-		redactor:        NewRedactor(append([]string{cfg.APIKey}, cfg.Redact...), nil),
+		redactor:        sinkRedactor([]string{cfg.APIKey}, cfg.Secrets, nil),
 		closed:          newMemState(talonMaxClosed),
 	}, nil
 }

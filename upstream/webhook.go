@@ -49,9 +49,9 @@ type WebhookConfig struct {
 	// each sink its own NewClient(concurrency) so that its connections
 	// are kept.
 	Client *http.Client
-	// Redact lists the configuration's other secrets, redacted from the
-	// upstream's answers like the signing secret.
-	Redact []string
+	// Secrets are the configuration's, shared by its sinks, redacted from
+	// the upstream's answers like the signing secret. May be nil.
+	Secrets *Secrets
 }
 
 // Webhook POSTs every update to the operator's own endpoint as JSON.
@@ -138,7 +138,7 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 		return nil, errors.New("webhook: a secret is required to sign requests")
 	}
 	client := cfg.Client
-	red := NewRedactor(append(append([]string{cfg.Secret}, urlSecrets(cfg.URL)...), cfg.Redact...), nil)
+	red := sinkRedactor(append([]string{cfg.Secret}, urlSecrets(cfg.URL)...), cfg.Secrets, nil)
 	return &Webhook{url: cfg.URL, secret: []byte(cfg.Secret), ids: cfg.Pseudonyms, client: client, now: time.Now, redactor: red}, nil
 }
 
