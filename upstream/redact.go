@@ -240,17 +240,6 @@ func base64Cores(s string) []string {
 // random-looking, and a shorter one would blank random words.
 const minBase64Core = 6
 
-// htmlNames are the named character references of the punctuation that
-// names, emails and secrets contain.
-var htmlNames = map[rune]string{
-	'&': "amp", '<': "lt", '>': "gt", '"': "quot", '\'': "apos", '@': "commat",
-	'.': "period", '+': "plus", '/': "sol", '_': "lowbar", '-': "hyphen|dash",
-	':': "colon", '=': "equals", '#': "num", '!': "excl", '?': "quest",
-	'%': "percnt", '$': "dollar", '(': "lpar", ')': "rpar", ',': "comma",
-	';': "semi", '*': "ast", '[': "lsqb|lbrack", ']': "rsqb|rbrack",
-	'{': "lcub|lbrace", '}': "rcub|rbrace", '\\': "bsol", '|': "verbar|vert",
-	'^': "Hat", '`': "grave", ' ': "nbsp", '~': "tilde",
-}
 
 func isAlnum(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
 

@@ -1,6 +1,7 @@
 package upstream
 
 import (
+	"html"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,8 +24,8 @@ type decoded struct {
 // decode reads s one character at a time: a JSON escape (\u0040 and
 // surrogate pairs, \/ \" \\ \', \n and the like as a space), a
 // percent-encoded character (all the bytes of one UTF-8 character), an
-// HTML reference (&#64; &#x40;, ';' optional, or a named one in
-// htmlNames) or a character as it is.
+// HTML reference (&#64; &#x40;, ';' optional, or any named one) or a
+// character as it is.
 func decode(s string) *decoded {
 	d := &decoded{n: len(s), exactAt: make([]int32, 0, len(s)), foldAt: make([]int32, 0, len(s))}
 	var exact, fold strings.Builder
@@ -121,7 +122,7 @@ func percentAt(s string) (rune, int) {
 }
 
 // htmlRefAt decodes a numeric reference (the ';' optional, as browsers
-// read it) or a named one of htmlNames.
+// read it) or a named one.
 func htmlRefAt(s string) (rune, int) {
 	if strings.HasPrefix(s, "&#") {
 		base, k := 10, 2
@@ -141,12 +142,14 @@ func htmlRefAt(s string) (rune, int) {
 		}
 		return rune(n), j
 	}
-	end := strings.IndexByte(s, ';')
-	if end < 2 || end > 10 {
+	end := strings.IndexByte(s[:min(len(s), 40)], ';')
+	if end < 2 {
 		return 0, 0
 	}
-	r, ok := htmlNamed[s[1:end]]
-	if !ok {
+	// Every HTML5 name (&commat;, &eacute;), as browsers know them.
+	u := html.UnescapeString(s[:end+1])
+	r, size := utf8.DecodeRuneInString(u)
+	if u == s[:end+1] || size != len(u) {
 		return 0, 0
 	}
 	return r, end + 1
@@ -159,17 +162,6 @@ func isDigitIn(c byte, base int) bool {
 	c |= 0x20
 	return base == 16 && c >= 'a' && c <= 'f'
 }
-
-// htmlNamed is htmlNames by name.
-var htmlNamed = func() map[string]rune {
-	m := map[string]rune{}
-	for r, names := range htmlNames {
-		for _, n := range strings.Split(names, "|") {
-			m[n] = r
-		}
-	}
-	return m
-}()
 
 // span is a part of the text to blank, [start, end).
 type span struct{ start, end int }

@@ -63,6 +63,19 @@ func htmlRefs(s, format string) string {
 	return b.String()
 }
 
+// htmlNames are named character references of the punctuation that
+// names, emails and secrets contain, and of some letters.
+var htmlNames = map[rune]string{
+	'&': "amp", '<': "lt", '>': "gt", '"': "quot", '\'': "apos", '@': "commat",
+	'.': "period", '+': "plus", '/': "sol", '_': "lowbar",
+	':': "colon", '=': "equals", '#': "num", '!': "excl", '?': "quest",
+	'%': "percnt", '$': "dollar", '(': "lpar", ')': "rpar", ',': "comma",
+	';': "semi", '*': "ast", '[': "lsqb|lbrack", ']': "rsqb|rbrack",
+	'{': "lcub|lbrace", '}': "rcub|rbrace", '\\': "bsol", '|': "verbar|vert",
+	'^': "Hat", '`': "grave",
+	'é': "eacute", 'ü': "uuml", 'ö': "ouml", 'Ö': "Ouml",
+}
+
 // htmlNamedEscape writes punctuation as named references (&commat; &apos;).
 func htmlNamedEscape(s string) string {
 	var b strings.Builder
