@@ -240,7 +240,6 @@ func base64Cores(s string) []string {
 // random-looking, and a shorter one would blank random words.
 const minBase64Core = 6
 
-
 func isAlnum(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
 
 // minURLSecret is the shortest query value of an endpoint URL taken for
