@@ -120,8 +120,11 @@ func (h *Handler) newEngine() (caddy.Destructor, error) {
 	}
 	// The sinks first: a config error must not leave an engine running.
 	sinks := make([]upstream.Sink, len(h.Forward))
+	// Shared: each sink redacts every sink's credentials, Emporix's
+	// access tokens included.
+	secrets := upstream.NewSecrets(h.secretsToRedact(repl)...)
 	for i, f := range h.Forward {
-		if sinks[i], err = f.sink(repl, hasher, ids, conns); err != nil {
+		if sinks[i], err = f.sink(repl, hasher, ids, conns, secrets); err != nil {
 			return nil, fmt.Errorf("forward %s: %v", f.To, err)
 		}
 	}

@@ -36,6 +36,10 @@ type EmporixConfig struct {
 	// each sink its own NewClient(concurrency) so that its connections
 	// are kept.
 	Client *http.Client
+	// Secrets are the configuration's, shared by its sinks, redacted from
+	// the upstream's answers like the client id and secret and the access
+	// tokens, which this sink adds to them. May be nil.
+	Secrets *Secrets
 }
 
 // Emporix writes sessions to Emporix's Session Context Service
@@ -84,6 +88,9 @@ type Emporix struct {
 	ids              *Pseudonyms
 	client           *http.Client
 	now              func() time.Time
+	// redactor knows the client id and secret, the configuration's other
+	// secrets and (asking tokens) the access tokens in use.
+	redactor *Redactor
 
 	// tokenLock serialises token fetches; a channel so that waiting
 	// honours the caller's context.
@@ -91,7 +98,10 @@ type Emporix struct {
 	mu        sync.Mutex // guards token and expiry
 	token     string
 	expiry    time.Time
-	versions  State
+	// oldToken is the token last replaced or dropped: an answer to a
+	// request sent with it may still arrive.
+	oldToken string
+	versions State
 }
 
 // emporixMaxVersions bounds the sessions whose context version is kept.
@@ -117,7 +127,7 @@ func NewEmporix(cfg EmporixConfig) (*Emporix, error) {
 	case cfg.Hasher == nil:
 		return nil, errors.New("emporix: a Hasher is required")
 	}
-	return &Emporix{
+	e := &Emporix{
 		base:      base,
 		authURL:   authURL,
 		tenant:    cfg.Tenant,
@@ -130,7 +140,10 @@ func NewEmporix(cfg EmporixConfig) (*Emporix, error) {
 		now:       time.Now,
 		tokenLock: make(chan struct{}, 1),
 		versions:  newMemState(emporixMaxVersions),
-	}, nil
+	}
+	e.redactor = sinkRedactor([]string{cfg.ClientID, cfg.ClientSecret}, cfg.Secrets, e.tokens)
+	cfg.Secrets.addSource(e.tokens)
+	return e, nil
 }
 
 // Name implements Sink.
@@ -183,7 +196,7 @@ func (e *Emporix) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 	}
 	target := e.base + "/session-context/" + url.PathEscape(e.tenant) + "/context/" + seg
 	body := e.body(s, id)
-	personal := personalValues(s, e.hasher)
+	personal := e.redactor.For(personalValues(s, e.hasher))
 
 	// The version Emporix holds: the one tracked, else read. On an error
 	// the tracked version stays: if the write did not happen it is still
@@ -235,16 +248,16 @@ func (e *Emporix) UseState(st State) { e.versions = st }
 // It returns a (non-retryable) DeliveryError as conflict if Emporix refused
 // the version (409 or 412), else the version Emporix now holds: version+1
 // after an update, 1 after a creation, or the version a 2xx body states.
-func (e *Emporix) put(ctx context.Context, target string, body emporixContext, version int64, exists bool, personal []string) (conflict *DeliveryError, expected int64, err error) {
+func (e *Emporix) put(ctx context.Context, target string, body emporixContext, version int64, exists bool, personal Redaction) (conflict *DeliveryError, expected int64, err error) {
 	body.Metadata.Version = version
 	resp, err := e.do(ctx, func(ctx context.Context) (*http.Request, error) {
 		return NewJSONRequest(ctx, http.MethodPut, target+"?upsert=true", body)
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, personal.Err(err)
 	}
 	if resp.Status == http.StatusConflict || resp.Status == http.StatusPreconditionFailed {
-		return &DeliveryError{Status: resp.Status, Snippet: Snippet(resp.Body, personal...)}, 0, nil
+		return &DeliveryError{Status: resp.Status, Snippet: personal.Snippet(resp.Body)}, 0, nil
 	}
 	if err := ClassifyHTTPResponse(resp, e.now(), personal); err != nil {
 		return nil, 0, err
@@ -267,7 +280,7 @@ func (e *Emporix) put(ctx context.Context, target string, body emporixContext, v
 // currentVersion GETs the context's metadata.version. A context that does
 // not exist yet (404) is reported with exists false and version 1, the
 // version Emporix objects start with, for the upsert that creates it.
-func (e *Emporix) currentVersion(ctx context.Context, target string, personal []string) (version int64, exists bool, err error) {
+func (e *Emporix) currentVersion(ctx context.Context, target string, personal Redaction) (version int64, exists bool, err error) {
 	resp, err := e.do(ctx, func(ctx context.Context) (*http.Request, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 		if err == nil {
@@ -276,7 +289,7 @@ func (e *Emporix) currentVersion(ctx context.Context, target string, personal []
 		return req, err
 	})
 	if err != nil {
-		return 0, false, err
+		return 0, false, personal.Err(err)
 	}
 	if resp.Status == http.StatusNotFound {
 		return 1, false, nil
@@ -290,7 +303,7 @@ func (e *Emporix) currentVersion(ctx context.Context, target string, personal []
 		} `json:"metadata"`
 	}
 	if err := json.Unmarshal(resp.Body, &got); err != nil || got.Metadata.Version == nil {
-		return 0, false, &DeliveryError{Status: resp.Status, Retryable: true, Snippet: Snippet(resp.Body, personal...),
+		return 0, false, &DeliveryError{Status: resp.Status, Retryable: true, Snippet: personal.Snippet(resp.Body),
 			Err: errors.New("emporix: session context without metadata.version")}
 	}
 	return *got.Metadata.Version, true, nil

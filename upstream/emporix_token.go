@@ -49,8 +49,15 @@ func (e *Emporix) dropToken(token string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.token == token {
-		e.token = ""
+		e.token, e.oldToken = "", token
 	}
+}
+
+// tokens are the access tokens an answer may echo, for the redactor.
+func (e *Emporix) tokens() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return []string{e.token, e.oldToken}
 }
 
 // fetchToken gets a token with the client-credentials grant and caches it
@@ -72,7 +79,10 @@ func (e *Emporix) fetchToken(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := ClassifyHTTPResponse(resp, e.now(), nil); err != nil {
+	// The token endpoint gets no personal data, but its answer may echo
+	// the client id and secret.
+	red := e.redactor.For(nil)
+	if err := ClassifyHTTPResponse(resp, e.now(), red); err != nil {
 		return "", err
 	}
 	var tok struct {
@@ -86,7 +96,7 @@ func (e *Emporix) fetchToken(ctx context.Context) (string, error) {
 	}
 	if tok.TokenType != "" && !strings.EqualFold(tok.TokenType, "bearer") {
 		return "", &DeliveryError{Status: resp.Status,
-			Err: fmt.Errorf("emporix: token type %q, want Bearer", tok.TokenType)}
+			Err: fmt.Errorf("emporix: token type %q, want Bearer", red.Snippet([]byte(tok.TokenType)))}
 	}
 	// expires_in is a number, some servers send it as a string.
 	secs, err := strconv.ParseInt(strings.Trim(string(tok.ExpiresIn), `"`), 10, 64)
@@ -95,6 +105,9 @@ func (e *Emporix) fetchToken(ctx context.Context) (string, error) {
 	}
 	life := time.Duration(min(secs, int64(maxTokenLife/time.Second))) * time.Second
 	e.mu.Lock()
+	if e.token != "" {
+		e.oldToken = e.token
+	}
 	e.token = tok.AccessToken
 	e.expiry = e.now().Add(life - min(life/10, time.Minute))
 	e.mu.Unlock()

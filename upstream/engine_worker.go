@@ -225,6 +225,11 @@ func errCause(err error) string {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "timeout"
 	}
+	// A sink redacted the cause (Redaction.Err): what it wraps must not
+	// be spelled out again.
+	if re, ok := err.(*redactedError); ok {
+		return re.msg
+	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		return ue.Op + ": " + errCause(ue.Err)

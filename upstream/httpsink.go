@@ -140,14 +140,14 @@ func (r *HTTPResponse) OK() bool { return r.Status >= 200 && r.Status <= 299 }
 //     zero now means time.Now()).
 //   - Any other status (4xx, an unfollowed 3xx, 1xx) is not retryable.
 //
-// Snippet is the start of the body with the personal values blanked (see
-// Snippet). The result is typed error so that a nil result can be returned
-// as is.
-func ClassifyHTTPResponse(r *HTTPResponse, now time.Time, personal []string, alsoRetryable ...int) error {
+// Snippet is the start of the body with red's secrets and personal values
+// blanked (see Redactor). The result is typed error so that a nil result
+// can be returned as is.
+func ClassifyHTTPResponse(r *HTTPResponse, now time.Time, red Redaction, alsoRetryable ...int) error {
 	if r.OK() {
 		return nil
 	}
-	de := &DeliveryError{Status: r.Status, Snippet: Snippet(r.Body, personal...)}
+	de := &DeliveryError{Status: r.Status, Snippet: red.Snippet(r.Body)}
 	switch {
 	case r.Status >= 500, r.Status == http.StatusTooManyRequests:
 		de.Retryable = true

@@ -31,6 +31,9 @@ type NostoConfig struct {
 	// each sink its own NewClient(concurrency) so that its connections
 	// are kept.
 	Client *http.Client
+	// Secrets are the configuration's, shared by its sinks, redacted from
+	// the upstream's answers like the token. May be nil.
+	Secrets *Secrets
 }
 
 // Nosto keeps Nosto's view of a session (cart, customer, page views) in
@@ -110,6 +113,8 @@ type Nosto struct {
 	ids    *Pseudonyms
 	client *http.Client
 	now    func() time.Time
+	// redactor knows the token and the configuration's other secrets.
+	redactor *Redactor
 }
 
 // NewNosto returns a Nosto sink for cfg.
@@ -127,7 +132,9 @@ func NewNosto(cfg NostoConfig) (*Nosto, error) {
 		return nil, errors.New("nosto: a Hasher is required: customer references leave only hashed")
 	}
 	client := cfg.Client
-	return &Nosto{url: cfg.URL, token: cfg.Token, hasher: cfg.Hasher, ids: cfg.Pseudonyms, client: client, now: time.Now}, nil
+	// Basic credentials ":token" are redacted as the token's base64.
+	red := sinkRedactor(append([]string{cfg.Token}, urlSecrets(cfg.URL)...), cfg.Secrets, nil)
+	return &Nosto{url: cfg.URL, token: cfg.Token, hasher: cfg.Hasher, ids: cfg.Pseudonyms, client: client, now: time.Now, redactor: red}, nil
 }
 
 // Name returns "nosto".
@@ -290,12 +297,12 @@ func (n *Nosto) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "caddy-sessiontap")
 
+	red := n.redactor.For(personalValues(&u.Session, n.hasher))
 	resp, err := DoHTTP(ctx, n.client, req, nostoAnswerMax)
 	if err != nil {
-		return Feedback{}, err
+		return Feedback{}, red.Err(err)
 	}
-	personal := personalValues(&u.Session, n.hasher)
-	if err := ClassifyHTTPResponse(resp, n.now(), personal); err != nil {
+	if err := ClassifyHTTPResponse(resp, n.now(), red); err != nil {
 		return Feedback{}, err
 	}
 	answer := resp.Body
@@ -304,7 +311,7 @@ func (n *Nosto) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 	if err := json.Unmarshal(answer, &a); err != nil {
 		return Feedback{}, &DeliveryError{
 			Status:  resp.Status,
-			Snippet: Snippet(answer, personal...),
+			Snippet: red.Snippet(answer),
 			Err:     fmt.Errorf("nosto: the answer is not GraphQL JSON: %w", err),
 		}
 	}
@@ -319,7 +326,7 @@ func (n *Nosto) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 		de := &DeliveryError{
 			Status:    resp.Status,
 			Retryable: limited,
-			Snippet:   Snippet([]byte(strings.Join(msgs, "; ")), personal...),
+			Snippet:   red.Snippet([]byte(strings.Join(msgs, "; "))),
 			Err:       fmt.Errorf("nosto: GraphQL answered %d error(s)", len(a.Errors)),
 		}
 		if limited {
@@ -330,7 +337,7 @@ func (n *Nosto) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 	if len(a.Data) == 0 || string(a.Data) == "null" {
 		return Feedback{}, &DeliveryError{
 			Status:  resp.Status,
-			Snippet: Snippet(answer, personal...),
+			Snippet: red.Snippet(answer),
 			Err:     errors.New("nosto: GraphQL answer without data or errors"),
 		}
 	}

@@ -1,13 +1,11 @@
 package upstream
 
 import (
-	"encoding/json"
-	"fmt"
+	"encoding/base64"
+	"errors"
 	"net/url"
-	"regexp"
 	"strings"
 	"unicode"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/sessiontap/caddy-sessiontap/model"
@@ -19,17 +17,127 @@ import (
 // that no cut can split a value and leave a prefix behind unrecognised.
 const redactWindow = 64 << 10
 
-// Snippet returns the start of an upstream's answer for a log line. The
-// personal values given (an upstream may echo them back in an error), in
-// every form an upstream may echo them — as sent, case-folded,
-// JSON-escaped, percent-encoded — are blanked as "[redacted]", and so is a
-// prefix of one where the answer breaks off; values under three characters
-// are left alone, blanking them would garble the rest. Then invalid UTF-8
-// is replaced, control characters and runs of white space become one
-// space, and the result is cut at MaxSnippet bytes on a character boundary.
-func Snippet(body []byte, personal ...string) string {
+const redacted = "[redacted]"
+
+// Redactor knows one sink's secrets (its credentials and the other
+// secrets of the configuration), so that an upstream that echoes the
+// request (headers, form or body) in an error gets none of them into a
+// snippet, and through it into logs, the inspector, the session API or
+// Redis. Sinks build one at construction and make every snippet with
+// For(personal values).Snippet; a nil *Redactor redacts no secret.
+//
+// The answer is decoded once (see decode): JSON escapes (\u0040, \/, \"),
+// percent-encoding (%40, %20 or + for a space) and HTML references (named,
+// decimal, hex) become the characters they stand for, in any mix, and
+// case is folded; each value is looked for in that text, and what it
+// matched is blanked in the answer as written. So, in every form:
+//
+//   - a secret wherever it appears, even glued to other text, and inside
+//     base64 (HTTP Basic credentials "user:secret", "secret:…", or the
+//     secret alone, at any of the three offsets base64 can put it);
+//   - a personal value of three characters or more as a whole word where
+//     it starts or ends with a letter or digit (so a last name "Doe" does
+//     not blank "does");
+//   - any value under three characters (a first name "Al", "J") only as a
+//     whole token: bounded on both sides by something that is not a
+//     letter or digit once decoded (a JSON string's quotes, "=" and "&" of
+//     a form, spaces, the text's ends), so that it never shreds other
+//     words. Such a value is blanked wherever it stands alone, even where
+//     it means something else ("a" in a sentence): what is blanked too
+//     much is a lesser harm than what is shown.
+//
+// Finally a prefix (three characters or more) of a value that the answer
+// ends with, escapes decoded, is blanked: the answer, or the window, broke
+// off inside it (even inside an escape).
+//
+// Decoding first, rather than a pattern per value that allows every
+// escape of every character, keeps the cost linear: such patterns for a
+// kilobyte-long access token took half a second per 64 KiB answer.
+type Redactor struct {
+	secrets []needle
+	// dynamic lists secrets that change while the sink runs (Emporix's
+	// access token), asked for at each snippet.
+	dynamic func() []string
+}
+
+// NewRedactor returns a Redactor for secrets (empty ones are ignored) and
+// for what dynamic returns at each snippet (dynamic may be nil).
+func NewRedactor(secrets []string, dynamic func() []string) *Redactor {
+	r := &Redactor{dynamic: dynamic}
+	for _, s := range uniqueValues(secrets) {
+		r.secrets = append(r.secrets, secretNeedles(s)...)
+	}
+	return r
+}
+
+// For binds the redactor to one delivery's personal values.
+func (r *Redactor) For(personal []string) Redaction {
+	return Redaction{r: r, personal: personal}
+}
+
+// Redaction is what one delivery's snippets are redacted of: the sink's
+// secrets and the session's personal values. Its zero value redacts
+// nothing but still cleans and cuts.
+type Redaction struct {
+	r        *Redactor
+	personal []string
+}
+
+// Snippet returns the start of an upstream's answer for the log, the
+// inspector, the session API and Redis: the secrets and personal values
+// blanked as "[redacted]" (see Redactor), invalid UTF-8 replaced, control
+// characters and runs of white space made one space, and the result cut at
+// MaxSnippet bytes on a character boundary. It is the only way a sink
+// makes DeliveryError.Snippet.
+func (x Redaction) Snippet(body []byte) string {
 	s := strings.ToValidUTF8(string(body[:min(len(body), redactWindow)]), "\uFFFD")
-	s = redact(s, personal)
+	var needles []needle
+	if x.r != nil {
+		needles = x.r.secrets
+		if x.r.dynamic != nil {
+			for _, v := range uniqueValues(x.r.dynamic()) {
+				needles = append(needles[:len(needles):len(needles)], secretNeedles(v)...)
+			}
+		}
+	}
+	for _, v := range uniqueValues(x.personal) {
+		needles = append(needles[:len(needles):len(needles)], personalNeedle(v))
+	}
+	return collapse(redactText(s, needles))
+}
+
+// Err returns err with the message of its cause redacted like a
+// snippet: a network error can quote what the upstream sent (Go's
+// "malformed MIME header line: …"), and its cause is what the session
+// API, Redis and the log keep of it. errors.Is and As still see the
+// cause.
+func (x Redaction) Err(err error) error {
+	var de *DeliveryError
+	if !errors.As(err, &de) || de.Err == nil {
+		return err
+	}
+	c := *de
+	c.Err = &redactedError{msg: x.Snippet([]byte(de.Err.Error())), err: de.Err}
+	return &c
+}
+
+// redactedError is an error whose message was redacted.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// Snippet is Redaction.Snippet with no secrets, for callers without a sink.
+func Snippet(body []byte, personal ...string) string {
+	return Redaction{personal: personal}.Snippet(body)
+}
+
+// collapse makes control characters and runs of white space one space and
+// cuts s at MaxSnippet bytes on a character boundary.
+func collapse(s string) string {
 	var b strings.Builder
 	space := false
 	for _, r := range s {
@@ -49,103 +157,122 @@ func Snippet(body []byte, personal ...string) string {
 	return b.String()
 }
 
-const redacted = "[redacted]"
-
-// redact blanks each personal value in s in any of its echo forms (see
-// echoPattern), case-insensitively and as a whole word where it starts or
-// ends with one (so a last name "Doe" does not blank "does"), then a
-// prefix of a value that s ends with.
-func redact(s string, personal []string) string {
-	var values []string
-	for _, v := range personal {
-		if utf8.RuneCountInString(v) >= 3 {
-			values = append(values, v)
+// uniqueValues drops empty and repeated values, so that a session whose
+// buyer is its customer costs one pattern, not two.
+func uniqueValues(vs []string) []string {
+	seen := make(map[string]bool, len(vs))
+	out := make([]string, 0, len(vs))
+	for _, v := range vs {
+		if v != "" && !seen[v] {
+			seen[v] = true
+			out = append(out, v)
 		}
 	}
-	for _, v := range values {
-		s = echoPattern(v).ReplaceAllLiteralString(s, redacted)
-	}
-	return trimPartial(s, echoForms(values))
+	return out
 }
 
-// echoPattern matches v however an upstream writes it back: each character
-// but ASCII letters and digits as itself, JSON-escaped (\u0040, \/, \")
-// or percent-encoded (%40, + for a space), in any mix, in any case.
-func echoPattern(v string) *regexp.Regexp {
-	var b strings.Builder
-	b.WriteString("(?i)")
-	if asciiWord(v[0]) {
-		b.WriteString(`\b`)
+// shortValue is the length under which a value is only redacted as a
+// whole token: shorter values occur inside too many words.
+const shortValue = 3
+
+// needle is one value to look for in a decoded answer.
+type needle struct {
+	text string
+	// exact: look in the decoded answer as it is (base64, which has case),
+	// else in its folded form.
+	exact bool
+	// alone{Start,End}: the match must not touch a letter or digit there.
+	aloneStart, aloneEnd bool
+	// partial: a prefix of it at the answer's end is blanked too.
+	partial bool
+}
+
+// personalNeedle finds v as a whole word at an end that is a letter or
+// digit; a short v only as a whole token.
+func personalNeedle(v string) needle {
+	f := decode(v).fold
+	short := utf8.RuneCountInString(f) < shortValue
+	first, _ := utf8.DecodeRuneInString(f)
+	last, _ := utf8.DecodeLastRuneInString(f)
+	return needle{text: f, aloneStart: short || isAlnum(first), aloneEnd: short || isAlnum(last), partial: !short}
+}
+
+// secretNeedles find secret s anywhere (a short one only as a whole
+// token), and the base64 cores of s (see base64Cores).
+func secretNeedles(s string) []needle {
+	f := decode(s).fold
+	if utf8.RuneCountInString(f) < shortValue {
+		return []needle{{text: f, aloneStart: true, aloneEnd: true}}
 	}
-	for _, r := range v {
-		if r < utf8.RuneSelf && asciiWord(byte(r)) && r != '_' {
-			b.WriteString(regexp.QuoteMeta(string(r)))
+	ns := []needle{{text: f, partial: true}}
+	for _, core := range base64Cores(s) {
+		ns = append(ns, needle{text: core, exact: true, partial: true})
+	}
+	return ns
+}
+
+// base64Cores are the parts of base64 text that encode s whatever comes
+// before and after it (HTTP Basic credentials "user:s" or ":s", "s:…", s
+// alone): for each of the three offsets s can start at within a group of
+// three bytes, the characters that depend on s's bytes alone, in the
+// standard and the URL alphabet. The characters shared with a neighbour
+// are left: two of them tell nothing of s.
+func base64Cores(s string) []string {
+	var cores []string
+	for o := 0; o < 3; o++ {
+		enc := base64.StdEncoding.EncodeToString(append(make([]byte, o), s...))
+		enc = strings.TrimRight(enc, "=")
+		from := (8*o + 5) / 6 // the first character free of the prefix's bits
+		to := len(enc)
+		if (o+len(s))%3 != 0 {
+			to-- // the last character holds the next byte's bits too
+		}
+		if to-from < minBase64Core {
 			continue
 		}
-		alts := []string{regexp.QuoteMeta(string(r)), jsonEscape(r), regexp.QuoteMeta(url.QueryEscape(string(r)))}
-		switch r {
-		case '/':
-			alts = append(alts, `\\/`)
-		case '"':
-			alts = append(alts, `\\"`)
-		case '\\':
-			alts = append(alts, `\\\\`)
-		case ' ':
-			alts = append(alts, `%20`)
-		}
-		b.WriteString("(?:" + strings.Join(alts, "|") + ")")
+		core := enc[from:to]
+		cores = append(cores, core, strings.NewReplacer("+", "-", "/", "_").Replace(core))
 	}
-	if asciiWord(v[len(v)-1]) {
-		b.WriteString(`\b`)
-	}
-	return regexp.MustCompile(b.String())
+	return cores
 }
 
-// jsonEscape is the pattern of r written as a JSON \u escape (a surrogate
-// pair past the Basic Multilingual Plane).
-func jsonEscape(r rune) string {
-	if r > 0xffff {
-		hi, lo := utf16.EncodeRune(r)
-		return fmt.Sprintf(`\\u%04x\\u%04x`, hi, lo)
-	}
-	return fmt.Sprintf(`\\u%04x`, r)
-}
+// minBase64Core is the shortest base64 core looked for: base64 text is
+// random-looking, and a shorter one would blank random words.
+const minBase64Core = 6
 
-// trimPartial blanks the end of s where it is the start (three characters
-// or more) of a form: the answer, or the window, broke off inside it.
-func trimPartial(s string, forms []string) string {
-	lower := strings.ToLower(s)
-	for _, f := range forms {
-		f = strings.ToLower(f)
-		for k := len(f) - 1; k >= 3; k-- {
-			if utf8.RuneStart(f[k]) && strings.HasSuffix(lower, f[:k]) {
-				return s[:len(s)-k] + redacted
+func isAlnum(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
+
+// minURLSecret is the shortest query value of an endpoint URL taken for
+// a key: shorter ones ("v=2") are settings, and blanking them would
+// garble every snippet.
+const minURLSecret = 8
+
+// urlSecrets are what in an endpoint URL (a webhook's, Nosto's) may be a
+// key: the password of its user info and its longer query values. An
+// upstream that echoes its request line puts them in an error.
+func urlSecrets(raw string) []string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	if p, ok := u.User.Password(); ok {
+		out = append(out, p)
+	}
+	for _, vs := range u.Query() {
+		for _, v := range vs {
+			if utf8.RuneCountInString(v) >= minURLSecret {
+				out = append(out, v)
 			}
 		}
 	}
-	return s
-}
-
-// echoForms lists the usual forms of each value, for trimPartial: as is,
-// JSON-escaped the way Go does it, and percent-encoded.
-func echoForms(values []string) []string {
-	var forms []string
-	for _, v := range values {
-		forms = append(forms, v, url.QueryEscape(v), url.PathEscape(v))
-		if b, err := json.Marshal(v); err == nil {
-			forms = append(forms, string(b[1:len(b)-1]))
-		}
-	}
-	return forms
-}
-
-func asciiWord(c byte) bool {
-	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+	return out
 }
 
 // personalValues lists the personal values of s that must not reach a log
-// through an upstream's echo: as stored, and as h pseudonymised the
-// references (what Talon.One, Emporix and Nosto were sent). h may be nil.
+// through an upstream's echo: the customer's and the buyers' emails,
+// names and references as stored, and as h pseudonymised the references
+// (what Talon.One, Emporix and Nosto were sent). h may be nil.
 func personalValues(s *model.Session, h *Hasher) []string {
 	v := []string{s.Customer.Email, s.Customer.FirstName, s.Customer.LastName, s.Customer.CustomerReference}
 	for i := range s.Orders {
@@ -153,9 +280,7 @@ func personalValues(s *model.Session, h *Hasher) []string {
 		v = append(v, b.Email, b.FirstName, b.LastName, b.CustomerReference)
 	}
 	if h != nil {
-		for _, ref := range []string{s.Customer.CustomerReference} {
-			v = append(v, h.Hash(ref))
-		}
+		v = append(v, h.Hash(s.Customer.CustomerReference))
 		for i := range s.Orders {
 			v = append(v, h.Hash(s.Orders[i].Buyer.CustomerReference))
 		}

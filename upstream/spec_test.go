@@ -278,7 +278,7 @@ func TestHTTPSinkClassify(t *testing.T) {
 		{resp(304, "", ""), nil, false, 0},
 	}
 	for _, c := range cases {
-		err := ClassifyHTTPResponse(c.r, now, nil, c.also...)
+		err := ClassifyHTTPResponse(c.r, now, Redaction{}, c.also...)
 		var de *DeliveryError
 		if !errors.As(err, &de) {
 			t.Fatalf("%d: got %v, want a *DeliveryError", c.r.Status, err)
@@ -291,7 +291,7 @@ func TestHTTPSinkClassify(t *testing.T) {
 		}
 	}
 	for _, s := range []int{200, 201, 204, 299} {
-		if err := ClassifyHTTPResponse(resp(s, "", ""), now, nil); err != nil {
+		if err := ClassifyHTTPResponse(resp(s, "", ""), now, Redaction{}); err != nil {
 			t.Errorf("%d: %v", s, err)
 		}
 	}
@@ -379,7 +379,7 @@ func TestHTTPSinkDoHTTP(t *testing.T) {
 	if err != nil || len(r.Body) != 1000 {
 		t.Fatalf("a long error answer is cut, not refused: %v", err)
 	}
-	if err := ClassifyHTTPResponse(r, time.Time{}, nil); !Retryable(err) || len(err.(*DeliveryError).Snippet) != MaxSnippet {
+	if err := ClassifyHTTPResponse(r, time.Time{}, Redaction{}); !Retryable(err) || len(err.(*DeliveryError).Snippet) != MaxSnippet {
 		t.Errorf("502: %v", err)
 	}
 

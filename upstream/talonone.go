@@ -34,6 +34,10 @@ type TalonOneConfig struct {
 	// each sink its own NewClient(concurrency) so that its connections
 	// are kept.
 	Client *http.Client
+	// Secrets are the configuration's, shared by its sinks: an upstream
+	// that echoes must not show them in an error either (the API key is
+	// redacted anyway). May be nil.
+	Secrets *Secrets
 }
 
 // TalonOne updates Talon.One customer sessions
@@ -85,6 +89,7 @@ type TalonOne struct {
 	hasher          *Hasher
 	ids             *Pseudonyms
 	client          *http.Client
+	redactor        *Redactor
 	// closed holds the Talon.One session ids this sink closed.
 	closed State
 }
@@ -133,6 +138,7 @@ func NewTalonOne(cfg TalonOneConfig) (*TalonOne, error) {
 		hasher:          cfg.Hasher,
 		ids:             cfg.Pseudonyms,
 		client:          cfg.Client,
+		redactor:        sinkRedactor([]string{cfg.APIKey}, cfg.Secrets, nil),
 		closed:          newMemState(talonMaxClosed),
 	}, nil
 }
@@ -193,21 +199,21 @@ func (t *TalonOne) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 		return Feedback{}, &DeliveryError{Err: fmt.Errorf("talonone: %w", err)}
 	}
 	req.Header.Set("Authorization", t.auth)
-	personal := personalValues(&u.Session, t.hasher)
+	red := t.redactor.For(personalValues(&u.Session, t.hasher))
 	resp, err := DoHTTP(ctx, t.client, req, talonMaxResponse)
 	if err != nil {
-		return Feedback{}, err
+		return Feedback{}, red.Err(err)
 	}
 	// 409: two requests for the same session ran in parallel; the next
 	// attempt, alone, succeeds.
-	if err := ClassifyHTTPResponse(resp, time.Now(), personal, http.StatusConflict); err != nil {
+	if err := ClassifyHTTPResponse(resp, time.Now(), red, http.StatusConflict); err != nil {
 		return Feedback{}, err
 	}
 	var state struct {
 		Effects json.RawMessage `json:"effects"`
 	}
 	if err := json.Unmarshal(resp.Body, &state); err != nil {
-		return Feedback{}, &DeliveryError{Status: resp.Status, Snippet: Snippet(resp.Body, personal...),
+		return Feedback{}, &DeliveryError{Status: resp.Status, Snippet: red.Snippet(resp.Body),
 			Err: fmt.Errorf("talonone: reading IntegrationStateV2: %w", err)}
 	}
 	if string(state.Effects) == "null" {

@@ -68,8 +68,10 @@ type DeliveryError struct {
 	Retryable bool
 	// RetryAfter is the upstream's Retry-After, 0 when it gave none.
 	RetryAfter time.Duration
-	// Snippet is the start of the upstream's answer, for the log. Sinks
-	// must not put personal data in it beyond what the upstream echoed.
+	// Snippet is the start of the upstream's answer, for the log, the
+	// session API and Redis. Sinks make it with their Redaction only, so
+	// that nothing the upstream echoed of a secret or of the session's
+	// personal data is in it.
 	Snippet string
 	Err     error
 }

@@ -49,6 +49,9 @@ type WebhookConfig struct {
 	// each sink its own NewClient(concurrency) so that its connections
 	// are kept.
 	Client *http.Client
+	// Secrets are the configuration's, shared by its sinks, redacted from
+	// the upstream's answers like the signing secret. May be nil.
+	Secrets *Secrets
 }
 
 // Webhook POSTs every update to the operator's own endpoint as JSON.
@@ -122,6 +125,8 @@ type Webhook struct {
 	ids    *Pseudonyms
 	client *http.Client
 	now    func() time.Time
+	// redactor knows the secret and the configuration's other secrets.
+	redactor *Redactor
 }
 
 // NewWebhook returns a webhook sink for cfg.
@@ -133,7 +138,8 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 		return nil, errors.New("webhook: a secret is required to sign requests")
 	}
 	client := cfg.Client
-	return &Webhook{url: cfg.URL, secret: []byte(cfg.Secret), ids: cfg.Pseudonyms, client: client, now: time.Now}, nil
+	red := sinkRedactor(append([]string{cfg.Secret}, urlSecrets(cfg.URL)...), cfg.Secrets, nil)
+	return &Webhook{url: cfg.URL, secret: []byte(cfg.Secret), ids: cfg.Pseudonyms, client: client, now: time.Now, redactor: red}, nil
 }
 
 // Name returns "webhook".
@@ -193,11 +199,12 @@ func (w *Webhook) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 	req.Header.Set("Idempotency-Key", u.EventID)
 	req.Header.Set(WebhookSignatureHeader, "t="+strconv.FormatInt(t, 10)+",v1="+hex.EncodeToString(webhookMAC(w.secret, t, body)))
 
+	red := w.redactor.For(personalValues(&u.Session, nil))
 	resp, err := DoHTTP(ctx, w.client, req, 0)
 	if err != nil {
-		return Feedback{}, err
+		return Feedback{}, red.Err(err)
 	}
-	return Feedback{}, ClassifyHTTPResponse(resp, w.now(), personalValues(&u.Session, nil))
+	return Feedback{}, ClassifyHTTPResponse(resp, w.now(), red)
 }
 
 // webhookMAC is HMAC-SHA256(secret, "<t>.<body>").
