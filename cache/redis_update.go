@@ -248,6 +248,7 @@ func links(s *model.Session) []string {
 		}
 	}
 	add(s.Customer.CustomerReference)
+	add(s.LoginRef)
 	for i := range s.Orders {
 		add(s.Orders[i].Buyer.CustomerReference)
 	}

@@ -170,10 +170,10 @@ func assertNone(t *testing.T, where, text string, values []string) {
 // the session's id.
 func collectVerified(t *testing.T) string {
 	t.Helper()
-	tok := handler.CustomerToken([]byte(echoTokenKey), echoRef, echoEmail, time.Now().Add(time.Hour))
+	c := rawClient(t)
+	tok := handler.CustomerToken([]byte(echoTokenKey), visitorID(t, c), echoRef, echoEmail, time.Now().Add(time.Hour))
 	body := fmt.Sprintf(`{"customer":{"customer_reference":%q,"email":%q,"first_name":"Al","last_name":"O'Brien","customer_group":"vip"},"customer_token":%q}`,
 		echoRef, echoEmail, tok)
-	c := rawClient(t)
 	if res, out := postJSON(t, c, body); res.StatusCode != 200 {
 		t.Fatalf("collect: %d %s", res.StatusCode, out)
 	}

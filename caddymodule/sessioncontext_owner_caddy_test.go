@@ -41,7 +41,7 @@ func saasSiteConfig() string {
 // session: c's cookie then names the customer's session.
 func login(t *testing.T, c *http.Client, ref, email string) {
 	t.Helper()
-	token := handler.CustomerToken([]byte(shopKey), ref, email, time.Now().Add(time.Hour))
+	token := handler.CustomerToken([]byte(shopKey), visitorID(t, c), ref, email, time.Now().Add(time.Hour))
 	res, body := postJSON(t, c, `{"customer":{"customer_reference":"`+ref+`","email":"`+email+`"},"customer_token":"`+token+`",`+
 		`"cart":{"items":[{"product_id":"p1","quantity":1,"unit_price":5}]}}`)
 	if res.StatusCode != 200 {

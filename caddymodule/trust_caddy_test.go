@@ -152,6 +152,30 @@ func TestUserContentInAPageSetsNobodysIdentity(t *testing.T) {
 	}
 }
 
+// visitorID is the session id of c's cookie, after a first page view
+// when c has none yet: what the shop is handed as {sessiontap.id} and
+// binds a customer token to.
+func visitorID(t *testing.T, c *http.Client) string {
+	t.Helper()
+	jarID := func() string {
+		for _, ck := range c.Jar.Cookies(mustURL("http://localhost:9080/")) {
+			if ck.Name == "sessiontap_id" {
+				return model.OperatorID(ck.Value)
+			}
+		}
+		return ""
+	}
+	if id := jarID(); id != "" {
+		return id
+	}
+	fetch(t, c, "GET", "http://localhost:9080/")
+	if id := jarID(); id != "" {
+		return id
+	}
+	t.Fatal("no session cookie after a page view")
+	return ""
+}
+
 // tokenSiteConfig is a site whose collect takes customer tokens under key.
 func tokenSiteConfig(key string) string {
 	return siteConfig(`
@@ -174,14 +198,16 @@ func TestCustomerTokenThroughCaddy(t *testing.T) {
 		return body + "}"
 	}
 	for name, tc := range map[string]struct {
-		token    string
+		token    func(session string) string
 		verified bool
 	}{
-		"claimed":  {"", false},
-		"verified": {handler.CustomerToken([]byte(key), "alice", "alice@example.com", time.Now().Add(time.Hour)), true},
+		"claimed": {func(string) string { return "" }, false},
+		"verified": {func(s string) string {
+			return handler.CustomerToken([]byte(key), s, "alice", "alice@example.com", time.Now().Add(time.Hour))
+		}, true},
 	} {
 		c := rawClient(t)
-		if res, body := postJSON(t, c, customer(tc.token)); res.StatusCode != 200 {
+		if res, body := postJSON(t, c, customer(tc.token(visitorID(t, c)))); res.StatusCode != 200 {
 			t.Fatalf("%s: %d %s", name, res.StatusCode, body)
 		}
 		s := sessionOf(t, c)
@@ -189,9 +215,16 @@ func TestCustomerTokenThroughCaddy(t *testing.T) {
 			t.Errorf("%s: verified %v, want %v", name, got, tc.verified)
 		}
 	}
-	res, body := postJSON(t, rawClient(t), customer(handler.CustomerToken([]byte("someone-elses-key"), "alice", "alice@example.com", time.Now().Add(time.Hour))))
-	if res.StatusCode != 400 || !strings.Contains(body, `"field":"customer_token"`) {
-		t.Errorf("a token under another key: %d %s", res.StatusCode, body)
+	c := rawClient(t)
+	id := visitorID(t, c)
+	for name, token := range map[string]string{
+		"another key":     handler.CustomerToken([]byte("someone-elses-key"), id, "alice", "alice@example.com", time.Now().Add(time.Hour)),
+		"another session": handler.CustomerToken([]byte(key), model.NewID(), "alice", "alice@example.com", time.Now().Add(time.Hour)),
+	} {
+		res, body := postJSON(t, c, customer(token))
+		if res.StatusCode != 400 || !strings.Contains(body, `"field":"customer_token"`) || res.Header.Get("Set-Cookie") != "" {
+			t.Errorf("a token for %s: %d %s, Set-Cookie %q", name, res.StatusCode, body, res.Header.Get("Set-Cookie"))
+		}
 	}
 }
 
@@ -231,7 +264,7 @@ func TestLoginMovesTheSessionAwayFromAFixedCookie(t *testing.T) {
 	if res, body := postJSON(t, victim, cartBody); res.StatusCode != 200 {
 		t.Fatalf("the victim's cart: %d %s", res.StatusCode, body)
 	}
-	token := handler.CustomerToken([]byte(key), "victim-ref", "victim@example.com", time.Now().Add(time.Minute))
+	token := handler.CustomerToken([]byte(key), visitorID(t, victim), "victim-ref", "victim@example.com", time.Now().Add(time.Minute))
 	res, body := postJSON(t, victim, `{"customer":{"customer_reference":"victim-ref","email":"victim@example.com"},"customer_token":"`+token+`"}`)
 	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Set-Cookie"), "sessiontap_id=") {
 		t.Fatalf("the victim's login: %d %s, Set-Cookie %q", res.StatusCode, body, res.Header.Get("Set-Cookie"))

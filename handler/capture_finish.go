@@ -197,7 +197,10 @@ func pagePatch(p tagging.Page) model.Patch {
 			Price: p.Product.Price, PriceCurrencyCode: p.Product.PriceCurrencyCode}
 	}
 	if p.Order != nil {
-		patch.Order = &model.Order{OrderNumber: p.Order.OrderNumber, Buyer: p.Order.Buyer, Items: p.Order.Items}
+		buyer := p.Order.Buyer
+		// The order page came from the shop's server, like its customer.
+		buyer.Verified = !buyer.IsZero()
+		patch.Order = &model.Order{OrderNumber: p.Order.OrderNumber, Buyer: buyer, Items: p.Order.Items}
 	}
 	return patch
 }

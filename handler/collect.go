@@ -44,15 +44,12 @@ func (h *Handler) collect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, ferr := decodeCollect(http.MaxBytesReader(w, r.Body, h.collectBody()))
-	if ferr == nil && body.token != "" {
-		ferr = h.verifyCollectCustomer(&body)
-	}
 	if ferr != nil {
-		h.log.Debug("collect request refused", zap.String("field", ferr.Field))
-		writeFieldError(w, http.StatusBadRequest, ferr)
+		h.collectRefused(w, ferr)
 		return
 	}
-	id, w := h.identify(w, r)
+	// Answers before the write go out on w, not cw: they set no cookie.
+	id, cw := h.identify(w, r)
 	if id.Source == sourceLimited {
 		tooMany(w, h.cfg.Limits.NewSessionWait(r), "too many new sessions from this network; nothing was stored, try again later")
 		return
@@ -62,9 +59,16 @@ func (h *Handler) collect(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
+	if body.token != "" {
+		if ferr = h.verifyCollectCustomer(&body, id.ID); ferr != nil {
+			h.collectRefused(w, ferr)
+			return
+		}
+	}
+	w = cw
 	if old, ok := h.rotates(r.Context(), id, body.patch.Customer); ok {
 		var err error
-		if id, w, err = h.rotate(w, r, id, old); err != nil {
+		if id, w, err = h.rotate(w, r, id, old, body.patch.Customer.CustomerReference); err != nil {
 			h.collectFailed(w, err)
 			return
 		}
@@ -73,10 +77,15 @@ func (h *Handler) collect(w http.ResponseWriter, r *http.Request) {
 	h.storeCollected(w, r, id, body.patch)
 }
 
+func (h *Handler) collectRefused(w http.ResponseWriter, ferr *fieldError) {
+	h.log.Debug("collect request refused", zap.String("field", ferr.Field))
+	writeFieldError(w, http.StatusBadRequest, ferr)
+}
+
 // verifyCollectCustomer makes the posted customer verified when the shop's
-// token vouches for it.
-func (h *Handler) verifyCollectCustomer(c *collected) *fieldError {
-	if why := verifyCustomerToken(h.cfg.CustomerTokenKey, c.token, c.patch.Customer, h.now()); why != "" {
+// token vouches for it in this session.
+func (h *Handler) verifyCollectCustomer(c *collected, session string) *fieldError {
+	if why := verifyCustomerToken(h.cfg.CustomerTokenKey, c.token, session, c.patch.Customer, h.now()); why != "" {
 		return badField("customer_token", why)
 	}
 	c.patch.Customer.Verified = true

@@ -9,9 +9,10 @@ import (
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
-// rotates reports whether a verified customer posted to a session under
-// one of our own ids is a login: a verified identity the session did not
-// have. The session then moves to a fresh id, the standard defence against
+// rotates reports whether a customer a token verified, posted to a session
+// under one of our own ids, is a login: a customer the session has not
+// moved for yet (LoginRef), even if the page's tagging already stated it.
+// The session then moves to a fresh id, the standard defence against
 // fixation: whoever held the old id (a cookie tossed in by a sibling
 // subdomain, say) is left holding an empty one.
 func (h *Handler) rotates(ctx context.Context, id Identity, c *model.Customer) (*model.Session, bool) {
@@ -24,17 +25,22 @@ func (h *Handler) rotates(ctx context.Context, id Identity, c *model.Customer) (
 		// that follows will say so).
 		return nil, false
 	}
-	o := old.Customer
-	return old, !o.Verified || o.CustomerReference != c.CustomerReference || o.Email != c.Email
+	return old, old.LoginRef != c.CustomerReference
 }
 
 // rotate copies old to a fresh id, deletes it under its old one and sets
 // the visitor's cookie to the new id, which the write then goes to.
-func (h *Handler) rotate(w http.ResponseWriter, r *http.Request, id Identity, old *model.Session) (Identity, http.ResponseWriter, error) {
+func (h *Handler) rotate(w http.ResponseWriter, r *http.Request, id Identity, old *model.Session, ref string) (Identity, http.ResponseWriter, error) {
 	fresh := model.NewID()
 	_, err := h.store.Update(r.Context(), fresh, func(s *model.Session) error {
 		*s = *old
 		s.ID = fresh
+		s.LoginRef = ref
+		if o := old.Customer; o.Verified && o.CustomerReference != ref {
+			// Another customer's session: their orders are not the new
+			// customer's to carry, nor to see in a takeout.
+			s.Orders = nil
+		}
 		return nil
 	})
 	if err != nil {

@@ -120,30 +120,42 @@ func TestCustomerTokenMakesCollectIdentityVerified(t *testing.T) {
 	body := func(ref, email, token string) string {
 		return `{"customer":{"customer_reference":"` + ref + `","email":"` + email + `"},"customer_token":"` + token + `"}`
 	}
+	// Each case makes the token for the visitor's own session (mine) or
+	// for another one.
+	type token func(session string) string
 	for name, tc := range map[string]struct {
-		body   string
-		status int
+		ref, email string
+		token      token
+		status     int
 	}{
-		"valid":          {body("alice", "a@example.com", CustomerToken(key, "alice", "a@example.com", now.Add(time.Hour))), 200},
-		"other customer": {body("bob", "a@example.com", CustomerToken(key, "alice", "a@example.com", now.Add(time.Hour))), 400},
-		"other email":    {body("alice", "m@example.com", CustomerToken(key, "alice", "a@example.com", now.Add(time.Hour))), 400},
-		"expired":        {body("alice", "a@example.com", CustomerToken(key, "alice", "a@example.com", now.Add(-time.Second))), 400},
-		"too long-lived": {body("alice", "a@example.com", CustomerToken(key, "alice", "a@example.com", now.Add(48*time.Hour))), 400},
-		"another key":    {body("alice", "a@example.com", CustomerToken([]byte("not-the-shops-key!"), "alice", "a@example.com", now.Add(time.Hour))), 400},
-		"garbage":        {body("alice", "a@example.com", "v1.x.y"), 400},
+		"valid":          {"alice", "a@example.com", func(s string) string { return CustomerToken(key, s, "alice", "a@example.com", now.Add(time.Hour)) }, 200},
+		"other session":  {"alice", "a@example.com", func(string) string { return CustomerToken(key, model.NewID(), "alice", "a@example.com", now.Add(time.Hour)) }, 400},
+		"other customer": {"bob", "a@example.com", func(s string) string { return CustomerToken(key, s, "alice", "a@example.com", now.Add(time.Hour)) }, 400},
+		"other email":    {"alice", "m@example.com", func(s string) string { return CustomerToken(key, s, "alice", "a@example.com", now.Add(time.Hour)) }, 400},
+		"expired":        {"alice", "a@example.com", func(s string) string { return CustomerToken(key, s, "alice", "a@example.com", now.Add(-time.Second)) }, 400},
+		"too long-lived": {"alice", "a@example.com", func(s string) string { return CustomerToken(key, s, "alice", "a@example.com", now.Add(2*time.Hour)) }, 400},
+		"another key": {"alice", "a@example.com", func(s string) string {
+			return CustomerToken([]byte("not-the-shops-key!"), s, "alice", "a@example.com", now.Add(time.Hour))
+		}, 400},
+		"garbage": {"alice", "a@example.com", func(string) string { return "v2.x.y" }, 400},
 	} {
 		v := newVisitor(t, h)
-		w := v.post(tc.body)
+		id, _, _ := model.ParseCookieValue(v.cookie.Value)
+		w := v.post(body(tc.ref, tc.email, tc.token(id)))
 		if w.Code != tc.status {
 			t.Errorf("%s: %d %s, want %d", name, w.Code, w.Body, tc.status)
 			continue
 		}
-		if tc.status == 400 && !strings.Contains(w.Body.String(), `"field":"customer_token"`) {
-			t.Errorf("%s: the error does not name customer_token: %s", name, w.Body)
+		if tc.status == 400 && (!strings.Contains(w.Body.String(), `"field":"customer_token"`) || len(setCookies(w)) != 0) {
+			t.Errorf("%s: the error does not name customer_token, or sets a cookie: %s %q", name, w.Body, setCookies(w))
 		}
-		id, _, _ := model.ParseCookieValue(v.cookie.Value)
+		if tc.status != 200 {
+			continue
+		}
+		// A login into a stored session moves it (see below); this one
+		// was new, and stays where it is.
 		s, err := store.Get(context.Background(), id)
-		if tc.status == 200 && (err != nil || !s.Customer.Verified || s.Customer.CustomerReference != "alice") {
+		if err != nil || !s.Customer.Verified || s.Customer.CustomerReference != "alice" {
 			t.Errorf("%s: stored %+v (%v), want alice verified", name, s, err)
 		}
 	}
@@ -161,8 +173,8 @@ func TestCustomerTokenMakesCollectIdentityVerified(t *testing.T) {
 // The README's recipe, computed in Node.js with crypto.createHmac: a shop's
 // backend in any language must get the token this package verifies.
 func TestCustomerTokenMatchesTheREADMERecipe(t *testing.T) {
-	got := CustomerToken([]byte("k-0123456789abcdef"), "alice", "a@example.com", time.Unix(1800000000, 0))
-	if want := "v1.1800000000.yJ0GXUIxiasuLXt59rUEpQ9llhd7M1Ggttvg7qQUN1Y"; got != want {
+	got := CustomerToken([]byte("k-0123456789abcdef"), "sess-0123456789abcdef", "alice", "a@example.com", time.Unix(1800000000, 0))
+	if want := "v2.1800000000.hNnXxgtWSx5DZn3Pw44nA8e1JmA0U_jEODfOi2b-2xU"; got != want {
 		t.Fatalf("token %s, want %s", got, want)
 	}
 }
@@ -194,7 +206,8 @@ func TestVerifiedLoginMovesTheSessionToAFreshID(t *testing.T) {
 	}
 	oldID, _, _ := model.ParseCookieValue(v.cookie.Value)
 	login := func(ref string) *httptest.ResponseRecorder {
-		token := CustomerToken(key, ref, "", time.Now().Add(time.Minute))
+		id, _, _ := model.ParseCookieValue(v.cookie.Value)
+		token := CustomerToken(key, id, ref, "", time.Now().Add(time.Minute))
 		return v.post(`{"customer":{"customer_reference":"` + ref + `"},"customer_token":"` + token + `"}`)
 	}
 	w := login("alice")
@@ -271,7 +284,7 @@ func TestLoginOnARenewalDaySetsOnlyTheNewCookie(t *testing.T) {
 	if w := v.post(`{"page_type":"cart"}`); w.Code != 200 {
 		t.Fatal(w.Body)
 	}
-	token := CustomerToken(key, "alice", "", time.Now().Add(time.Minute))
+	token := CustomerToken(key, old, "alice", "", time.Now().Add(time.Minute))
 	w := v.post(`{"customer":{"customer_reference":"alice"},"customer_token":"` + token + `"}`)
 	set := setCookies(w)
 	if len(set) != 1 {
@@ -324,5 +337,48 @@ func TestStaleCookieStartsANewSession(t *testing.T) {
 		if kept := id == old || len(set) == 0; kept != keeps {
 			t.Errorf("stamp %d days from today: kept %v (Set-Cookie %q), want %v", stamp-h.day(), kept, set, keeps)
 		}
+	}
+}
+
+// An order page's buyer comes from the shop's server: verified, so that
+// sinks may take the buyer as the customer. A collected order's is not.
+func TestOrderBuyerFromAPageIsVerified(t *testing.T) {
+	h, store, c := capturingHandler(t, nil)
+	order := `<div class="nosto_purchase_order"><span class="order_number">1445</span><div class="buyer">` +
+		`<span class="email">jack@example.com</span><span class="customer_reference">jack</span></div><div class="purchased_items">` +
+		`<div class="line_item"><span class="product_id">p1</span><span class="quantity">1</span><span class="unit_price">5</span></div></div></div>`
+	visit(t, h, c, page{header: http.Header{"Content-Type": {"text/html"}}, body: order})
+	id, _, _ := model.ParseCookieValue(c.Value)
+	s, err := store.Get(context.Background(), id)
+	if err != nil || len(s.Orders) != 1 || !s.Orders[0].Buyer.Verified || s.Orders[0].Buyer.Email != "jack@example.com" {
+		t.Fatalf("stored %+v (%v): want one order whose buyer is verified", s, err)
+	}
+}
+
+// The usual shop tags the logged-in customer in its pages, so the session
+// already has alice, verified, when the page posts her token: that is
+// still the login that moves the session, once.
+func TestTokenLoginMovesASessionTaggingAlreadyVerified(t *testing.T) {
+	key := []byte("shop-signs-customers-with-this")
+	h, store, c := capturingHandler(t, func(cfg *Config) { cfg.CustomerTokenKey = key })
+	tagged := `<div class="nosto_customer"><span class="customer_reference">alice</span></div>`
+	visit(t, h, c, page{header: http.Header{"Content-Type": {"text/html"}}, body: tagged})
+	old, _, _ := model.ParseCookieValue(c.Value)
+	if s, err := store.Get(context.Background(), old); err != nil || !s.Customer.Verified {
+		t.Fatalf("the tagged customer: %+v %v", s, err)
+	}
+	v := &visitor{t: t, h: h, cookie: c}
+	post := func() *httptest.ResponseRecorder {
+		id, _, _ := model.ParseCookieValue(v.cookie.Value)
+		token := CustomerToken(key, id, "alice", "", time.Now().Add(time.Minute))
+		return v.post(`{"customer":{"customer_reference":"alice"},"customer_token":"` + token + `"}`)
+	}
+	set := setCookies(post())
+	if len(set) != 1 {
+		t.Fatalf("the token login set %q: want the moved session's cookie", set)
+	}
+	v.cookie = &http.Cookie{Name: "sessiontap_id", Value: set[0]}
+	if again := setCookies(post()); len(again) != 0 {
+		t.Errorf("the same login moved the session again: %q", again)
 	}
 }

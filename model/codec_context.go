@@ -75,6 +75,8 @@ func (s *Session) decodeContext(num protowire.Number, typ protowire.Type, b []by
 		return s.decodeTenantContext(typ, b)
 	case sessionHistory:
 		return s.decodeHistory(typ, b)
+	case sessionLoginRef:
+		return consumeString(typ, b, &s.LoginRef)
 	case sessionOrder:
 		var o Order
 		n, err := consumeMessage(typ, b, o.decodeField)

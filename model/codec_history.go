@@ -3,10 +3,11 @@ package model
 import "google.golang.org/protobuf/encoding/protowire"
 
 // The session's history, encoded like the rest of codec.go:
-// Session{19 history (repeated)} HistoryEntry{1 version, 2 at ns, 3 source, 4 changes, 5 path}
+// Session{19 history (repeated), 20 login_ref} HistoryEntry{1 version, 2 at ns, 3 source, 4 changes, 5 path}
 
 const (
-	sessionHistory protowire.Number = 19
+	sessionHistory  protowire.Number = 19
+	sessionLoginRef protowire.Number = 20
 
 	historyVersion protowire.Number = 1
 	historyAt      protowire.Number = 2
@@ -19,7 +20,7 @@ func (s *Session) appendHistory(b []byte) []byte {
 	for i := range s.History {
 		b = appendMessage(b, sessionHistory, true, s.History[i].appendBinary)
 	}
-	return b
+	return appendString(b, sessionLoginRef, s.LoginRef)
 }
 
 func (e *HistoryEntry) appendBinary(b []byte) []byte {

@@ -84,6 +84,10 @@ type Session struct {
 	Contexts []TenantContext `json:"contexts,omitempty"`
 	// History is the session's last changes, oldest first (Record).
 	History []HistoryEntry `json:"history,omitempty"`
+	// LoginRef is the customer reference whose login (a customer token
+	// the shop signed) last moved the session to a fresh id: the next
+	// token of the same customer moves it no more. Personal data.
+	LoginRef string `json:"login_ref,omitempty"`
 }
 
 // Bounds of the tenant contexts of one session.
@@ -284,13 +288,13 @@ func (c Customer) IsZero() bool {
 }
 
 // LinkedTo reports whether the session belongs to the customer with this
-// reference, as its customer or as the buyer of one of its orders: what a
-// GDPR takeout or delete for that customer covers.
+// reference, as its customer, the login it moved for, or the buyer of one
+// of its orders: what a GDPR takeout or delete for that customer covers.
 func (s *Session) LinkedTo(customerRef string) bool {
 	if customerRef == "" {
 		return false
 	}
-	if s.Customer.CustomerReference == customerRef {
+	if s.Customer.CustomerReference == customerRef || s.LoginRef == customerRef {
 		return true
 	}
 	for _, o := range s.Orders {
