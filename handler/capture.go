@@ -199,17 +199,29 @@ func fromSharedCache(h http.Header) bool {
 }
 
 // sharedCacheable reports an answer that a shared cache may store and
-// hand to other visitors: Cache-Control public or s-maxage, and neither
-// private nor no-store.
+// hand to other visitors: Cache-Control public, s-maxage or a max-age
+// above 0, and neither private nor no-store.
 func sharedCacheable(h http.Header) bool {
 	var public bool
 	for _, cc := range h["Cache-Control"] {
 		if containsFold(cc, "private") || containsFold(cc, "no-store") {
 			return false
 		}
-		public = public || containsFold(cc, "public") || containsFold(cc, "s-maxage")
+		public = public || containsFold(cc, "public") || containsFold(cc, "s-maxage") || freshFor(cc)
 	}
 	return public
+}
+
+// freshFor reports a Cache-Control value with a max-age above 0.
+func freshFor(cc string) bool {
+	for part := range strings.SplitSeq(cc, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		if strings.EqualFold(k, "max-age") {
+			n, err := strconv.Atoi(strings.Trim(v, `"`))
+			return err == nil && n > 0
+		}
+	}
+	return false
 }
 
 // headerValue is h.Get(key) for a key already in canonical form.

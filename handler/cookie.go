@@ -141,7 +141,14 @@ type cookieWriter struct {
 }
 
 func (c *cookieWriter) WriteHeader(code int) {
-	if code >= 200 || code < 100 {
+	switch {
+	case code < 200 && code >= 100:
+		// Informational: the real answer follows.
+	case code == http.StatusNotModified || code == http.StatusMovedPermanently || code == http.StatusPermanentRedirect:
+		// A 304 updates what a cache stored, and permanent redirects are
+		// cached without being told: none may carry a visitor's cookie.
+		c.done = true
+	default:
 		c.addCookie()
 	}
 	c.ResponseWriter.WriteHeader(code)

@@ -91,6 +91,8 @@ func TestNoCookieOnAnswersASharedCacheMayStore(t *testing.T) {
 	h, _ := newTestHandler(t, testConfig())
 	for cc, want := range map[string]bool{
 		"public, max-age=60":          false,
+		"max-age=600":                 false,
+		"max-age=0, must-revalidate":  true,
 		"s-maxage=300":                false,
 		"public, max-age=60, private": true,
 		"private, max-age=60":         true,
@@ -128,8 +130,10 @@ func TestCustomerTokenMakesCollectIdentityVerified(t *testing.T) {
 		token      token
 		status     int
 	}{
-		"valid":          {"alice", "a@example.com", func(s string) string { return CustomerToken(key, s, "alice", "a@example.com", now.Add(time.Hour)) }, 200},
-		"other session":  {"alice", "a@example.com", func(string) string { return CustomerToken(key, model.NewID(), "alice", "a@example.com", now.Add(time.Hour)) }, 400},
+		"valid": {"alice", "a@example.com", func(s string) string { return CustomerToken(key, s, "alice", "a@example.com", now.Add(time.Hour)) }, 200},
+		"other session": {"alice", "a@example.com", func(string) string {
+			return CustomerToken(key, model.NewID(), "alice", "a@example.com", now.Add(time.Hour))
+		}, 400},
 		"other customer": {"bob", "a@example.com", func(s string) string { return CustomerToken(key, s, "alice", "a@example.com", now.Add(time.Hour)) }, 400},
 		"other email":    {"alice", "m@example.com", func(s string) string { return CustomerToken(key, s, "alice", "a@example.com", now.Add(time.Hour)) }, 400},
 		"expired":        {"alice", "a@example.com", func(s string) string { return CustomerToken(key, s, "alice", "a@example.com", now.Add(-time.Second)) }, 400},
@@ -380,5 +384,19 @@ func TestTokenLoginMovesASessionTaggingAlreadyVerified(t *testing.T) {
 	v.cookie = &http.Cookie{Name: "sessiontap_id", Value: set[0]}
 	if again := setCookies(post()); len(again) != 0 {
 		t.Errorf("the same login moved the session again: %q", again)
+	}
+}
+
+// A 304 updates a cache's stored answer with its headers, and permanent
+// redirects are cached unless told otherwise: no visitor's cookie on them.
+func TestNoCookieOnAnswersCachesReuse(t *testing.T) {
+	h, _ := newTestHandler(t, testConfig())
+	for _, code := range []int{http.StatusNotModified, http.StatusMovedPermanently, http.StatusPermanentRedirect, http.StatusFound} {
+		w := httptest.NewRecorder()
+		// page writes an empty body: a 304 refuses a body, not an empty one.
+		_ = h.Serve(w, httptest.NewRequest("GET", "/", nil), page{status: code})
+		if got, want := len(setCookies(w)) != 0, code == http.StatusFound; got != want {
+			t.Errorf("%d: Set-Cookie %v, want %v", code, got, want)
+		}
 	}
 }
