@@ -174,6 +174,7 @@ func TestValidate(t *testing.T) {
 		"cookie name":    {Cookie: &Cookie{Name: "bad name"}},
 		"session from":   {Sessions: []SessionSource{{From: "query", Name: "sid"}}},
 		"session name":   {Sessions: []SessionSource{{From: "header", Name: "X:Y"}}},
+		"our own cookie": {Sessions: []SessionSource{{From: "cookie", Name: DefaultCookieName}}},
 		"collect path":   {Collect: "collect"},
 		"api prefix":     {API: &API{Prefix: "/ops/", Keys: []string{"k"}}},
 		"collect in api": {Collect: "/ops/collect", API: &API{Prefix: "/ops", Keys: []string{"k"}}},

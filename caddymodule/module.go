@@ -320,6 +320,10 @@ func (h *Handler) Validate() error {
 		if !validToken(s.Name) {
 			return fmt.Errorf("sessions[%d]: %q is not a valid %s name", i, s.Name, s.From)
 		}
+		if s.From == "cookie" && s.Name == h.Cookie.Name {
+			// Its values would be taken unsigned, as the shop's.
+			return fmt.Errorf("session cookie %s: that is sessiontap's own cookie; name the shop's session cookie, or another cookie with `cookie <name>`", s.Name)
+		}
 	}
 	if !strings.HasPrefix(h.Collect, "/") {
 		return fmt.Errorf("collect: path must start with /")
