@@ -252,7 +252,10 @@ func (n *Nosto) nostoVariablesFor(u *Update) nostoVariables {
 	// identity nor consent. A change to no customer at all (a logout) is
 	// sent, so that Nosto forgets the customer.
 	c := s.Customer.Trusted()
-	if !c.IsZero() || (u.Changed&model.ChangeCustomer != 0 && s.Customer.IsZero()) {
+	// A customer change that leaves no trusted customer is a logout for
+	// Nosto, claimed one or not: a verified customer, reset and then
+	// claimed while the update waited, must not stay Nosto's.
+	if !c.IsZero() || u.Changed&model.ChangeCustomer != 0 {
 		p.Customer = &nostoCustomer{
 			CustomerReference:   n.hasher.Hash(c.CustomerReference),
 			MarketingPermission: c.MarketingPermission,
