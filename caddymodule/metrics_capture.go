@@ -136,9 +136,8 @@ func collectSource(ch chan<- prometheus.Metric, source string, t SourceTotals) {
 	counter(capturesDesc, t.Stored, source, "stored")
 	counter(capturesDesc, t.Truncated, source, "truncated")
 	counter(capturesDesc, t.Undecodable, source, "undecodable")
+	counter(capturesDesc, t.CacheGuarded, source, "cache_guarded")
 	if source == "html" {
-		// Only pages can come from a shared cache.
-		counter(capturesDesc, t.CacheGuarded, source, "cache_guarded")
 		counter(capturesDesc, t.Ambiguous, source, "ambiguous")
 	}
 	counter(droppedFieldsDesc, t.DroppedFields, source)

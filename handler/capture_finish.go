@@ -30,7 +30,7 @@ type CaptureCounters struct {
 	Truncated     atomic.Int64 // bodies longer than the limit
 	Undecodable   atomic.Int64 // bodies that did not decode (compression, JSON syntax)
 	DroppedFields atomic.Int64 // captured values refused as invalid
-	CacheGuarded  atomic.Int64 // shared-cache pages kept from overwriting cart/customer (HTML only)
+	CacheGuarded  atomic.Int64 // shared-cache answers kept from overwriting cart/customer
 	Ambiguous     atomic.Int64 // pages with two carts or two customers, neither taken (HTML only)
 	Remembered    atomic.Int64 // pages whose tagging came from the memo, not a parse (HTML only)
 }
@@ -59,7 +59,7 @@ func (h *Handler) finishJSON(ctx context.Context, id Identity, c *captureWriter)
 			// A cut JSON document does not parse; say so rather than guess.
 			h.stats.JSON.Truncated.Add(1)
 		} else if body, ok := h.decoded(c); ok {
-			h.storeJSON(ctx, id, c.route, c.path, body)
+			h.storeJSON(ctx, id, c.route, c.path, body, c.mayCached && !h.cfg.Capture.Cached)
 		}
 	}
 	h.recordVisit(ctx, id, c.visit)

@@ -62,7 +62,7 @@ func (h *Handler) captureRequest(w http.ResponseWriter, r *http.Request, next Ne
 		h.stats.JSON.Truncated.Add(1)
 		return err
 	}
-	h.storeJSON(r.Context(), id, route, r.URL.Path, buf.Bytes())
+	h.storeJSON(r.Context(), id, route, r.URL.Path, buf.Bytes(), false)
 	return err
 }
 
@@ -86,8 +86,10 @@ func (t *teeBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// storeJSON extracts the cart from doc and writes it to the session.
-func (h *Handler) storeJSON(ctx context.Context, id Identity, route *jsonmap.Route, path string, doc []byte) {
+// storeJSON extracts the cart from doc and writes it to the session. An
+// answer that may have come from a shared cache (shared) may be another
+// visitor's: its cart and customer are not taken, as for pages.
+func (h *Handler) storeJSON(ctx context.Context, id Identity, route *jsonmap.Route, path string, doc []byte, shared bool) {
 	res, err := route.Mapping.Extract(doc)
 	if err != nil {
 		h.stats.JSON.Undecodable.Add(1)
@@ -101,6 +103,10 @@ func (h *Handler) storeJSON(ctx context.Context, id Identity, route *jsonmap.Rou
 	}
 	patch := model.Patch{Cart: res.Cart, Lines: res.Lines, Customer: res.Customer, MergeCustomer: true,
 		CartToken: res.CartToken, Variation: res.Currency}
+	if shared && (patch.Cart != nil || patch.Lines != nil || patch.Customer != nil) {
+		h.stats.JSON.CacheGuarded.Add(1)
+		patch.Cart, patch.Lines, patch.Customer, patch.CartToken = nil, nil, nil, ""
+	}
 	if patch.IsZero() {
 		return
 	}

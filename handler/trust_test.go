@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sessiontap/caddy-sessiontap/jsonmap"
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
@@ -397,6 +398,37 @@ func TestNoCookieOnAnswersCachesReuse(t *testing.T) {
 		_ = h.Serve(w, httptest.NewRequest("GET", "/", nil), page{status: code})
 		if got, want := len(setCookies(w)) != 0, code == http.StatusFound; got != want {
 			t.Errorf("%d: Set-Cookie %v, want %v", code, got, want)
+		}
+	}
+}
+
+// A cart API's answer from a shared cache may be another visitor's: its
+// customer (verified, as the shop's server's) and cart are not taken.
+func TestCachedCartAnswerIsNotTaken(t *testing.T) {
+	route := jsonmap.Route{Method: "GET", Path: "/api/cart", Source: jsonmap.SourceResponse, Mapping: jsonmap.Mapping{
+		Items:    "cart.items",
+		Fields:   jsonmap.ItemFields{ProductID: "product_id", Quantity: "quantity", UnitPrice: "unit_price"},
+		Customer: jsonmap.CustomerFields{Email: "customer.email"},
+	}}
+	doc := `{"cart":{"items":[{"product_id":"p1","quantity":1,"unit_price":1}]},"customer":{"email":"other@example.com"}}`
+	for name, tc := range map[string]struct {
+		header http.Header
+		taken  bool
+	}{
+		"private": {http.Header{"Content-Type": {"application/json"}, "Cache-Control": {"private"}}, true},
+		"cached":  {http.Header{"Content-Type": {"application/json"}, "Age": {"120"}}, false},
+	} {
+		h, store, c := capturingHandler(t, func(cfg *Config) { cfg.Capture.JSON = []jsonmap.Route{route} })
+		r := httptest.NewRequest("GET", "/api/cart", nil)
+		r.AddCookie(c)
+		if err := h.Serve(httptest.NewRecorder(), r, page{header: tc.header, body: doc}); err != nil {
+			t.Fatal(err)
+		}
+		id, _, _ := model.ParseCookieValue(c.Value)
+		s, err := store.Get(context.Background(), id)
+		taken := err == nil && s.Customer.Email != ""
+		if taken != tc.taken {
+			t.Errorf("%s: customer taken %v, want %v (%+v)", name, taken, tc.taken, s)
 		}
 	}
 }
