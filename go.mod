@@ -2,6 +2,8 @@ module github.com/sessiontap/caddy-sessiontap
 
 go 1.26.0
 
+toolchain go1.27.3
+
 require (
 	github.com/allegro/bigcache/v3 v3.1.0
 	github.com/andybalholm/brotli v1.2.8
