@@ -14,6 +14,9 @@
 # live feed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Go: the toolchain that go.mod's toolchain line names, whatever Go is on
+# PATH; the go command downloads it through the module proxy the first time.
+export GOTOOLCHAIN=go1.27.3
 secs=${1:-10}
 rounds=${2:-3}
 conns=32

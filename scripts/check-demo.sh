@@ -7,6 +7,9 @@
 # Usage: scripts/check-demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Go: the toolchain that go.mod's toolchain line names, whatever Go is on
+# PATH; the go command downloads it through the module proxy the first time.
+export GOTOOLCHAIN=go1.27.3
 
 fail() { echo "check-demo: FAIL: $*" >&2; exit 1; }
 

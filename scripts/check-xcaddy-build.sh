@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Check that Caddy builds with this module the way a user builds it, and that
-# the binary has every sessiontap module and runs Caddyfile.example:
+# the binary has every sessiontap module, runs Caddyfile.example and was
+# built by the Go that GOTOOLCHAIN below names:
 #
 #   1. with the real xcaddy, exactly as README.md and xcaddy.md say
 #      (xcaddy build <caddy version> --with github.com/sessiontap/caddy-sessiontap=.),
@@ -9,6 +10,10 @@
 #
 # Usage: scripts/check-xcaddy-build.sh
 set -euo pipefail
+# Go: the toolchain that go.mod's toolchain line names, whatever Go is on
+# PATH; the go command downloads it through the module proxy the first time.
+# xcaddy runs the go on PATH, which honours GOTOOLCHAIN.
+export GOTOOLCHAIN=go1.27.3
 
 xcaddy_version=v0.4.5
 module=github.com/sessiontap/caddy-sessiontap
@@ -33,7 +38,11 @@ check() {
 		fail "$how: Caddyfile.example does not validate"
 	# The fleet example needs a running Redis to validate; it must adapt.
 	"$bin" adapt --config demo/fleet.Caddyfile >/dev/null || fail "$how: demo/fleet.Caddyfile does not adapt"
-	echo "check-xcaddy-build: OK ($how): ${want[*]} registered, $("$bin" version | cut -d' ' -f1)"
+	# The standard library in the binary is that of the Go that built it.
+	built_with=$(go version "$bin") || fail "$how: go version $bin failed"
+	built_with=${built_with##* }
+	[[ $built_with == "$GOTOOLCHAIN" ]] || fail "$how: built with $built_with, not $GOTOOLCHAIN"
+	echo "check-xcaddy-build: OK ($how): ${want[*]} registered, $("$bin" version | cut -d' ' -f1), $built_with"
 }
 
 caddy_version=$(go list -m -f '{{.Version}}' github.com/caddyserver/caddy/v2)

@@ -15,8 +15,14 @@
 #
 # Usage: scripts/xcaddy-build.sh [OUTPUT]
 #   OUTPUT defaults to ./caddy-sessiontap in the repository root (gitignored).
-# Environment: GOOS, GOARCH, CGO_ENABLED, GOFLAGS etc. are passed to go as usual.
+# Environment: GOOS, GOARCH, CGO_ENABLED, GOFLAGS etc. are passed to go as usual;
+# GOTOOLCHAIN is set here (see below).
 set -euo pipefail
+# Go: the toolchain that go.mod's toolchain line names, whatever Go is on
+# PATH; the go command downloads it through the module proxy the first time.
+# The temporary module below has no toolchain line of its own, so without
+# this the Go on PATH would build the binary, whatever its version.
+export GOTOOLCHAIN=go1.27.3
 
 module=github.com/sessiontap/caddy-sessiontap
 caddy_module=github.com/caddyserver/caddy/v2
