@@ -1,9 +1,10 @@
 package api
 
 import (
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
-	"strings"
 
 	"go.uber.org/zap"
 
@@ -12,19 +13,30 @@ import (
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
-// customerSessions serves {prefix}/customers/{customer_reference}/sessions:
-// GET is a GDPR takeout of every session linked to that customer, DELETE
-// redacts them all and cancels their pending deliveries (linked:
-// Session.LinkedTo). The bigcache store scans for them: operator work, not
-// the request path.
-func (a *API) customerSessions(w http.ResponseWriter, r *http.Request, rest string) {
-	ref, ok := strings.CutSuffix(rest, "/sessions")
-	if !ok || ref == "" || len(ref) > model.MaxIDLength {
-		respond.Error(w, http.StatusNotFound, "no such API route")
+// maxGDPRBody caps a takeout or delete request: a reference and nothing
+// else.
+const maxGDPRBody = 4 << 10
+
+// customerSessions serves POST {prefix}/customers/takeout and
+// POST {prefix}/customers/delete, with {"customer_reference": "…"} in
+// the body: a GDPR takeout of every session linked to that customer, or
+// their erasure with their pending deliveries cancelled (linked:
+// Session.LinkedTo). The reference is personal data, so it is never in
+// the URL, where access logs and proxies keep it. The bigcache store
+// scans for the sessions: operator work, not the request path.
+func (a *API) customerSessions(w http.ResponseWriter, r *http.Request, action string) {
+	if action != "takeout" && action != "delete" {
+		respond.Error(w, http.StatusNotFound, "no such API route: POST the customer_reference to "+
+			a.prefix+"/customers/takeout or "+a.prefix+"/customers/delete, never in the URL")
 		return
 	}
-	if r.Method != http.MethodGet && r.Method != http.MethodDelete {
-		respond.MethodNotAllowed(w, "GET, DELETE")
+	if r.Method != http.MethodPost {
+		respond.MethodNotAllowed(w, http.MethodPost)
+		return
+	}
+	ref, msg := customerRef(http.MaxBytesReader(w, r.Body, maxGDPRBody))
+	if msg != "" {
+		respond.JSON(w, http.StatusBadRequest, map[string]string{"error": "customer_reference: " + msg, "field": "customer_reference"})
 		return
 	}
 	linked, err := a.store.Linked(r.Context(), ref)
@@ -32,8 +44,8 @@ func (a *API) customerSessions(w http.ResponseWriter, r *http.Request, rest stri
 		a.storeError(w, err, "reading the customer's sessions failed", nil)
 		return
 	}
-	if r.Method == http.MethodGet {
-		respond.JSON(w, http.StatusOK, map[string]any{"customer_reference": ref, "sessions": nonNil(linked)})
+	if action == "takeout" {
+		respond.JSON(w, http.StatusOK, map[string]any{"sessions": nonNil(linked)})
 		return
 	}
 	deleted, err := a.deleteAll(r, linked)
@@ -45,6 +57,26 @@ func (a *API) customerSessions(w http.ResponseWriter, r *http.Request, rest stri
 		return
 	}
 	respond.JSON(w, http.StatusOK, map[string]int{"deleted": deleted})
+}
+
+// customerRef reads {"customer_reference": "…"}; msg says what is wrong
+// with it, never repeating it.
+func customerRef(body io.Reader) (ref, msg string) {
+	var v struct {
+		CustomerReference *string `json:"customer_reference"`
+	}
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		return "", "the body must be a JSON object with a customer_reference, and nothing else"
+	}
+	switch {
+	case v.CustomerReference == nil || *v.CustomerReference == "":
+		return "", "is required"
+	case len(*v.CustomerReference) > model.MaxIDLength:
+		return "", "is longer than 256 bytes"
+	}
+	return *v.CustomerReference, ""
 }
 
 // deleteAll deletes the sessions and cancels their deliveries, stopping

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/sessiontap/caddy-sessiontap/model"
@@ -25,8 +26,9 @@ func TestCustomerTakeoutAndDelete(t *testing.T) {
 	put("s-buyer", model.Patch{Order: &model.Order{OrderNumber: "o1", Buyer: model.Customer{CustomerReference: "c1"}}})
 	put("s-other", model.Patch{Customer: &model.Customer{CustomerReference: "c2"}})
 
+	ref := `{"customer_reference":"c1"}`
 	takeout := func() []string {
-		w := serve(t, h, apiReq("GET", "/customers/c1/sessions", "secret-key"))
+		w := serve(t, h, keyed("POST", "/_sessiontap/api/customers/takeout", ref))
 		if w.Code != http.StatusOK {
 			t.Fatalf("takeout: %d %s", w.Code, w.Body)
 		}
@@ -44,13 +46,27 @@ func TestCustomerTakeoutAndDelete(t *testing.T) {
 	if got := takeout(); !slices.Equal(got, []string{"s-buyer", "s-customer"}) {
 		t.Fatalf("takeout %v", got)
 	}
-	if w := serve(t, h, apiReq("GET", "/customers/c1/sessions", "")); w.Code != http.StatusUnauthorized {
+	noKey := keyed("POST", "/_sessiontap/api/customers/takeout", ref)
+	noKey.Header.Del("Authorization")
+	if w := serve(t, h, noKey); w.Code != http.StatusUnauthorized {
 		t.Errorf("takeout without key: %d", w.Code)
 	}
-	if w := serve(t, h, apiReq("POST", "/customers/c1/sessions", "secret-key")); w.Code != http.StatusMethodNotAllowed {
-		t.Errorf("POST: %d", w.Code)
+	// The reference is personal data: never in a URL, where logs keep it.
+	for _, r := range []*http.Request{apiReq("GET", "/customers/c1/sessions", "secret-key"), apiReq("DELETE", "/customers/c1/sessions", "secret-key")} {
+		if w := serve(t, h, r); w.Code != http.StatusNotFound || !strings.Contains(w.Body.String(), "customers/takeout") {
+			t.Errorf("%s %s: %d %s; want 404 naming the body routes", r.Method, r.URL.Path, w.Code, w.Body)
+		}
 	}
-	w := serve(t, h, apiReq("DELETE", "/customers/c1/sessions", "secret-key"))
+	for body, field := range map[string]string{`{}`: "is required", `{"customer_reference":"c1","x":1}`: "nothing else", `c1`: "JSON object"} {
+		if w := serve(t, h, keyed("POST", "/_sessiontap/api/customers/delete", body)); w.Code != http.StatusBadRequest ||
+			!strings.Contains(w.Body.String(), field) || !strings.Contains(w.Body.String(), `"field":"customer_reference"`) {
+			t.Errorf("delete with %s: %d %s", body, w.Code, w.Body)
+		}
+	}
+	if w := serve(t, h, keyed("GET", "/_sessiontap/api/customers/takeout", ref)); w.Code != http.StatusMethodNotAllowed {
+		t.Errorf("GET takeout: %d", w.Code)
+	}
+	w := serve(t, h, keyed("POST", "/_sessiontap/api/customers/delete", ref))
 	if w.Code != http.StatusOK || w.Body.String() != "{\"deleted\":2}\n" {
 		t.Fatalf("delete: %d %s", w.Code, w.Body)
 	}

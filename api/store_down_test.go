@@ -31,13 +31,13 @@ func TestRedisDownAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	v := newVisitor(t, store)
-	customer := apiPrefix + "/customers/b369f1235cf4f08153c560.82515936/sessions"
+	customer := `{"customer_reference":"b369f1235cf4f08153c560.82515936"}`
 	context := apiPrefix + "/session-context/shop/context/" + v.id
 	requests := []*http.Request{
 		keyed("GET", apiPrefix+"/sessions/"+v.id, ""),
 		keyed("DELETE", apiPrefix+"/sessions/"+v.id, ""),
-		keyed("GET", customer, ""),
-		keyed("DELETE", customer, ""),
+		keyed("POST", apiPrefix+"/customers/takeout", customer),
+		keyed("POST", apiPrefix+"/customers/delete", customer),
 		keyed("GET", context, ""),
 		keyed("PUT", context+"?upsert=true", `{"metadata":{}}`),
 	}
@@ -57,7 +57,7 @@ func TestRedisDownAPI(t *testing.T) {
 	if w := serve(t, a, keyed("GET", apiPrefix+"/sessions/"+v.id, "")); w.Code != 200 {
 		t.Errorf("GET after the outage: %d %s", w.Code, w.Body)
 	}
-	if w := serve(t, a, keyed("DELETE", customer, "")); w.Code != 200 || w.Body.String() != "{\"deleted\":1}\n" {
+	if w := serve(t, a, keyed("POST", apiPrefix+"/customers/delete", customer)); w.Code != 200 || w.Body.String() != "{\"deleted\":1}\n" {
 		t.Errorf("GDPR delete after the outage: %d %s", w.Code, w.Body)
 	}
 }
@@ -85,7 +85,7 @@ func TestGDPRDeleteCutShort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := serve(t, a, keyed("DELETE", apiPrefix+"/customers/b369f1235cf4f08153c560.82515936/sessions", ""))
+	w := serve(t, a, keyed("POST", apiPrefix+"/customers/delete", `{"customer_reference":"b369f1235cf4f08153c560.82515936"}`))
 	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), `"deleted":0`) {
 		t.Errorf("%d %s", w.Code, w.Body)
 	}

@@ -78,7 +78,7 @@ func TestInspectorRefusesWithoutAValidSignIn(t *testing.T) {
 	if code, _ := request(t, "DELETE", s.URL+apiPrefix+"/sessions/x", good.Value); code != http.StatusUnauthorized {
 		t.Errorf("signed in, DELETE through the API answered %d, want 401 (writes need a key)", code)
 	}
-	if code, _ := request(t, "GET", s.URL+apiPrefix+"/customers/ref-1/sessions", good.Value); code != http.StatusUnauthorized {
+	if code, _ := request(t, "POST", s.URL+apiPrefix+"/customers/takeout", good.Value); code != http.StatusUnauthorized {
 		t.Errorf("signed in, a customer's takeout answered %d, want 401 (it needs a key)", code)
 	}
 }

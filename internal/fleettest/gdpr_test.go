@@ -81,15 +81,14 @@ func TestFleetOneSessionEverywhere(t *testing.T) {
 // takeout is the ids a node's customer takeout lists, sorted.
 func takeout(t *testing.T, n *Node, ref string) []string {
 	t.Helper()
-	code, body := n.API(t, "GET", "/customers/"+ref+"/sessions")
+	code, body := n.APIBody(t, "POST", "/customers/takeout", refBody(ref))
 	if code != 200 {
 		t.Fatalf("node %s: takeout: %d %s", n.Name, code, body)
 	}
 	var out struct {
-		CustomerReference string    `json:"customer_reference"`
-		Sessions          []Session `json:"sessions"`
+		Sessions []Session `json:"sessions"`
 	}
-	if err := json.Unmarshal(body, &out); err != nil || out.CustomerReference != ref {
+	if err := json.Unmarshal(body, &out); err != nil {
 		t.Fatalf("node %s: takeout %s: %v", n.Name, body, err)
 	}
 	var ids []string
@@ -130,7 +129,7 @@ func TestFleetCustomerTakeoutAcrossNodes(t *testing.T) {
 		t.Errorf("takeout on b for %s: %v; want %v", other, got, want)
 	}
 
-	code, body := b.API(t, "DELETE", "/customers/"+ref+"/sessions")
+	code, body := b.APIBody(t, "POST", "/customers/delete", refBody(ref))
 	var del struct{ Deleted int }
 	if err := json.Unmarshal(body, &del); code != 200 || err != nil || del.Deleted != len(want) {
 		t.Errorf("delete on b: %d %s; want 200, %d deleted", code, body, len(want))
@@ -201,4 +200,10 @@ func TestFleetDeleteStopsDelivery(t *testing.T) {
 	if code, _ := a.Session(t, s.ID); code != 404 {
 		t.Errorf("the deleted session is back on a after the deliveries: %d", code)
 	}
+}
+
+// refBody is the body of a takeout or delete for ref.
+func refBody(ref string) []byte {
+	b, _ := json.Marshal(map[string]string{"customer_reference": ref})
+	return b
 }

@@ -379,7 +379,13 @@ func (n *Node) Do(method, path string, body []byte, header ...string) (*http.Res
 // API calls the operator API (path below the prefix) with the key.
 func (n *Node) API(t testing.TB, method, path string) (int, []byte) {
 	t.Helper()
-	res, b, err := n.Do(method, APIPrefix+path, nil, "Authorization", "Bearer "+APIKey)
+	return n.APIBody(t, method, path, nil)
+}
+
+// APIBody is API with a request body.
+func (n *Node) APIBody(t testing.TB, method, path string, body []byte) (int, []byte) {
+	t.Helper()
+	res, b, err := n.Do(method, APIPrefix+path, body, "Authorization", "Bearer "+APIKey, "Content-Type", "application/json")
 	if err != nil {
 		t.Fatalf("node %s: %s %s: %v", n.Name, method, path, err)
 	}
