@@ -29,6 +29,9 @@ type Config struct {
 	Prefix string
 	// Keys are the accepted bearer keys; empty keys are never accepted.
 	Keys []string
+	// BackendKeys open the session-context API only: a storefront's
+	// backend needs nothing else. Empty keys are never accepted.
+	BackendKeys []string
 	// SaaSTokens resolves the saas-token header of the session-context API
 	// to a customer. Nil makes contexts that belong to a customer answer
 	// 403 to everyone.
@@ -71,6 +74,8 @@ type Guesser interface {
 type API struct {
 	prefix string
 	keys   [][sha256.Size]byte
+	// backendKeys open the session-context API only.
+	backendKeys [][sha256.Size]byte
 	store  cache.Store
 	log    *zap.Logger
 	// contexts serves {prefix}/session-context/ (sessioncontext.go).
@@ -101,12 +106,8 @@ func New(cfg Config, store cache.Store, log *zap.Logger) (*API, error) {
 	if a.guesses == nil {
 		a.guesses = ratelimit.NewGuard(ratelimit.GuessRule, ratelimit.GuessClients, nil)
 	}
-	for _, k := range cfg.Keys {
-		// An empty key (an unset {env.X}) must never open the API.
-		if k != "" {
-			a.keys = append(a.keys, sha256.Sum256([]byte(k)))
-		}
-	}
+	a.keys = hashedKeys(cfg.Keys)
+	a.backendKeys = hashedKeys(cfg.BackendKeys)
 	if len(a.keys) == 0 {
 		return nil, errors.New("api: no usable key (an empty key, e.g. an unset environment variable, is ignored)")
 	}
@@ -115,19 +116,26 @@ func New(cfg Config, store cache.Store, log *zap.Logger) (*API, error) {
 	return a, nil
 }
 
+// hashedKeys hashes the keys for constant-time comparison. An empty key
+// (an unset {env.X}) must never open the API.
+func hashedKeys(keys []string) [][sha256.Size]byte {
+	var out [][sha256.Size]byte
+	for _, k := range keys {
+		if k != "" {
+			out = append(out, sha256.Sum256([]byte(k)))
+		}
+	}
+	return out
+}
+
 // KeyChecker returns a constant-time check of a key against keys (empty
 // keys never match), for whatever else signs in with the API's keys.
 func KeyChecker(keys []string) (func(string) bool, error) {
-	a := &API{}
-	for _, k := range keys {
-		if k != "" {
-			a.keys = append(a.keys, sha256.Sum256([]byte(k)))
-		}
-	}
-	if len(a.keys) == 0 {
+	hashed := hashedKeys(keys)
+	if len(hashed) == 0 {
 		return nil, errors.New("api: no usable key")
 	}
-	return a.keyMatches, nil
+	return func(token string) bool { return matches(token, hashed) }, nil
 }
 
 // Owns reports whether path is the API's: the Caddy glue sends such
@@ -137,31 +145,28 @@ func (a *API) Owns(path string) bool {
 	return path == a.prefix || strings.HasPrefix(path, a.prefix+"/")
 }
 
-// authorized compares the bearer key with every configured key in constant
-// time: hashing first makes the comparison independent of key lengths, and
-// not stopping at a match keeps the timing independent of which key it is.
-func (a *API) authorized(r *http.Request) bool {
-	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if ok && token != "" {
-		return a.keyMatches(token)
-	}
-	// The inspector's sign-in lets its page read a session and its
-	// deliveries, nothing else: not the customers' routes (a reference in
-	// a URL) nor the tenants' contexts, and never write.
-	rest := strings.TrimPrefix(r.URL.Path, a.prefix)
-	return a.mayRead != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
-		apiRoute(rest) == "sessions" && a.mayRead(r)
-}
-
-// admitted answers and returns false unless r is authorized. A client
-// that sent too many wrong keys gets 429 until it may try again.
+// admitted answers and returns false unless r may go on: an operator key
+// opens every route, a backend key the session-context API only, and the
+// inspector's sign-in lets its page read (inspectorMayRead). A client that
+// sent too many wrong keys gets 429 until it may try again.
 func (a *API) admitted(w http.ResponseWriter, r *http.Request) bool {
-	_, keyed := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	token, keyed := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if wait := a.guesses.Wait(r); keyed && wait > 0 {
 		respond.TooMany(w, wait, "too many wrong keys from this network; try again later")
 		return false
 	}
-	if a.authorized(r) {
+	route := apiRoute(strings.TrimPrefix(r.URL.Path, a.prefix))
+	switch {
+	case keyed && matches(token, a.keys):
+		return true
+	case keyed && matches(token, a.backendKeys):
+		if route == "session-context" {
+			return true
+		}
+		// A right key, so no guess: the route is not this key's.
+		respond.Error(w, http.StatusForbidden, "this key opens the session-context API only")
+		return false
+	case !keyed && a.inspectorMayRead(r, route):
 		return true
 	}
 	if keyed {
@@ -172,14 +177,25 @@ func (a *API) admitted(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
-func (a *API) keyMatches(token string) bool {
+// inspectorMayRead: the inspector's sign-in lets its page read a session
+// and its deliveries, nothing else: not the customers' routes nor the
+// tenants' contexts, and never write.
+func (a *API) inspectorMayRead(r *http.Request, route string) bool {
+	return a.mayRead != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+		route == "sessions" && a.mayRead(r)
+}
+
+// matches compares token with every key in constant time: hashing first
+// makes the comparison independent of key lengths, and not stopping at a
+// match keeps the timing independent of which key it is.
+func matches(token string, keys [][sha256.Size]byte) bool {
 	if token == "" {
 		return false
 	}
 	sum := sha256.Sum256([]byte(token))
 	match := 0
-	for i := range a.keys {
-		match |= subtle.ConstantTimeCompare(sum[:], a.keys[i][:])
+	for i := range keys {
+		match |= subtle.ConstantTimeCompare(sum[:], keys[i][:])
 	}
 	return match == 1
 }

@@ -44,7 +44,7 @@ func (h *Handler) apiConfig() (*api.Config, error) {
 	}
 	// One budget of wrong keys per client for the API and the inspector.
 	guesses := ratelimit.NewGuard(ratelimit.GuessRule, ratelimit.GuessClients, clientIP)
-	cfg := &api.Config{Prefix: h.API.Prefix, Keys: keys, SaaSTokens: verifier, OnRequest: observeAPIRequest,
+	cfg := &api.Config{Prefix: h.API.Prefix, Keys: keys, BackendKeys: replaced(h.API.BackendKeys), SaaSTokens: verifier, OnRequest: observeAPIRequest,
 		History: h.historySize(), OnChange: h.onChange(), Guesses: guesses}
 	if h.engine != nil {
 		cfg.OnDelete = h.engine.Cancel
@@ -52,6 +52,19 @@ func (h *Handler) apiConfig() (*api.Config, error) {
 		cfg.Deliveries = func(ctx context.Context, id string) (any, error) { return engine.Status(ctx, id) }
 	}
 	return cfg, nil
+}
+
+// replaced is keys with their placeholders replaced; empty ones are left
+// out, since an unset {env.X} must never open anything.
+func replaced(keys []string) []string {
+	repl := caddy.NewReplacer()
+	var out []string
+	for _, k := range keys {
+		if v := repl.ReplaceKnown(k, ""); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // keys replaces the placeholders in the API's keys. A key that ends up

@@ -200,8 +200,9 @@ func (m *Handler) parseAPI(d *caddyfile.Dispenser) error {
 // apiOptions are the options of the api block. parseAPI dispatches on
 // this map and suggests from its keys, so the two agree.
 var apiOptions = map[string]func(*API, *caddyfile.Dispenser) error{
-	"key":        (*API).parseKey,
-	"saas_token": (*API).parseSaaSToken,
+	"key":         (*API).parseKey,
+	"backend_key": (*API).parseBackendKey,
+	"saas_token":  (*API).parseSaaSToken,
 	"inspector":  (*API).parseInspector,
 }
 
@@ -217,6 +218,16 @@ func (a *API) parseKey(d *caddyfile.Dispenser) error {
 	}
 	a.Keys = append(a.Keys, key)
 	a.KeyOrigins = append(a.KeyOrigins, origin(tok))
+	return nil
+}
+
+// parseBackendKey reads `backend_key <secret>`.
+func (a *API) parseBackendKey(d *caddyfile.Dispenser) error {
+	var key string
+	if err := oneArg(d, &key); err != nil {
+		return err
+	}
+	a.BackendKeys = append(a.BackendKeys, key)
 	return nil
 }
 

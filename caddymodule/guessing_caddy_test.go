@@ -65,3 +65,38 @@ http://localhost:9080 {
 		t.Errorf("an operator elsewhere signing in: %d", res.StatusCode)
 	}
 }
+
+// A storefront backend's key opens the session-context API and nothing
+// else: not a session, not a customer's takeout, not the inspector.
+func TestBackendKeyOpensTheSessionContextAPIOnly(t *testing.T) {
+	tester := newTester(t)
+	tester.InitServer(siteConfigWith(`
+		api /_sessiontap/api {
+			key test-key
+			backend_key shop-backend-key
+			inspector
+		}`, `respond "shop"`), "caddyfile")
+	for _, tc := range []struct {
+		method, path, body string
+		want               int
+	}{
+		{"GET", "/session-context/shop/context/sess-1", "", http.StatusNotFound}, // authorized, no such context
+		{"GET", "/sessions/sess-1", "", http.StatusForbidden},
+		{"POST", "/customers/takeout", `{"customer_reference":"c1"}`, http.StatusForbidden},
+		{"POST", "/customers/delete", `{"customer_reference":"c1"}`, http.StatusForbidden},
+	} {
+		res, body := do(t, tester, tc.method, "http://localhost:9080/_sessiontap/api"+tc.path, tc.body,
+			"Authorization", "Bearer shop-backend-key", "Content-Type", "application/json")
+		if res.StatusCode != tc.want {
+			t.Errorf("backend key, %s %s: %d %s, want %d", tc.method, tc.path, res.StatusCode, body, tc.want)
+		}
+	}
+	if res := signIn(t, "127.0.0.1", "shop-backend-key"); res.StatusCode != http.StatusSeeOther || res.Header.Get("Set-Cookie") != "" ||
+		!strings.Contains(res.Header.Get("Location"), "failed") {
+		t.Errorf("inspector sign-in with a backend key: %d, Location %q, Set-Cookie %q", res.StatusCode, res.Header.Get("Location"), res.Header.Get("Set-Cookie"))
+	}
+	// The operator key still opens everything.
+	if res, body := do(t, tester, "GET", "http://localhost:9080/_sessiontap/api/sessions/sess-1", "", "Authorization", "Bearer test-key"); res.StatusCode != http.StatusNotFound {
+		t.Errorf("operator key: %d %s", res.StatusCode, body)
+	}
+}

@@ -167,6 +167,11 @@ type API struct {
 	// Keys[i]), e.g. "Caddyfile:12". Set by the Caddyfile adapter and used
 	// only in error messages.
 	KeyOrigins []string `json:"key_origins,omitempty"`
+	// BackendKeys are bearer keys for a storefront's backend: they open the
+	// session-context API and nothing else (no session, customer or GDPR
+	// route, no inspector). Placeholders are replaced; a key that ends up
+	// empty is ignored.
+	BackendKeys []string `json:"backend_keys,omitempty"`
 	// SaaSToken checks the session-context API's saas-token header (see SaaSToken).
 	SaaSToken *SaaSToken `json:"saas_token,omitempty"`
 	// Inspector turns on the live inspector at {prefix}/ui/. Off when unset.

@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"slices"
 	"github.com/caddyserver/caddy/v2"
 )
 
@@ -37,7 +38,7 @@ func (h *Handler) apiSecrets(repl *caddy.Replacer) []string {
 	}
 	r := func(s string) string { return repl.ReplaceKnown(s, "") }
 	var out []string
-	for _, k := range h.API.Keys {
+	for _, k := range append(slices.Clone(h.API.Keys), h.API.BackendKeys...) {
 		out = append(out, r(k))
 	}
 	if st := h.API.SaaSToken; st != nil {
