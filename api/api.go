@@ -76,8 +76,8 @@ type API struct {
 	keys   [][sha256.Size]byte
 	// backendKeys open the session-context API only.
 	backendKeys [][sha256.Size]byte
-	store  cache.Store
-	log    *zap.Logger
+	store       cache.Store
+	log         *zap.Logger
 	// contexts serves {prefix}/session-context/ (sessioncontext.go).
 	contexts *sessionContexts
 	// onDelete is told of every session the API deletes.

@@ -203,7 +203,7 @@ var apiOptions = map[string]func(*API, *caddyfile.Dispenser) error{
 	"key":         (*API).parseKey,
 	"backend_key": (*API).parseBackendKey,
 	"saas_token":  (*API).parseSaaSToken,
-	"inspector":  (*API).parseInspector,
+	"inspector":   (*API).parseInspector,
 }
 
 var apiOptionNames = optionNames(apiOptions)

@@ -1,8 +1,8 @@
 package caddymodule
 
 import (
-	"slices"
 	"github.com/caddyserver/caddy/v2"
+	"slices"
 )
 
 // secretsToRedact lists every secret of the configuration, placeholders
