@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -18,8 +19,9 @@ import (
 const maxGDPRBody = 4 << 10
 
 // customerSessions serves POST {prefix}/customers/takeout and
-// POST {prefix}/customers/delete, with {"customer_reference": "…"} in
-// the body: a GDPR takeout of every session linked to that customer, or
+// POST {prefix}/customers/delete, with {"customer_reference": "…"} or
+// {"email": "…"} in the body: a GDPR takeout of every session linked to
+// that customer (a guest who left only an email too), or
 // their erasure with their pending deliveries cancelled (linked:
 // Session.LinkedTo). The reference is personal data, so it is never in
 // the URL, where access logs and proxies keep it. The bigcache store
@@ -59,19 +61,28 @@ func (a *API) customerSessions(w http.ResponseWriter, r *http.Request, action st
 	respond.JSON(w, http.StatusOK, map[string]int{"deleted": deleted})
 }
 
-// customerRef reads {"customer_reference": "…"}; msg says what is wrong
-// with it, never repeating it.
-func customerRef(body io.Reader) (ref, msg string) {
+// customerRef reads {"customer_reference": "…"} or {"email": "…"} and
+// returns the link key to look up (model.Session.LinkedTo); msg says what
+// is wrong with the body, never repeating it.
+func customerRef(body io.Reader) (key, msg string) {
 	var v struct {
 		CustomerReference *string `json:"customer_reference"`
+		Email             *string `json:"email"`
 	}
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&v); err != nil {
-		return "", "the body must be a JSON object with a customer_reference, and nothing else"
+		return "", "the body must be a JSON object with a customer_reference or an email, and nothing else"
 	}
 	switch {
-	case v.CustomerReference == nil || *v.CustomerReference == "":
+	case (v.CustomerReference == nil) == (v.Email == nil):
+		return "", "give either customer_reference or email"
+	case v.Email != nil:
+		if !strings.Contains(*v.Email, "@") || len(*v.Email) > 320 {
+			return "", "email is not an email address"
+		}
+		return model.EmailKey(*v.Email), ""
+	case *v.CustomerReference == "":
 		return "", "is required"
 	case len(*v.CustomerReference) > model.MaxIDLength:
 		return "", "is longer than 256 bytes"

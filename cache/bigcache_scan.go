@@ -3,6 +3,7 @@ package cache
 import (
 	"bytes"
 	"context"
+	"strings"
 
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
@@ -26,10 +27,13 @@ func (b *Bigcache) Linked(ctx context.Context, ref string) ([]*model.Session, er
 	if ref == "" {
 		return nil, nil
 	}
+	// A reference is in the encoding as it is, so entries without it are
+	// skipped undecoded; an email may be stored in any case.
 	needle := []byte(ref)
+	email := strings.HasPrefix(ref, "email:")
 	var linked []*model.Session
 	err := b.scan(ctx, func(raw []byte) bool {
-		if !bytes.Contains(raw, needle) {
+		if !email && !bytes.Contains(raw, needle) {
 			return true
 		}
 		if s, ok := b.decodeLive(raw); ok && s.LinkedTo(ref) {

@@ -139,6 +139,16 @@ func contractLinked(t *testing.T, newStore storeFactory) {
 	if got, err := b.Linked(ctx, ""); err != nil || len(got) != 0 || linked("nobody") != "[]" {
 		t.Errorf("Linked(\"\") = %v, %v; nobody %s", got, err, linked("nobody"))
 	}
+	// A guest known only by an email, in any case; a session linked to a
+	// customer only through a tenant's context.
+	set("guest", func(s *model.Session) { s.Customer.Email = "Guest@Example.com" })
+	set("tenant", func(s *model.Session) { s.Contexts = []model.TenantContext{{Tenant: "t", CustomerID: "c-9"}} })
+	if got := linked(model.EmailKey("guest@example.COM")); got != "[guest]" {
+		t.Errorf("Linked(email) = %v, want [guest]", got)
+	}
+	if got := linked("c-9"); got != "[tenant]" {
+		t.Errorf("Linked(c-9) = %v, want [tenant]", got)
+	}
 }
 
 func contractClose(t *testing.T, newStore storeFactory) {

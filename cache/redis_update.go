@@ -240,17 +240,4 @@ func (r *Redis) tryDelete(ctx context.Context, id string) error {
 
 // links returns the distinct customer references s is LinkedTo: its
 // customer's and its orders' buyers'.
-func links(s *model.Session) []string {
-	var refs []string
-	add := func(ref string) {
-		if ref != "" && !slices.Contains(refs, ref) {
-			refs = append(refs, ref)
-		}
-	}
-	add(s.Customer.CustomerReference)
-	add(s.LoginRef)
-	for i := range s.Orders {
-		add(s.Orders[i].Buyer.CustomerReference)
-	}
-	return refs
-}
+func links(s *model.Session) []string { return s.Links() }

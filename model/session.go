@@ -290,17 +290,51 @@ func (c Customer) IsZero() bool {
 // LinkedTo reports whether the session belongs to the customer with this
 // reference, as its customer, the login it moved for, or the buyer of one
 // of its orders: what a GDPR takeout or delete for that customer covers.
+//
+// A key made by EmailKey links the sessions whose customer or buyer has
+// that email: a guest who left only an email is found too. Any other key
+// is a customer reference, which also links the sessions whose tenant
+// context names it as its customerId.
 func (s *Session) LinkedTo(customerRef string) bool {
 	if customerRef == "" {
 		return false
 	}
-	if s.Customer.CustomerReference == customerRef || s.LoginRef == customerRef {
-		return true
-	}
-	for _, o := range s.Orders {
-		if o.Buyer.CustomerReference == customerRef {
-			return true
+	return slices.Contains(s.Links(), customerRef)
+}
+
+// Links are the keys the session is linked to (LinkedTo): customer
+// references and EmailKeys, each once. Personal data.
+func (s *Session) Links() []string {
+	var out []string
+	add := func(v string) {
+		if v != "" && v != emailKeyPrefix && !slices.Contains(out, v) {
+			out = append(out, v)
 		}
 	}
-	return false
+	for _, c := range s.people() {
+		add(c.CustomerReference)
+		add(EmailKey(c.Email))
+	}
+	add(s.LoginRef)
+	for i := range s.Contexts {
+		add(s.Contexts[i].CustomerID)
+	}
+	return out
+}
+
+// people are the session's customer and its orders' buyers.
+func (s *Session) people() []Customer {
+	out := []Customer{s.Customer}
+	for _, o := range s.Orders {
+		out = append(out, o.Buyer)
+	}
+	return out
+}
+
+const emailKeyPrefix = "email:"
+
+// EmailKey is the link key of an email address (LinkedTo): trimmed and in
+// lower case, so that one person's address is found however it was typed.
+func EmailKey(email string) string {
+	return emailKeyPrefix + strings.ToLower(strings.TrimSpace(email))
 }
