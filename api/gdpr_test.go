@@ -105,7 +105,9 @@ func TestGDPRFindsGuestsByEmailAndTenantLinks(t *testing.T) {
 		}
 	}
 	put("guest", func(s *model.Session) { s.Customer = model.Customer{Email: "Guest@Example.com"} })
-	put("buyer", func(s *model.Session) { s.Orders = []model.Order{{OrderNumber: "o1", Buyer: model.Customer{Email: "guest@example.com"}}} })
+	put("buyer", func(s *model.Session) {
+		s.Orders = []model.Order{{OrderNumber: "o1", Buyer: model.Customer{Email: "guest@example.com"}}}
+	})
 	put("tenant", func(s *model.Session) { s.Contexts = []model.TenantContext{{Tenant: "shop", CustomerID: "c9"}} })
 	put("other", func(s *model.Session) { s.Customer = model.Customer{Email: "other@example.com"} })
 	ids := func(body string) []string {
