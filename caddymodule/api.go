@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 
 	"github.com/sessiontap/caddy-sessiontap/api"
 	"github.com/sessiontap/caddy-sessiontap/internal/ratelimit"
@@ -46,12 +48,32 @@ func (h *Handler) apiConfig() (*api.Config, error) {
 	guesses := ratelimit.NewGuard(ratelimit.GuessRule, ratelimit.GuessClients, clientIP)
 	cfg := &api.Config{Prefix: h.API.Prefix, Keys: keys, BackendKeys: replaced(h.API.BackendKeys), SaaSTokens: verifier, OnRequest: observeAPIRequest,
 		History: h.historySize(), OnChange: h.onChange(), Guesses: guesses}
+	cfg.OnDelete = h.forgetSession
 	if h.engine != nil {
-		cfg.OnDelete = h.engine.Cancel
 		engine := h.engine
 		cfg.Deliveries = func(ctx context.Context, id string) (any, error) { return engine.Status(ctx, id) }
 	}
 	return cfg, nil
+}
+
+// forgetFeedTimeout bounds how long an erasure waits for the live feed.
+const forgetFeedTimeout = 5 * time.Second
+
+// forgetSession follows an erasure (GDPR): the session's pending
+// deliveries are cancelled and its events leave the live feed, on every
+// node of a fleet.
+func (h *Handler) forgetSession(id string) {
+	if h.engine != nil {
+		h.engine.Cancel(id)
+	}
+	if h.feed == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), forgetFeedTimeout)
+	defer cancel()
+	if err := h.feed.Forget(ctx, id); err != nil {
+		h.logger.Error("erasing a session from the live feed failed; its events stay until the feed rolls over", zap.Error(err))
+	}
 }
 
 // replaced is keys with their placeholders replaced; empty ones are left

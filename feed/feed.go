@@ -20,6 +20,9 @@ const DefaultSize = 1000
 const (
 	KindChange   = ""         // a change of the session (the zero value)
 	KindDelivery = "delivery" // an attempt to deliver it to a sink
+	// KindForget says the session was erased: feeds drop its events, and
+	// in a fleet every node's copy does (Stream).
+	KindForget = "forget"
 )
 
 // Event is one change of one session, or one attempt to deliver it.
@@ -73,6 +76,9 @@ type Feed interface {
 	// and a function that ends the subscription. A subscriber that
 	// falls behind loses events rather than slowing anyone.
 	Subscribe() (<-chan Event, func())
+	// Forget drops every event of the session (a GDPR erasure). A feed
+	// shared by a fleet drops them on every node.
+	Forget(ctx context.Context, sessionID string) error
 	// Dropped counts the events lost so far: not kept (Publish) or not
 	// delivered to a slow subscriber.
 	Dropped() uint64

@@ -61,6 +61,31 @@ func (r *Ring) Recent(_ context.Context, n int) ([]Event, error) {
 	return out, nil
 }
 
+// Forget implements Feed.
+func (r *Ring) Forget(_ context.Context, sessionID string) error {
+	r.forget(sessionID)
+	return nil
+}
+
+// forget keeps the ring's other events, in their order.
+func (r *Ring) forget(sessionID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	have := r.next
+	if r.full {
+		have = len(r.buf)
+	}
+	kept := make([]Event, 0, have)
+	for i := range have {
+		if e := r.buf[(r.next-have+i+len(r.buf))%len(r.buf)]; e.SessionID != sessionID {
+			kept = append(kept, e)
+		}
+	}
+	clear(r.buf)
+	copy(r.buf, kept)
+	r.next, r.full = len(kept)%len(r.buf), len(kept) == len(r.buf)
+}
+
 // Subscribe implements Feed.
 func (r *Ring) Subscribe() (<-chan Event, func()) {
 	ch := make(chan Event, subscriberBuffer)

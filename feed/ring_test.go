@@ -61,3 +61,29 @@ func TestRingSubscribersGetNewEventsAndSlowOnesLose(t *testing.T) {
 		t.Fatalf("an ended subscription got more: %d queued", len(ch))
 	}
 }
+
+// An erased session leaves the ring; the others keep their order, and the
+// ring goes on taking events.
+func TestRingForgetsASession(t *testing.T) {
+	r := NewRing(4)
+	for v := uint64(1); v <= 6; v++ {
+		e := event(v)
+		if v%2 == 0 {
+			e.SessionID = "erased"
+		}
+		r.Publish(e)
+	}
+	if err := r.Forget(context.Background(), "erased"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := r.Recent(context.Background(), 10)
+	if fmt.Sprint(versions(got)) != "[3 5]" {
+		t.Fatalf("after forgetting: %v, want [3 5]", versions(got))
+	}
+	for v := uint64(7); v <= 9; v++ {
+		r.Publish(event(v))
+	}
+	if got, _ = r.Recent(context.Background(), 10); fmt.Sprint(versions(got)) != "[5 7 8 9]" {
+		t.Fatalf("then: %v, want [5 7 8 9]", versions(got))
+	}
+}

@@ -174,10 +174,43 @@ func (s *Stream) follow(last string) (string, error) {
 func (s *Stream) publish(entries []rueidis.XRangeEntry) {
 	for _, en := range entries {
 		var e Event
-		if json.Unmarshal([]byte(en.FieldValues["e"]), &e) == nil {
-			s.ring.Publish(e)
+		if json.Unmarshal([]byte(en.FieldValues["e"]), &e) != nil {
+			continue
+		}
+		if e.Kind == KindForget {
+			s.ring.forget(e.SessionID)
+			continue
+		}
+		s.ring.Publish(e)
+	}
+}
+
+// Forget implements Feed: the session's entries are deleted from the
+// stream, and a forget entry tells every node (this one too) to drop them
+// from its ring. It waits for Redis, bounded by ctx.
+func (s *Stream) Forget(ctx context.Context, sessionID string) error {
+	s.ring.forget(sessionID)
+	entries, err := s.client.Do(ctx, s.client.B().Xrange().Key(s.key).Start("-").End("+").Build()).AsXRange()
+	if err != nil {
+		return err
+	}
+	var ids []string
+	for _, en := range entries {
+		var e Event
+		if json.Unmarshal([]byte(en.FieldValues["e"]), &e) == nil && e.SessionID == sessionID {
+			ids = append(ids, en.ID)
 		}
 	}
+	cmds := rueidis.Commands{s.xadd(Event{Kind: KindForget, SessionID: sessionID, At: time.Now().UTC()})}
+	if len(ids) > 0 {
+		cmds = append(cmds, s.client.B().Xdel().Key(s.key).Id(ids...).Build())
+	}
+	for _, r := range s.client.DoMulti(ctx, cmds...) {
+		if err := r.Error(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *Stream) sleep(d time.Duration) {

@@ -3,6 +3,7 @@ package feed
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,4 +60,50 @@ func waitFor(t *testing.T, ok func() bool) {
 		}
 	}
 	t.Fatal("timed out")
+}
+
+// An erased session leaves the Redis stream and every node's ring.
+func TestStreamForgetsASessionOnEveryNode(t *testing.T) {
+	client := redistest.Client(t)
+	key := redistest.Prefix(t) + "feed"
+	a := NewStream(client, key, 50, nil)
+	defer a.Close()
+	b := NewStream(client, key, 50, nil)
+	defer b.Close()
+	time.Sleep(100 * time.Millisecond) // both follow the stream
+	a.Publish(Event{SessionID: "erased", Version: 1, Path: "/secret-path"})
+	a.Publish(Event{SessionID: "kept", Version: 1})
+	has := func(s *Stream, id string) bool {
+		r, _ := s.Recent(context.Background(), 50)
+		for _, e := range r {
+			if e.SessionID == id {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor(t, func() bool { return has(b, "erased") && has(b, "kept") })
+	if err := a.Forget(context.Background(), "erased"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return !has(a, "erased") && !has(b, "erased") })
+	if !has(a, "kept") || !has(b, "kept") {
+		t.Error("forgetting one session dropped another")
+	}
+	entries, err := client.Do(context.Background(), client.B().Xrange().Key(key).Start("-").End("+").Build()).AsXRange()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, en := range entries {
+		if v := en.FieldValues["e"]; strings.Contains(v, "secret-path") {
+			t.Errorf("the stream still holds the erased session's event: %s", v)
+		}
+	}
+	// A node that starts now backfills no event of it.
+	c := NewStream(client, key, 50, nil)
+	defer c.Close()
+	waitFor(t, func() bool { return has(c, "kept") })
+	if has(c, "erased") {
+		t.Error("a new node backfilled the erased session")
+	}
 }
