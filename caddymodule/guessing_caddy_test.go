@@ -9,12 +9,16 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 )
 
-// signIn posts the inspector's sign-in form with key from client ip.
-func signIn(t *testing.T, ip, key string) *http.Response {
+// signIn posts the inspector's sign-in form with key from client ip, with
+// the header pairs given, and does not follow the redirect.
+func signIn(t *testing.T, ip, key string, header ...string) *http.Response {
 	t.Helper()
 	req, _ := http.NewRequest("POST", "http://localhost:9080/_sessiontap/api/ui/login", strings.NewReader(url.Values{"key": {key}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("X-Forwarded-For", ip)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	res, err := c.Do(req)
 	if err != nil {

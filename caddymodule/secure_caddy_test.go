@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 
@@ -33,17 +32,7 @@ http://localhost:9080 {
 // page would, through a proxy that terminated TLS.
 func signInAs(t *testing.T, tester *caddytest.Tester) *http.Response {
 	t.Helper()
-	req, _ := http.NewRequest("POST", "http://localhost:9080/_sessiontap/api/ui/login", strings.NewReader(url.Values{"key": {"test-key"}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", "https://localhost:9080")
-	req.Header.Set("X-Forwarded-Proto", "https")
-	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	res, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	return res
+	return signIn(t, "127.0.0.1", "test-key", "Origin", "https://localhost:9080", "X-Forwarded-Proto", "https")
 }
 
 // Behind a proxy that terminates TLS (trusted_proxies), the visitor's and
