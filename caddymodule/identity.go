@@ -13,6 +13,32 @@ import (
 	"github.com/sessiontap/caddy-sessiontap/handler"
 )
 
+// Cookie is sessiontap's own session cookie.
+type Cookie struct {
+	// Name of the cookie. Default sessiontap_id.
+	Name string `json:"name,omitempty"`
+	// MaxAge is how long the cookie lives; it is renewed at most once a
+	// day while the visitor comes back. Default 30 days.
+	MaxAge caddy.Duration `json:"max_age,omitempty"`
+	// Secret signs the cookie, at least 16 bytes, the same on every node
+	// serving the same sessions. Placeholders such as {env.KEY} are
+	// replaced. Without it the store generates one and keeps it (Redis:
+	// for the whole fleet; bigcache: for this process).
+	Secret string `json:"secret,omitempty"`
+	// SecretOrigin records where Secret was configured, e.g.
+	// "Caddyfile:12". Set by the Caddyfile adapter and used only in error
+	// messages.
+	SecretOrigin string `json:"secret_origin,omitempty"`
+}
+
+// SessionSource is one place an external session id is read from.
+type SessionSource struct {
+	// From is "cookie" or "header".
+	From string `json:"from"`
+	// Name is the cookie or header name, e.g. "2c.cId" or "X-Session-Id".
+	Name string `json:"name"`
+}
+
 // CustomerToken lets the shop vouch for the customer its pages post to
 // the collect endpoint (see handler.CustomerToken).
 type CustomerToken struct {
