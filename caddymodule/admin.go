@@ -20,7 +20,7 @@ import (
 // endpoint:
 //
 //	GET /sessiontap/stats                       stores, delivery engines, capture counters
-//	GET /sessiontap/sessions/{id}?store=<name>  one session (store default "default")
+//	GET /sessiontap/sessions/{id}?store=<name>  one session (store: the one in use, else "default")
 //
 // It adds no access control of its own: the admin endpoint is Caddy's,
 // which listens on localhost:2019 by default and checks Host and Origin;
@@ -135,13 +135,9 @@ func (a *AdminAPI) handleSession(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := model.OperatorID(strings.TrimPrefix(r.URL.Path, "/sessiontap/sessions/"))
-	name := r.URL.Query().Get("store")
-	if name == "" {
-		name = "default"
-	}
-	store := findStore(name)
-	if store == nil {
-		return notFound(fmt.Errorf("no session store named %q", name))
+	store, err := adminStore(r.URL.Query().Get("store"))
+	if err != nil {
+		return err
 	}
 	if !model.ValidID(id) {
 		return notFound(errors.New("session not found"))
@@ -205,6 +201,27 @@ func pooledStores() []namedStore {
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
+}
+
+// adminStore is the store ?store= names; without it, the one store in
+// use, whatever its kind (Redis's is named redis unless told otherwise),
+// or else the one named default.
+func adminStore(name string) (cache.Store, error) {
+	stores := pooledStores()
+	if name == "" && len(stores) == 1 {
+		return stores[0].store, nil
+	}
+	if name == "" {
+		name = "default"
+	}
+	if s := findStore(name); s != nil {
+		return s, nil
+	}
+	var names []string
+	for _, s := range stores {
+		names = append(names, s.name)
+	}
+	return nil, notFound(fmt.Errorf("no session store named %q; name one with ?store=<name> (in use: %s)", name, strings.Join(names, ", ")))
 }
 
 func findStore(name string) cache.Store {
