@@ -36,9 +36,13 @@ func (h *Handler) apiConfig() (*api.Config, error) {
 		return nil, nil
 	}
 	repl := caddy.NewReplacer()
-	keys, err := h.API.keys(repl)
+	keys, unset, err := h.API.keys(repl)
 	if err != nil {
 		return nil, err
+	}
+	for _, why := range unset {
+		// The placeholder and its line, never a key.
+		h.logger.Warn("api: a key is ignored", zap.String("reason", why))
 	}
 	verifier, err := h.API.SaaSToken.verifier(repl)
 	if err != nil {
@@ -92,11 +96,11 @@ func replaced(keys []string) []string {
 // keys replaces the placeholders in the API's keys. A key that ends up
 // empty is ignored, since it must never open the API; when none is left,
 // the error names every key's placeholder and where it was configured.
-func (a *API) keys(repl *caddy.Replacer) ([]string, error) {
+func (a *API) keys(repl *caddy.Replacer) (keys, unset []string, err error) {
 	if len(a.Keys) == 0 {
-		return nil, errors.New("api: at least one key is required")
+		return nil, nil, errors.New("api: at least one key is required")
 	}
-	var keys, empty []string
+	var empty []string
 	for i, k := range a.Keys {
 		if v := repl.ReplaceKnown(k, ""); v != "" {
 			keys = append(keys, v)
@@ -109,7 +113,7 @@ func (a *API) keys(repl *caddy.Replacer) ([]string, error) {
 		empty = append(empty, emptySecret("key", k, at).Error())
 	}
 	if len(keys) == 0 {
-		return nil, fmt.Errorf("api: no usable key (a key that is empty is ignored): %s", strings.Join(empty, "; "))
+		return nil, nil, fmt.Errorf("api: no usable key (a key that is empty is ignored): %s", strings.Join(empty, "; "))
 	}
-	return keys, nil
+	return keys, empty, nil
 }
