@@ -97,6 +97,7 @@ func (q *sinkQueue) skip(s *slot, fp uint64) bool {
 	}
 	q.inFlight--
 	s.cur = nil
+	s.status.clearGivenUp() // the sink has this content already
 	q.count(outSkipped, 1)
 	q.finish(s)
 	return true
@@ -145,6 +146,7 @@ func (q *sinkQueue) settleLocked(s *slot, fp uint64, err error) outcome {
 		q.backoff(s, err)
 		return outRetried
 	}
+	s.status.giveUp(s.attempts, time.Now())
 	s.cur = nil
 	if Retryable(err) && s.pending != nil {
 		q.backoff(s, err) // the upstream struggles: wait before the next one too

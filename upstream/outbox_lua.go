@@ -18,6 +18,9 @@ import "github.com/redis/rueidis"
 //	               dfp       fingerprint of what was last delivered
 //	               dv dt     the last delivered version and when (ms)
 //	               le na     the last failure (JSON); when the retry is due
+//	               ga gt     attempts made at the last update given up, and
+//	                         when (ms); removed once one is delivered or
+//	                         skipped, or a later one fails
 //	               cl        the client key the session is charged to
 //	                         while held (in due or lease)
 //	S:cl     HASH  client key → how many sessions it holds (in due or
@@ -127,7 +130,8 @@ for i, id in ipairs(ids) do
   end
   if f[4] and (tonumber(f[7]) or 0) >= tonumber(ARGV[1]) then
     redis.call('HDEL', st, 'fv', 'fp', 'fc', 'att', 'tok')
-    redis.call('HSET', st, 'le', '{"message":"given up: its attempts were used up by nodes that stopped during them"}')
+    redis.call('HSET', st, 'le', '{"message":"given up: its attempts were used up by nodes that stopped during them"}',
+      'ga', f[7], 'gt', now)
     redis.call('PEXPIRE', st, ARGV[6])
     release(st, KEYS[3])
     out[3] = out[3] + 1
@@ -182,7 +186,10 @@ if not f[3] then
 end
 local r = ARGV[3]
 redis.call('HDEL', KEYS[1], 'na')
-if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'le', ARGV[9]) end
+if ARGV[9] ~= '' then
+  redis.call('HSET', KEYS[1], 'le', ARGV[9])
+  redis.call('HDEL', KEYS[1], 'ga', 'gt')
+end
 if r == 'retry' then
   redis.call('ZADD', KEYS[2], nextdue, ARGV[1])
   redis.call('HSET', KEYS[1], 'na', nextdue)
@@ -192,6 +199,11 @@ elseif r == 'release' then
 else
   if r == 'ok' then
     redis.call('HSET', KEYS[1], 'dfp', ARGV[6], 'dv', redis.call('HGET', KEYS[1], 'fv'), 'dt', now)
+  end
+  if r == 'fail' then
+    redis.call('HSET', KEYS[1], 'ga', redis.call('HGET', KEYS[1], 'att') or 0, 'gt', now)
+  else
+    redis.call('HDEL', KEYS[1], 'ga', 'gt')
   end
   redis.call('HDEL', KEYS[1], 'fv', 'fp', 'fc', 'att')
   if f[2] then redis.call('ZADD', KEYS[2], nextdue, ARGV[1]) end

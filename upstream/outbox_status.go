@@ -53,6 +53,13 @@ func (q *outboxSink) status(ctx context.Context, id string) (DeliveryStatus, err
 		st.Attempts = int(num("att"))
 	}
 	st.NextAttemptAt = at("na")
+	switch {
+	case h["gt"] == "":
+	case st.PendingVersion == 0:
+		st.GivenUpAt, st.Attempts = at("gt"), int(num("ga"))
+	default:
+		st.lastErrorOld = true // the pending update has not failed yet
+	}
 	if le := h["le"]; le != "" {
 		var f DeliveryFailure
 		if err := json.Unmarshal([]byte(le), &f); err != nil {

@@ -22,21 +22,35 @@ type DeliveryStatus struct {
 	// flight or waiting for its retry); 0 when none.
 	PendingVersion uint64 `json:"pending_version,omitempty"`
 	InFlight       bool   `json:"in_flight"`
-	// Attempts made at the pending version so far.
+	// Attempts made at the pending version so far or, when the sink gave
+	// up its last update, the attempts it made at it.
 	Attempts int `json:"attempts,omitempty"`
 	// NextAttemptAt is when a retry is due, while one is.
 	NextAttemptAt time.Time `json:"next_attempt_at,omitzero"`
 	// LastError is the last failed attempt's, if any (kept after a later
 	// success, with its time, so a flapping upstream shows).
 	LastError *DeliveryFailure `json:"last_error,omitempty"`
+	// GivenUpAt is when the sink gave up its last update (its attempts
+	// used up, or a failure not worth retrying), while nothing newer
+	// waits: no further attempt is made until the session changes again
+	// or an operator retries it.
+	GivenUpAt time.Time `json:"given_up_at,omitzero"`
+	// lastErrorOld: LastError is that of an update given up before the
+	// pending one, which has not failed yet (so it is pending, not
+	// failing).
+	lastErrorOld bool
 }
 
-// State is the status in one word, for lists: "failing" when the last
-// attempt failed (and nothing was delivered since), "pending" when a
-// version waits, "delivered", or "none" when nothing was sent yet.
+// State is the status in one word, for lists: "given_up" when the last
+// update was given up and nothing newer waits, "failing" when the last
+// attempt failed (and nothing was delivered since) and a retry or a newer
+// update waits, "pending" when a version waits, "delivered", or "none"
+// when nothing was sent yet.
 func (st DeliveryStatus) State() string {
-	failedLast := st.LastError != nil && !st.LastError.At.Before(st.DeliveredAt)
+	failedLast := st.LastError != nil && !st.LastError.At.Before(st.DeliveredAt) && !st.lastErrorOld
 	switch {
+	case !st.GivenUpAt.IsZero():
+		return "given_up"
 	case failedLast:
 		return "failing"
 	case st.PendingVersion > 0:
@@ -85,15 +99,28 @@ type slotStatus struct {
 	deliveredAt      time.Time
 	nextAttempt      time.Time // set by backoff
 	lastError        *DeliveryFailure
+	// givenUpAt and givenUpAttempts: when the last update was given up,
+	// after how many attempts; zero once one is delivered or skipped, or
+	// a later one fails.
+	givenUpAt       time.Time
+	givenUpAttempts int
 }
+
+func (st *slotStatus) giveUp(attempts int, now time.Time) {
+	st.givenUpAt, st.givenUpAttempts = now.UTC(), attempts
+}
+
+func (st *slotStatus) clearGivenUp() { st.givenUpAt, st.givenUpAttempts = time.Time{}, 0 }
 
 func (st *slotStatus) record(version uint64, err error, now time.Time) {
 	st.nextAttempt = time.Time{}
 	if err == nil {
 		st.deliveredVersion, st.deliveredAt = version, now.UTC()
+		st.clearGivenUp()
 		return
 	}
 	st.lastError = failureOf(err, now)
+	st.clearGivenUp() // this failure is the current update's
 }
 
 // Status implements Deliverer: each sink's view of the session, in the
@@ -122,6 +149,13 @@ func (q *sinkQueue) status(id string) DeliveryStatus {
 	}
 	if s.pending != nil {
 		st.PendingVersion = s.pending.Session.Version
+	}
+	switch {
+	case s.status.givenUpAt.IsZero():
+	case st.PendingVersion == 0:
+		st.GivenUpAt, st.Attempts = s.status.givenUpAt, s.status.givenUpAttempts
+	default:
+		st.lastErrorOld = true
 	}
 	st.InFlight = s.state == slotRunning
 	if s.state == slotBackoff {
