@@ -10,8 +10,9 @@ import (
 )
 
 // sessionDeliveries serves GET {prefix}/sessions/{id}/deliveries: the
-// session's version and, per sink, what was delivered, what waits and why
-// the last attempt failed. (An id that itself ends in "/deliveries" is
+// session's version and, per sink, what was delivered, what waits, why
+// the last attempt failed and, for an update given up, after how many
+// attempts and when. (An id that itself ends in "/deliveries" is
 // read as this route.)
 func (a *API) sessionDeliveries(w http.ResponseWriter, r *http.Request, id string) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {

@@ -96,3 +96,77 @@ func TestSessionDeliveriesAPI(t *testing.T) {
 		})
 	}
 }
+
+// A sink that always fails is given up after max_attempts, and the
+// deliveries answer says so: state given_up, the attempts made, when,
+// and the last error, with no retry due; with both stores.
+func TestSessionDeliveriesGivenUp(t *testing.T) {
+	var calls atomic.Int32
+	upstreamSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusInternalServerError)
+		w.Write([]byte("upstream is down"))
+	}))
+	defer upstreamSrv.Close()
+	stores := map[string]string{
+		"bigcache": "",
+		"redis": fmt.Sprintf("\t\tstore redis {\n\t\t\taddress %s\n\t\t\tprefix %s\n\t\t\tindex_key %s\n\t\t\ttimeout 2s\n\t\t}",
+			redisAddr(t), testRedisPrefix(), testIndexKey),
+	}
+	for _, name := range []string{"bigcache", "redis"} {
+		t.Run(name, func(t *testing.T) {
+			calls.Store(0)
+			tester := newTester(t)
+			tester.InitServer(siteConfig(stores[name]+`
+		forward webhook `+upstreamSrv.URL+` {
+			secret whsec
+		}
+		delivery {
+			max_attempts 2
+			max_backoff 100ms
+		}`, "shop"), "caddyfile")
+			res, out := do(t, tester, "POST", "http://localhost:9080/_sessiontap/collect", cartBody, "Content-Type", "application/json")
+			if res.StatusCode != 200 {
+				t.Fatalf("collect: %d %s", res.StatusCode, out)
+			}
+			cookie := ""
+			for _, c := range res.Cookies() {
+				if c.Name == DefaultCookieName {
+					cookie = c.Value
+				}
+			}
+			type sink struct {
+				Sink          string `json:"sink"`
+				State         string `json:"state"`
+				Attempts      int    `json:"attempts"`
+				GivenUpAt     string `json:"given_up_at"`
+				NextAttemptAt string `json:"next_attempt_at"`
+				LastError     *struct {
+					Status  int    `json:"status"`
+					Message string `json:"message"`
+				} `json:"last_error"`
+			}
+			get := func() (sink, string) {
+				res, out := do(t, tester, "GET", "http://localhost:9080/_sessiontap/api/sessions/"+cookie+"/deliveries", "",
+					"Authorization", "Bearer test-key")
+				if res.StatusCode != 200 {
+					t.Fatalf("deliveries: %d %s", res.StatusCode, out)
+				}
+				var st struct{ Sinks []sink }
+				if err := json.Unmarshal([]byte(out), &st); err != nil || len(st.Sinks) != 1 {
+					t.Fatalf("deliveries %s: %v", out, err)
+				}
+				return st.Sinks[0], out
+			}
+			waitFor(t, "given up", func() bool { s, _ := get(); return s.State == "given_up" })
+			s, out := get()
+			if s.Sink != "webhook" || s.Attempts != 2 || s.GivenUpAt == "" || s.NextAttemptAt != "" ||
+				s.LastError == nil || s.LastError.Status != 500 || !strings.Contains(s.LastError.Message, "upstream is down") {
+				t.Errorf("given up: %s", out)
+			}
+			if n := calls.Load(); n != 2 {
+				t.Errorf("the receiver got %d attempts, want 2", n)
+			}
+		})
+	}
+}
