@@ -182,7 +182,28 @@ function renderSession(s) {
     el("li", {}, el("b", {}, "v" + h.version), " " + when(h.at) + " · " + h.source + " · " + (h.changes || []).join(", ") + (h.path ? " · " + h.path : ""))));
 }
 
-function renderDeliveries(d) {
+/**
+ * One sink's delivery of the session, as GET …/deliveries answers it
+ * (upstream.DeliveryStatus).
+ * @typedef {{sink: string, state: "delivered"|"pending"|"failing"|"given_up"|"none", known: boolean,
+ *   delivered_version?: number, delivered_at?: string, pending_version?: number, in_flight: boolean,
+ *   attempts?: number, next_attempt_at?: string, given_up_at?: string,
+ *   last_error?: {status?: number, message: string, at: string}}} SinkDelivery
+ */
+
+// failureText is a failed attempt in a few words: the upstream's status
+// and answer, or the network error, and when.
+const failureText = (f) => (f.status ? f.status + " " : "") + f.message + " (" + when(f.at) + ")";
+
+// attemptsText is the Attempts cell: the count, or for a sink that gave
+// up, after how many attempts, when and why.
+function attemptsText(/** @type {SinkDelivery} */ st) {
+  if (st.state !== "given_up") return String(st.attempts || 0);
+  return "given up after " + count(st.attempts || 0, "attempt", "attempts") + ", " + when(st.given_up_at) +
+    (st.last_error ? ", " + failureText(st.last_error) : "");
+}
+
+function renderDeliveries(/** @type {{session_id: string, version: number, sinks: SinkDelivery[]}} */ d) {
   if (d.sinks.length === 0) {
     $("s-deliveries").replaceChildren(el("tr", {}, el("td", { class: "note", "data-sink": "" },
       "No sinks are configured: add a forward to the sessiontap block to deliver sessions upstream.")));
@@ -197,7 +218,7 @@ function renderDeliveries(d) {
   }
   $("s-deliveries").replaceChildren(...d.sinks.map((st) => {
     const state = st.state;
-    const err = st.last_error ? (st.last_error.status ? st.last_error.status + " " : "") + st.last_error.message + " (" + when(st.last_error.at) + ")" : "—";
+    const err = st.last_error ? failureText(st.last_error) : "—";
     const btn = el("button", { type: "button", class: "small retry" }, "Retry now");
     btn.dataset.sink = st.sink;
     btn.addEventListener("click", () => retry(st.sink, btn));
@@ -205,7 +226,7 @@ function renderDeliveries(d) {
       el("td", {}, st.sink), el("td", {}, el("span", { class: "badge " + state }, state)),
       el("td", {}, st.delivered_version ? "v" + st.delivered_version + " · " + when(st.delivered_at) : "—"),
       el("td", {}, st.pending_version ? "v" + st.pending_version + (st.in_flight ? " (in flight)" : "") : "—"),
-      el("td", {}, st.attempts || 0), el("td", { class: "err" }, err), el("td", {}, when(st.next_attempt_at)), el("td", {}, btn));
+      el("td", { class: "attempts" }, attemptsText(st)), el("td", { class: "err" }, err), el("td", {}, when(st.next_attempt_at)), el("td", {}, btn));
   }));
 }
 

@@ -219,6 +219,17 @@ func TestInspectorInABrowser(t *testing.T) {
 	if failure := get(t, ctx, "the error", 5*time.Second, chromedp.Text(css(webhookRow+" td.err"))); !strings.Contains(failure, "upstream is down") {
 		t.Fatalf("the webhook's error reads %q, want the upstream's answer", failure)
 	}
+	// The shop's delivery allows one attempt: the sink gave up, and says
+	// so, not "Attempts 0" as if a retry were coming.
+	do(t, ctx, "see the webhook given up", 10*time.Second,
+		poll(`(document.querySelector('`+webhookRow+` .badge') || {}).textContent === "given_up"`))
+	gaveUp := get(t, ctx, "the attempts", 5*time.Second, chromedp.Text(css(webhookRow+" td.attempts")))
+	if !strings.HasPrefix(gaveUp, "given up after 1 attempt, ") || !strings.Contains(gaveUp, "500 upstream is down") {
+		t.Fatalf("the webhook's attempts read %q, want given up after 1 attempt, when, and the 500", gaveUp)
+	}
+	if next := get(t, ctx, "the next retry", 5*time.Second, chromedp.Text(css(webhookRow+" td:nth-child(7)"))); next != "—" {
+		t.Fatalf("a given-up delivery shows a next retry %q", next)
+	}
 	screenshot(t, ctx, "session-failing")
 
 	// The upstream is back: retry now delivers.
