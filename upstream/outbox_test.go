@@ -3,6 +3,7 @@ package upstream
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -155,6 +156,11 @@ func TestOutboxTakeoverCountsAttempts(t *testing.T) {
 	}
 	st, err := b.Status(context.Background(), "poison")
 	if err != nil || len(st) != 1 || st[0].PendingVersion != 0 || st[0].LastError == nil {
-		t.Errorf("status after giving up: %+v %v", st, err)
+		t.Fatalf("status after giving up: %+v %v", st, err)
+	}
+	// Given up by the claim, not by an attempt's result: it says so alike.
+	if st[0].State() != "given_up" || st[0].Attempts != 1 || st[0].GivenUpAt.IsZero() ||
+		!strings.Contains(st[0].LastError.Message, "attempts were used up") {
+		t.Errorf("status after giving up: %s %+v %+v", st[0].State(), st[0], st[0].LastError)
 	}
 }
