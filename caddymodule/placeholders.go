@@ -50,9 +50,20 @@ func (h *Handler) setPlaceholders(r *http.Request, id handler.Identity) {
 	// id is the key to the session (a shop's own session id too), and
 	// logs are read and kept far from the visitor.
 	if extra, ok := r.Context().Value(caddyhttp.ExtraLogFieldsCtxKey).(*caddyhttp.ExtraLogFields); ok {
-		extra.Add(zap.String("sessiontap_id", h.pseudonyms.Of(id.ID)))
+		extra.Add(zap.Stringer("sessiontap_id", logPseudonym{h.pseudonyms, id.ID}))
 	}
 }
+
+// logPseudonym is a session's pseudonym for the access log, computed only
+// when a line is written: Caddy hands every request the extra fields, but
+// most sites log few requests or none, and an HMAC per request would be
+// paid for nothing.
+type logPseudonym struct {
+	p  *upstream.Pseudonyms
+	id string
+}
+
+func (l logPseudonym) String() string { return l.p.Of(l.id) }
 
 // requestSessionVar is the vars key of a request's requestSession.
 const requestSessionVar = "sessiontap.request_session"
