@@ -51,7 +51,7 @@ func (h *Handler) collect(w http.ResponseWriter, r *http.Request) {
 	// Answers before the write go out on w, not cw: they set no cookie.
 	id, cw := h.identify(w, r)
 	if id.Source == sourceLimited {
-		tooMany(w, h.cfg.Limits.NewSessionWait(r), "too many new sessions from this network; nothing was stored, try again later")
+		respond.TooMany(w, h.cfg.Limits.NewSessionWait(r), "too many new sessions from this network; nothing was stored, try again later")
 		return
 	}
 	if !id.Tracked {

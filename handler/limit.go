@@ -46,7 +46,7 @@ func (h *Handler) mayStartSession(r *http.Request) bool {
 func (h *Handler) allowCollect(w http.ResponseWriter, r *http.Request) bool {
 	if h.cfg.Limits != nil {
 		if ok, wait := h.cfg.Limits.Collect(r); !ok {
-			tooMany(w, wait, "too many collect requests from this network; nothing was stored, try again later")
+			respond.TooMany(w, wait, "too many collect requests from this network; nothing was stored, try again later")
 			return false
 		}
 	}
@@ -58,9 +58,6 @@ func (h *Handler) allowCollect(w http.ResponseWriter, r *http.Request) bool {
 	}
 	return true
 }
-
-// tooMany answers 429 with a Retry-After of wait.
-func tooMany(w http.ResponseWriter, wait time.Duration, msg string) { respond.TooMany(w, wait, msg) }
 
 // collectBody is the configured cap on a collect body.
 func (h *Handler) collectBody() int64 {

@@ -130,11 +130,6 @@ type redactedError struct {
 func (e *redactedError) Error() string { return e.msg }
 func (e *redactedError) Unwrap() error { return e.err }
 
-// Snippet is Redaction.Snippet with no secrets, for callers without a sink.
-func Snippet(body []byte, personal ...string) string {
-	return Redaction{personal: personal}.Snippet(body)
-}
-
 // collapse makes control characters and runs of white space one space and
 // cuts s at MaxSnippet bytes on a character boundary.
 func collapse(s string) string {

@@ -68,7 +68,7 @@ func TestRedactorBlanksPersonalValuesInEveryEncoding(t *testing.T) {
 	for kind, v := range values {
 		for _, e := range echoEncoders {
 			echo := e.enc(v)
-			got := Snippet([]byte(`{"error":"invalid","value":"`+echo+`","field":"firstName"}`), v)
+			got := snippet([]byte(`{"error":"invalid","value":"`+echo+`","field":"firstName"}`), v)
 			if strings.Contains(got, `"`+echo+`"`) || !strings.Contains(got, `"value":"[redacted]"`) ||
 				!strings.HasSuffix(got, `"field":"firstName"}`) {
 				t.Errorf("%s, %s: %q", kind, e.name, got)
@@ -92,7 +92,7 @@ func TestRedactorShortValuesAsWholeTokens(t *testing.T) {
 		"%41l %C3%A9Al Al%C3%A9 _Al_ 9Al": "[redacted] %C3%A9Al Al%C3%A9 _[redacted]_ 9Al",
 	}
 	for in, want := range cases {
-		if got := Snippet([]byte(in), "Al"); got != want {
+		if got := snippet([]byte(in), "Al"); got != want {
 			t.Errorf("%q:\n got %q\nwant %q", in, got, want)
 		}
 	}

@@ -326,15 +326,15 @@ func TestHTTPSinkRetryAfter(t *testing.T) {
 func TestHTTPSinkSnippet(t *testing.T) {
 	long := strings.Repeat("é", MaxSnippet) // 2 bytes each: the cut falls mid-rune or on a boundary
 	for _, body := range []string{long, "x" + long} {
-		s := Snippet([]byte(body))
+		s := snippet([]byte(body))
 		if len(s) > MaxSnippet || strings.ContainsRune(s, '\uFFFD') {
 			t.Errorf("Snippet of %d bytes: %d bytes, invalid rune: %v", len(body), len(s), strings.ContainsRune(s, '\uFFFD'))
 		}
 	}
-	if got := Snippet([]byte("  {\"error\":\n\"bad\"}\r\n")); got != `{"error": "bad"}` {
+	if got := snippet([]byte("  {\"error\":\n\"bad\"}\r\n")); got != `{"error": "bad"}` {
 		t.Errorf("Snippet = %q", got)
 	}
-	if got := Snippet([]byte("a\xffb")); got != "a\uFFFDb" {
+	if got := snippet([]byte("a\xffb")); got != "a\uFFFDb" {
 		t.Errorf("Snippet of invalid UTF-8 = %q", got)
 	}
 }

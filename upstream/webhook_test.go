@@ -366,13 +366,13 @@ func TestNewWebhookConfig(t *testing.T) {
 }
 
 func TestSnippetRedacts(t *testing.T) {
-	if got := Snippet([]byte("Doe does\n not exist; DOE"), "Doe"); got != "[redacted] does not exist; [redacted]" {
+	if got := snippet([]byte("Doe does\n not exist; DOE"), "Doe"); got != "[redacted] does not exist; [redacted]" {
 		t.Errorf("got %q", got)
 	}
-	if got := Snippet([]byte(strings.Repeat("x", 1000))); len(got) > MaxSnippet {
+	if got := snippet([]byte(strings.Repeat("x", 1000))); len(got) > MaxSnippet {
 		t.Errorf("snippet of %d bytes", len(got))
 	}
-	if got := Snippet([]byte("a\xffb")); got != "a\uFFFDb" {
+	if got := snippet([]byte("a\xffb")); got != "a\uFFFDb" {
 		t.Errorf("got %q", got)
 	}
 }
