@@ -23,16 +23,10 @@ func TestGDPRDeleteLeavesNothingInRedis(t *testing.T) {
 		path  = "/canary-landing-path"
 		item  = "Canary Yellow Raincoat"
 	)
-	prefix := testRedisPrefix()
+	store, prefix := redisStoreBlock(t)
 	rc, srv := newReceiver(t)
 	tester := newTester(t)
-	tester.InitServer(siteConfigWith(fmt.Sprintf(`
-		store redis {
-			address %s
-			prefix %s
-			index_key %s
-			timeout 2s
-		}
+	tester.InitServer(siteConfigWith(store+fmt.Sprintf(`
 		forward webhook %s {
 			secret whsec
 		}
@@ -40,7 +34,7 @@ func TestGDPRDeleteLeavesNothingInRedis(t *testing.T) {
 		api /_sessiontap/api {
 			key test-key
 			inspector
-		}`, redisAddr(t), prefix, testIndexKey, srv.URL, testHMACKey), `header Content-Type text/html
+		}`, srv.URL, testHMACKey), `header Content-Type text/html
 	respond "<div class=\"nosto_page_type\">product</div>"`), "caddyfile")
 	c := rawClient(t)
 	fetch(t, c, "GET", "http://localhost:9080"+path, "Sec-Fetch-Dest", "document")

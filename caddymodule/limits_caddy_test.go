@@ -261,21 +261,7 @@ func storeEntries(t *testing.T, tester *caddytest.Tester, name string) int {
 // customer's update is delivered: with the in-process engine (bigcache)
 // and the Redis outbox alike.
 func TestQueueFairness(t *testing.T) {
-	stores := map[string]func(t *testing.T) string{
-		"bigcache": func(*testing.T) string { return "" },
-		"redis": func(t *testing.T) string {
-			return fmt.Sprintf(`
-		store redis {
-			address %s
-			prefix %s
-			index_key %s
-			timeout 2s
-		}`, redisAddr(t), testRedisPrefix(), testIndexKey)
-		},
-	}
-	for _, name := range []string{"bigcache", "redis"} {
-		t.Run(name, func(t *testing.T) { queueFairness(t, stores[name](t)) })
-	}
+	eachStore(t, func(t *testing.T, store, _ string) { queueFairness(t, store) })
 }
 
 func queueFairness(t *testing.T, store string) {

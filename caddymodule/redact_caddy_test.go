@@ -221,40 +221,32 @@ func deliveryErrors(t *testing.T, get func() string) map[string]string {
 // gets none of it into /deliveries, Caddy's log or, with Redis, the
 // outbox's keys: through a real Caddy, with each store.
 func TestEchoingUpstreamLeaksNothing(t *testing.T) {
-	for _, store := range []string{"bigcache", "redis"} {
-		t.Run(store, func(t *testing.T) {
-			var storeBlock, prefix string
-			if store == "redis" {
-				prefix = testRedisPrefix()
-				storeBlock = fmt.Sprintf("\t\tstore redis {\n\t\t\taddress %s\n\t\t\tprefix %s\n\t\t\tindex_key %s\n\t\t\ttimeout 2s\n\t\t}",
-					redisAddr(t), prefix, testIndexKey)
-			}
-			talon, empToken, empAPI := newEchoServer(t, ""), newEchoServer(t, ""), newEchoServer(t, echoAccessToken)
-			logPath := filepath.Join(t.TempDir(), "caddy.log")
-			tester := newTester(t)
-			tester.InitServer(echoSite(storeBlock, logPath, talon, empToken, empAPI), "caddyfile")
-			for range caddyEchoEncoders {
-				id := collectVerified(t)
-				msgs := deliveryErrors(t, func() string {
-					_, out := do(t, tester, "GET", "http://localhost:9080/_sessiontap/api/sessions/"+id+"/deliveries", "",
-						"Authorization", "Bearer test-key")
-					return out
-				})
-				for sink, msg := range msgs {
-					if !strings.Contains(msg, `"echo":"`) || !strings.Contains(msg, "[redacted]") {
-						t.Errorf("%s: the echo is not there, redacted: %s", sink, msg)
-					}
-					assertNoEcho(t, sink+"'s last_error", msg)
+	eachStore(t, func(t *testing.T, storeBlock, prefix string) {
+		talon, empToken, empAPI := newEchoServer(t, ""), newEchoServer(t, ""), newEchoServer(t, echoAccessToken)
+		logPath := filepath.Join(t.TempDir(), "caddy.log")
+		tester := newTester(t)
+		tester.InitServer(echoSite(storeBlock, logPath, talon, empToken, empAPI), "caddyfile")
+		for range caddyEchoEncoders {
+			id := collectVerified(t)
+			msgs := deliveryErrors(t, func() string {
+				_, out := do(t, tester, "GET", "http://localhost:9080/_sessiontap/api/sessions/"+id+"/deliveries", "",
+					"Authorization", "Bearer test-key")
+				return out
+			})
+			for sink, msg := range msgs {
+				if !strings.Contains(msg, `"echo":"`) || !strings.Contains(msg, "[redacted]") {
+					t.Errorf("%s: the echo is not there, redacted: %s", sink, msg)
 				}
+				assertNoEcho(t, sink+"'s last_error", msg)
 			}
-			if store == "redis" {
-				assertOutboxKeysClean(t, prefix)
-			}
-			// A reload stops the engine, which logs its given-up updates.
-			tester.InitServer(siteConfig("", "after"), "caddyfile")
-			assertLogClean(t, logPath)
-		})
-	}
+		}
+		if prefix != "" { // the Redis store
+			assertOutboxKeysClean(t, prefix)
+		}
+		// A reload stops the engine, which logs its given-up updates.
+		tester.InitServer(siteConfig("", "after"), "caddyfile")
+		assertLogClean(t, logPath)
+	})
 }
 
 // assertLogClean reads Caddy's log: the given-up updates are there, with

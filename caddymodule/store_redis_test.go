@@ -284,3 +284,21 @@ func TestRedisProvisionSecrets(t *testing.T) {
 		_ = tc.r.Cleanup()
 	}
 }
+
+// redisStoreBlock is a sessiontap store block on the test server under a
+// fresh prefix, and the prefix.
+func redisStoreBlock(t *testing.T) (block, prefix string) {
+	prefix = testRedisPrefix()
+	return fmt.Sprintf("\t\tstore redis {\n\t\t\taddress %s\n\t\t\tprefix %s\n\t\t\tindex_key %s\n\t\t\ttimeout 2s\n\t\t}",
+		redisAddr(t), prefix, testIndexKey), prefix
+}
+
+// eachStore runs test once with the bigcache store (an empty block) and
+// once with a Redis store, as subtests named after them.
+func eachStore(t *testing.T, test func(t *testing.T, block, prefix string)) {
+	t.Run("bigcache", func(t *testing.T) { test(t, "", "") })
+	t.Run("redis", func(t *testing.T) {
+		block, prefix := redisStoreBlock(t)
+		test(t, block, prefix)
+	})
+}
