@@ -86,11 +86,12 @@ func (in *Inspector) signedIn(r *http.Request) (grant, bool) {
 	return in.signer.check(c.Value)
 }
 
-// Authorized reports whether r carries a valid sign-in cookie: the
-// operator API lets such requests read (GET and HEAD only).
+// Authorized reports whether r carries a valid sign-in cookie and comes
+// from our own pages: the operator API lets such requests read (GET and
+// HEAD only).
 func (in *Inspector) Authorized(r *http.Request) bool {
 	_, ok := in.signedIn(r)
-	return ok
+	return ok && in.fromHere(r)
 }
 
 // sameOrigin refuses cross-site writes: SameSite=Strict keeps the cookie
@@ -104,10 +105,15 @@ func (in *Inspector) sameOrigin(r *http.Request, g grant) bool {
 }
 
 // fromHere reports whether a browser's request may come from our own
-// pages: not marked cross-site, and with no Origin or our own (scheme
-// and host; "null", from sandboxes and some redirects, is not ours).
+// pages: not marked as from another origin, and with no Origin or our own
+// (scheme and host; "null", from sandboxes and some redirects, is not
+// ours). "same-site" is refused too: the shop (www.shop.example) and the
+// operators' site (ops.shop.example) are usually one site, and
+// SameSite=Strict lets the cookie ride along on the shop's requests.
 func (in *Inspector) fromHere(r *http.Request) bool {
-	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+	default:
 		return false
 	}
 	o := r.Header.Get("Origin")

@@ -168,7 +168,7 @@ func TestSignInFromElsewhereOrGuessingIsRefused(t *testing.T) {
 		return serve(in, r)
 	}
 	for _, hdr := range [][]string{{"Origin", "null"}, {"Origin", "https://example.com"}, {"Origin", "https://" + "example.com"},
-		{"Sec-Fetch-Site", "cross-site"}} {
+		{"Sec-Fetch-Site", "cross-site"}, {"Sec-Fetch-Site", "same-site"}} {
 		if w := form(testKey, hdr...); w.Code != http.StatusForbidden || len(w.Result().Cookies()) != 0 {
 			t.Errorf("sign-in with %v: %d, cookies %v; want 403 and none", hdr, w.Code, w.Result().Cookies())
 		}
@@ -188,5 +188,45 @@ func TestSignInFromElsewhereOrGuessingIsRefused(t *testing.T) {
 	r.RemoteAddr = "198.51.100.7:5555"
 	if w := serve(in, r); w.Code != http.StatusSeeOther {
 		t.Errorf("another client's right key answered %d while someone else was guessing", w.Code)
+	}
+}
+
+// The shop (www.shop.example) and the operators' site (ops.shop.example)
+// are one site: SameSite=Strict sends the cookie on the shop's requests to
+// the inspector, so data goes only to requests from the inspector's own
+// origin. A page is still served, so that the shop may link to it.
+func TestDataOnlyToOurOwnOrigin(t *testing.T) {
+	in := newTestInspector(t)
+	c := signInCookie(t, in)
+	get := func(path string, hdr ...string) int {
+		r := httptest.NewRequest("GET", path, nil)
+		r.AddCookie(c)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			r.Header.Set(hdr[i], hdr[i+1])
+		}
+		return serve(in, r).Code
+	}
+	for _, path := range []string{"/p/ui/me", "/p/ui/summary"} {
+		for _, hdr := range [][]string{{"Sec-Fetch-Site", "same-site"}, {"Sec-Fetch-Site", "cross-site"}, {"Origin", "http://www.example.com"}} {
+			if code := get(path, hdr...); code != http.StatusForbidden {
+				t.Errorf("GET %s with %v: %d; want 403", path, hdr, code)
+			}
+		}
+		if code := get(path, "Sec-Fetch-Site", "same-origin"); code != http.StatusOK {
+			t.Errorf("GET %s from our own page: %d; want 200 (the control)", path, code)
+		}
+	}
+	if code := get("/p/ui/", "Sec-Fetch-Site", "same-site"); code != http.StatusOK {
+		t.Errorf("the inspector page opened from the shop's link: %d; want 200", code)
+	}
+	r := httptest.NewRequest("GET", "/p/sessions/x", nil)
+	r.AddCookie(c)
+	r.Header.Set("Sec-Fetch-Site", "same-site")
+	if in.Authorized(r) {
+		t.Error("a same-site request with the cookie may read the API")
+	}
+	r.Header.Set("Sec-Fetch-Site", "same-origin")
+	if !in.Authorized(r) {
+		t.Error("our own page's request may not read the API (the control)")
 	}
 }

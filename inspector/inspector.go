@@ -162,7 +162,10 @@ func (in *Inspector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (in *Inspector) serveSignedIn(w http.ResponseWriter, r *http.Request, rest string, g grant) {
 	write := r.Method != http.MethodGet && r.Method != http.MethodHead
-	if write && !in.sameOrigin(r, g) {
+	page := rest == "" || rest == "index.html" || rest == "app.js"
+	// Data only to our own pages: a page of another origin of the same
+	// site (the shop's) gets the cookie sent along, and no answer.
+	if (write && !in.sameOrigin(r, g)) || (!page && !in.fromHere(r)) {
 		respond.Error(w, http.StatusForbidden, "refused: a missing or wrong CSRF token, or a request from another site")
 		return
 	}
