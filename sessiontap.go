@@ -1,6 +1,7 @@
 // Package sessiontap is the Caddy plugin: importing it registers every
-// module of caddy-sessiontap (the http.handlers.sessiontap handler, the
-// sessiontap Caddyfile directive and the session stores), which is what
+// module of caddy-sessiontap (the http.handlers.sessiontap and
+// http.handlers.sessiontap_api handlers, their Caddyfile directives, the
+// session stores and the admin endpoints), which is what
 //
 //	xcaddy build --with github.com/sessiontap/caddy-sessiontap
 //

@@ -12,7 +12,7 @@ import (
 // What xcaddy builds imports this package alone: every module and the
 // directive must be registered by that import.
 func TestRootRegistersEverything(t *testing.T) {
-	for _, id := range []string{"http.handlers.sessiontap", "sessiontap.stores.bigcache", "sessiontap.stores.redis", "admin.api.sessiontap"} {
+	for _, id := range []string{"http.handlers.sessiontap", "http.handlers.sessiontap_api", "sessiontap.stores.bigcache", "sessiontap.stores.redis", "admin.api.sessiontap"} {
 		if _, err := caddy.GetModule(id); err != nil {
 			t.Errorf("module %s not registered by the root package: %v", id, err)
 		}

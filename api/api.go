@@ -1,8 +1,8 @@
 // Package api is sessiontap's operator API in net/http: authenticated reads
 // and deletes of sessions, GDPR takeout and delete by customer, and the
 // Emporix-compatible session-context API with its saas-token checks. The
-// Caddy glue in caddymodule routes requests under the API prefix here
-// before the visitor's path (package handler) sees them.
+// Caddy glue in caddymodule serves it from the operators' handler
+// (sessiontap_api), on a site apart from the visitors' (package handler).
 package api
 
 import (
@@ -46,8 +46,10 @@ type Config struct {
 	// session for {prefix}/sessions/{id}/deliveries (the Caddy glue asks
 	// the delivery engine).
 	Deliveries func(ctx context.Context, id string) (any, error)
-	// History is how many changes each session keeps (model.Session.Record).
-	History int
+	// History is how many changes each session keeps
+	// (model.Session.Record), asked at each write: the visitor handlers
+	// that say it may change without the API. Nil keeps the default.
+	History func() int
 	// OnChange, when set, is told of every change the API made (a
 	// session context written), with its history entry.
 	OnChange func(s *model.Session, e model.HistoryEntry)

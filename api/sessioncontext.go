@@ -62,7 +62,7 @@ type sessionContexts struct {
 	verifier TokenVerifier
 	log      *zap.Logger
 	now      func() time.Time
-	history  int
+	history  func() int
 	onChange func(*model.Session, model.HistoryEntry)
 }
 
@@ -300,4 +300,12 @@ func (c *sessionContexts) storeFailed(w http.ResponseWriter, id string, err erro
 	// No session id: the caller has it in the answer, a log reader must not.
 	c.log.Error("session store failed", zap.String("route", "session-context"), zap.Error(err))
 	c.fail(w, id, ctxErr(http.StatusInternalServerError, "the session store failed"))
+}
+
+// historySize is how many changes a session keeps.
+func (c *sessionContexts) historySize() int {
+	if c.history == nil {
+		return model.DefaultMaxHistory
+	}
+	return c.history()
 }

@@ -54,7 +54,7 @@ func (c *sessionContexts) put(w http.ResponseWriter, r *http.Request, tenant, id
 		if err := c.apply(s, tenant, body, upsert, tokenCustomer); err != nil {
 			return err
 		}
-		entry = s.Record(model.HistoryEntry{Version: s.Version + 1, At: c.now().UTC(), Source: model.SourceAPI, Changes: model.ChangeContext}, c.history)
+		entry = s.Record(model.HistoryEntry{Version: s.Version + 1, At: c.now().UTC(), Source: model.SourceAPI, Changes: model.ChangeContext}, c.historySize())
 		return nil
 	})
 	var ce *contextError

@@ -69,6 +69,15 @@ func (b *Bigcache) Secret(_ context.Context, name string) ([]byte, error) {
 	return b.secrets.secret(name), nil
 }
 
+// ProcessSecrets keeps secrets for this process only, as a bigcache store
+// does; the zero value is ready to use.
+type ProcessSecrets struct{ m secretMap }
+
+// Secret implements Secrets.
+func (p *ProcessSecrets) Secret(_ context.Context, name string) ([]byte, error) {
+	return p.m.secret(name), nil
+}
+
 // secretScript keeps the first secret offered under a name and returns the
 // one kept, so that nodes starting at once agree. The key has no expiry:
 // losing it makes every signed cookie a stranger.

@@ -191,8 +191,8 @@ func pooledStores() []namedStore {
 		// A type switch, not assertions: an entry still being constructed
 		// holds nil.
 		switch v := v.(type) {
-		case pooledStore:
-			out = append(out, namedStore{name: strings.TrimPrefix(k.(string), "bigcache/"), store: v.Bigcache})
+		case *lazyBigcache:
+			out = append(out, namedStore{name: strings.TrimPrefix(k.(string), "bigcache/"), store: v})
 		case pooledRedis:
 			// The guarded store: admin reads are counted and fail fast too.
 			out = append(out, namedStore{name: v.name, store: v.guarded})

@@ -181,10 +181,8 @@ func TestMetricsSurviveReload(t *testing.T) {
 	sinceStart := adminStats(t, tester).CaptureSinceStart
 
 	// Another config, so that Caddy does not skip the load as unchanged.
-	tester.InitServer(siteConfigWith(`
-		api /_sessiontap/api {
-			key other-key
-		}`, "reverse_proxy "+strings.TrimPrefix(up.URL, "http://")), "caddyfile")
+	tester.InitServer(siteConfigWith("", "reverse_proxy "+strings.TrimPrefix(up.URL, "http://"))+
+		opsSite("", "\t\tkey other-key"), "caddyfile")
 	m = metricsText(t, tester)
 	for _, n := range names {
 		if after := metricValue(m, n); after < before[n] {

@@ -11,52 +11,52 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sessiontap/caddy-sessiontap/api"
+	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/internal/ratelimit"
 )
 
-// newAPI builds the operator API and its inspector, or nil when off.
-func (h *Handler) newAPI() (*api.API, error) {
-	cfg, err := h.apiConfig()
-	if cfg == nil || err != nil {
+// newAPI builds the operator API and its inspector.
+func (o *OperatorHandler) newAPI() (*api.API, error) {
+	cfg, err := o.apiConfig()
+	if err != nil {
 		return nil, err
 	}
-	if h.inspector, err = h.newInspector(cfg); err != nil {
+	if o.inspector, err = o.newInspector(cfg); err != nil {
 		return nil, err
 	}
-	if h.inspector != nil {
-		cfg.MayRead = h.inspector.Authorized
+	if o.inspector != nil {
+		cfg.MayRead = o.inspector.Authorized
 	}
-	return api.New(*cfg, h.store, h.logger)
+	return api.New(*cfg, o.writer(), o.logger)
 }
 
-// apiConfig is the operator API's config with placeholders replaced, or
-// nil when the API is off.
-func (h *Handler) apiConfig() (*api.Config, error) {
-	if h.API == nil {
-		return nil, nil
-	}
+// writer is the store as the API writes to it: bounded like the newest
+// visitor handler's, or by the default session size without one.
+func (o *OperatorHandler) writer() cache.Store {
+	return hubStore{Store: o.store, hub: o.hub}
+}
+
+// apiConfig is the operator API's config with placeholders replaced.
+func (o *OperatorHandler) apiConfig() (*api.Config, error) {
 	repl := caddy.NewReplacer()
-	keys, unset, err := h.API.keys(repl)
+	keys, unset, err := o.API.keys(repl)
 	if err != nil {
 		return nil, err
 	}
 	for _, why := range unset {
 		// The placeholder and its line, never a key.
-		h.logger.Warn("api: a key is ignored", zap.String("reason", why))
+		o.logger.Warn("sessiontap_api: a key is ignored", zap.String("reason", why))
 	}
-	verifier, err := h.API.SaaSToken.verifier(repl)
+	verifier, err := o.SaaSToken.verifier(repl)
 	if err != nil {
 		return nil, err
 	}
 	// One budget of wrong keys per client for the API and the inspector.
 	guesses := ratelimit.NewGuard(ratelimit.GuessRule, ratelimit.GuessClients, clientIP)
-	cfg := &api.Config{Prefix: h.API.Prefix, Keys: keys, BackendKeys: replaced(h.API.BackendKeys), SaaSTokens: verifier, OnRequest: observeAPIRequest,
-		History: h.historySize(), OnChange: h.onChange(), Guesses: guesses}
-	cfg.OnDelete = h.forgetSession
-	if h.engine != nil {
-		engine := h.engine
-		cfg.Deliveries = func(ctx context.Context, id string) (any, error) { return engine.Status(ctx, id) }
-	}
+	b := o.hub
+	cfg := &api.Config{Prefix: o.Prefix, Keys: keys, BackendKeys: replaced(o.BackendKeys), SaaSTokens: verifier, OnRequest: observeAPIRequest,
+		History: b.history, OnChange: b.publish, Guesses: guesses, OnDelete: o.forgetSession}
+	cfg.Deliveries = func(ctx context.Context, id string) (any, error) { return b.deliveries(ctx, id) }
 	return cfg, nil
 }
 
@@ -66,17 +66,15 @@ const forgetFeedTimeout = 5 * time.Second
 // forgetSession follows an erasure (GDPR): the session's pending
 // deliveries are cancelled and its events leave the live feed, on every
 // node of a fleet.
-func (h *Handler) forgetSession(id string) {
-	if h.engine != nil {
-		h.engine.Cancel(id)
-	}
-	if h.feed == nil {
+func (o *OperatorHandler) forgetSession(id string) {
+	o.hub.cancel(id)
+	if o.feed == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), forgetFeedTimeout)
 	defer cancel()
-	if err := h.feed.Forget(ctx, id); err != nil {
-		h.logger.Error("erasing a session from the live feed failed; its events stay until the feed rolls over", zap.Error(err))
+	if err := o.feed.Forget(ctx, id); err != nil {
+		o.logger.Error("erasing a session from the live feed failed; its events stay until the feed rolls over", zap.Error(err))
 	}
 }
 
@@ -98,7 +96,7 @@ func replaced(keys []string) []string {
 // the error names every key's placeholder and where it was configured.
 func (a *API) keys(repl *caddy.Replacer) (keys, unset []string, err error) {
 	if len(a.Keys) == 0 {
-		return nil, nil, errors.New("api: at least one key is required")
+		return nil, nil, errors.New("sessiontap_api: at least one key is required: key <secret>, e.g. key {env.SESSIONTAP_API_KEY}")
 	}
 	var empty []string
 	for i, k := range a.Keys {
@@ -113,7 +111,7 @@ func (a *API) keys(repl *caddy.Replacer) (keys, unset []string, err error) {
 		empty = append(empty, emptySecret("key", k, at).Error())
 	}
 	if len(keys) == 0 {
-		return nil, nil, fmt.Errorf("api: no usable key (a key that is empty is ignored): %s", strings.Join(empty, "; "))
+		return nil, nil, fmt.Errorf("sessiontap_api: no usable key (a key that is empty is ignored): %s", strings.Join(empty, "; "))
 	}
 	return keys, empty, nil
 }

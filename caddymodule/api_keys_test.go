@@ -15,17 +15,16 @@ import (
 func TestUnsetKeyIsLoggedNotUsed(t *testing.T) {
 	t.Setenv("SESSIONTAP_TEST_UNSET_KEY", "")
 	core, logs := observer.New(zapcore.WarnLevel)
-	h := Handler{API: &API{Prefix: "/ops", Keys: []string{"{env.SESSIONTAP_TEST_UNSET_KEY}", "the-real-key-0123"},
-		KeyOrigins: []string{"Caddyfile:7", "Caddyfile:8"}}, logger: zap.New(core)}
-	h.setDefaults()
-	cfg, err := h.apiConfig()
+	o := OperatorHandler{API: API{Prefix: "/ops", Keys: []string{"{env.SESSIONTAP_TEST_UNSET_KEY}", "the-real-key-0123"},
+		KeyOrigins: []string{"Caddyfile:7", "Caddyfile:8"}}, logger: zap.New(core), hub: new(hub)}
+	cfg, err := o.apiConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(cfg.Keys) != 1 || cfg.Keys[0] != "the-real-key-0123" {
 		t.Fatalf("keys %v", cfg.Keys)
 	}
-	entries := logs.FilterMessage("api: a key is ignored").All()
+	entries := logs.FilterMessage("sessiontap_api: a key is ignored").All()
 	if len(entries) != 1 {
 		t.Fatalf("%d warnings, want one", len(entries))
 	}

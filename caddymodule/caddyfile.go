@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"encoding/json"
 	"slices"
 	"strconv"
 
@@ -34,15 +35,6 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			...
 //		}
 //		collect <path>
-//		api <prefix> {
-//			key <secret>
-//			saas_token hmac <key> | saas_token static <token> <customerId>
-//			inspector {
-//				ttl <duration>
-//				feed_size <n>
-//				secret <secret>
-//			}
-//		}
 //		history <n>
 //		capture html [on|off]
 //		capture json <preset>
@@ -70,7 +62,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		}
 //	}
 //
-// session, key and saas_token static may be repeated. Every subdirective is optional.
+// session may be repeated. Every subdirective is optional.
 func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
 	if d.NextArg() {
@@ -164,40 +156,33 @@ func (m *Handler) parseRespectDNT(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-func (m *Handler) parseStore(d *caddyfile.Dispenser) error {
+func (m *Handler) parseStore(d *caddyfile.Dispenser) (err error) {
+	m.StoreRaw, err = parseStoreModule(d)
+	return err
+}
+
+// parseStoreModule reads `store <backend> { ... }` into the store's JSON.
+func parseStoreModule(d *caddyfile.Dispenser) (json.RawMessage, error) {
 	if !d.NextArg() {
-		return d.ArgErr()
+		return nil, d.ArgErr()
 	}
 	backend := d.Val()
 	unm, err := caddyfile.UnmarshalModule(d, "sessiontap.stores."+backend)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	m.StoreRaw = caddyconfig.JSONModuleObject(unm, "backend", backend, nil)
-	return nil
+	return caddyconfig.JSONModuleObject(unm, "backend", backend, nil), nil
 }
 
+// parseAPI refuses the api block the visitor handler once had: the
+// operator side is a directive of its own, for a site of its own.
 func (m *Handler) parseAPI(d *caddyfile.Dispenser) error {
-	m.API = &API{}
-	if err := oneArg(d, &m.API.Prefix); err != nil {
-		return err
-	}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		parse, ok := apiOptions[d.Val()]
-		if !ok {
-			return unrecognized(d, "api: unrecognized option", apiOptionNames)
-		}
-		if err := parse(m.API, d); err != nil {
-			return err
-		}
-	}
-	if len(m.API.Keys) == 0 {
-		return d.Err("api: at least one key is required")
-	}
-	return nil
+	return d.Err("api: the operator API and inspector moved to a directive of their own, " +
+		"for a site of its own (not the shop's): sessiontap_api <prefix> { key ...; inspector }, e.g. in " +
+		"`http://localhost:8082 { bind 127.0.0.1; sessiontap_api /_sessiontap/api { ... } }`")
 }
 
-// apiOptions are the options of the api block. parseAPI dispatches on
+// apiOptions are the options of sessiontap_api. parseOperator dispatches on
 // this map and suggests from its keys, so the two agree.
 var apiOptions = map[string]func(*API, *caddyfile.Dispenser) error{
 	"key":         (*API).parseKey,

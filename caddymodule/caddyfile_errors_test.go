@@ -60,8 +60,6 @@ func TestUnrecognizedOptionsSuggest(t *testing.T) {
 		{"sessiontap {\n\tfrobnicate on\n}", `unrecognized subdirective "frobnicate", at Testfile:2`},
 		{"sessiontap {\n\tstore bigcache {\n\t\tmax_sise 1MiB\n\t}\n}", `store bigcache: unrecognized option "max_sise", did you mean "max_size"?, at Testfile:3`},
 		{"sessiontap {\n\tstore bigcache {\n\t\ttll\n\t}\n}", `store bigcache: unrecognized option "tll", did you mean "ttl"?, at Testfile:3`},
-		{"sessiontap {\n\tapi /ops {\n\t\tkye k\n\t}\n}", `api: unrecognized option "kye", did you mean "key"?, at Testfile:3`},
-		{"sessiontap {\n\tapi /ops {\n\t\tkey k\n\t\tsaas_tokn hmac k\n\t}\n}", `api: unrecognized option "saas_tokn", did you mean "saas_token"?, at Testfile:4`},
 		{"sessiontap {\n\tcapture json {\n\t\tprodcut_id id\n\t}\n}", `capture json: unrecognized option "prodcut_id", did you mean "product_id"?, at Testfile:3`},
 		{"sessiontap {\n\tcapture json {\n\t\tunitprice p\n\t}\n}", `capture json: unrecognized option "unitprice", did you mean "unit_price"?, at Testfile:3`},
 		{"sessiontap {\n\tforward talonone https://x {\n\t\tapikey k\n\t}\n}", `forward talonone: unrecognized option "apikey", did you mean "api_key"?, at Testfile:3`},
@@ -74,6 +72,22 @@ func TestUnrecognizedOptionsSuggest(t *testing.T) {
 	for _, tc := range cases {
 		var h Handler
 		err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
+		if err == nil || !strings.HasSuffix(err.Error(), tc.want) {
+			t.Errorf("%q: error\n\t%v\nwant it to end in\n\t%s", tc.input, err, tc.want)
+		}
+	}
+	operatorCases := []struct{ input, want string }{
+		{"sessiontap_api /ops {\n\tkye k\n}", `sessiontap_api: unrecognized option "kye", did you mean "key"?, at Testfile:2`},
+		{"sessiontap_api /ops {\n\tkey k\n\tsaas_tokn hmac k\n}", `sessiontap_api: unrecognized option "saas_tokn", did you mean "saas_token"?, at Testfile:3`},
+		{"sessiontap_api /ops {\n\tkey k\n\tbackend_kye b\n}", `sessiontap_api: unrecognized option "backend_kye", did you mean "backend_key"?, at Testfile:3`},
+		{"sessiontap_api /ops {\n\tkey k\n\tstroe bigcache\n}", `sessiontap_api: unrecognized option "stroe", did you mean "store"?, at Testfile:3`},
+		{"sessiontap_api /ops {\n\tkey k\n\tstore bigcache {\n\t\tmax_sise 1MiB\n\t}\n}", `store bigcache: unrecognized option "max_sise", did you mean "max_size"?, at Testfile:4`},
+		{"sessiontap_api /ops {\n\tkey k\n\tinspector {\n\t\ttll 1h\n\t}\n}", `inspector: unrecognized option "tll", did you mean "ttl"?, at Testfile:4`},
+		{"sessiontap_api /ops {\n\tkey k\n\tcollect /c\n}", `sessiontap_api: unrecognized option "collect", at Testfile:3`},
+	}
+	for _, tc := range operatorCases {
+		var o OperatorHandler
+		err := o.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
 		if err == nil || !strings.HasSuffix(err.Error(), tc.want) {
 			t.Errorf("%q: error\n\t%v\nwant it to end in\n\t%s", tc.input, err, tc.want)
 		}

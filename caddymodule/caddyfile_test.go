@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -23,10 +24,6 @@ func TestUnmarshalCaddyfileFull(t *testing.T) {
 			max_size 64MiB
 		}
 		collect /collect
-		api /ops {
-			key one
-			key {env.SESSIONTAP_KEY}
-		}
 		capture html off
 		capture_limit 1MiB
 		capture_cached on
@@ -64,9 +61,6 @@ func TestUnmarshalCaddyfileFull(t *testing.T) {
 	if h.RespectDNT == nil || *h.RespectDNT || h.OptOutCookie != "no_track" || h.Collect != "/collect" {
 		t.Errorf("options %+v", h)
 	}
-	if h.API.Prefix != "/ops" || len(h.API.Keys) != 2 || h.API.Keys[1] != "{env.SESSIONTAP_KEY}" {
-		t.Errorf("api %+v", h.API)
-	}
 	if c := h.Capture; c == nil || c.HTML == nil || *c.HTML || c.Limit != 1<<20 || !c.Cached {
 		t.Errorf("capture %+v", h.Capture)
 	}
@@ -89,6 +83,49 @@ func TestUnmarshalCaddyfileFull(t *testing.T) {
 	}
 }
 
+// TestUnmarshalOperatorCaddyfileFull: every option of sessiontap_api, and
+// its store in the syntax (and JSON) of sessiontap's.
+func TestUnmarshalOperatorCaddyfileFull(t *testing.T) {
+	o, err := parseOperator(t, `sessiontap_api /ops {
+		store bigcache {
+			name shop
+			ttl 2h
+		}
+		key one
+		key {env.SESSIONTAP_KEY}
+		backend_key {env.SHOP_BACKEND_KEY}
+		saas_token static tok-1 cust-1
+		inspector {
+			ttl 15m
+		}
+	}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Prefix != "/ops" || len(o.Keys) != 2 || o.Keys[1] != "{env.SESSIONTAP_KEY}" || len(o.KeyOrigins) != 2 || o.KeyOrigins[0] != "Testfile:6" {
+		t.Errorf("keys %+v", o.API)
+	}
+	if len(o.BackendKeys) != 1 || o.BackendKeys[0] != "{env.SHOP_BACKEND_KEY}" || o.SaaSToken == nil || o.SaaSToken.Static["tok-1"] != "cust-1" {
+		t.Errorf("backend keys and saas_token %+v %+v", o.BackendKeys, o.SaaSToken)
+	}
+	if o.Inspector == nil || time.Duration(o.Inspector.TTL) != 15*time.Minute {
+		t.Errorf("inspector %+v", o.Inspector)
+	}
+	var h Handler
+	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("sessiontap {\n\tstore bigcache {\n\t\tname shop\n\t\tttl 2h\n\t}\n}")); err != nil {
+		t.Fatal(err)
+	}
+	if string(o.StoreRaw) != string(h.StoreRaw) {
+		t.Errorf("store JSON %s, sessiontap's is %s", o.StoreRaw, h.StoreRaw)
+	}
+
+	// The prefix and the store are optional: Provision fills in the defaults.
+	o, err = parseOperator(t, "sessiontap_api {\n\tkey k\n}")
+	if err != nil || o.Prefix != "" || o.StoreRaw != nil || len(o.Keys) != 1 {
+		t.Errorf("defaults: %+v, %v", o, err)
+	}
+}
+
 func TestUnmarshalCaddyfileErrorsNameTheLine(t *testing.T) {
 	cases := []struct{ input, line, msg string }{
 		{"sessiontap {\n\tcookie\n}", ":2", "wrong argument count"},
@@ -103,8 +140,7 @@ func TestUnmarshalCaddyfileErrorsNameTheLine(t *testing.T) {
 		{"sessiontap {\n\tstore bigcache {\n\t\tmax_size lots\n\t}\n}", ":3", "max_size"},
 		{"sessiontap {\n\tstore bigcache {\n\t\tcolour red\n\t}\n}", ":3", "colour"},
 		{"sessiontap {\n\tstore nosuch\n}", ":2", "nosuch"},
-		{"sessiontap {\n\tapi /ops {\n\t\tsecret x\n\t}\n}", ":3", "secret"},
-		{"sessiontap {\n\tapi /ops\n}", ":2", "at least one key"},
+		{"sessiontap {\n\tapi /ops {\n\t\tkey k\n\t}\n}", ":2", "sessiontap_api"},
 		{"sessiontap {\n\tcolect /c\n}", ":2", "colect"},
 		{"sessiontap extra", ":1", "wrong argument count"},
 		{"sessiontap {\n\tcapture xml\n}", ":2", "expected html or json"},
@@ -126,6 +162,32 @@ func TestUnmarshalCaddyfileErrorsNameTheLine(t *testing.T) {
 	for _, tc := range cases {
 		var h Handler
 		err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(tc.input))
+		if err == nil {
+			t.Errorf("%q: no error", tc.input)
+			continue
+		}
+		if !strings.Contains(err.Error(), "Testfile"+tc.line) || !strings.Contains(err.Error(), tc.msg) {
+			t.Errorf("%q: error %q, want line %s and %q", tc.input, err, tc.line, tc.msg)
+		}
+	}
+}
+
+func TestUnmarshalOperatorCaddyfileErrorsNameTheLine(t *testing.T) {
+	cases := []struct{ input, line, msg string }{
+		{"sessiontap_api /ops {\n\tsecret x\n}", ":2", `sessiontap_api: unrecognized option "secret"`},
+		{"sessiontap_api /ops", ":1", "sessiontap_api: at least one key is required"},
+		{"sessiontap_api /ops {\n\tbackend_key b\n}", ":3", "sessiontap_api: at least one key is required"},
+		{"sessiontap_api /ops /more {\n\tkey k\n}", ":1", "wrong argument count"},
+		{"sessiontap_api /ops {\n\tkey\n}", ":2", "wrong argument count"},
+		{"sessiontap_api /ops {\n\tkey a b\n}", ":2", "wrong argument count"},
+		{"sessiontap_api /ops {\n\tkey k\n\tstore\n}", ":3", "wrong argument count"},
+		{"sessiontap_api /ops {\n\tkey k\n\tstore nosuch\n}", ":3", "nosuch"},
+		{"sessiontap_api /ops {\n\tkey k\n\tstore bigcache {\n\t\tttl forever\n\t}\n}", ":4", "ttl"},
+		{"sessiontap_api /ops {\n\tkey k\n\tstore redis {\n\t\taddress a:1\n\t}\n}", ":3", "index_key is required"},
+		{"sessiontap_api /ops {\n\tkey k\n\tinspector {\n\t\tttl soon\n\t}\n}", ":4", "inspector: ttl"},
+	}
+	for _, tc := range cases {
+		_, err := parseOperator(t, tc.input)
 		if err == nil {
 			t.Errorf("%q: no error", tc.input)
 			continue
@@ -176,8 +238,6 @@ func TestValidate(t *testing.T) {
 		"session name":   {Sessions: []SessionSource{{From: "header", Name: "X:Y"}}},
 		"our own cookie": {Sessions: []SessionSource{{From: "cookie", Name: DefaultCookieName}}},
 		"collect path":   {Collect: "collect"},
-		"api prefix":     {API: &API{Prefix: "/ops/", Keys: []string{"k"}}},
-		"collect in api": {Collect: "/ops/collect", API: &API{Prefix: "/ops", Keys: []string{"k"}}},
 	}
 	for name, h := range cases {
 		h.setDefaults()
@@ -185,8 +245,29 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	ok := Handler{Sessions: []SessionSource{{From: "cookie", Name: "2c.cId"}}, API: &API{Prefix: "/ops", Keys: []string{"k"}}}
+	ok := Handler{Sessions: []SessionSource{{From: "cookie", Name: "2c.cId"}}}
 	ok.setDefaults()
+	if err := ok.Validate(); err != nil {
+		t.Errorf("valid config refused: %v", err)
+	}
+}
+
+func TestValidateOperator(t *testing.T) {
+	cases := map[string]struct {
+		o    OperatorHandler
+		want string
+	}{
+		"trailing slash": {OperatorHandler{API: API{Prefix: "/ops/", Keys: []string{"k"}}}, "sessiontap_api: prefix must start with /"},
+		"relative":       {OperatorHandler{API: API{Prefix: "ops", Keys: []string{"k"}}}, "sessiontap_api: prefix must start with /"},
+		"root":           {OperatorHandler{API: API{Prefix: "/", Keys: []string{"k"}}}, "sessiontap_api: prefix must start with /"},
+		"inspector":      {OperatorHandler{API: API{Prefix: "/ops", Keys: []string{"k"}, Inspector: &Inspector{FeedSize: -1}}}, "inspector: feed_size"},
+	}
+	for name, tc := range cases {
+		if err := tc.o.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", name, err, tc.want)
+		}
+	}
+	ok := OperatorHandler{API: API{Prefix: "/ops", Keys: []string{"k"}, Inspector: &Inspector{}}}
 	if err := ok.Validate(); err != nil {
 		t.Errorf("valid config refused: %v", err)
 	}

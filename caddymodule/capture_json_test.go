@@ -35,10 +35,7 @@ func TestCaptureShopifyCartJSON(t *testing.T) {
 	tester := newTester(t)
 	tester.InitServer(siteConfigWith(`
 		capture json shopify
-		capture json talonone
-		api /_sessiontap/api {
-			key test-key
-		}`, "reverse_proxy "+strings.TrimPrefix(up.URL, "http://")), "caddyfile")
+		capture json talonone`, "reverse_proxy "+strings.TrimPrefix(up.URL, "http://"))+opsSite("", ""), "caddyfile")
 
 	m := metricsText(t, tester)
 	jsonBefore, htmlBefore := metricValue(m, jsonStoredMetric), metricValue(m, storedMetric)
@@ -106,10 +103,7 @@ func TestCaptureCustomJSONRoute(t *testing.T) {
 			price_divisor 100
 			cart_currency data.cart.currency
 			token data.cart.id
-		}
-		api /_sessiontap/api {
-			key test-key
-		}`, "reverse_proxy "+strings.TrimPrefix(up.URL, "http://")), "caddyfile")
+		}`, "reverse_proxy "+strings.TrimPrefix(up.URL, "http://"))+opsSite("", ""), "caddyfile")
 	c := rawClient(t)
 	fetch(t, c, "POST", "http://localhost:9080/api/cart")
 	s := sessionOf(t, c)

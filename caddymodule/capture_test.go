@@ -141,10 +141,7 @@ func compress(t *testing.T, enc, s string) []byte {
 }
 
 func captureConfig(upstream string) string {
-	return siteConfigWith(`
-		api /_sessiontap/api {
-			key test-key
-		}`, "reverse_proxy "+strings.TrimPrefix(upstream, "http://"))
+	return siteConfigWith("", "reverse_proxy "+strings.TrimPrefix(upstream, "http://")) + opsSite("", "")
 }
 
 // rawClient keeps cookies but never decompresses, so bodies compare as sent.
@@ -171,7 +168,8 @@ func fetch(t *testing.T, c *http.Client, method, url string, header ...string) (
 	return res, b
 }
 
-// sessionOf reads the visitor's session through the API.
+// sessionOf reads the visitor's session through the API, on the operator
+// site.
 func sessionOf(t *testing.T, c *http.Client) map[string]any {
 	t.Helper()
 	var id string
@@ -180,7 +178,7 @@ func sessionOf(t *testing.T, c *http.Client) map[string]any {
 			id, _, _ = strings.Cut(ck.Value, ".")
 		}
 	}
-	res, body := fetch(t, c, "GET", "http://localhost:9080/_sessiontap/api/sessions/"+id, "Authorization", "Bearer test-key")
+	res, body := fetch(t, c, "GET", opsURL+"/sessions/"+id, "Authorization", "Bearer test-key")
 	if res.StatusCode == 404 {
 		return nil
 	}
@@ -263,10 +261,7 @@ func TestSharedCacheGuard(t *testing.T) {
 
 	// capture_cached on lets it through.
 	tester.InitServer(siteConfigWith(`
-		capture_cached on
-		api /_sessiontap/api {
-			key test-key
-		}`, "reverse_proxy "+strings.TrimPrefix(up.URL, "http://")), "caddyfile")
+		capture_cached on`, "reverse_proxy "+strings.TrimPrefix(up.URL, "http://"))+opsSite("", ""), "caddyfile")
 	fetch(t, c, "GET", "http://localhost:9080/cached")
 	if s := sessionOf(t, c); !strings.Contains(fmt.Sprint(s["cart"]), "someone-else") {
 		t.Errorf("capture_cached on, yet not captured: %v", s["cart"])

@@ -22,13 +22,10 @@ func TestClaimedCustomerIsNobody(t *testing.T) {
 		}
 		forward webhook `+hookSrv.URL+` {
 			secret whsec
-		}
-		api /_sessiontap/api {
-			key test-key
 		}`, `reverse_proxy `+strings.TrimPrefix(shop.URL, "http://")+` {
 		header_up X-Logged-In {sessiontap.customer.logged_in}
 		header_up X-Ref "ref={sessiontap.customer.ref_hash}"
-	}`), "caddyfile")
+	}`)+opsSite("", ""), "caddyfile")
 	collect(t, tester, `{"customer":{"customer_reference":"victim","email":"v@example.com","marketing_permission":true},`+
 		`"cart":{"items":[{"product_id":"p","quantity":1,"unit_price":1}]}}`)
 

@@ -18,12 +18,9 @@ func TestOnlyOperatorsSeeContexts(t *testing.T) {
 	tester.InitServer(siteConfigWith(`
 		collect /_sessiontap/collect {
 			customer_token hmac `+shopKey+`
-		}
-		api /_sessiontap/api {
-			key test-key
-			saas_token hmac `+saasKey+`
-			inspector
-		}`, `respond "shop"`), "caddyfile")
+		}`, `respond "shop"`)+opsSite("", `
+		saas_token hmac `+saasKey+`
+		inspector`), "caddyfile")
 	c := rawClient(t)
 	login(t, c, "cust-alice", "alice@example.com")
 	id := sessionID(t, c)
@@ -32,7 +29,7 @@ func TestOnlyOperatorsSeeContexts(t *testing.T) {
 	if code, answer := (ctxCall{"PUT", "/session-context/acme/context/" + id + "?upsert=true", body, alice}).send(t); code != 204 {
 		t.Fatalf("Alice's context: %d %s", code, answer)
 	}
-	session := "http://localhost:9080/_sessiontap/api/sessions/" + id
+	session := opsURL + "/sessions/" + id
 	_, asOperator := fetch(t, rawClient(t), "GET", session, "Authorization", "Bearer test-key")
 	if !strings.Contains(string(asOperator), `"customer_id":"cust-alice"`) {
 		t.Fatalf("the operator's view lacks the context: %s", asOperator)
@@ -44,7 +41,7 @@ func TestOnlyOperatorsSeeContexts(t *testing.T) {
 		t.Errorf("the inspector's view: %d %s, want the operator's %s", res.StatusCode, asInspector, asOperator)
 	}
 	forged := cookie[:len(cookie)-4] + "AAAA"
-	contextURL := "http://localhost:9080/_sessiontap/api/session-context/acme/context/" + id
+	contextURL := opsURL + "/session-context/acme/context/" + id
 	for name, r := range map[string]struct {
 		url    string
 		header []string
@@ -69,7 +66,7 @@ func TestOnlyOperatorsSeeContexts(t *testing.T) {
 func inspectorSignIn(t *testing.T) string {
 	t.Helper()
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	res, err := c.PostForm("http://localhost:9080/_sessiontap/api/ui/login", url.Values{"key": {"test-key"}})
+	res, err := c.PostForm(opsURL+"/ui/login", url.Values{"key": {"test-key"}})
 	if err != nil {
 		t.Fatal(err)
 	}

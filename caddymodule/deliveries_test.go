@@ -26,7 +26,7 @@ func TestSessionDeliveriesAPI(t *testing.T) {
 	eachStore(t, func(t *testing.T, store, _ string) {
 		calls.Store(0)
 		tester := newTester(t)
-		tester.InitServer(siteConfig(store+`
+		tester.InitServer(storeSiteConfig(store, `
 		forward webhook `+upstreamSrv.URL+` {
 			secret whsec
 		}
@@ -59,7 +59,7 @@ func TestSessionDeliveriesAPI(t *testing.T) {
 			} `json:"sinks"`
 		}
 		get := func() status {
-			res, out := do(t, tester, "GET", "http://localhost:9080/_sessiontap/api/sessions/"+cookie+"/deliveries", "",
+			res, out := do(t, tester, "GET", opsURL+"/sessions/"+cookie+"/deliveries", "",
 				"Authorization", "Bearer test-key")
 			if res.StatusCode != 200 {
 				t.Fatalf("deliveries: %d %s", res.StatusCode, out)
@@ -79,11 +79,11 @@ func TestSessionDeliveriesAPI(t *testing.T) {
 			st.Sinks[0].LastError.Status != 500 || !strings.Contains(st.Sinks[0].LastError.Message, "upstream is down") {
 			t.Errorf("status %+v", st)
 		}
-		if res, _ := do(t, tester, "GET", "http://localhost:9080/_sessiontap/api/sessions/nope/deliveries", "",
+		if res, _ := do(t, tester, "GET", opsURL+"/sessions/nope/deliveries", "",
 			"Authorization", "Bearer test-key"); res.StatusCode != 404 {
 			t.Errorf("unknown session: %d", res.StatusCode)
 		}
-		if res, _ := do(t, tester, "GET", "http://localhost:9080/_sessiontap/api/sessions/"+cookie+"/deliveries", ""); res.StatusCode != 401 {
+		if res, _ := do(t, tester, "GET", opsURL+"/sessions/"+cookie+"/deliveries", ""); res.StatusCode != 401 {
 			t.Errorf("without a key: %d", res.StatusCode)
 		}
 	})
@@ -103,7 +103,7 @@ func TestSessionDeliveriesGivenUp(t *testing.T) {
 	eachStore(t, func(t *testing.T, store, _ string) {
 		calls.Store(0)
 		tester := newTester(t)
-		tester.InitServer(siteConfig(store+`
+		tester.InitServer(storeSiteConfig(store, `
 		forward webhook `+upstreamSrv.URL+` {
 			secret whsec
 		}
@@ -133,7 +133,7 @@ func TestSessionDeliveriesGivenUp(t *testing.T) {
 			} `json:"last_error"`
 		}
 		get := func() (sink, string) {
-			res, out := do(t, tester, "GET", "http://localhost:9080/_sessiontap/api/sessions/"+cookie+"/deliveries", "",
+			res, out := do(t, tester, "GET", opsURL+"/sessions/"+cookie+"/deliveries", "",
 				"Authorization", "Bearer test-key")
 			if res.StatusCode != 200 {
 				t.Fatalf("deliveries: %d %s", res.StatusCode, out)

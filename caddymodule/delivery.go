@@ -257,3 +257,12 @@ func (h *Handler) cleanupDelivery() {
 		h.logger.Error("stopping the delivery engine", zap.Error(err))
 	}
 }
+
+// wireAttempts tells the live feed of every delivery attempt, so that the
+// inspector's list shows sink states as they move. Every config of an
+// engine sets the same hub's: the engine's key includes the store.
+func (h *Handler) wireAttempts() {
+	if h.engine != nil {
+		h.engine.OnAttempt(h.hub.attempt)
+	}
+}

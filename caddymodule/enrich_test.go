@@ -25,14 +25,11 @@ func TestPlaceholdersReachTheShop(t *testing.T) {
 		tester := newTester(t)
 		tester.InitServer(siteConfigWith(`
 		hide_ip `+mode+`
-		hmac_key test-hmac
-		api /_sessiontap/api {
-			key test-key
-		}`, `reverse_proxy `+strings.TrimPrefix(shop.URL, "http://")+` {
+		hmac_key test-hmac`, `reverse_proxy `+strings.TrimPrefix(shop.URL, "http://")+` {
 		header_up X-Session {sessiontap.id}
 		header_up X-Views {sessiontap.page_views}
 		header_up X-Campaign {sessiontap.utm_campaign}
-	}`), "caddyfile")
+	}`)+opsSite("", ""), "caddyfile")
 		c := rawClient(t)
 		fetch(t, c, "GET", "http://localhost:9080/?utm_campaign=spring", "Sec-Fetch-Dest", "document")
 		fetch(t, c, "GET", "http://localhost:9080/next", "Sec-Fetch-Dest", "document")

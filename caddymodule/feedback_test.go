@@ -45,21 +45,18 @@ func TestTalonOneEffectsReachTheShop(t *testing.T) {
 		forward talonone `+talon.URL+` {
 			api_key talon-key
 		}
-		hmac_key test-hmac
-		api /_sessiontap/api {
-			key test-key
-		}`, `reverse_proxy `+strings.TrimPrefix(shop.URL, "http://")+` {
+		hmac_key test-hmac`, `reverse_proxy `+strings.TrimPrefix(shop.URL, "http://")+` {
 		header_up X-Promotions {sessiontap.effects}
 		header_up X-Cart-Total {sessiontap.cart.total}
-	}`), "caddyfile")
+	}`)+opsSite("", ""), "caddyfile")
 
 	s := collect(t, tester, cartBody)
 	waitFor(t, "the effects on the session", func() bool {
-		_, body := do(t, tester, "GET", "http://localhost:9080/_sessiontap/api/sessions/"+s.ID, "", "Authorization", "Bearer test-key")
+		_, body := do(t, tester, "GET", opsURL+"/sessions/"+s.ID, "", "Authorization", "Bearer test-key")
 		return strings.Contains(body, `"effects":[{`)
 	})
 	// The feedback is in the session's history, after the cart it answered.
-	_, body := do(t, tester, "GET", "http://localhost:9080/_sessiontap/api/sessions/"+s.ID, "", "Authorization", "Bearer test-key")
+	_, body := do(t, tester, "GET", opsURL+"/sessions/"+s.ID, "", "Authorization", "Bearer test-key")
 	var stored struct {
 		History []struct {
 			Version uint64

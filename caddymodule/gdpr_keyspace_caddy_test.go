@@ -30,12 +30,8 @@ func TestGDPRDeleteLeavesNothingInRedis(t *testing.T) {
 		forward webhook %s {
 			secret whsec
 		}
-		hmac_key %s
-		api /_sessiontap/api {
-			key test-key
-			inspector
-		}`, srv.URL, testHMACKey), `header Content-Type text/html
-	respond "<div class=\"nosto_page_type\">product</div>"`), "caddyfile")
+		hmac_key %s`, srv.URL, testHMACKey), `header Content-Type text/html
+	respond "<div class=\"nosto_page_type\">product</div>"`)+opsSite(store, "\t\tinspector"), "caddyfile")
 	c := rawClient(t)
 	fetch(t, c, "GET", "http://localhost:9080"+path, "Sec-Fetch-Dest", "document")
 	body := fmt.Sprintf(`{"customer":{"customer_reference":%q,"email":%q,"first_name":%q,"last_name":%q},`+
@@ -51,7 +47,7 @@ func TestGDPRDeleteLeavesNothingInRedis(t *testing.T) {
 		t.Fatal("before the delete Redis holds none of the canaries: the test proves nothing")
 	}
 
-	res, out := do(t, tester, "POST", "http://localhost:9080/_sessiontap/api/customers/delete", `{"email":"`+strings.ToUpper(email)+`"}`,
+	res, out := do(t, tester, "POST", opsURL+"/customers/delete", `{"email":"`+strings.ToUpper(email)+`"}`,
 		"Authorization", "Bearer test-key", "Content-Type", "application/json")
 	if res.StatusCode != 200 || out != "{\"deleted\":1}\n" {
 		t.Fatalf("delete by email: %d %s", res.StatusCode, out)

@@ -13,7 +13,7 @@ import (
 // the header pairs given, and does not follow the redirect.
 func signIn(t *testing.T, ip, key string, header ...string) *http.Response {
 	t.Helper()
-	req, _ := http.NewRequest("POST", "http://localhost:9080/_sessiontap/api/ui/login", strings.NewReader(url.Values{"key": {key}}.Encode()))
+	req, _ := http.NewRequest("POST", opsURL+"/ui/login", strings.NewReader(url.Values{"key": {key}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("X-Forwarded-For", ip)
 	for i := 0; i+1 < len(header); i += 2 {
@@ -30,7 +30,7 @@ func signIn(t *testing.T, ip, key string, header ...string) *http.Response {
 
 func bearer(t *testing.T, tester *caddytest.Tester, ip, key string) *http.Response {
 	t.Helper()
-	res, _ := from(t, tester, ip, "GET", "http://localhost:9080/_sessiontap/api/sessions/nosuchsession", "", "Authorization", "Bearer "+key)
+	res, _ := from(t, tester, ip, "GET", opsURL+"/sessions/nosuchsession", "", "Authorization", "Bearer "+key)
 	return res
 }
 
@@ -41,15 +41,10 @@ func TestKeyGuessingIsHeldPerClient(t *testing.T) {
 	tester := newTester(t)
 	tester.InitServer(proxiedGlobalOptions+`
 http://localhost:9080 {
-	sessiontap {
-		api /_sessiontap/api {
-			key test-key
-			inspector
-		}
-	}
+	sessiontap
 	respond "shop"
 }
-`, "caddyfile")
+`+opsSite("", "\t\tinspector"), "caddyfile")
 	for i := range 5 {
 		if res := bearer(t, tester, attacker, "guess"); res.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("guess %d: %d, want 401", i, res.StatusCode)
@@ -74,12 +69,9 @@ http://localhost:9080 {
 // else: not a session, not a customer's takeout, not the inspector.
 func TestBackendKeyOpensTheSessionContextAPIOnly(t *testing.T) {
 	tester := newTester(t)
-	tester.InitServer(siteConfigWith(`
-		api /_sessiontap/api {
-			key test-key
-			backend_key shop-backend-key
-			inspector
-		}`, `respond "shop"`), "caddyfile")
+	tester.InitServer(siteConfigWith("", `respond "shop"`)+opsSite("", `
+		backend_key shop-backend-key
+		inspector`), "caddyfile")
 	for _, tc := range []struct {
 		method, path, body string
 		want               int
@@ -89,7 +81,7 @@ func TestBackendKeyOpensTheSessionContextAPIOnly(t *testing.T) {
 		{"POST", "/customers/takeout", `{"customer_reference":"c1"}`, http.StatusForbidden},
 		{"POST", "/customers/delete", `{"customer_reference":"c1"}`, http.StatusForbidden},
 	} {
-		res, body := do(t, tester, tc.method, "http://localhost:9080/_sessiontap/api"+tc.path, tc.body,
+		res, body := do(t, tester, tc.method, opsURL+tc.path, tc.body,
 			"Authorization", "Bearer shop-backend-key", "Content-Type", "application/json")
 		if res.StatusCode != tc.want {
 			t.Errorf("backend key, %s %s: %d %s, want %d", tc.method, tc.path, res.StatusCode, body, tc.want)
@@ -100,7 +92,7 @@ func TestBackendKeyOpensTheSessionContextAPIOnly(t *testing.T) {
 		t.Errorf("inspector sign-in with a backend key: %d, Location %q, Set-Cookie %q", res.StatusCode, res.Header.Get("Location"), res.Header.Get("Set-Cookie"))
 	}
 	// The operator key still opens everything.
-	if res, body := do(t, tester, "GET", "http://localhost:9080/_sessiontap/api/sessions/sess-1", "", "Authorization", "Bearer test-key"); res.StatusCode != http.StatusNotFound {
+	if res, body := do(t, tester, "GET", opsURL+"/sessions/sess-1", "", "Authorization", "Bearer test-key"); res.StatusCode != http.StatusNotFound {
 		t.Errorf("operator key: %d %s", res.StatusCode, body)
 	}
 }

@@ -79,7 +79,12 @@ func (h *Handler) cookieKey() ([]byte, error) {
 // storeSecret is the secret the store keeps under name for every node
 // that shares it.
 func (h *Handler) storeSecret(name string) ([]byte, error) {
-	keeper, ok := h.sharedStore().(cache.Secrets)
+	return storeSecret(h.sharedStore(), name)
+}
+
+// storeSecret is the secret store keeps under name.
+func storeSecret(store cache.Store, name string) ([]byte, error) {
+	keeper, ok := store.(cache.Secrets)
 	if !ok {
 		return nil, errors.New("this session store keeps no secrets")
 	}

@@ -24,12 +24,9 @@ func TestDotShopSessionIDRefused(t *testing.T) {
 		hmac_key test-hmac
 		forward talonone `+talonSrv.URL+` {
 			api_key talon-key
-		}
-		api /_sessiontap/api {
-			key test-key
 		}`, `reverse_proxy `+strings.TrimPrefix(shop.URL, "http://")+` {
 		header_up X-Session {sessiontap.id}
-	}`), "caddyfile")
+	}`)+opsSite("", ""), "caddyfile")
 	for _, dots := range []string{"..", ".", "..."} {
 		c := rawClient(t)
 		res, _ := fetch(t, c, "GET", "http://localhost:9080/", "Cookie", "shopsid="+dots)

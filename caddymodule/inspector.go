@@ -14,12 +14,10 @@ import (
 	"github.com/sessiontap/caddy-sessiontap/api"
 	"github.com/sessiontap/caddy-sessiontap/feed"
 	"github.com/sessiontap/caddy-sessiontap/inspector"
-	"github.com/sessiontap/caddy-sessiontap/model"
-	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
 // Inspector turns on the live inspector, a page for operators at
-// {prefix}/ui/ of the API. Signing in takes one of the API's keys.
+// {prefix}/ui/ of the operator handler. Signing in takes one of its keys.
 type Inspector struct {
 	// TTL is how long a sign-in lasts before the key is asked for again,
 	// from 1m to 12h. Default 1h.
@@ -31,8 +29,9 @@ type Inspector struct {
 	FeedSize int `json:"feed_size,omitempty"`
 	// Secret signs the sign-in cookies, at least 16 bytes, the same on
 	// every node. Placeholders such as {env.X} are replaced. Default: a
-	// key derived from the API keys, which lets anyone holding a cookie
-	// test guesses of a key offline, so set it when the keys are short.
+	// key the store generates and keeps (in Redis, one for the fleet;
+	// embedded, one per process, so sign-ins end with a restart). Never
+	// derived from the API keys.
 	Secret string `json:"secret,omitempty"`
 }
 
@@ -54,30 +53,32 @@ func (p pooledFeed) Destruct() error {
 // nodeName names this node in feed events.
 var nodeName, _ = os.Hostname()
 
-// provisionFeed loads or starts the live feed, when the inspector is on.
-func (h *Handler) provisionFeed() error {
-	if h.API == nil || h.API.Inspector == nil {
+// provisionFeed loads or starts the live feed, when the inspector is on,
+// and lets the visitor handlers of the store publish to it.
+func (o *OperatorHandler) provisionFeed() error {
+	if o.Inspector == nil {
 		return nil
 	}
-	size := h.API.Inspector.FeedSize
+	size := o.Inspector.FeedSize
 	if size <= 0 {
 		size = feed.DefaultSize
 	}
-	key := fmt.Sprintf("feed/%p/%d", h.sharedStore(), size)
-	val, _, err := feeds.LoadOrNew(key, func() (caddy.Destructor, error) { return h.newFeed(size) })
+	key := fmt.Sprintf("feed/%p/%d", o.store, size)
+	val, _, err := feeds.LoadOrNew(key, func() (caddy.Destructor, error) { return o.newFeed(size) })
 	if err != nil {
 		return err
 	}
-	h.feedKey = key
-	h.feed = val.(pooledFeed).Feed
+	o.feedKey = key
+	o.feed = val.(pooledFeed).Feed
+	o.hub.addFeed(o.feed)
 	return nil
 }
 
 // newFeed is a Redis Stream beside the sessions when they live in Redis,
 // on a client of its own (its blocking reads must not queue visitors'
 // requests), else a ring in memory.
-func (h *Handler) newFeed(size int) (caddy.Destructor, error) {
-	rs, ok := h.storeMod.(*RedisStore)
+func (o *OperatorHandler) newFeed(size int) (caddy.Destructor, error) {
+	rs, ok := o.storeMod.(*RedisStore)
 	if !ok {
 		return pooledFeed{Feed: feed.NewRing(size), release: func() {}}, nil
 	}
@@ -89,112 +90,81 @@ func (h *Handler) newFeed(size int) (caddy.Destructor, error) {
 	return pooledFeed{Feed: feed.NewStream(client, rc.Prefix+"feed", size, observeFeedError), release: client.Close}, nil
 }
 
-// wireAttempts tells the live feed of every delivery attempt, so that the
-// inspector's list shows sink states as they move; or stops telling it,
-// when this config has no feed (the engine outlives configs).
-func (h *Handler) wireAttempts() {
-	if h.engine == nil {
+func (o *OperatorHandler) cleanupFeed() {
+	if o.feedKey == "" {
 		return
 	}
-	if h.feed == nil {
-		h.engine.OnAttempt(nil)
-		return
-	}
-	f := h.feed
-	h.engine.OnAttempt(func(sink, id string, version uint64, outcome string) {
-		f.Publish(feed.DeliveryOf(sink, id, version, outcome, nodeName))
-	})
-}
-
-// publish puts a change on the live feed. It runs on the request path;
-// Publish never blocks.
-func (h *Handler) publish(s *model.Session, e model.HistoryEntry) {
-	h.feed.Publish(feed.EventOf(s, e, nodeName))
-}
-
-func (h *Handler) cleanupFeed() {
-	if h.feedKey == "" {
-		return
-	}
-	key := h.feedKey
-	h.feedKey = ""
+	o.hub.removeFeed(o.feed)
+	key := o.feedKey
+	o.feedKey = ""
 	_, _ = feeds.Delete(key)
 }
 
 // newInspector builds the inspector over the API's keys, or nil when off.
-func (h *Handler) newInspector(cfg *api.Config) (*inspector.Inspector, error) {
-	if cfg == nil || h.API.Inspector == nil {
+func (o *OperatorHandler) newInspector(cfg *api.Config) (*inspector.Inspector, error) {
+	if o.Inspector == nil {
 		return nil, nil
 	}
 	check, err := api.KeyChecker(cfg.Keys)
 	if err != nil {
 		return nil, err
 	}
-	secret, err := h.inspectorSecret()
+	secret, err := o.inspectorSecret()
 	if err != nil {
 		return nil, err
 	}
+	b, store := o.hub, o.store
 	ic := inspector.Config{
 		Prefix: cfg.Prefix, CheckKey: check, SigningKey: inspector.SigningKey(secret), Guesses: cfg.Guesses,
-		TTL: time.Duration(h.API.Inspector.TTL), Feed: h.feed, Store: h.store,
-		Summary: h.inspectorSummary, RefHash: h.hasher.Hash, Secure: secureRequest,
+		TTL: time.Duration(o.Inspector.TTL), Feed: o.feed, Store: store,
+		Summary: o.inspectorSummary, RefHash: b.refHash, Secure: secureRequest,
+		Deliveries: b.deliveries,
+		Retry:      func(ctx context.Context, id, sink string) (string, error) { return b.retry(ctx, store, id, sink) },
 	}
-	if h.engine != nil {
-		engine := h.engine
-		ic.Deliveries = engine.Status
-		ic.Retry = h.retryDelivery
-	}
-	return inspector.New(ic, h.logger)
+	return inspector.New(ic, o.logger)
 }
 
 // inspectorSecret is what signs the inspector's sign-ins: its secret, or
 // else one the store keeps (for the fleet, with Redis). Never the API keys.
-func (h *Handler) inspectorSecret() ([]byte, error) {
-	if h.API.Inspector.Secret == "" {
-		s, err := h.storeSecret("inspector")
+func (o *OperatorHandler) inspectorSecret() ([]byte, error) {
+	if o.Inspector.Secret == "" {
+		s, err := storeSecret(o.store, "inspector")
 		if err != nil {
-			return nil, fmt.Errorf("api: inspector: %w (or configure its secret)", err)
+			return nil, fmt.Errorf("sessiontap_api: inspector: %w (or configure its secret)", err)
 		}
 		return s, nil
 	}
-	secret := caddy.NewReplacer().ReplaceKnown(h.API.Inspector.Secret, "")
+	secret := caddy.NewReplacer().ReplaceKnown(o.Inspector.Secret, "")
 	if len(secret) < 16 {
-		return nil, errors.New("api: inspector: secret must be at least 16 bytes (is its environment variable set?)")
+		return nil, errors.New("sessiontap_api: inspector: secret must be at least 16 bytes (is its environment variable set?)")
 	}
 	return []byte(secret), nil
 }
 
-// retryDelivery retries one sink's delivery of the session as it is
-// stored now.
-func (h *Handler) retryDelivery(ctx context.Context, id, sink string) (string, error) {
-	s, err := h.store.Get(ctx, id)
-	if err != nil {
-		return "", err
-	}
-	return h.engine.Retry(ctx, sink, &upstream.Update{Session: *s, Changed: model.ChangeCart | model.ChangeCustomer | model.ChangeOrder, OccurredAt: s.UpdatedAt})
-}
-
-// inspectorSummary is the summary strip: this config's captures by source
-// and outcome, each sink's queue and losses, and the store's size, in the
-// admin view's shapes (/sessiontap/stats).
-func (h *Handler) inspectorSummary(context.Context) any {
+// inspectorSummary is the summary strip: the captures of the visitor
+// handlers on this store by source and outcome, each sink's queue and
+// losses, and the store's size, in the admin view's shapes
+// (/sessiontap/stats).
+func (o *OperatorHandler) inspectorSummary(context.Context) any {
 	var captures CaptureTotals
-	captures.add(h.handler.Stats())
+	for _, v := range o.hub.visitorList() {
+		captures.add(v.handler.Stats())
+	}
 	sinks := []SinkStats{}
-	if h.engine != nil {
-		for _, s := range h.engine.Stats() {
+	for _, e := range o.hub.engines() {
+		for _, s := range e.Stats() {
 			sinks = append(sinks, sinkStatsOf(s))
 		}
 	}
-	return map[string]any{"captures": captures, "sinks": sinks, "store": h.store.Stats()}
+	return map[string]any{"captures": captures, "sinks": sinks, "store": o.store.Stats()}
 }
 
 func (i *Inspector) validate() error {
 	if i.TTL < 0 || (i.TTL > 0 && time.Duration(i.TTL) < time.Minute) || time.Duration(i.TTL) > 12*time.Hour {
-		return errors.New("api: inspector: ttl must be from 1m to 12h")
+		return errors.New("inspector: ttl must be from 1m to 12h")
 	}
 	if i.FeedSize < 0 || i.FeedSize > 100000 {
-		return errors.New("api: inspector: feed_size must be between 1 and 100000")
+		return errors.New("inspector: feed_size must be between 1 and 100000")
 	}
 	return nil
 }
@@ -208,7 +178,7 @@ func (a *API) parseInspector(d *caddyfile.Dispenser) error {
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
 		if opt != "ttl" && opt != "feed_size" && opt != "secret" {
-			return unrecognized(d, "api: inspector: unrecognized option", []string{"feed_size", "secret", "ttl"})
+			return unrecognized(d, "inspector: unrecognized option", []string{"feed_size", "secret", "ttl"})
 		}
 		var arg string
 		if err := oneArg(d, &arg); err != nil {
@@ -218,7 +188,7 @@ func (a *API) parseInspector(d *caddyfile.Dispenser) error {
 		case "ttl":
 			v, err := caddy.ParseDuration(arg)
 			if err != nil {
-				return d.Errf("api: inspector: ttl: %v", err)
+				return d.Errf("inspector: ttl: %v", err)
 			}
 			a.Inspector.TTL = caddy.Duration(v)
 		case "secret":
@@ -226,7 +196,7 @@ func (a *API) parseInspector(d *caddyfile.Dispenser) error {
 		case "feed_size":
 			n, err := strconv.Atoi(arg)
 			if err != nil || n < 1 {
-				return d.Errf("api: inspector: feed_size must be a positive number, not %q", arg)
+				return d.Errf("inspector: feed_size must be a positive number, not %q", arg)
 			}
 			a.Inspector.FeedSize = n
 		}

@@ -17,18 +17,29 @@ func parseHandler(t *testing.T, input string) (*Handler, error) {
 	return h, err
 }
 
+func parseOperator(t *testing.T, input string) (*OperatorHandler, error) {
+	t.Helper()
+	o := new(OperatorHandler)
+	err := o.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input))
+	return o, err
+}
+
 func TestCaddyfileInspectorAndHistory(t *testing.T) {
-	h, err := parseHandler(t, "sessiontap {\n\thistory 5\n\tapi /ops {\n\t\tkey k\n\t\tinspector {\n\t\t\tttl 15m\n\t\t\tfeed_size 300\n\t\t}\n\t}\n}")
+	h, err := parseHandler(t, "sessiontap {\n\thistory 5\n}")
+	if err != nil || h.History == nil || *h.History != 5 {
+		t.Fatalf("history: %+v, %v", h.History, err)
+	}
+	o, err := parseOperator(t, "sessiontap_api /ops {\n\tkey k\n\tinspector {\n\t\tttl 15m\n\t\tfeed_size 300\n\t\tsecret {env.INSPECTOR_SECRET}\n\t}\n}")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *h.History != 5 || h.API.Inspector == nil || time.Duration(h.API.Inspector.TTL) != 15*time.Minute || h.API.Inspector.FeedSize != 300 {
-		b, _ := json.Marshal(h)
+	if in := o.Inspector; in == nil || time.Duration(in.TTL) != 15*time.Minute || in.FeedSize != 300 || in.Secret != "{env.INSPECTOR_SECRET}" {
+		b, _ := json.Marshal(o)
 		t.Fatalf("parsed %s", b)
 	}
-	h, err = parseHandler(t, "sessiontap {\n\tapi /ops {\n\t\tkey k\n\t\tinspector\n\t}\n}")
-	if err != nil || h.API.Inspector == nil || h.History != nil {
-		t.Fatalf("a bare inspector line: %+v, %v", h.API, err)
+	o, err = parseOperator(t, "sessiontap_api /ops {\n\tkey k\n\tinspector\n}")
+	if err != nil || o.Inspector == nil || *o.Inspector != (Inspector{}) {
+		t.Fatalf("a bare inspector line: %+v, %v", o.API, err)
 	}
 }
 
@@ -36,10 +47,6 @@ func TestCaddyfileInspectorErrorsNameTheLine(t *testing.T) {
 	cases := []struct{ input, want string }{
 		{"sessiontap {\n\thistory lots\n}", `history: must be a number from 0 to 100, not "lots", at Testfile:2`},
 		{"sessiontap {\n\thistory 101\n}", `history: must be a number from 0 to 100, not "101", at Testfile:2`},
-		{"sessiontap {\n\tapi /ops {\n\t\tkey k\n\t\tinspector {\n\t\t\tttl soon\n\t\t}\n\t}\n}", `api: inspector: ttl: `},
-		{"sessiontap {\n\tapi /ops {\n\t\tkey k\n\t\tinspector {\n\t\t\tfeed_size 0\n\t\t}\n\t}\n}", `api: inspector: feed_size must be a positive number, not "0", at Testfile:5`},
-		{"sessiontap {\n\tapi /ops {\n\t\tkey k\n\t\tinspector {\n\t\t\ttll 1h\n\t\t}\n\t}\n}", `api: inspector: unrecognized option "tll", did you mean "ttl"?, at Testfile:5`},
-		{"sessiontap {\n\tapi /ops {\n\t\tkey k\n\t\tinspector on\n\t}\n}", `wrong argument count or unexpected line ending after 'on', at Testfile:4`},
 	}
 	for _, tc := range cases {
 		_, err := parseHandler(t, tc.input)
@@ -47,10 +54,25 @@ func TestCaddyfileInspectorErrorsNameTheLine(t *testing.T) {
 			t.Errorf("%q:\n\tgot  %v\n\twant %s", tc.input, err, tc.want)
 		}
 	}
+	operatorCases := []struct{ input, want string }{
+		{"sessiontap_api /ops {\n\tkey k\n\tinspector {\n\t\tttl soon\n\t}\n}", `inspector: ttl: `},
+		{"sessiontap_api /ops {\n\tkey k\n\tinspector {\n\t\tttl 10s\n\t}\n}", `inspector: ttl must be from 1m to 12h`},
+		{"sessiontap_api /ops {\n\tkey k\n\tinspector {\n\t\tfeed_size 0\n\t}\n}", `inspector: feed_size must be a positive number, not "0", at Testfile:4`},
+		{"sessiontap_api /ops {\n\tkey k\n\tinspector {\n\t\ttll 1h\n\t}\n}", `inspector: unrecognized option "tll", did you mean "ttl"?, at Testfile:4`},
+		{"sessiontap_api /ops {\n\tkey k\n\tinspector on\n}", `wrong argument count or unexpected line ending after 'on', at Testfile:3`},
+	}
+	for _, tc := range operatorCases {
+		_, err := parseOperator(t, tc.input)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q:\n\tgot  %v\n\twant %s", tc.input, err, tc.want)
+		}
+		if err != nil && strings.HasPrefix(err.Error(), "api: ") {
+			t.Errorf("%q: %v names the old api block", tc.input, err)
+		}
+	}
 }
 
 func TestValidateInspector(t *testing.T) {
-	n := 20
 	for _, tc := range []struct {
 		in   Inspector
 		want string
@@ -59,9 +81,8 @@ func TestValidateInspector(t *testing.T) {
 		{Inspector{TTL: caddy.Duration(13 * time.Hour)}, "ttl must be from 1m to 12h"},
 		{Inspector{FeedSize: 1 << 20}, "feed_size must be between 1 and 100000"},
 	} {
-		h := &Handler{History: &n, API: &API{Prefix: "/ops", Keys: []string{"k"}, Inspector: &tc.in}}
-		h.setDefaults()
-		if err := h.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+		o := &OperatorHandler{API: API{Prefix: "/ops", Keys: []string{"k"}, Inspector: &tc.in}}
+		if err := o.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v, want %q", tc.in, err, tc.want)
 		}
 	}

@@ -27,14 +27,42 @@ const globalOptions = `{
 }
 `
 
-func siteConfig(sessiontap, body string) string {
-	return siteConfigWith(sessiontap+`
-		api /_sessiontap/api {
-			key test-key
-		}`, `respond "`+body+`"`)
+// opsURL is the operator API on the operator site of these tests (opsSite).
+const opsURL = "http://localhost:9081/_sessiontap/api"
+
+// opsSite is the operator handler on a site of its own, :9081 (never the
+// shop's site, which it refuses): sessiontap_api at /_sessiontap/api with
+// key test-key, the store block store ("" for the default bigcache; give
+// it the shop's, so that both see the same sessions) and more options.
+func opsSite(store, options string) string {
+	return `
+http://localhost:9081 {
+	sessiontap_api /_sessiontap/api {
+` + store + `
+		key test-key
+` + options + `
+	}
+}
+`
 }
 
-// siteConfigWith is a site on :9080 with a sessiontap block and one handler.
+// siteConfig is the shop on :9080, whose sessiontap (on the default store)
+// answers body, and the operator site on :9081.
+func siteConfig(sessiontap, body string) string {
+	if strings.Contains(sessiontap, "store ") {
+		// The operator site would read another store: say it with storeSiteConfig.
+		panic("siteConfig: a store block belongs in storeSiteConfig")
+	}
+	return storeSiteConfig("", sessiontap, body)
+}
+
+// storeSiteConfig is siteConfig with the store block store on both sites.
+func storeSiteConfig(store, sessiontap, body string) string {
+	return siteConfigWith(store+"\n"+sessiontap, `respond "`+body+`"`) + opsSite(store, "")
+}
+
+// siteConfigWith is the shop alone: a site on :9080 with a sessiontap
+// block and one handler. Add opsSite for the operator side.
 func siteConfigWith(sessiontap, next string) string {
 	return globalOptions + `
 http://localhost:9080 {
@@ -105,7 +133,7 @@ func do(t *testing.T, tester *caddytest.Tester, method, url, body string, header
 
 // collect posts body to the collect endpoint, which answers the version
 // and nothing else, and reads the session it wrote through the operator API
-// (the config's api block with key test-key). A header pair naming
+// (the config's operator site, opsSite, with key test-key). A header pair naming
 // X-Shop-Session with a valid id says the session is that one; otherwise it
 // is the one of our cookie in the tester's jar.
 func collect(t *testing.T, tester *caddytest.Tester, body string, header ...string) session {
@@ -150,7 +178,7 @@ func collectedID(t *testing.T, tester *caddytest.Tester, res *http.Response, hea
 
 func apiGet(t *testing.T, tester *caddytest.Tester, id string) (int, session) {
 	t.Helper()
-	res, out := do(t, tester, "GET", "http://localhost:9080/_sessiontap/api/sessions/"+id, "", "Authorization", "Bearer test-key")
+	res, out := do(t, tester, "GET", opsURL+"/sessions/"+id, "", "Authorization", "Bearer test-key")
 	var s session
 	if res.StatusCode == 200 {
 		if err := json.Unmarshal([]byte(out), &s); err != nil {
@@ -180,19 +208,15 @@ func TestCaddyfileEndToEnd(t *testing.T) {
 	}
 
 	// Without the key: 401 and nothing else.
-	res, body = do(t, tester, "GET", "http://localhost:9080/_sessiontap/api/sessions/"+s.ID, "")
+	res, body = do(t, tester, "GET", opsURL+"/sessions/"+s.ID, "")
 	if res.StatusCode != 401 || strings.Contains(body, "181503") {
 		t.Errorf("no key: %d %s", res.StatusCode, body)
 	}
-	// Operators are never given a visitor cookie: the API answers before
-	// identity runs (asked without the tester's cookie jar).
-	plain, err := http.Get("http://localhost:9080/_sessiontap/api/sessions/" + s.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	plain.Body.Close()
-	if plain.StatusCode != 401 || plain.Header.Get("Set-Cookie") != "" {
-		t.Errorf("API without cookie or key: %d, Set-Cookie %q", plain.StatusCode, plain.Header.Get("Set-Cookie"))
+	// The shop's site serves no API: with the key, the API's path there is
+	// one of the shop's pages like any other (its next handler answers).
+	res, body = do(t, tester, "GET", "http://localhost:9080/_sessiontap/api/sessions/"+s.ID, "", "Authorization", "Bearer test-key")
+	if res.StatusCode != 200 || body != "shop page" {
+		t.Errorf("the API's path on the shop's site: %d %q, want the shop's page", res.StatusCode, body)
 	}
 	// Bad input: 400 naming the field; wrong method: 405.
 	res, body = do(t, tester, "POST", "http://localhost:9080/_sessiontap/collect", `{"cart":{"items":[{"product_id":"1","quantity":0,"unit_price":1}]}}`, "Content-Type", "application/json")
@@ -204,7 +228,7 @@ func TestCaddyfileEndToEnd(t *testing.T) {
 	}
 
 	// GDPR delete, then the session is gone.
-	res, _ = do(t, tester, "DELETE", "http://localhost:9080/_sessiontap/api/sessions/"+s.ID, "", "Authorization", "Bearer test-key")
+	res, _ = do(t, tester, "DELETE", opsURL+"/sessions/"+s.ID, "", "Authorization", "Bearer test-key")
 	if res.StatusCode != 204 {
 		t.Errorf("DELETE: %d", res.StatusCode)
 	}
@@ -261,9 +285,16 @@ func TestJSONConfig(t *testing.T) {
 			 "cookie": {"name": "shop_sid", "max_age": 3600000000000},
 			 "sessions": [{"from": "cookie", "name": "2c.cId"}],
 			 "store": {"backend": "bigcache", "name": "json-test", "ttl": 7200000000000, "max_size": 16777216},
-			 "collect": "/collect",
-			 "api": {"prefix": "/ops", "keys": ["json-key"]}},
+			 "collect": "/collect"},
 			{"handler": "static_response", "body": "shop page"}
+		]}],
+		"automatic_https": {"disable": true}
+	}, "ops": {
+		"listen": [":9081"],
+		"routes": [{"handle": [
+			{"handler": "sessiontap_api", "prefix": "/ops", "keys": ["json-key"],
+			 "store": {"backend": "bigcache", "name": "json-test", "ttl": 7200000000000, "max_size": 16777216}},
+			{"handler": "static_response", "body": "ops home"}
 		]}],
 		"automatic_https": {"disable": true}
 	}}}}
@@ -277,9 +308,17 @@ func TestJSONConfig(t *testing.T) {
 	if res.StatusCode != 200 || body != `{"version":1}`+"\n" {
 		t.Fatalf("collect: %d %s", res.StatusCode, body)
 	}
-	res, body = do(t, tester, "GET", "http://localhost:9080/ops/sessions/nosto-xyz", "", "Authorization", "Bearer json-key")
+	res, body = do(t, tester, "GET", "http://localhost:9081/ops/sessions/nosto-xyz", "", "Authorization", "Bearer json-key")
 	if res.StatusCode != 200 || !strings.Contains(body, `"product_id":"181503"`) {
 		t.Errorf("API: %d %s", res.StatusCode, body)
+	}
+	// Outside its prefix the operator handler hands on; the shop's server
+	// has no API.
+	if _, body := do(t, tester, "GET", "http://localhost:9081/", ""); body != "ops home" {
+		t.Errorf("operator site outside the prefix: %q", body)
+	}
+	if res, body := do(t, tester, "GET", "http://localhost:9080/ops/sessions/nosto-xyz", "", "Authorization", "Bearer json-key"); res.StatusCode != 200 || body != "shop page" {
+		t.Errorf("the API's path on the shop's server: %d %q", res.StatusCode, body)
 	}
 }
 
@@ -291,7 +330,7 @@ func TestReloadKeepsSessions(t *testing.T) {
 	s := collect(t, tester, cartBody)
 
 	for i := range 3 {
-		changed := siteConfig(fmt.Sprintf("\t\tstore bigcache {\n\t\t\tttl %dh\n\t\t}", 2+i), fmt.Sprintf("after reload %d", i))
+		changed := storeSiteConfig(fmt.Sprintf("\t\tstore bigcache {\n\t\t\tttl %dh\n\t\t}", 2+i), "", fmt.Sprintf("after reload %d", i))
 		tester.InitServer(changed, "caddyfile")
 		if _, body := do(t, tester, "GET", "http://localhost:9080/", ""); body != fmt.Sprintf("after reload %d", i) {
 			t.Fatalf("new config not active: %q", body)

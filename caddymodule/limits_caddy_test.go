@@ -34,18 +34,19 @@ const (
 	victimIP = "198.51.100.7"
 )
 
-func proxiedSite(sessiontap, next string) string {
+// proxiedSite is the shop behind a trusted proxy, its sessiontap on the
+// store block store ("" for the default) followed by next, and the
+// operator site on the same store.
+func proxiedSite(store, sessiontap, next string) string {
 	return proxiedGlobalOptions + `
 http://localhost:9080 {
 	sessiontap {
+` + store + `
 ` + sessiontap + `
-		api /_sessiontap/api {
-			key test-key
-		}
 	}
 	` + next + `
 }
-`
+` + opsSite(store, "")
 }
 
 // bigCart is a valid collect body of about size bytes: a cart of items
@@ -99,7 +100,7 @@ func TestCollectFloodKeepsOtherClientsSessions(t *testing.T) {
 		store bigcache {
 			name limits_flood
 			max_size 1MiB
-		}`, `respond "shop"`), "caddyfile")
+		}`, "", `respond "shop"`), "caddyfile")
 	limited := func() float64 { return limitedTotal(t, tester) }
 	limitedBefore := limited()
 	res, out := from(t, tester, victimIP, "POST", collectURL, cartBody)
@@ -154,7 +155,7 @@ func TestCollectFloodKeepsOtherClientsSessions(t *testing.T) {
 // clients do not.
 func TestCollectLimit(t *testing.T) {
 	tester := newTester(t)
-	tester.InitServer(proxiedSite(`
+	tester.InitServer(proxiedSite("", `
 		limits {
 			collect 3 per 1h
 		}`, `respond "shop"`), "caddyfile")
@@ -181,7 +182,7 @@ func TestCollectLimit(t *testing.T) {
 // bound, and the session stays as it was.
 func TestSessionSizeBound(t *testing.T) {
 	tester := newTester(t)
-	tester.InitServer(proxiedSite(`
+	tester.InitServer(proxiedSite("", `
 		limits {
 			session_size 8KiB
 		}`, `respond "shop"`), "caddyfile")
@@ -217,7 +218,7 @@ func TestNewSessionFloodServesPagesUntracked(t *testing.T) {
 	tester.InitServer(proxiedSite(`
 		store bigcache {
 			name limits_pages
-		}
+		}`, `
 		limits {
 			new_sessions 5 per 1h burst 10
 		}`, "reverse_proxy "+strings.TrimPrefix(shop.URL, "http://")), "caddyfile")
@@ -267,7 +268,7 @@ func TestQueueFairness(t *testing.T) {
 func queueFairness(t *testing.T, store string) {
 	rc, srv := newReceiver(t)
 	tester := newTester(t)
-	tester.InitServer(proxiedSite(store+`
+	tester.InitServer(proxiedSite(store, `
 		forward webhook `+srv.URL+` {
 			secret whsec
 		}

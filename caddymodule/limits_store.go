@@ -30,3 +30,19 @@ func (h *Handler) sharedStore() cache.Store {
 	}
 	return nil // not provisioned
 }
+
+// hubStore is the shared store as the operator handler writes to it
+// (session contexts): bounded as the newest visitor handler of the store
+// bounds sessions, or by the default size without one.
+type hubStore struct {
+	cache.Store
+	hub *hub
+}
+
+func (b hubStore) Update(ctx context.Context, id string, fn cache.UpdateFunc) (*model.Session, error) {
+	limit := defaultSessionSize
+	if v := b.hub.newest(); v != nil {
+		limit = int(v.limits().SessionSize)
+	}
+	return b.Store.Update(cache.WithSizeLimit(ctx, limit), id, fn)
+}

@@ -17,11 +17,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/sessiontap/caddy-sessiontap/api"
 	"github.com/sessiontap/caddy-sessiontap/cache"
-	"github.com/sessiontap/caddy-sessiontap/feed"
 	"github.com/sessiontap/caddy-sessiontap/handler"
-	"github.com/sessiontap/caddy-sessiontap/inspector"
 	"github.com/sessiontap/caddy-sessiontap/model"
 	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
@@ -45,7 +42,8 @@ const (
 
 // Handler gives every visitor a session and keeps it in a session store:
 // identity from a first-party cookie or the shop's own session id, a
-// first-party collect endpoint, and an authenticated operator API.
+// first-party collect endpoint, and capture of what passes by. The
+// operator side is OperatorHandler, on a site of its own.
 type Handler struct {
 	// Cookie configures sessiontap's own first-party session cookie.
 	Cookie *Cookie `json:"cookie,omitempty"`
@@ -102,9 +100,6 @@ type Handler struct {
 	// attempts, timeouts).
 	Delivery *Delivery `json:"delivery,omitempty"`
 
-	// API turns on the operator API under a path prefix. Off when unset.
-	API *API `json:"api,omitempty"`
-
 	// History is how many of its latest changes each session keeps (what
 	// changed, from where, on which path; never values), for the API and
 	// the inspector. Default 20; 0 keeps none. About 40 bytes each.
@@ -117,7 +112,6 @@ type Handler struct {
 
 	store     cache.Store
 	handler   *handler.Handler
-	api       *api.API
 	logger    *zap.Logger
 	storeMod  any
 	engine    upstream.Deliverer
@@ -125,15 +119,15 @@ type Handler struct {
 	hasher    *upstream.Hasher
 	// pseudonyms hide our session ids in the access log.
 	pseudonyms *upstream.Pseudonyms
-	feed       feed.Feed
-	feedKey    string
-	inspector  *inspector.Inspector
+	// hub is shared with the operator handlers of the same store.
+	hub *hub
 }
 
-// API is the authenticated operator API.
+// API is the operator handler's API: its keys and the inspector.
 type API struct {
-	// Prefix is the path under which the API is served, e.g. /_sessiontap/api.
-	Prefix string `json:"prefix"`
+	// Prefix is the path under which the API is served. Default
+	// /_sessiontap/api.
+	Prefix string `json:"prefix,omitempty"`
 	// Keys are the accepted bearer keys. Placeholders such as {env.KEY}
 	// are replaced when the config loads; a key that ends up empty is ignored.
 	Keys []string `json:"keys,omitempty"`
@@ -176,15 +170,13 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.storeMod = mod
 	h.store = boundedStore{Store: h.sharedStore(), limit: int(h.limits().SessionSize)}
+	h.hub = hubOf(h.storeMod)
 	idKey, err := h.idPseudonymKey()
 	if err != nil {
 		return err
 	}
 	h.pseudonyms = upstream.NewPseudonyms(idKey)
 	if err := h.provisionDelivery(); err != nil {
-		return err
-	}
-	if err := h.provisionFeed(); err != nil {
 		return err
 	}
 	h.wireAttempts()
@@ -197,11 +189,9 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	if h.api, err = h.newAPI(); err != nil {
-		return err
-	}
 	h.handler = hh
 	trackCapture(hh.Stats())
+	h.hub.addVisitor(h)
 	return nil
 }
 
@@ -230,12 +220,9 @@ func (h *Handler) setDefaults() {
 
 func (h *Handler) historySize() int { return *h.History }
 
-// onChange is what tells the live feed of a change, or nil without one.
+// onChange is what tells the live feed of a change.
 func (h *Handler) onChange() func(*model.Session, model.HistoryEntry) {
-	if h.feed == nil {
-		return nil
-	}
-	return h.publish
+	return h.hub.publish
 }
 
 func (h *Handler) handlerConfig() (handler.Config, error) {
@@ -321,20 +308,6 @@ func (h *Handler) Validate() error {
 	if *h.History < 0 || *h.History > maxHistory {
 		return fmt.Errorf("history: must be between 0 and %d, not %d", maxHistory, *h.History)
 	}
-	if h.API != nil && h.API.Inspector != nil {
-		if err := h.API.Inspector.validate(); err != nil {
-			return err
-		}
-	}
-	if h.API != nil {
-		p := h.API.Prefix
-		if !strings.HasPrefix(p, "/") || len(p) < 2 || strings.HasSuffix(p, "/") {
-			return fmt.Errorf("api: prefix must start with / and not end with /, e.g. /_sessiontap/api")
-		}
-		if h.Collect == p || strings.HasPrefix(h.Collect, p+"/") {
-			return fmt.Errorf("collect: path %s must not be under the api prefix %s", h.Collect, p)
-		}
-	}
 	return nil
 }
 
@@ -342,8 +315,10 @@ func (h *Handler) Validate() error {
 // its capture counters into the process totals. It runs
 // after a failed Provision too, so it only releases what it holds.
 func (h *Handler) Cleanup() error {
+	if h.hub != nil {
+		h.hub.removeVisitor(h)
+	}
 	h.cleanupDelivery()
-	h.cleanupFeed()
 	if h.handler != nil {
 		untrackCapture(h.handler.Stats())
 	}
@@ -365,15 +340,7 @@ func validToken(s string) bool {
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
-	// The API comes first so that operators are never given a visitor cookie.
-	if h.inspector != nil && h.inspector.Owns(r.URL.Path) {
-		h.inspector.ServeHTTP(w, r)
-		return nil
-	}
-	if h.api != nil && h.api.Owns(r.URL.Path) {
-		h.api.ServeHTTP(w, r)
-		return nil
-	}
+	dropOperatorCookie(r)
 	h.preparePlaceholders(r)
 	return h.handler.Serve(w, r, next)
 }

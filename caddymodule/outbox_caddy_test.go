@@ -21,13 +21,14 @@ func TestRedisStoreDeliversThroughOutbox(t *testing.T) {
 	prefix := testRedisPrefix()
 	rc, srv := newReceiver(t)
 	site := func(attempts int, body string) string {
-		return siteConfig(fmt.Sprintf(`
+		store := fmt.Sprintf(`
 		store redis {
 			address %s
 			prefix %s
 			index_key %s
 			timeout 2s
-		}
+		}`, addr, prefix, testIndexKey)
+		return storeSiteConfig(store, fmt.Sprintf(`
 		forward webhook %s {
 			secret whsec
 		}
@@ -37,7 +38,7 @@ func TestRedisStoreDeliversThroughOutbox(t *testing.T) {
 			timeout 2s
 			lease 30s
 			grace 1s
-		}`, addr, prefix, testIndexKey, srv.URL, testHMACKey, attempts), body)
+		}`, srv.URL, testHMACKey, attempts), body)
 	}
 	tester := newTester(t)
 	tester.InitServer(site(100, "one"), "caddyfile")

@@ -46,12 +46,9 @@ func (hs *headerShop) last(t *testing.T) http.Header {
 func TestControlCharacterInCampaignKeepsVisitorServed(t *testing.T) {
 	hs, shop := newHeaderShop(t)
 	tester := newTester(t)
-	tester.InitServer(siteConfigWith(`
-		api /_sessiontap/api {
-			key test-key
-		}`, `reverse_proxy `+strings.TrimPrefix(shop.URL, "http://")+` {
+	tester.InitServer(siteConfigWith("", `reverse_proxy `+strings.TrimPrefix(shop.URL, "http://")+` {
 		header_up X-Src {sessiontap.utm_source}
-	}`), "caddyfile")
+	}`)+opsSite("", ""), "caddyfile")
 	c := rawClient(t)
 	if res, _ := fetch(t, c, "GET", "http://localhost:9080/?utm_source=a%01b%7Fc%0Ad", "Sec-Fetch-Dest", "document"); res.StatusCode != 200 {
 		t.Fatalf("the attack visit: %d", res.StatusCode)
@@ -94,15 +91,12 @@ func TestUntrackedRequestsGetEmptyPlaceholders(t *testing.T) {
 	hs, shop := newHeaderShop(t)
 	tester := newTester(t)
 	tester.InitServer(siteConfigWith(`
-		opt_out_cookie no_tracking
-		api /_sessiontap/api {
-			key test-key
-		}`, `reverse_proxy `+strings.TrimPrefix(shop.URL, "http://")+` {
+		opt_out_cookie no_tracking`, `reverse_proxy `+strings.TrimPrefix(shop.URL, "http://")+` {
 		header_up X-Session "id={sessiontap.id}"
 		header_up X-Cart "count={sessiontap.cart.count}"
 		header_up X-Login "in={sessiontap.customer.logged_in}"
 		header_up X-Landing "page={sessiontap.landing_page}"
-	}`), "caddyfile")
+	}`)+opsSite("", ""), "caddyfile")
 	optOuts := [][]string{{"DNT", "1"}, {"Sec-GPC", "1"}, {"Cookie", "no_tracking=1"}}
 	for _, h := range optOuts {
 		c := rawClient(t)

@@ -27,11 +27,7 @@ http://localhost:9080 {
 		format json
 	}
 	log_append cart_count {sessiontap.cart.count}
-	sessiontap {
-		api /_sessiontap/api {
-			key test-key
-		}
-	}
+	sessiontap
 	# Deferred: set when the response is written, after sessiontap ran.
 	header >X-Cart-Count {sessiontap.cart.count}
 	@emptyCheckout {
@@ -41,7 +37,7 @@ http://localhost:9080 {
 	respond @emptyCheckout "your cart is empty" 409
 	reverse_proxy `+strings.TrimPrefix(up.URL, "http://")+`
 }
-`, "caddyfile")
+`+opsSite("", ""), "caddyfile")
 
 	c := rawClient(t)
 	res, body := fetch(t, c, "GET", "http://localhost:9080/checkout")

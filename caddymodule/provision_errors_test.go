@@ -33,6 +33,12 @@ func site(block string) string {
 	return ":8080 {\n\tsessiontap {\n" + block + "\n\t}\n\trespond ok\n}\n"
 }
 
+// operatorSite wraps sessiontap_api's block in a site of its own; the
+// block's first line is line 3.
+func operatorSite(block string) string {
+	return ":8081 {\n\tsessiontap_api /ops {\n" + block + "\n\t}\n\trespond ok\n}\n"
+}
+
 // TestEmptySecretNamesOptionPlaceholderAndLine: a sink's secret whose
 // {env.X} is unset fails validation with the option, the placeholder and
 // the option's line (the forward line is 3, the option's 4 or later).
@@ -54,8 +60,6 @@ func TestEmptySecretNamesOptionPlaceholderAndLine(t *testing.T) {
 			`cookie: secret must be at least 16 bytes, got 9; generate one with: openssl rand -base64 32, at Caddyfile:3`},
 		{"\t\tcollect /c {\n\t\t\tcustomer_token hmac {env.SESSIONTAP_TEST_UNSET}\n\t\t}",
 			`collect: customer_token hmac "{env.SESSIONTAP_TEST_UNSET}" is empty after replacing placeholders (is SESSIONTAP_TEST_UNSET set?), at Caddyfile:4`},
-		{"\t\tapi /ops {\n\t\t\tkey k\n\t\t\tsaas_token hmac {env.SESSIONTAP_TEST_UNSET}\n\t\t}",
-			`api: saas_token hmac "{env.SESSIONTAP_TEST_UNSET}" is empty after replacing placeholders (is SESSIONTAP_TEST_UNSET set?), at Caddyfile:5`},
 	}
 	for _, tc := range cases {
 		// hmac_key after the block, so that the lines above stay put.
@@ -63,6 +67,12 @@ func TestEmptySecretNamesOptionPlaceholderAndLine(t *testing.T) {
 		if err == nil || !strings.HasSuffix(err.Error(), tc.want) {
 			t.Errorf("error\n\t%v\nwant it to end in\n\t%s", err, tc.want)
 		}
+	}
+	// The operator handler's saas_token, on its own site.
+	err := validateCaddyfile(t, operatorSite("\t\tkey k\n\t\tsaas_token hmac {env.SESSIONTAP_TEST_UNSET}"))
+	want := `saas_token hmac "{env.SESSIONTAP_TEST_UNSET}" is empty after replacing placeholders (is SESSIONTAP_TEST_UNSET set?), at Caddyfile:4`
+	if err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("error\n\t%v\nwant it to end in\n\t%s", err, want)
 	}
 }
 
@@ -73,15 +83,13 @@ func TestAPIKeysEmptyAfterPlaceholders(t *testing.T) {
 	t.Setenv("SESSIONTAP_TEST_UNSET", "")
 	t.Setenv("SESSIONTAP_TEST_UNSET2", "")
 	t.Setenv("SESSIONTAP_TEST_SET", "s3cret-value")
-	block := "\t\thmac_key {env.SESSIONTAP_TEST_SET}\n" +
-		"\t\tapi /ops {\n" +
-		"\t\t\tkey {env.SESSIONTAP_TEST_UNSET}\n" +
-		"\t\t\tkey {env.SESSIONTAP_TEST_UNSET2}\n" +
-		"\t\t}"
-	err := validateCaddyfile(t, site(block))
-	want := `api: no usable key (a key that is empty is ignored): ` +
-		`key "{env.SESSIONTAP_TEST_UNSET}" is empty after replacing placeholders (is SESSIONTAP_TEST_UNSET set?), at Caddyfile:5; ` +
-		`key "{env.SESSIONTAP_TEST_UNSET2}" is empty after replacing placeholders (is SESSIONTAP_TEST_UNSET2 set?), at Caddyfile:6`
+	block := "\t\tbackend_key {env.SESSIONTAP_TEST_SET}\n" +
+		"\t\tkey {env.SESSIONTAP_TEST_UNSET}\n" +
+		"\t\tkey {env.SESSIONTAP_TEST_UNSET2}"
+	err := validateCaddyfile(t, operatorSite(block))
+	want := `no usable key (a key that is empty is ignored): ` +
+		`key "{env.SESSIONTAP_TEST_UNSET}" is empty after replacing placeholders (is SESSIONTAP_TEST_UNSET set?), at Caddyfile:4; ` +
+		`key "{env.SESSIONTAP_TEST_UNSET2}" is empty after replacing placeholders (is SESSIONTAP_TEST_UNSET2 set?), at Caddyfile:5`
 	if err == nil || !strings.HasSuffix(err.Error(), want) {
 		t.Errorf("error\n\t%v\nwant it to end in\n\t%s", err, want)
 	}
@@ -90,7 +98,7 @@ func TestAPIKeysEmptyAfterPlaceholders(t *testing.T) {
 	}
 
 	withUsableKey := strings.Replace(block, "{env.SESSIONTAP_TEST_UNSET2}", "{env.SESSIONTAP_TEST_SET}", 1)
-	if err := validateCaddyfile(t, site(withUsableKey)); err != nil {
+	if err := validateCaddyfile(t, operatorSite(withUsableKey)); err != nil {
 		t.Errorf("one usable key left, config refused: %v", err)
 	}
 }

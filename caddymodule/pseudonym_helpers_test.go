@@ -14,7 +14,7 @@ func storePseudonyms(t *testing.T, name string) *upstream.Pseudonyms {
 	var key []byte
 	stores.Range(func(k, v any) bool {
 		if k == "bigcache/"+name {
-			key, _ = v.(pooledStore).Secret(context.Background(), "session-pseudonym")
+			key, _ = v.(*lazyBigcache).Secret(context.Background(), "session-pseudonym")
 			return false
 		}
 		return true

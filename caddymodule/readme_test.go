@@ -16,6 +16,7 @@ import (
 //	<!-- caddyfile: site -->              directives of a site
 //	<!-- caddyfile: sessiontap -->        subdirectives of sessiontap
 //	<!-- caddyfile: sessiontap+redis -->  the same, with a Redis store
+//	<!-- caddyfile: sessiontap_api -->    options of sessiontap_api
 //	<!-- caddyfile: syntax -->            a summary with <placeholders>, not a config
 //
 // A block without its line fails the test, so none is left unchecked by
@@ -68,6 +69,8 @@ func checkBlock(t *testing.T, kind, block string) {
 	case "sessiontap+redis":
 		store := fmt.Sprintf("store redis {\n\taddress %s\n\tprefix %s\n\tindex_key %s\n}\n", redisAddr(t), testRedisPrefix(), testIndexKey)
 		config = ":8080 {\n\tsessiontap {\n" + store + block + "\n\t}\n\trespond ok\n}\n"
+	case "sessiontap_api":
+		config = ":8080 {\n\tsessiontap_api {\n" + block + "\n\t}\n}\n"
 	default:
 		t.Fatalf("unknown kind %q", kind)
 	}

@@ -109,7 +109,10 @@ func (e *echoServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // echoSite forwards to Talon.One and to two Emporix: one whose token
 // endpoint echoes, one whose API does; every attempt fails at once.
 func echoSite(store, logPath string, talon, empToken, empAPI *echoServer) string {
-	global := strings.Replace(globalOptions, "grace_period 1ns", "grace_period 1ns\n\tlog {\n\t\toutput file "+logPath+
+	// auto_https off: the operator site's port is not http_port, and
+	// automatic HTTPS would log (at DEBUG) the whole config, with every
+	// secret the test then finds in the log.
+	global := strings.Replace(globalOptions, "grace_period 1ns", "grace_period 1ns\n\tauto_https off\n\tlog {\n\t\toutput file "+logPath+
 		"\n\t\tformat json\n\t\tlevel DEBUG\n\t}", 1)
 	emporix := func(name, u string) string {
 		return fmt.Sprintf("\t\tforward emporix %s {\n\t\t\tname %s\n\t\t\ttenant acme\n\t\t\tclient_id %s\n\t\t\tclient_secret %q\n\t\t}\n",
@@ -123,9 +126,6 @@ http://localhost:9080 {
 		collect /_sessiontap/collect {
 			customer_token hmac ` + echoTokenKey + `
 		}
-		api /_sessiontap/api {
-			key test-key
-		}
 		forward talonone ` + talon.URL + ` {
 			api_key "` + echoTalonKey + `"
 		}
@@ -136,7 +136,7 @@ http://localhost:9080 {
 	}
 	respond "shop"
 }
-`
+` + opsSite(store, "")
 }
 
 // echoSecrets are the configuration's secrets an echo may carry.
@@ -229,7 +229,7 @@ func TestEchoingUpstreamLeaksNothing(t *testing.T) {
 		for range caddyEchoEncoders {
 			id := collectVerified(t)
 			msgs := deliveryErrors(t, func() string {
-				_, out := do(t, tester, "GET", "http://localhost:9080/_sessiontap/api/sessions/"+id+"/deliveries", "",
+				_, out := do(t, tester, "GET", opsURL+"/sessions/"+id+"/deliveries", "",
 					"Authorization", "Bearer test-key")
 				return out
 			})
@@ -386,9 +386,6 @@ func TestSharedUpstreamLeaksNoOtherSinksSecret(t *testing.T) {
 http://localhost:9080 {
 	sessiontap {
 		hmac_key `+testHMACKey+`
-		api /_sessiontap/api {
-			key test-key
-		}
 		forward talonone `+bin.URL+` {
 			api_key "`+echoTalonKey+`"
 		}
@@ -403,7 +400,7 @@ http://localhost:9080 {
 	}
 	respond "shop"
 }
-`, "caddyfile")
+`+opsSite("", ""), "caddyfile")
 	crossed := 0
 	for i := 0; i < 3; i++ {
 		c := rawClient(t)
@@ -416,7 +413,7 @@ http://localhost:9080 {
 		}
 		var msgs map[string]string
 		waitFor(t, "both sinks' failures", func() bool {
-			_, out := do(t, tester, "GET", "http://localhost:9080/_sessiontap/api/sessions/"+id+"/deliveries", "",
+			_, out := do(t, tester, "GET", opsURL+"/sessions/"+id+"/deliveries", "",
 				"Authorization", "Bearer test-key")
 			msgs = failedSinks(out)
 			return len(msgs) == 2

@@ -8,9 +8,10 @@ import (
 )
 
 // Every secret of the configuration, placeholders replaced, is handed to
-// the sinks' redactors.
+// the sinks' redactors. (The operator handler's keys are not among them:
+// they never leave the process, so no upstream can echo one.)
 func TestSecretsToRedactListsEverySecret(t *testing.T) {
-	t.Setenv("SESSIONTAP_TEST_API_KEY", "api-key-from-env")
+	t.Setenv("SESSIONTAP_TEST_HOOK_SECRET", "hook-secret-from-env")
 	h := &Handler{
 		HMACKey:       "hmac-key-value",
 		Cookie:        &Cookie{Secret: "cookie-secret-value"},
@@ -19,16 +20,12 @@ func TestSecretsToRedactListsEverySecret(t *testing.T) {
 			{To: "talonone", APIKey: "talon-key"},
 			{To: "emporix", ClientID: "emp-id", ClientSecret: "emp-secret"},
 			{To: "nosto", Token: "nosto-token"},
-			{To: "webhook", Secret: "hook-secret"},
+			{To: "webhook", Secret: "{env.SESSIONTAP_TEST_HOOK_SECRET}"},
 		},
-		API: &API{Keys: []string{"{env.SESSIONTAP_TEST_API_KEY}", "static-api-key"},
-			SaaSToken: &SaaSToken{HMACKey: "saas-key", Static: map[string]string{"static-saas-token": "c1"}},
-			Inspector: &Inspector{Secret: "inspector-secret"}},
 	}
 	got := h.secretsToRedact(caddy.NewReplacer())
 	for _, want := range []string{"hmac-key-value", "cookie-secret-value", "customer-token-key", "talon-key", "emp-id",
-		"emp-secret", "nosto-token", "hook-secret", "api-key-from-env", "static-api-key", "saas-key",
-		"static-saas-token", "inspector-secret"} {
+		"emp-secret", "nosto-token", "hook-secret-from-env"} {
 		if !slices.Contains(got, want) {
 			t.Errorf("%q is not redacted; got %q", want, got)
 		}

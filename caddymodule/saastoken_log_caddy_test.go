@@ -32,21 +32,19 @@ func TestSaaSTokenIsNotInTheAccessLog(t *testing.T) {
 		logPath := filepath.Join(t.TempDir(), "access.log")
 		tester := newTester(t)
 		tester.InitServer(globalOptions+`
-http://localhost:9080 {
+http://localhost:9081 {
 	log {
 		output file `+logPath+`
 		`+tc.filter+`
 	}
-	sessiontap {
-		api /_sessiontap/api {
-			key test-key
-			saas_token static `+token+` cust-1
-		}
+	sessiontap_api /_sessiontap/api {
+		key test-key
+		saas_token static `+token+` cust-1
 	}
-	respond "shop"
+	respond "ops home"
 }
 `, "caddyfile")
-		do(t, tester, "GET", "http://localhost:9080/_sessiontap/api/session-context/shop/context/sess-1", "",
+		do(t, tester, "GET", opsURL+"/session-context/shop/context/sess-1", "",
 			"Authorization", "Bearer test-key", "saas-token", token, "X-Control", "logged-header")
 		var log string
 		waitFor(t, "the access log line", func() bool {

@@ -17,22 +17,17 @@ func behindProxy(trusted bool) string {
 	}
 	return global + `
 http://localhost:9080 {
-	sessiontap {
-		api /_sessiontap/api {
-			key test-key
-			inspector
-		}
-	}
+	sessiontap
 	respond "shop"
 }
-`
+` + opsSite("", "\t\tinspector")
 }
 
 // signInAs posts the inspector's sign-in form as a browser on an HTTPS
 // page would, through a proxy that terminated TLS.
 func signInAs(t *testing.T, tester *caddytest.Tester) *http.Response {
 	t.Helper()
-	return signIn(t, "127.0.0.1", "test-key", "Origin", "https://localhost:9080", "X-Forwarded-Proto", "https")
+	return signIn(t, "127.0.0.1", "test-key", "Origin", "https://localhost:9081", "X-Forwarded-Proto", "https")
 }
 
 // Behind a proxy that terminates TLS (trusted_proxies), the visitor's and

@@ -47,11 +47,11 @@ func (c *SaaSToken) verifier(repl *caddy.Replacer) (api.TokenVerifier, error) {
 	}
 	switch {
 	case c.HMACKey != "" && len(c.Static) > 0:
-		return nil, errors.New("api: saas_token: use either hmac or static, not both")
+		return nil, errors.New("sessiontap_api: saas_token: use either hmac or static, not both")
 	case c.HMACKey != "":
 		key := repl.ReplaceKnown(c.HMACKey, "")
 		if key == "" {
-			return nil, emptySecret("api: saas_token hmac", c.HMACKey, c.HMACKeyOrigin)
+			return nil, emptySecret("sessiontap_api: saas_token hmac", c.HMACKey, c.HMACKeyOrigin)
 		}
 		v, err := api.NewHMACVerifier([]byte(key))
 		return v, atOrigin(err, c.HMACKeyOrigin)
@@ -62,7 +62,7 @@ func (c *SaaSToken) verifier(repl *caddy.Replacer) (api.TokenVerifier, error) {
 		}
 		return api.NewStaticVerifier(tokens), nil
 	}
-	return nil, errors.New("api: saas_token: neither hmac_key nor static is set")
+	return nil, errors.New("sessiontap_api: saas_token: neither hmac_key nor static is set")
 }
 
 // saasTokenKinds are what saas_token takes, for "did you mean".

@@ -21,7 +21,7 @@ type ctxCall struct {
 
 func (c ctxCall) request(t *testing.T) *http.Request {
 	t.Helper()
-	r, err := http.NewRequest(c.method, "http://localhost:9080/_sessiontap/api"+c.path, strings.NewReader(c.body))
+	r, err := http.NewRequest(c.method, opsURL+c.path, strings.NewReader(c.body))
 	if err != nil {
 		t.Fatal(err)
 	}

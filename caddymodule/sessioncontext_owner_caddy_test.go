@@ -30,11 +30,7 @@ func saasSiteConfig() string {
 	return siteConfigWith(`
 		collect /_sessiontap/collect {
 			customer_token hmac `+shopKey+`
-		}
-		api /_sessiontap/api {
-			key test-key
-			saas_token hmac `+saasKey+`
-		}`, `respond "shop"`)
+		}`, `respond "shop"`) + opsSite("", "\t\tsaas_token hmac "+saasKey)
 }
 
 // login posts a verified customer (the shop's customer token) for c's

@@ -11,42 +11,39 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/golang-jwt/jwt/v5"
+	"go.uber.org/zap"
 )
 
 func TestCaddyfileSaaSToken(t *testing.T) {
-	var h Handler
-	err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(`sessiontap {
-		api /ops {
-			key one
-			saas_token static tok-1 cust-1
-			saas_token static tok-2 cust-2
-		}
+	var o OperatorHandler
+	err := o.UnmarshalCaddyfile(caddyfile.NewTestDispenser(`sessiontap_api /ops {
+		key one
+		saas_token static tok-1 cust-1
+		saas_token static tok-2 cust-2
 	}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := h.API.SaaSToken.Static; len(got) != 2 || got["tok-2"] != "cust-2" || h.API.Keys[0] != "one" {
-		t.Errorf("api: %+v %+v", h.API, h.API.SaaSToken)
+	if got := o.SaaSToken.Static; len(got) != 2 || got["tok-2"] != "cust-2" || o.Keys[0] != "one" {
+		t.Errorf("sessiontap_api: %+v %+v", o.API, o.SaaSToken)
 	}
-	b, _ := json.Marshal(h.API)
+	b, _ := json.Marshal(o)
 	if !strings.Contains(string(b), `"saas_token":{"static":{"tok-1":"cust-1","tok-2":"cust-2"}}`) {
 		t.Errorf("JSON: %s", b)
 	}
 
-	h = Handler{}
-	err = h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(`sessiontap {
-		api /ops {
-			saas_token hmac {env.SAAS_KEY}
-			key one
-		}
+	o = OperatorHandler{}
+	err = o.UnmarshalCaddyfile(caddyfile.NewTestDispenser(`sessiontap_api /ops {
+		saas_token hmac {env.SAAS_KEY}
+		key one
 	}`))
-	if err != nil || h.API.SaaSToken.HMACKey != "{env.SAAS_KEY}" {
-		t.Errorf("hmac: %v %+v", err, h.API.SaaSToken)
+	if err != nil || o.SaaSToken.HMACKey != "{env.SAAS_KEY}" {
+		t.Errorf("hmac: %v %+v", err, o.SaaSToken)
 	}
 
-	h = Handler{}
-	err = h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("sessiontap {\n api /ops {\n key one\n saas_token hamc k\n }\n}"))
-	if err == nil || !strings.Contains(err.Error(), `did you mean "hmac"?`) || !strings.Contains(err.Error(), "Testfile:4") {
+	o = OperatorHandler{}
+	err = o.UnmarshalCaddyfile(caddyfile.NewTestDispenser("sessiontap_api /ops {\n key one\n saas_token hamc k\n}"))
+	if err == nil || !strings.Contains(err.Error(), `did you mean "hmac"?`) || !strings.Contains(err.Error(), "Testfile:3") {
 		t.Errorf("a misspelt kind: %v", err)
 	}
 
@@ -61,8 +58,8 @@ func TestCaddyfileSaaSToken(t *testing.T) {
 		"saas_token hmac a\n saas_token static tok c",
 		"saas_token jwt x",
 	} {
-		h = Handler{}
-		err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("sessiontap {\n api /ops {\n key one\n " + bad + "\n }\n}"))
+		o = OperatorHandler{}
+		err := o.UnmarshalCaddyfile(caddyfile.NewTestDispenser("sessiontap_api /ops {\n key one\n " + bad + "\n}"))
 		if err == nil {
 			t.Errorf("%q accepted", bad)
 		}
@@ -99,14 +96,14 @@ func TestSaaSTokenVerifier(t *testing.T) {
 }
 
 func TestAPIConfigSaaSToken(t *testing.T) {
-	h := Handler{API: &API{Prefix: "/ops", Keys: []string{"k"}, SaaSToken: &SaaSToken{Static: map[string]string{"t": "c"}}}}
-	h.setDefaults()
-	cfg, err := h.apiConfig()
+	o := OperatorHandler{API: API{Prefix: "/ops", Keys: []string{"k"}, SaaSToken: &SaaSToken{Static: map[string]string{"t": "c"}}},
+		logger: zap.NewNop(), hub: new(hub)}
+	cfg, err := o.apiConfig()
 	if err != nil || cfg == nil || cfg.SaaSTokens == nil {
 		t.Fatalf("%+v %v", cfg, err)
 	}
-	h.API.SaaSToken = &SaaSToken{HMACKey: "{env.SESSIONTAP_TEST_UNSET}"}
-	if _, err := h.apiConfig(); err == nil {
+	o.SaaSToken = &SaaSToken{HMACKey: "{env.SESSIONTAP_TEST_UNSET}"}
+	if _, err := o.apiConfig(); err == nil {
 		t.Error("an empty HMAC key was accepted")
 	}
 }

@@ -1,7 +1,7 @@
 package caddymodule
 
 import (
-	"context"
+	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -19,12 +19,6 @@ import (
 // never reaches zero on a reload and the sessions survive it.
 var stores = caddy.NewUsagePool()
 
-// pooledStore makes a store a caddy.Destructor for the pool.
-type pooledStore struct{ *cache.Bigcache }
-
-// Destruct closes the store once no config uses it any more.
-func (p pooledStore) Destruct() error { return p.Close() }
-
 // BigcacheStore is the embedded session store (the default): an in-memory
 // bigcache with a hard size cap, shared by every handler that names it.
 type BigcacheStore struct {
@@ -37,7 +31,7 @@ type BigcacheStore struct {
 	// evicted rather than the store growing past it. Default 256 MiB.
 	MaxSize int64 `json:"max_size,omitempty"`
 
-	store  *cache.Bigcache
+	store  *lazyBigcache
 	key    string
 	logger *zap.Logger
 }
@@ -62,30 +56,25 @@ func (b *BigcacheStore) Provision(ctx caddy.Context) error {
 		Logger:  b.logger.Named("bigcache"),
 	}
 	key := "bigcache/" + b.Name
-	val, loaded, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) {
-		// Never the config's ctx: it is cancelled at the next reload,
-		// which would stop the store's janitor under a live store.
-		c, err := cache.NewBigcache(context.Background(), want)
-		if err != nil {
-			return nil, err
-		}
-		return pooledStore{c}, nil
-	})
+	val, _, err := stores.LoadOrNew(key, func() (caddy.Destructor, error) { return new(lazyBigcache), nil })
 	if err != nil {
 		return fmt.Errorf("store %q: %v", b.Name, err)
 	}
 	b.key = key
-	b.store = val.(pooledStore).Bigcache
-	if loaded {
-		b.warnIfChanged(want)
+	b.store = val.(*lazyBigcache)
+	// A config that names the store without sizing it (the operator
+	// handler's, typically) takes the sizes another gives.
+	explicit := b.TTL != 0 || b.MaxSize != 0
+	if have, sized := b.store.size(want, explicit); explicit && sized {
+		b.warnIfChanged(have, want)
 	}
 	return nil
 }
 
 // warnIfChanged tells the operator when a reload asks for a ttl or size the
 // running store cannot take: bigcache fixes both when it is created.
-func (b *BigcacheStore) warnIfChanged(want cache.BigcacheConfig) {
-	have := b.store.Config()
+func (b *BigcacheStore) warnIfChanged(have, want cache.BigcacheConfig) {
+	have.TTL, have.MaxSize = cmp.Or(have.TTL, cache.DefaultTTL), cmp.Or(have.MaxSize, cache.DefaultMaxSize)
 	wantTTL, wantSize := want.TTL, want.MaxSize
 	if wantTTL == 0 {
 		wantTTL = cache.DefaultTTL

@@ -34,9 +34,6 @@ http://localhost:9080 {
 			index_key %s
 			timeout %s
 		}
-		api /_sessiontap/api {
-			key test-key
-		}
 		# The outage loop posts collects as fast as it can from one address.
 		limits {
 			new_sessions off

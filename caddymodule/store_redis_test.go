@@ -127,9 +127,10 @@ func TestRedisOptionsMatchSwitch(t *testing.T) {
 	}
 }
 
+// redisSite is the shop and the operator site on one Redis store.
 func redisSite(addr, prefix, extra, body string) string {
-	return siteConfig(fmt.Sprintf("\t\tstore redis {\n\t\t\taddress %s\n\t\t\tprefix %s\n\t\t\tindex_key %s\n\t\t\ttimeout 2s\n%s\t\t}",
-		addr, prefix, testIndexKey, extra), body)
+	return storeSiteConfig(fmt.Sprintf("\t\tstore redis {\n\t\t\taddress %s\n\t\t\tprefix %s\n\t\t\tindex_key %s\n\t\t\ttimeout 2s\n%s\t\t}",
+		addr, prefix, testIndexKey, extra), "", body)
 }
 
 // pooledRedisClients lists the Redis clients in the pool.
@@ -248,7 +249,7 @@ func TestRedisUnreachableRefused(t *testing.T) {
 	// to the operator names the address and not the password.
 	tester := newTester(t)
 	tester.InitServer(siteConfig("", "running"), "caddyfile")
-	bad := siteConfig("\t\tstore redis {\n\t\t\turl redis://"+user+":"+password+"@"+addr+"\n\t\t\tindex_key "+testIndexKey+"\n\t\t}", "bad")
+	bad := storeSiteConfig("\t\tstore redis {\n\t\t\turl redis://"+user+":"+password+"@"+addr+"\n\t\t\tindex_key "+testIndexKey+"\n\t\t}", "", "bad")
 	res, body := do(t, tester, "POST", "http://localhost:2999/load", bad, "Content-Type", "text/caddyfile")
 	if res.StatusCode < 400 || !strings.Contains(body, addr) || strings.Contains(body, password) || strings.Contains(body, user) {
 		t.Errorf("load: %d %s", res.StatusCode, body)

@@ -2,7 +2,8 @@
 # Runs the README's demo (Caddyfile.example, from the repository root) and
 # walks it as a visitor would: a product page is captured from its tagging,
 # a cart posted to the collect endpoint is stored, and the session API shows
-# both. Needs curl and the demo's ports (8080, 8081, 2019) free.
+# both from the operators' site. Needs curl and the demo's ports (8080, 8081,
+# 8082, 2019) free.
 #
 # Usage: scripts/check-demo.sh
 set -euo pipefail
@@ -41,7 +42,10 @@ for want in "id=\"stored-id\">$id<" 'id="stored-cart">1 in the cart<' 'id="store
 	grep -qF "$want" <<<"$panel" || fail "the shop's session page lacks $want: $panel"
 done
 
-session=$(curl -sf -H 'Authorization: Bearer demo-key' "http://localhost:8080/_sessiontap/api/sessions/$id") ||
+# The shop's origin serves no operator API: the request goes on to the shop.
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer demo-key' "http://localhost:8080/_sessiontap/api/sessions/$id")
+[ "$code" = 404 ] || fail "the shop's origin answered the session API with $code"
+session=$(curl -sf -H 'Authorization: Bearer demo-key' "http://localhost:8082/_sessiontap/api/sessions/$id") ||
 	fail "the session API did not answer for $id"
 for want in '"page_type":"product"' '"product_id":"181510"' '"sku_id":"181512"' '"page_views":1'; do
 	grep -qF "$want" <<<"$session" || fail "the session lacks $want: $session"

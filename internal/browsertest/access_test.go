@@ -24,7 +24,7 @@ var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Reques
 func TestInspectorRefusesWithoutAValidSignIn(t *testing.T) {
 	wh := startWebhook(t)
 	s := startShop(t, wh.URL)
-	ui := s.URL + apiPrefix + "/ui"
+	ui := s.Ops + apiPrefix + "/ui"
 
 	res, err := noRedirects.PostForm(ui+"/login", url.Values{"key": {apiKey}})
 	if err != nil {
@@ -67,18 +67,18 @@ func TestInspectorRefusesWithoutAValidSignIn(t *testing.T) {
 				t.Errorf("%s: %s %s answered %d %s, want 401 or a redirect to sign in", name, rt[0], rt[1], code, loc)
 			}
 		}
-		if code, _ := request(t, "GET", s.URL+apiPrefix+"/sessions/x", v); code != http.StatusUnauthorized {
+		if code, _ := request(t, "GET", s.Ops+apiPrefix+"/sessions/x", v); code != http.StatusUnauthorized {
 			t.Errorf("%s: the API answered %d, want 401", name, code)
 		}
 	}
 	// Signed in: the API reads (404: no such session), never deletes.
-	if code, _ := request(t, "GET", s.URL+apiPrefix+"/sessions/x", good.Value); code != http.StatusNotFound {
+	if code, _ := request(t, "GET", s.Ops+apiPrefix+"/sessions/x", good.Value); code != http.StatusNotFound {
 		t.Errorf("signed in, GET of a missing session answered %d, want 404", code)
 	}
-	if code, _ := request(t, "DELETE", s.URL+apiPrefix+"/sessions/x", good.Value); code != http.StatusUnauthorized {
+	if code, _ := request(t, "DELETE", s.Ops+apiPrefix+"/sessions/x", good.Value); code != http.StatusUnauthorized {
 		t.Errorf("signed in, DELETE through the API answered %d, want 401 (writes need a key)", code)
 	}
-	if code, _ := request(t, "POST", s.URL+apiPrefix+"/customers/takeout", good.Value); code != http.StatusUnauthorized {
+	if code, _ := request(t, "POST", s.Ops+apiPrefix+"/customers/takeout", good.Value); code != http.StatusUnauthorized {
 		t.Errorf("signed in, a customer's takeout answered %d, want 401 (it needs a key)", code)
 	}
 }

@@ -80,7 +80,7 @@ func mustPort(t *testing.T, raw string) string {
 }
 
 func apiStatus(t *testing.T, s *shop, id string) int {
-	req, _ := http.NewRequest("GET", s.URL+apiPrefix+"/sessions/"+id, nil)
+	req, _ := http.NewRequest("GET", s.Ops+apiPrefix+"/sessions/"+id, nil)
 	req.Header.Set("Authorization", "Bearer "+apiKey)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -28,7 +28,7 @@ func TestInspectorShowsTheFleet(t *testing.T) {
 	ctx := browser(t)
 
 	do(t, ctx, "sign in to node b's inspector", 15*time.Second,
-		chromedp.Navigate(b.URL+apiPrefix+"/ui/login"), chromedp.WaitVisible(css("#key")),
+		chromedp.Navigate(b.Ops+apiPrefix+"/ui/login"), chromedp.WaitVisible(css("#key")),
 		chromedp.SendKeys(css("#key"), apiKey), chromedp.Click(css(`button[type=submit]`)),
 		chromedp.WaitVisible(css("#live.on")))
 

@@ -158,6 +158,7 @@ func (wh *webhook) check(r *http.Request, body []byte) error {
 // delivering to the webhook.
 type shop struct {
 	URL     string // sessiontap's site
+	Ops     string // the operators' site: the API and the inspector
 	log     string
 	cmd     *exec.Cmd
 	exited  chan struct{}
@@ -190,8 +191,8 @@ func startShopEdited(t *testing.T, webhookURL, store string, edit func(cfg strin
 
 func tryStartShop(t *testing.T, bin, webhookURL, store string, edit func(string) string) (*shop, error) {
 	dir := t.TempDir()
-	front, back, admin := freePort(t), freePort(t), freePort(t)
-	cfg, err := demoConfig(t, front, back, admin, webhookURL, store)
+	front, back, ops, admin := freePort(t), freePort(t), freePort(t), freePort(t)
+	cfg, err := demoConfig(t, front, back, ops, admin, webhookURL, store)
 	if err != nil {
 		t.Fatal(err) // the demo's Caddyfile changed: not worth a retry
 	}
@@ -202,7 +203,7 @@ func tryStartShop(t *testing.T, bin, webhookURL, store string, edit func(string)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
-	s := &shop{URL: fmt.Sprintf("http://127.0.0.1:%d", front), log: filepath.Join(dir, "caddy.log"), exited: make(chan struct{}),
+	s := &shop{URL: fmt.Sprintf("http://127.0.0.1:%d", front), Ops: fmt.Sprintf("http://127.0.0.1:%d", ops), log: filepath.Join(dir, "caddy.log"), exited: make(chan struct{}),
 		adminAt: fmt.Sprintf("127.0.0.1:%d", admin)}
 	logf, err := os.Create(s.log)
 	if err != nil {
@@ -247,7 +248,7 @@ func tryStartShop(t *testing.T, bin, webhookURL, store string, edit func(string)
 
 // demoConfig is the README's demo, Caddyfile.example, on free ports and
 // with a webhook forward added, so that the test drives the demo itself.
-func demoConfig(t *testing.T, front, back, admin int, webhookURL, store string) (string, error) {
+func demoConfig(t *testing.T, front, back, ops, admin int, webhookURL, store string) (string, error) {
 	root := moduleRoot(t)
 	b, err := os.ReadFile(filepath.Join(root, "Caddyfile.example"))
 	if err != nil {
@@ -255,29 +256,57 @@ func demoConfig(t *testing.T, front, back, admin int, webhookURL, store string) 
 	}
 	cfg := string(b)
 	if store != "" {
-		start := strings.Index(cfg, "\t\tstore bigcache {\n")
-		end := strings.Index(cfg[max(start, 0):], "\n\t\t}\n")
-		if start < 0 || end < 0 {
-			return "", errors.New("Caddyfile.example no longer has a store bigcache block")
+		// The shop's store and the operators' site's, the same one.
+		if cfg, err = replaceStores(cfg, store); err != nil {
+			return "", err
 		}
-		cfg = cfg[:start] + store + cfg[start+end+len("\n\t\t}"):]
 	}
 	for _, r := range [][2]string{
 		{"admin localhost:2019", fmt.Sprintf("admin 127.0.0.1:%d\n\tpersist_config off", admin)},
 		{"http://localhost:8080 {", fmt.Sprintf("http://127.0.0.1:%d {", front)},
 		{"http://localhost:8081 {", fmt.Sprintf("http://127.0.0.1:%d {", back)},
+		{"http://localhost:8082 {", fmt.Sprintf("http://127.0.0.1:%d {", ops)},
+		{"X-Demo-Inspector http://localhost:8082/", fmt.Sprintf("X-Demo-Inspector http://127.0.0.1:%d/", ops)},
 		{"reverse_proxy localhost:8081", fmt.Sprintf("reverse_proxy 127.0.0.1:%d", back)},
 		{"root * demo/shop", "root * " + filepath.Join(root, "demo", "shop")},
 		{"\t\tcollect /_sessiontap/collect\n", fmt.Sprintf("\t\tcollect /_sessiontap/collect\n"+
 			"\t\tforward webhook %s/hook {\n\t\t\tsecret %s\n\t\t}\n\t\tdelivery {\n\t\t\tmax_attempts 1\n\t\t}\n", webhookURL, webhookSecret)},
 		// A secret the test knows, so that it can mint cookies as an
 		// attacker who had it would.
-		{"\t\t\tinspector\n", "\t\t\tinspector {\n\t\t\t\tsecret " + inspectorSecret + "\n\t\t\t}\n"},
+		{"\t\tinspector\n", "\t\tinspector {\n\t\t\tsecret " + inspectorSecret + "\n\t\t}\n"},
 	} {
 		if strings.Count(cfg, r[0]) != 1 {
 			return "", fmt.Errorf("Caddyfile.example no longer has exactly one %q", r[0])
 		}
 		cfg = strings.Replace(cfg, r[0], r[1], 1)
+	}
+	return cfg, nil
+}
+
+// replaceStores puts store in place of every store bigcache block (the
+// shop's and the operators' site's).
+func replaceStores(cfg, store string) (string, error) {
+	const open = "\tstore bigcache {\n"
+	n := 0
+	for i := 0; ; n++ {
+		start := strings.Index(cfg[i:], open)
+		if start < 0 {
+			break
+		}
+		start += i
+		// The block's indentation: its closing brace has the same.
+		line := strings.LastIndex(cfg[:start], "\n") + 1
+		indent := cfg[line : start+1]
+		end := strings.Index(cfg[start:], "\n"+indent+"}\n")
+		if end < 0 {
+			return "", errors.New("Caddyfile.example has a store bigcache block without its end")
+		}
+		repl := strings.ReplaceAll(strings.TrimLeft(store, "\t"), "\n\t\t", "\n"+indent)
+		cfg = cfg[:line] + indent + repl + cfg[start+end+len("\n"+indent+"}"):]
+		i = line + len(indent) + len(repl)
+	}
+	if n != 2 {
+		return "", fmt.Errorf("Caddyfile.example has %d store bigcache blocks; want the shop's and the operators'", n)
 	}
 	return cfg, nil
 }

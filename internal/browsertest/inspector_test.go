@@ -119,7 +119,7 @@ func TestInspectorInABrowser(t *testing.T) {
 
 	// Signing in: the page sends us to the sign-in form first.
 	do(t, ctx, "open the inspector", 15*time.Second,
-		chromedp.Navigate(s.URL+apiPrefix+"/ui/"), chromedp.WaitVisible(css("#key")))
+		chromedp.Navigate(s.Ops+apiPrefix+"/ui/"), chromedp.WaitVisible(css("#key")))
 	if at := get(t, ctx, "location", 5*time.Second, chromedp.Location()); !strings.HasSuffix(at, "/ui/login") {
 		t.Fatalf("signed out, the inspector opened at %s, not its sign-in page", at)
 	}
@@ -145,7 +145,7 @@ func TestInspectorInABrowser(t *testing.T) {
 		t.Fatalf("the panel's stored session is %q, the collect's %q", got, id)
 	}
 	link := get(t, shopTab, "the inspector link", 5*time.Second, chromedp.Evaluate[string](`document.querySelector("#inspector-link").href`))
-	if want := s.URL + apiPrefix + "/ui/#/s/" + id; link != want {
+	if want := s.Ops + apiPrefix + "/ui/#/s/" + id; link != want {
 		t.Fatalf("the panel links to %s, want %s", link, want)
 	}
 
@@ -262,7 +262,7 @@ func TestInspectorInABrowser(t *testing.T) {
 		chromedp.WaitVisible(css("#session-view")), poll(`document.querySelector("#s-id").textContent === `+fmt.Sprintf("%q", id)))
 	// An unknown session shows nothing of the one before.
 	do(t, ctx, "open an unknown session", 10*time.Second,
-		chromedp.Navigate(s.URL+apiPrefix+"/ui/#/s/no-such-session"), chromedp.WaitVisible(css("#s-error")),
+		chromedp.Navigate(s.Ops+apiPrefix+"/ui/#/s/no-such-session"), chromedp.WaitVisible(css("#s-error")),
 		poll(`document.querySelector("#session-view .grid").hidden && !document.querySelector("#session-view").innerText.includes("Trail Running Shoes")`))
 	if alerted.Load() {
 		t.Fatal("a JavaScript dialog opened: shop data ran as script")

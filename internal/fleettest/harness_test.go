@@ -219,14 +219,17 @@ type NodeConfig struct {
 	API      string // more api options (e.g. `inspector`)
 }
 
-// Node is one `caddy run` process serving http://127.0.0.1:Port.
+// Node is one `caddy run` process serving the shop at URL and the
+// operators' site (sessiontap_api) at Ops.
 type Node struct {
 	Name, URL, Admin string // Admin is the admin endpoint's host:port
+	Ops              string
 	Config, LogPath  string
 	Cfg              NodeConfig
 	t                testing.TB
 	dir              string
 	port, adminPort  int
+	opsPort          int
 	p                *proc
 }
 
@@ -243,14 +246,17 @@ func (n *Node) Caddyfile() string {
 	if c.Timeout != "" {
 		timeout = "timeout " + c.Timeout
 	}
+	store := fmt.Sprintf("\t\tstore redis {\n\t\t\taddress %s\n\t\t\tprefix %s\n\t\t\tindex_key %s\n%s\t\t}\n",
+		c.Redis, c.Prefix, IndexKey, opt("\t\t\t", timeout))
 	return fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n\tpersist_config off\n\tgrace_period 2s\n}\n\n"+
-		"http://:%d {\n%s\tsessiontap {\n\t\tstore redis {\n\t\t\taddress %s\n\t\t\tprefix %s\n\t\t\tindex_key %s\n%s\t\t}\n"+
-		"\t\tcapture json shopify\n\t\tapi %s {\n\t\t\tkey %s\n%s\t\t}\n"+
+		"http://:%d {\n%s\tsessiontap {\n%s"+
+		"\t\tcapture json shopify\n"+
 		// Every visitor of these tests comes from 127.0.0.1: the per-client
 		// limits (tested in caddymodule) would refuse the fleet's load.
-		"\t\tlimits {\n\t\t\tnew_sessions off\n\t\t\tcollect off\n\t\t}\n%s\t}\n\treverse_proxy %s\n}\n",
-		n.adminPort, n.port, opt("\t", c.Site), c.Redis, c.Prefix, IndexKey, opt("\t\t\t", timeout),
-		APIPrefix, APIKey, opt("\t\t\t", c.API), opt("\t\t", c.Extra), c.Upstream)
+		"\t\tlimits {\n\t\t\tnew_sessions off\n\t\t\tcollect off\n\t\t}\n%s\t}\n\treverse_proxy %s\n}\n\n"+
+		"http://:%d {\n\tsessiontap_api %s {\n%s\t\tkey %s\n%s\t}\n}\n",
+		n.adminPort, n.port, opt("\t", c.Site), store, opt("\t\t", c.Extra), c.Upstream,
+		n.opsPort, APIPrefix, store, APIKey, opt("\t\t", c.API))
 }
 
 // StartNode writes a Caddyfile from cfg and runs Caddy on it until it
@@ -271,8 +277,9 @@ func StartNode(t testing.TB, cfg NodeConfig) *Node {
 	})
 	var err error
 	for range 3 { // new ports when another process took ours
-		n.port, n.adminPort = FreePort(t), FreePort(t)
+		n.port, n.adminPort, n.opsPort = FreePort(t), FreePort(t), FreePort(t)
 		n.URL, n.Admin = fmt.Sprintf("http://127.0.0.1:%d", n.port), fmt.Sprintf("127.0.0.1:%d", n.adminPort)
+		n.Ops = fmt.Sprintf("http://127.0.0.1:%d", n.opsPort)
 		if err = n.start(); err == nil {
 			return n
 		}
@@ -302,7 +309,7 @@ func (n *Node) start() error {
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		// 401 is sessiontap's own answer: this Caddy is up, with our config.
-		if res, _, err := n.Do("GET", APIPrefix+"/sessions/ready", nil); err == nil && res.StatusCode == 401 && p.running() {
+		if res, _, err := n.do(n.Ops, "GET", APIPrefix+"/sessions/ready", nil); err == nil && res.StatusCode == 401 && p.running() {
 			return nil
 		}
 		if !p.running() {
@@ -356,11 +363,16 @@ var client = &http.Client{
 // Do sends a request to the node; header is name, value pairs. It does not
 // fail the test (safe in goroutines): the body is read whole.
 func (n *Node) Do(method, path string, body []byte, header ...string) (*http.Response, []byte, error) {
+	return n.do(n.URL, method, path, body, header...)
+}
+
+// do is Do against base, the shop's site or the operators'.
+func (n *Node) do(base, method, path string, body []byte, header ...string) (*http.Response, []byte, error) {
 	var r io.Reader
 	if body != nil {
 		r = bytes.NewReader(body)
 	}
-	req, err := http.NewRequest(method, n.URL+path, r)
+	req, err := http.NewRequest(method, base+path, r)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -385,7 +397,7 @@ func (n *Node) API(t testing.TB, method, path string) (int, []byte) {
 // APIBody is API with a request body.
 func (n *Node) APIBody(t testing.TB, method, path string, body []byte) (int, []byte) {
 	t.Helper()
-	res, b, err := n.Do(method, APIPrefix+path, body, "Authorization", "Bearer "+APIKey, "Content-Type", "application/json")
+	res, b, err := n.do(n.Ops, method, APIPrefix+path, body, "Authorization", "Bearer "+APIKey, "Content-Type", "application/json")
 	if err != nil {
 		t.Fatalf("node %s: %s %s: %v", n.Name, method, path, err)
 	}

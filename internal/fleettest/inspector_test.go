@@ -18,7 +18,7 @@ import (
 func signIn(t *testing.T, n *Node) *http.Cookie {
 	t.Helper()
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	res, err := client.PostForm(n.URL+APIPrefix+"/ui/login", url.Values{"key": {APIKey}})
+	res, err := client.PostForm(n.Ops+APIPrefix+"/ui/login", url.Values{"key": {APIKey}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +44,7 @@ type feedRow struct {
 // follow reads a node's live feed (SSE) and sends every row on the channel.
 func follow(t *testing.T, ctx context.Context, n *Node, c *http.Cookie) <-chan feedRow {
 	t.Helper()
-	req, _ := http.NewRequestWithContext(ctx, "GET", n.URL+APIPrefix+"/ui/events", nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", n.Ops+APIPrefix+"/ui/events", nil)
 	req.AddCookie(c)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
