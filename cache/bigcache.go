@@ -91,6 +91,10 @@ type Bigcache struct {
 	staleHits atomic.Int64 // bigcache hits we reported as expired
 	evictions atomic.Int64
 	expired   atomic.Int64
+	// used is the encoded size of the sessions held, what Stats calls
+	// Bytes: bigcache reserves its memory up front, which says nothing of
+	// how much the sessions take.
+	used atomic.Int64
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -154,7 +158,8 @@ func (b *Bigcache) bigcacheConfig() bigcache.Config {
 	}.OnRemoveFilterSet(bigcache.Expired, bigcache.NoSpace)
 }
 
-func (b *Bigcache) onRemove(_ string, _ []byte, reason bigcache.RemoveReason) {
+func (b *Bigcache) onRemove(_ string, entry []byte, reason bigcache.RemoveReason) {
+	b.used.Add(-int64(len(entry)))
 	switch reason {
 	case bigcache.NoSpace:
 		b.evictions.Add(1)
@@ -235,9 +240,13 @@ func (b *Bigcache) Update(ctx context.Context, id string, fn UpdateFunc) (*model
 		return nil, err
 	}
 	stamp(s, id, version, created, b.cfg.Now())
-	if err := b.write(ctx, bc, st, s); err != nil {
+	n, err := b.write(ctx, bc, st, s)
+	if err != nil {
 		return nil, err
 	}
+	// The entry replaced (raw, an expired one's too) is gone without a
+	// callback.
+	b.used.Add(int64(n - len(raw)))
 	return s, nil
 }
 
@@ -259,7 +268,8 @@ func unchanged(st *stripe, id string, raw []byte, s *model.Session) (*model.Sess
 	return fresh, fresh.UnmarshalBinaryShared(raw)
 }
 
-func (b *Bigcache) write(ctx context.Context, bc *bigcache.BigCache, st *stripe, s *model.Session) error {
+// write stores s and returns its encoded size.
+func (b *Bigcache) write(ctx context.Context, bc *bigcache.BigCache, st *stripe, s *model.Session) (int, error) {
 	st.buf = s.AppendBinary(st.buf[:0])
 	defer func() {
 		if cap(st.buf) > maxKeptBuffer {
@@ -267,18 +277,18 @@ func (b *Bigcache) write(ctx context.Context, bc *bigcache.BigCache, st *stripe,
 		}
 	}()
 	if err := checkSize(ctx, len(st.buf)); err != nil {
-		return err
+		return 0, err
 	}
 	// Checked first: a failing Set has already evicted the whole shard.
 	// Shards are at least 1 MiB, so this limit is never under 512 KiB and
 	// MaxEncodedSize is the one that binds; it stays as the store's guard.
 	if n := len(st.buf) + len(s.ID) + entryOverhead; n > b.maxEntry {
-		return fmt.Errorf("%w: %d bytes, limit %d (raise max_size)", ErrTooLarge, n, b.maxEntry)
+		return 0, fmt.Errorf("%w: %d bytes, limit %d (raise max_size)", ErrTooLarge, n, b.maxEntry)
 	}
 	if err := bc.Set(s.ID, st.buf); err != nil {
-		return fmt.Errorf("storing session: %w", err)
+		return 0, fmt.Errorf("storing session: %w", err)
 	}
-	return nil
+	return len(st.buf), nil
 }
 
 // Delete removes the session, or returns ErrNotFound when absent or expired.
@@ -300,6 +310,8 @@ func (b *Bigcache) Delete(ctx context.Context, id string) error {
 	// Expired or undecodable entries go too, but only the former is news.
 	if derr := bc.Delete(id); derr != nil && !errors.Is(derr, bigcache.ErrEntryNotFound) {
 		return fmt.Errorf("deleting session: %w", derr)
+	} else if derr == nil {
+		b.used.Add(-int64(len(raw)))
 	}
 	if errors.Is(err, ErrNotFound) {
 		return ErrNotFound
@@ -320,7 +332,8 @@ func (b *Bigcache) Stats() Stats {
 	stale := b.staleHits.Load()
 	bs := bc.Stats()
 	st.Entries = bc.Len()
-	st.Bytes = int64(bc.Capacity())
+	st.Bytes = b.used.Load()
+	st.Reserved = int64(bc.Capacity())
 	st.Hits = bs.Hits - stale
 	st.Misses = bs.Misses + bs.Collisions + stale
 	return st

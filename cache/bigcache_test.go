@@ -329,3 +329,35 @@ func TestBigcacheNoChangeDecodesOnce(t *testing.T) {
 		t.Errorf("a no-change Update allocates %v times, a Get %v: decoded twice?", update, get)
 	}
 }
+
+// Bytes is what the sessions' encodings take, followed through writes,
+// rewrites and deletes; Reserved is bigcache's memory.
+func TestBigcacheBytesAreTheSessions(t *testing.T) {
+	b := newTestStore(t, BigcacheConfig{})
+	ctx := context.Background()
+	size := func(id string) int64 {
+		s, err := b.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := s.MarshalBinary()
+		return int64(len(raw))
+	}
+	b.Update(ctx, "a", addItem("p"))
+	b.Update(ctx, "b", addItem("p"))
+	b.Update(ctx, "a", addItem("q")) // a grows
+	st := b.Stats()
+	if want := size("a") + size("b"); st.Bytes != want || st.Entries != 2 {
+		t.Errorf("two sessions: %+v, want %d bytes", st, want)
+	}
+	if st.Reserved <= st.Bytes {
+		t.Errorf("reserved %d: want bigcache's shards, far more than %d", st.Reserved, st.Bytes)
+	}
+	want := size("b")
+	if err := b.Delete(ctx, "a"); err != nil {
+		t.Fatal(err)
+	}
+	if st := b.Stats(); st.Bytes != want {
+		t.Errorf("after a delete: %d bytes, want %d", st.Bytes, want)
+	}
+}

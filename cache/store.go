@@ -65,8 +65,15 @@ type Store interface {
 
 // Stats are an operator's figures about a store.
 type Stats struct {
-	Entries   int   `json:"entries"`
-	Bytes     int64 `json:"bytes"`
+	// Entries is how many sessions the store holds; -1 when it cannot
+	// tell (Redis).
+	Entries int `json:"entries"`
+	// Bytes is their encoded size, keys and the store's own bookkeeping
+	// left out; -1 when it cannot tell.
+	Bytes int64 `json:"bytes"`
+	// Reserved is the memory the store holds for them, used or not
+	// (bigcache allocates its shards up front); 0 when it cannot tell.
+	Reserved  int64 `json:"reserved,omitempty"`
 	Hits      int64 `json:"hits"`
 	Misses    int64 `json:"misses"`
 	Evictions int64 `json:"evictions"`

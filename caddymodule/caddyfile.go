@@ -2,6 +2,8 @@ package caddymodule
 
 import (
 	"encoding/json"
+
+	"github.com/caddyserver/caddy/v2"
 	"slices"
 	"strconv"
 
@@ -46,6 +48,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			price_divisor <n>
 //		}
 //		capture_limit <size>
+//		capture_budget <size>
 //		capture_cached on|off
 //		forward talonone|emporix|nosto|webhook <url> {
 //			...
@@ -77,6 +80,7 @@ func (m *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		if !ok {
 			return unrecognized(d, "unrecognized subdirective", handlerOptionNames)
 		}
+		m.Origins.note(tok)
 		if err := parse(m, d); err != nil {
 			return err
 		}
@@ -114,6 +118,7 @@ var handlerOptions = map[string]func(*Handler, *caddyfile.Dispenser) error{
 	"delivery":       (*Handler).parseDelivery,
 	"capture":        (*Handler).parseCapture,
 	"capture_limit":  (*Handler).parseCaptureLimit,
+	"capture_budget": (*Handler).parseCaptureBudget,
 	"capture_cached": (*Handler).parseCaptureCached,
 	"history":        (*Handler).parseHistory,
 	"limits":         (*Handler).parseLimits,
@@ -167,6 +172,13 @@ func parseStoreModule(d *caddyfile.Dispenser) (json.RawMessage, error) {
 		return nil, d.ArgErr()
 	}
 	backend := d.Val()
+	if _, err := caddy.GetModule("sessiontap.stores." + backend); err != nil {
+		var names []string
+		for _, m := range caddy.GetModules("sessiontap.stores") {
+			names = append(names, m.ID.Name())
+		}
+		return nil, unrecognized(d, "store: no such backend", names)
+	}
 	unm, err := caddyfile.UnmarshalModule(d, "sessiontap.stores."+backend)
 	if err != nil {
 		return nil, err

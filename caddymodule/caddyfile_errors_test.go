@@ -68,6 +68,9 @@ func TestUnrecognizedOptionsSuggest(t *testing.T) {
 		{"sessiontap {\n\tforward salesforce https://x\n}", `forward "salesforce": unknown sink; use one of talonone, emporix, nosto, webhook, at Testfile:2`},
 		{"sessiontap {\n\tdelivery {\n\t\tmax_attempt 3\n\t}\n}", `delivery: unrecognized option "max_attempt", did you mean "max_attempts"?, at Testfile:3`},
 		{"sessiontap {\n\tdelivery {\n\t\ttimout\n\t}\n}", `delivery: unrecognized option "timout", did you mean "timeout"?, at Testfile:3`},
+		{"sessiontap {\n\tstore reddis\n}", `store: no such backend "reddis", did you mean "redis"?, at Testfile:2`},
+		{"sessiontap {\n\tforward webhook\n}", `forward webhook: its URL is missing, e.g. forward webhook https://…, at Testfile:2`},
+		{"sessiontap {\n\tforward\n}", `forward: name the sink and its URL, e.g. forward webhook https://hooks.example.com/sessiontap, at Testfile:2`},
 	}
 	for _, tc := range cases {
 		var h Handler

@@ -26,6 +26,7 @@ func TestUnmarshalCaddyfileFull(t *testing.T) {
 		collect /collect
 		capture html off
 		capture_limit 1MiB
+		capture_budget 32MiB
 		capture_cached on
 		forward talonone https://base.talon.one {
 			api_key {env.TALON_KEY}
@@ -61,7 +62,7 @@ func TestUnmarshalCaddyfileFull(t *testing.T) {
 	if h.RespectDNT == nil || *h.RespectDNT || h.OptOutCookie != "no_track" || h.Collect != "/collect" {
 		t.Errorf("options %+v", h)
 	}
-	if c := h.Capture; c == nil || c.HTML == nil || *c.HTML || c.Limit != 1<<20 || !c.Cached {
+	if c := h.Capture; c == nil || c.HTML == nil || *c.HTML || c.Limit != 1<<20 || c.Budget != 32<<20 || !c.Cached {
 		t.Errorf("capture %+v", h.Capture)
 	}
 	if len(h.Forward) != 2 || h.Forward[0].On != "action" || !h.Forward[0].Dry || len(h.Forward[0].ResponseContent) != 2 ||
@@ -157,6 +158,7 @@ func TestUnmarshalCaddyfileErrorsNameTheLine(t *testing.T) {
 		{"sessiontap {\n\tcapture json {\n\t\tprice_divisor cents\n\t}\n}", ":3", "price_divisor"},
 		{"sessiontap {\n\tcapture html maybe\n}", ":2", "capture html: expected on or off"},
 		{"sessiontap {\n\tcapture_limit huge\n}", ":2", "capture_limit"},
+		{"sessiontap {\n\tcapture_budget 5GiB\n}", ":2", "capture_budget: \"5GiB\" is not a size such as 64MiB (at most 4GiB)"},
 		{"sessiontap {\n\tcapture_cached yes\n}", ":2", "capture_cached: expected on or off"},
 	}
 	for _, tc := range cases {

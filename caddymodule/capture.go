@@ -20,6 +20,11 @@ type Capture struct {
 	// and the response goes on untouched. Default 2 MiB.
 	Limit int64 `json:"limit,omitempty"`
 
+	// Budget is how many bytes the captures in flight may hold together,
+	// at most 4 GiB: a response that would take more is passed on
+	// uncaptured and counted (outcome over_budget). Default 64 MiB.
+	Budget int64 `json:"budget,omitempty"`
+
 	// Cached lets responses that may have come from a shared cache (Age > 0,
 	// a cache HIT header, Cache-Control public or s-maxage without private)
 	// overwrite the session's cart and customer. Default false: such a page
@@ -39,6 +44,7 @@ func (m *Handler) captureConfig() (handler.CaptureConfig, error) {
 	cfg := handler.CaptureConfig{
 		HTML:   c.HTML == nil || *c.HTML,
 		Limit:  int(c.Limit),
+		Budget: c.Budget,
 		Cached: c.Cached,
 	}
 	for i, j := range c.JSON {
@@ -54,6 +60,9 @@ func (m *Handler) captureConfig() (handler.CaptureConfig, error) {
 func (m *Handler) validateCapture() error {
 	if m.Capture != nil && (m.Capture.Limit < 0 || m.Capture.Limit > 64<<20) {
 		return fmt.Errorf("capture: limit must be between 0 and 64 MiB")
+	}
+	if m.Capture != nil && (m.Capture.Budget < 0 || m.Capture.Budget > 4<<30) {
+		return fmt.Errorf("capture: budget must be between 0 and 4 GiB")
 	}
 	_, err := m.captureConfig()
 	return err
@@ -104,6 +113,20 @@ func (m *Handler) parseCaptureLimit(d *caddyfile.Dispenser) error {
 		return d.Errf("capture_limit: %q is not a size such as 2MiB", raw)
 	}
 	m.capture().Limit = int64(size)
+	return nil
+}
+
+// parseCaptureBudget reads `capture_budget <size>`.
+func (m *Handler) parseCaptureBudget(d *caddyfile.Dispenser) error {
+	var raw string
+	if err := oneArg(d, &raw); err != nil {
+		return err
+	}
+	size, err := humanize.ParseBytes(raw)
+	if err != nil || size == 0 || size > 4<<30 {
+		return d.Errf("capture_budget: %q is not a size such as 64MiB (at most 4GiB)", raw)
+	}
+	m.capture().Budget = int64(size)
 	return nil
 }
 

@@ -32,7 +32,13 @@ func (m *Handler) parseForward(d *caddyfile.Dispenser) error {
 	// looks for the forward line.
 	tok := d.Token()
 	var f Forward
-	if !d.Args(&f.To, &f.URL) || d.NextArg() {
+	if !d.Args(&f.To) {
+		return d.Err("forward: name the sink and its URL, e.g. forward webhook https://hooks.example.com/sessiontap")
+	}
+	if !d.Args(&f.URL) {
+		return d.Errf("forward %s: its URL is missing, e.g. forward %s https://…", f.To, f.To)
+	}
+	if d.NextArg() {
 		return d.ArgErr()
 	}
 	if !slices.Contains(sinkNames, f.To) {

@@ -130,13 +130,13 @@ func (o *OperatorHandler) inspectorSecret() ([]byte, error) {
 	if o.Inspector.Secret == "" {
 		s, err := storeSecret(o.store, "inspector")
 		if err != nil {
-			return nil, fmt.Errorf("sessiontap_api: inspector: %w (or configure its secret)", err)
+			return nil, fmt.Errorf("inspector: %w (or configure its secret)", err)
 		}
 		return s, nil
 	}
 	secret := caddy.NewReplacer().ReplaceKnown(o.Inspector.Secret, "")
 	if len(secret) < 16 {
-		return nil, errors.New("sessiontap_api: inspector: secret must be at least 16 bytes (is its environment variable set?)")
+		return nil, errors.New("inspector: secret must be at least 16 bytes (is its environment variable set?)")
 	}
 	return []byte(secret), nil
 }

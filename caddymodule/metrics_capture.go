@@ -25,6 +25,7 @@ type SourceTotals struct {
 	CacheGuarded  int64 `json:"cache_guarded"`
 	Ambiguous     int64 `json:"ambiguous"`
 	Remembered    int64 `json:"remembered"`
+	OverBudget    int64 `json:"over_budget"`
 }
 
 func (t *CaptureTotals) add(s *handler.CaptureStats) {
@@ -40,7 +41,7 @@ func (t *CaptureTotals) plus(o CaptureTotals) {
 func (t *SourceTotals) add(c *handler.CaptureCounters) {
 	t.plus(SourceTotals{Pages: c.Pages.Load(), Stored: c.Stored.Load(), Truncated: c.Truncated.Load(),
 		Undecodable: c.Undecodable.Load(), DroppedFields: c.DroppedFields.Load(), CacheGuarded: c.CacheGuarded.Load(),
-		Ambiguous: c.Ambiguous.Load(), Remembered: c.Remembered.Load()})
+		Ambiguous: c.Ambiguous.Load(), Remembered: c.Remembered.Load(), OverBudget: c.OverBudget.Load()})
 }
 
 func (t *SourceTotals) plus(o SourceTotals) {
@@ -52,6 +53,7 @@ func (t *SourceTotals) plus(o SourceTotals) {
 	t.CacheGuarded += o.CacheGuarded
 	t.Ambiguous += o.Ambiguous
 	t.Remembered += o.Remembered
+	t.OverBudget += o.OverBudget
 }
 
 // captures registers the capture counters of the live handlers. When a
@@ -106,7 +108,8 @@ var (
 		"Responses and request bodies scanned by capture.", []string{"source"}, nil)
 	capturesDesc = prometheus.NewDesc("caddy_sessiontap_captures_total",
 		"Capture results by outcome: stored (a session changed), truncated (body over the limit), "+
-			"undecodable (compressed body did not decode), cache_guarded (cart/customer of a shared-cache page ignored).",
+			"undecodable (compressed body did not decode), cache_guarded (cart/customer of a shared-cache page ignored), "+
+			"over_budget (passed on uncaptured: the captures in flight held capture_budget), ambiguous (html: two carts or customers).",
 		[]string{"source", "outcome"}, nil)
 	droppedFieldsDesc = prometheus.NewDesc("caddy_sessiontap_capture_dropped_fields_total",
 		"Captured values refused as invalid.", []string{"source"}, nil)
@@ -137,6 +140,7 @@ func collectSource(ch chan<- prometheus.Metric, source string, t SourceTotals) {
 	counter(capturesDesc, t.Truncated, source, "truncated")
 	counter(capturesDesc, t.Undecodable, source, "undecodable")
 	counter(capturesDesc, t.CacheGuarded, source, "cache_guarded")
+	counter(capturesDesc, t.OverBudget, source, "over_budget")
 	if source == "html" {
 		counter(capturesDesc, t.Ambiguous, source, "ambiguous")
 	}
@@ -151,7 +155,9 @@ var (
 	storeEntriesDesc = prometheus.NewDesc("caddy_sessiontap_store_entries",
 		"Sessions held by the store.", []string{"store"}, nil)
 	storeBytesDesc = prometheus.NewDesc("caddy_sessiontap_store_bytes",
-		"Memory the store has allocated for sessions, in bytes.", []string{"store"}, nil)
+		"Encoded size of the sessions the store holds, in bytes.", []string{"store"}, nil)
+	storeReservedDesc = prometheus.NewDesc("caddy_sessiontap_store_reserved_bytes",
+		"Memory the store holds for sessions, used or not (bigcache allocates it up front), in bytes.", []string{"store"}, nil)
 	storeEvictionsDesc = prometheus.NewDesc("caddy_sessiontap_store_evictions_total",
 		"Sessions evicted to keep the store under its size cap.", []string{"store"}, nil)
 )
@@ -159,6 +165,7 @@ var (
 func (storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- storeEntriesDesc
 	ch <- storeBytesDesc
+	ch <- storeReservedDesc
 	ch <- storeEvictionsDesc
 }
 
@@ -174,6 +181,9 @@ func (storeCollector) Collect(ch chan<- prometheus.Metric) {
 			// Evictions are the size cap's, which only a store that knows
 			// its bytes has; Redis's are server-wide and not reported.
 			ch <- prometheus.MustNewConstMetric(storeEvictionsDesc, prometheus.CounterValue, float64(st.Evictions), s.name)
+		}
+		if st.Reserved > 0 {
+			ch <- prometheus.MustNewConstMetric(storeReservedDesc, prometheus.GaugeValue, float64(st.Reserved), s.name)
 		}
 	}
 }

@@ -110,6 +110,11 @@ type Handler struct {
 	// session's size. On with defaults when unset (see Limits).
 	Limits *Limits `json:"limits,omitempty"`
 
+	// Origins records where each option was written in the Caddyfile
+	// ("collect": "Caddyfile:12"). Set by the Caddyfile adapter and used
+	// only in error messages.
+	Origins Origins `json:"origins,omitempty"`
+
 	store     cache.Store
 	handler   *handler.Handler
 	logger    *zap.Logger
@@ -155,8 +160,9 @@ func (Handler) CaddyModule() caddy.ModuleInfo {
 }
 
 // Provision sets defaults, loads the store and builds the handler.
-func (h *Handler) Provision(ctx caddy.Context) error {
+func (h *Handler) Provision(ctx caddy.Context) (err error) {
 	h.logger = ctx.Logger()
+	defer func() { err = h.Origins.located(err, h.logger) }()
 	h.setDefaults()
 	if err := registerMetrics(ctx); err != nil {
 		return err
@@ -273,6 +279,10 @@ func (h *Handler) handlerConfig() (handler.Config, error) {
 
 // Validate checks the configuration for mistakes Provision cannot fix.
 func (h *Handler) Validate() error {
+	return h.Origins.located(h.validate(), h.logger)
+}
+
+func (h *Handler) validate() error {
 	if !validToken(h.Cookie.Name) {
 		return fmt.Errorf("cookie: %q is not a valid cookie name", h.Cookie.Name)
 	}
@@ -292,7 +302,7 @@ func (h *Handler) Validate() error {
 		}
 	}
 	if !strings.HasPrefix(h.Collect, "/") {
-		return fmt.Errorf("collect: path must start with /")
+		return fmt.Errorf("collect: path must start with /, e.g. collect /_sessiontap/collect")
 	}
 	switch h.HideIP {
 	case "", "off", "truncate", "hash":

@@ -44,6 +44,11 @@ type OperatorHandler struct {
 	// "default".
 	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=sessiontap.stores inline_key=backend"`
 
+	// Origins records where the directive and each option were written
+	// in the Caddyfile. Set by the Caddyfile adapter and used only in
+	// error messages.
+	Origins Origins `json:"origins,omitempty"`
+
 	logger    *zap.Logger
 	storeMod  any
 	store     cache.Store
@@ -63,8 +68,9 @@ func (OperatorHandler) CaddyModule() caddy.ModuleInfo {
 }
 
 // Provision loads the store and builds the API and the inspector.
-func (o *OperatorHandler) Provision(ctx caddy.Context) error {
+func (o *OperatorHandler) Provision(ctx caddy.Context) (err error) {
 	o.logger = ctx.Logger()
+	defer func() { err = o.Origins.located(err, o.logger) }()
 	if o.Prefix == "" {
 		o.Prefix = DefaultAPIPrefix
 	}
@@ -94,6 +100,10 @@ func (o *OperatorHandler) Provision(ctx caddy.Context) error {
 // Validate checks the prefix and the inspector's options (Provision has
 // refused a config without a usable key).
 func (o *OperatorHandler) Validate() error {
+	return o.Origins.located(o.validate(), o.logger)
+}
+
+func (o *OperatorHandler) validate() error {
 	p := o.Prefix
 	if !strings.HasPrefix(p, "/") || len(p) < 2 || strings.HasSuffix(p, "/") {
 		return errors.New("sessiontap_api: prefix must start with / and not end with /, e.g. /_sessiontap/api")

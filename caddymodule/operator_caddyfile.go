@@ -62,6 +62,7 @@ func parseOperatorDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue
 // matcher (@internal, say) may come before it.
 func (o *OperatorHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // directive name
+	o.Origins.note(d.Token())
 	if d.NextArg() {
 		if o.Prefix = d.Val(); !strings.HasPrefix(o.Prefix, "/") {
 			return d.Errf("sessiontap_api: the prefix must be a path such as /_sessiontap/api, not %q", o.Prefix)
@@ -71,6 +72,7 @@ func (o *OperatorHandler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		return d.ArgErr()
 	}
 	for d.NextBlock(0) {
+		o.Origins.note(d.Token())
 		if d.Val() == "store" {
 			if err := o.parseStore(d); err != nil {
 				return err

@@ -104,7 +104,7 @@ func (r *RedisStore) Provision(caddy.Context) error {
 		return pooledRedis{Redis: c, name: r.Name, guarded: newGuardedStore(c, r.Name)}, nil
 	})
 	if err != nil {
-		return fmt.Errorf("store redis %q: %v", r.Name, scrub(err, cfg.Password, cfg.Username))
+		return fmt.Errorf("store redis %q: %v%s", r.Name, scrub(err, cfg.Password, cfg.Username), tlsHint(cfg, err))
 	}
 	r.key = key
 	r.store = val.(pooledRedis).Redis

@@ -81,3 +81,16 @@ func scrub(err error, secrets ...string) string {
 	}
 	return msg
 }
+
+// tlsHint is what to check when a connection timed out or was hung up
+// on: what a TLS client and a plain server (or the other way round) do.
+func tlsHint(cfg cache.RedisConfig, err error) string {
+	msg := err.Error()
+	if !strings.Contains(msg, "deadline exceeded") && !strings.Contains(msg, "EOF") && !strings.Contains(msg, "tls:") {
+		return ""
+	}
+	if cfg.TLS != nil {
+		return " (tls is on: does the server speak TLS on that port?)"
+	}
+	return " (if the server expects TLS, add tls to the store block)"
+}

@@ -27,6 +27,9 @@ type CaptureConfig struct {
 	Cached bool
 	// JSON are the cart API exchanges to read, first match wins.
 	JSON []jsonmap.Route
+	// Budget caps the bytes all captures in flight hold together; past
+	// it a response goes on uncaptured. Default DefaultCaptureBudget.
+	Budget int64
 }
 
 // captureKind is what a response is scanned as.
@@ -51,6 +54,11 @@ type captureWriter struct {
 	encoding  string // the body's Content-Encoding, "" for identity
 	mayCached bool   // the response may have come from a shared cache
 	truncated bool
+	// budget is the handler's; held is what this capture took of it, and
+	// over the kind of capture dropped for want of it.
+	budget *budget
+	held   int
+	over   captureKind
 	// The copy: identity-encoded HTML goes straight into a scanner, which
 	// bounds it; compressed HTML and JSON are kept raw in buf.
 	scan  *tagging.Scanner
@@ -74,7 +82,7 @@ func getScanner(limit int) *tagging.Scanner {
 // below that (wrongly) kept the writer past its return must not reach
 // another request's response.
 func (h *Handler) newCaptureWriter(w http.ResponseWriter, r *http.Request, route *jsonmap.Route) *captureWriter {
-	return &captureWriter{ResponseWriter: w, cfg: &h.cfg.Capture, route: route, path: r.URL.Path}
+	return &captureWriter{ResponseWriter: w, cfg: &h.cfg.Capture, route: route, path: r.URL.Path, budget: h.budget}
 }
 
 // WriteHeader decides, on the final status, whether to keep a copy.
@@ -137,8 +145,16 @@ func (c *captureWriter) decide(code int) {
 	c.buf.Reset()
 }
 
-// keep copies p for scanning, up to the limit.
+// keep copies p for scanning, up to the limit and within the budget.
 func (c *captureWriter) keep(p []byte) {
+	if n := min(len(p), max(c.cfg.Limit-c.held, 0)); n > 0 {
+		if !c.budget.take(n) {
+			c.over = c.kind
+			c.release()
+			return
+		}
+		c.held += n
+	}
 	if c.scan != nil {
 		c.scan.Write(p) // bounded by the scanner; never fails
 		return
@@ -160,6 +176,8 @@ func (c *captureWriter) release() {
 		scannerPool.Put(c.scan)
 	}
 	c.buf, c.scan, c.kind = nil, nil, captureNone
+	c.budget.give(c.held)
+	c.held = 0
 }
 
 // isHTML matches the media type without mime.ParseMediaType, which

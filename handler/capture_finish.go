@@ -33,12 +33,19 @@ type CaptureCounters struct {
 	CacheGuarded  atomic.Int64 // shared-cache answers kept from overwriting cart/customer
 	Ambiguous     atomic.Int64 // pages with two carts or two customers, neither taken (HTML only)
 	Remembered    atomic.Int64 // pages whose tagging came from the memo, not a parse (HTML only)
+	OverBudget    atomic.Int64 // bodies passed on uncaptured: the capture budget was spent
 }
 
 // finishCapture parses what c kept and writes it to the session. The
 // response has been written by then; only the session is at stake.
 func (h *Handler) finishCapture(ctx context.Context, id Identity, c *captureWriter) {
 	defer c.release()
+	switch c.over {
+	case captureHTML:
+		h.stats.HTML.OverBudget.Add(1)
+	case captureJSON:
+		h.stats.JSON.OverBudget.Add(1)
+	}
 	switch c.kind {
 	case captureJSON:
 		h.finishJSON(ctx, id, c)

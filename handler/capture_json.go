@@ -53,9 +53,14 @@ func (h *Handler) captureRequest(w http.ResponseWriter, r *http.Request, next Ne
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer bufPool.Put(buf)
-	tee := &teeBody{ReadCloser: r.Body, buf: buf, limit: h.cfg.Capture.Limit}
+	tee := &teeBody{ReadCloser: r.Body, buf: buf, limit: h.cfg.Capture.Limit, budget: h.budget}
+	defer func() { h.budget.give(tee.held) }()
 	r.Body = tee
 	err := next.ServeHTTP(w, r)
+	if tee.over {
+		h.stats.JSON.OverBudget.Add(1)
+		return err
+	}
 	h.stats.JSON.Pages.Add(1)
 	if tee.truncated {
 		// A cut JSON document does not parse; say so rather than guess.
@@ -72,14 +77,21 @@ type teeBody struct {
 	buf       *bytes.Buffer
 	limit     int
 	truncated bool
+	budget    *budget
+	held      int
+	over      bool // the budget was spent: nothing is kept
 }
 
 func (t *teeBody) Read(p []byte) (int, error) {
 	n, err := t.ReadCloser.Read(p)
-	if n > 0 && !t.truncated {
-		if t.buf.Len()+n > t.limit {
+	if n > 0 && !t.truncated && !t.over {
+		switch {
+		case t.buf.Len()+n > t.limit:
 			t.truncated = true
-		} else {
+		case !t.budget.take(n):
+			t.over = true
+		default:
+			t.held += n
 			t.buf.Write(p[:n])
 		}
 	}

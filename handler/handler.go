@@ -105,6 +105,8 @@ type Handler struct {
 	log    *zap.Logger
 	now    func() time.Time
 	stats  CaptureStats
+	// budget bounds what the captures in flight hold together.
+	budget *budget
 	// pages remembers the tagging of recently scanned pages by their bytes.
 	pages *tagging.Memo
 }
@@ -126,7 +128,11 @@ func New(cfg Config, store cache.Store, log *zap.Logger) (*Handler, error) {
 	if cfg.Capture.Limit <= 0 {
 		cfg.Capture.Limit = DefaultCaptureLimit
 	}
-	return &Handler{cfg: cfg, signer: newCookieSigner(cfg.CookieKey), store: store, log: log, now: time.Now, pages: tagging.NewMemo()}, nil
+	if cfg.Capture.Budget <= 0 {
+		cfg.Capture.Budget = DefaultCaptureBudget
+	}
+	return &Handler{cfg: cfg, signer: newCookieSigner(cfg.CookieKey), store: store, log: log, now: time.Now, pages: tagging.NewMemo(),
+		budget: &budget{max: cfg.Capture.Budget}}, nil
 }
 
 // Serve handles r: the collect endpoint answers it itself; anything else

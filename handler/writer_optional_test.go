@@ -32,7 +32,7 @@ func TestWrappersPassPushAndReadFromOn(t *testing.T) {
 		captured bool
 	}{{"text/html; charset=utf-8", true}, {"image/png", false}} {
 		below := &optionalWriter{ResponseRecorder: httptest.NewRecorder()}
-		c := &captureWriter{ResponseWriter: below, cfg: &CaptureConfig{HTML: true, Limit: 1 << 20}}
+		c := &captureWriter{ResponseWriter: below, cfg: &CaptureConfig{HTML: true, Limit: 1 << 20}, budget: &budget{max: 1 << 20}}
 		var w http.ResponseWriter = &cookieWriter{ResponseWriter: c, cookie: "sessiontap_id=x"}
 		pusher, ok := w.(http.Pusher)
 		if !ok {

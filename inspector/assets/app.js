@@ -11,6 +11,7 @@ function el(tag, attrs, ...children) {
   for (const [k, v] of Object.entries(attrs || {})) {
     if (k === "class") e.className = v;
     else if (k === "href" && String(v).startsWith("#")) e.setAttribute("href", v);
+    else if (k === "colspan") e.setAttribute(k, String(Number(v)));
     else if (k.startsWith("data-") || k === "title" || k === "value" || k === "type") e.setAttribute(k, v);
     else throw new Error("el: attribute " + k + " is not allowed");
   }
@@ -205,7 +206,8 @@ function attemptsText(/** @type {SinkDelivery} */ st) {
 
 function renderDeliveries(/** @type {{session_id: string, version: number, sinks: SinkDelivery[]}} */ d) {
   if (d.sinks.length === 0) {
-    $("s-deliveries").replaceChildren(el("tr", {}, el("td", { class: "note", "data-sink": "" },
+    const columns = $("s-deliveries").closest("table").querySelectorAll("thead th").length;
+    $("s-deliveries").replaceChildren(el("tr", {}, el("td", { class: "note", "data-sink": "", colspan: columns },
       "No sinks are configured: add a forward to the sessiontap block to deliver sessions upstream.")));
     return;
   }
@@ -290,15 +292,39 @@ function size(b) {
   return b + " B";
 }
 
+// captureWords says what each capture counter counts, in an operator's
+// words; a counter at 0 is left out, but for the pages read.
+const captureWords = {
+  stored: "changed a session",
+  truncated: "too long, cut",
+  undecodable: "could not be read",
+  dropped_fields: "invalid values left out",
+  cache_guarded: "from a shared cache, cart ignored",
+  ambiguous: "two carts or customers, ignored",
+  remembered: "same page as before",
+  over_budget: "not read, capture memory full",
+};
+const captureSources = { html: "Pages read", json: "Cart API bodies read" };
+
+// storeText is the store's size: sessions and what they take, when the
+// store can tell (Redis cannot, cheaply).
+function storeText(st) {
+  if (st.entries < 0) return "Store: Redis (size not counted)";
+  return "Store: " + count(st.entries, "session", "sessions") + ", " + size(st.bytes) + " of session data";
+}
+
 async function summary() {
   try {
     const { summary: s, feed_dropped } = await call("summary");
     const items = [];
-    for (const [src, c] of Object.entries(s.captures || {})) items.push(src + ": " + Object.entries(c).map(([k, v]) => k + " " + v).join(", "));
-    for (const k of s.sinks || []) items.push(k.name + ": queue " + k.pending + ", dropped " + k.dropped + ", failed " + k.failed);
-    if (s.store) items.push("store: " + count(s.store.entries, "session", "sessions") + ", " + size(s.store.bytes));
-    if (!(s.sinks || []).length) items.push("no sinks configured");
-    if (feed_dropped) items.push("feed dropped " + feed_dropped);
+    for (const [src, c] of Object.entries(s.captures || {})) {
+      const parts = Object.entries(c).filter(([k, v]) => k !== "pages" && v > 0 && captureWords[k]).map(([k, v]) => v + " " + captureWords[k]);
+      items.push((captureSources[src] || src) + ": " + c.pages + (parts.length ? " (" + parts.join(", ") + ")" : ""));
+    }
+    for (const k of s.sinks || []) items.push("Sink " + k.name + ": " + k.pending + " waiting, " + k.failed + " failed, " + k.dropped + " dropped (queue full)");
+    if (s.store) items.push(storeText(s.store));
+    if (!(s.sinks || []).length) items.push("No sinks configured");
+    if (feed_dropped) items.push("Live list: " + feed_dropped + " changes skipped");
     $("summary").replaceChildren(...items.map((t) => el("li", {}, t)));
   } catch (e) {
     $("summary").replaceChildren(el("li", { class: "error" }, "summary: " + e.message));

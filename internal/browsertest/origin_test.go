@@ -5,6 +5,7 @@ package browsertest
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -119,5 +120,43 @@ func TestShopPageScriptReadsNothingOfTheOperators(t *testing.T) {
 	}
 	if c := get(t, shopTab, "the shop page's cookies", 5*time.Second, chromedp.Evaluate[string](`document.cookie`)); strings.Contains(c, "sessiontap_inspector") {
 		t.Errorf("a shop page's script sees the operator's cookie: %q", c)
+	}
+}
+
+// TestEmptyDeliveriesSpanTheTable: without sinks, the deliveries table's
+// one row says so across the whole table, not in its first column.
+func TestEmptyDeliveriesSpanTheTable(t *testing.T) {
+	wh := startWebhook(t)
+	s := startShopEdited(t, wh.URL, "", func(cfg string) string {
+		start := strings.Index(cfg, "\t\tforward webhook ")
+		end := strings.Index(cfg, "\t\tdelivery {\n\t\t\tmax_attempts 1\n\t\t}\n")
+		if start < 0 || end < start {
+			t.Fatal("the harness's forward block moved")
+		}
+		return cfg[:start] + cfg[end+len("\t\tdelivery {\n\t\t\tmax_attempts 1\n\t\t}\n"):]
+	})
+	res, err := http.Post(s.URL+"/_sessiontap/collect", "application/json", strings.NewReader(`{"page_type":"front"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	var id string
+	for _, c := range res.Cookies() {
+		if c.Name == "sessiontap_id" {
+			id, _, _ = strings.Cut(c.Value, ".")
+		}
+	}
+	if id == "" {
+		t.Fatalf("collect answered %d without a session cookie", res.StatusCode)
+	}
+	ctx := browser(t)
+	do(t, ctx, "sign in and open the session", 15*time.Second,
+		chromedp.Navigate(s.Ops+apiPrefix+"/ui/login"), chromedp.WaitVisible(css("#key")),
+		chromedp.SendKeys(css("#key"), apiKey), chromedp.Click(css(`button[type=submit]`)), chromedp.WaitVisible(css("#live.on")),
+		chromedp.Navigate(s.Ops+apiPrefix+"/ui/#/s/"+id), chromedp.WaitVisible(css("#s-deliveries td.note")))
+	span := get(t, ctx, "the note's span and the table's columns", 5*time.Second, chromedp.Evaluate[[]int](
+		`[document.querySelector("#s-deliveries td.note").colSpan, document.querySelectorAll("table.deliveries thead th").length]`))
+	if len(span) != 2 || span[0] != span[1] || span[1] < 2 {
+		t.Errorf("the no-sinks note spans %v columns of the table's", span)
 	}
 }
