@@ -18,7 +18,7 @@ import (
 //
 // Field numbers (never reuse one; add new fields with new numbers):
 // Session{1 id, 2 version, 3 created_at ns, 4 updated_at ns, 5 cart, 6 customer, 7 page_type, 8 action} Cart{1 item} CartItem{1 product_id, 2 sku_id, 3 name, 4 quantity, 5 unit_price zigzag, 6 price_currency_code} Customer{1 customer_reference, 2 email, 3 first_name, 4 last_name, 5 marketing_permission, 6 customer_group, 7 verified}
-// Session{9 state, 10 variation, 11 category, 12 search_term, 13 product, 14 cart_token, 15 order (repeated)} Product{1 product_id, 2 name, 3 price zigzag, 4 price_currency_code} Order{1 order_number, 2 buyer, 3 item}
+// Session{9 state, 10 variation, 11 category, 12 search_term, 13 product, 14 cart_token, 15 order (repeated)} Product{1 product_id, 2 name, 3 price zigzag, 4 price_currency_code} Order{1 order_number, 2 buyer, 3 item, 4 version}
 // Session{16 effects (raw JSON), 17 context_version}
 // Session{19 history (repeated)} HistoryEntry{1 version, 2 at ns, 3 source, 4 changes, 5 path} (codec_history.go)
 // Session{18 tenant_context (repeated)} TenantContext{1 tenant, 2 version, 3 created_at ns, 4 modified_at ns, 5 customer_id, 6 site_code, 7 currency, 8 cart_id, 9 target_location, 10 attributes (raw JSON)}

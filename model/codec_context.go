@@ -17,6 +17,7 @@ const (
 	orderNumber protowire.Number = 1
 	orderBuyer  protowire.Number = 2
 	orderItem   protowire.Number = 3
+	orderVer    protowire.Number = 4
 )
 
 func (s *Session) appendContext(b []byte) []byte {
@@ -115,7 +116,7 @@ func (o *Order) appendBinary(b []byte) []byte {
 	for i := range o.Items {
 		b = appendMessage(b, orderItem, true, o.Items[i].appendBinary)
 	}
-	return b
+	return appendVarint(b, orderVer, o.Version)
 }
 
 func (o *Order) decodeField(num protowire.Number, typ protowire.Type, b []byte) (int, error) {
@@ -124,6 +125,8 @@ func (o *Order) decodeField(num protowire.Number, typ protowire.Type, b []byte) 
 		return consumeString(typ, b, &o.OrderNumber)
 	case orderBuyer:
 		return consumeMessage(typ, b, o.Buyer.decodeField)
+	case orderVer:
+		return consumeVarint(typ, b, func(v uint64) { o.Version = v })
 	case orderItem:
 		var it CartItem
 		n, err := consumeMessage(typ, b, it.decodeField)

@@ -118,6 +118,7 @@ func (p Patch) applyOrder(s *Session) bool {
 	}
 	o := *p.Order
 	o.Items = slices.Clone(o.Items)
+	o.Version = s.Version + 1 // the version this write stores
 	s.Orders = append(s.Orders, o)
 	if len(s.Orders) > MaxOrders {
 		s.Orders = slices.Delete(s.Orders, 0, len(s.Orders)-MaxOrders)

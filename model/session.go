@@ -223,6 +223,11 @@ type Order struct {
 	OrderNumber string     `json:"order_number"`
 	Buyer       Customer   `json:"buyer"`
 	Items       []CartItem `json:"items"`
+	// Version is the session's version that recorded the order (0 for
+	// orders recorded before it was kept): a delivery carries every order
+	// newer than what the sink last got, so that orders stay events when
+	// updates are coalesced.
+	Version uint64 `json:"version,omitempty"`
 }
 
 // Cart is a 1:1 copy of the visitor's cart (Nosto's setCart semantics).

@@ -160,7 +160,7 @@ func (q *sinkQueue) admit(u *Update) outcome {
 		return outSuperseded
 	}
 	old := s.pending
-	s.pending = u
+	s.pending = coalesced(u, old)
 	if old != nil {
 		return outSuperseded
 	}

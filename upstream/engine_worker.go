@@ -26,25 +26,25 @@ func (q *sinkQueue) work() {
 	defer q.wg.Done()
 	w := deliveryWorker{q: q}
 	for {
-		s, u, first := q.take()
+		s, u, first, since := q.take()
 		if s == nil {
 			return
 		}
-		w.handle(s, u, first)
+		w.handle(s, u, first, since)
 	}
 }
 
 // take waits for a ready session and returns it with the update to
-// attempt, and whether this is that update's first attempt. It returns a
-// nil slot when the workers stop.
-func (q *sinkQueue) take() (*slot, *Update, bool) {
+// attempt, whether this is that update's first attempt, and the version
+// the sink last delivered. It returns a nil slot when the workers stop.
+func (q *sinkQueue) take() (*slot, *Update, bool, uint64) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for q.ready.n == 0 && !q.stopping {
 		q.cond.Wait()
 	}
 	if q.stopping {
-		return nil, nil, false
+		return nil, nil, false, 0
 	}
 	s := q.ready.popFront()
 	s.state = slotRunning
@@ -55,10 +55,10 @@ func (q *sinkQueue) take() (*slot, *Update, bool) {
 	}
 	s.attempts++
 	q.inFlight++
-	return s, s.cur, s.attempts == 1
+	return s, s.cur, s.attempts == 1, s.status.deliveredVersion
 }
 
-func (w *deliveryWorker) handle(s *slot, u *Update, first bool) {
+func (w *deliveryWorker) handle(s *slot, u *Update, first bool, since uint64) {
 	q := w.q
 	var fp uint64
 	if q.onChange {
@@ -69,6 +69,7 @@ func (w *deliveryWorker) handle(s *slot, u *Update, first bool) {
 		}
 	}
 	u = withEventID(u, q.name)
+	u.Since = since
 	start := time.Now()
 	fb, err := q.deliver(u)
 	latency := time.Since(start)
@@ -147,6 +148,8 @@ func (q *sinkQueue) settleLocked(s *slot, fp uint64, err error) outcome {
 		return outRetried
 	}
 	s.status.giveUp(s.attempts, time.Now())
+	// What the update given up changed (its order) rides with the next.
+	s.pending = coalescedPending(s.pending, s.cur)
 	s.cur = nil
 	if Retryable(err) && s.pending != nil {
 		q.backoff(s, err) // the upstream struggles: wait before the next one too
@@ -186,6 +189,7 @@ func (q *sinkQueue) retryLocked(s *slot) int {
 	s.timer = nil
 	superseded := 0
 	if s.pending != nil && s.cur != nil {
+		s.pending = coalesced(s.pending, s.cur)
 		s.cur = nil
 		superseded = 1
 	}

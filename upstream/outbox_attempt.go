@@ -26,6 +26,7 @@ type claim struct {
 	delivered  string // fingerprint of what the sink last got
 	token      string
 	superseded bool
+	since      uint64 // the version the sink last delivered
 	claimedAt  time.Time
 }
 
@@ -33,7 +34,7 @@ type claim struct {
 // scored from.
 func parseClaim(v rueidis.RedisMessage, at time.Time) (claim, error) {
 	f, err := v.ToArray()
-	if err != nil || len(f) != 9 {
+	if err != nil || len(f) != 10 {
 		return claim{}, fmt.Errorf("claim of %d fields: %v", len(f), err)
 	}
 	str := func(i int) string { s, _ := f[i].ToString(); return s }
@@ -47,7 +48,7 @@ func parseClaim(v rueidis.RedisMessage, at time.Time) (claim, error) {
 	return claim{
 		id: str(0), version: uint64(num(1)), payload: []byte(str(2)), changes: model.Change(num(3)),
 		attempt: int(num(4)), streak: int(num(5)), delivered: str(6), token: str(7), superseded: num(8) == 1,
-		claimedAt: at,
+		since: uint64(num(9)), claimedAt: at,
 	}, nil
 }
 
@@ -74,6 +75,7 @@ func (q *outboxSink) attempt(c claim) {
 		}
 	}
 	u = withEventID(u, q.name)
+	u.Since = c.since
 	start := time.Now()
 	fb, err := q.deliver(u, c)
 	latency := time.Since(start)

@@ -105,7 +105,8 @@ return res
 // claims...};
 // a claim is {id, version, payload, changes, attempt, streak,
 // delivered fingerprint, token, superseded (1 when a newer update replaced
-// one waiting for its retry)}.
+// one waiting for its retry), delivered version}. A newer update that
+// replaces one waiting for its retry takes over what it changed.
 var claimScript = rueidis.NewLuaScript(releaseLua + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -120,13 +121,18 @@ local out = {#expired, -1, 0}
 for i, id in ipairs(ids) do
   redis.call('ZREM', KEYS[1], id)
   local st = ARGV[4] .. id
-  local f = redis.call('HMGET', st, 'pv', 'pp', 'pc', 'fv', 'fp', 'fc', 'att', 'stk', 'dfp')
+  local f = redis.call('HMGET', st, 'pv', 'pp', 'pc', 'fv', 'fp', 'fc', 'att', 'stk', 'dfp', 'dv')
   local sup = 0
   if f[1] then
-    if f[4] then sup = 1 end
-    redis.call('HSET', st, 'fv', f[1], 'fp', f[2], 'fc', f[3], 'lv', f[1])
+    local fc = tonumber(f[3]) or 0
+    if f[4] then
+      sup = 1
+      -- what the update replaced changed (its order) rides with this one
+      fc = bit.bor(fc, tonumber(f[6]) or 0)
+    end
+    redis.call('HSET', st, 'fv', f[1], 'fp', f[2], 'fc', fc, 'lv', f[1])
     redis.call('HDEL', st, 'pv', 'pp', 'pc')
-    f[4], f[5], f[6], f[7] = f[1], f[2], f[3], '0'
+    f[4], f[5], f[6], f[7] = f[1], f[2], tostring(fc), '0'
   end
   if f[4] and (tonumber(f[7]) or 0) >= tonumber(ARGV[1]) then
     redis.call('HDEL', st, 'fv', 'fp', 'fc', 'att', 'tok')
@@ -141,7 +147,7 @@ for i, id in ipairs(ids) do
     redis.call('HSET', st, 'tok', tok, 'att', att)
     redis.call('PERSIST', st)
     redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), id)
-    out[#out + 1] = {id, f[4], f[5], f[6] or '0', att, f[8] or '0', f[9] or '', tok, sup}
+    out[#out + 1] = {id, f[4], f[5], f[6] or '0', att, f[8] or '0', f[9] or '', tok, sup, f[10] or '0'}
   else
     release(st, KEYS[3])
   end
@@ -171,7 +177,7 @@ var completeScript = rueidis.NewLuaScript(releaseLua + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local nextdue = now + tonumber(ARGV[5])
-local f = redis.call('HMGET', KEYS[1], 'tok', 'pv', 'fv')
+local f = redis.call('HMGET', KEYS[1], 'tok', 'pv', 'fv', 'pc', 'fc')
 if f[1] ~= ARGV[2] then return 0 end
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('HDEL', KEYS[1], 'tok')
@@ -202,6 +208,8 @@ else
   end
   if r == 'fail' then
     redis.call('HSET', KEYS[1], 'ga', redis.call('HGET', KEYS[1], 'att') or 0, 'gt', now)
+    -- what the update given up changed (its order) rides with the next
+    if f[2] then redis.call('HSET', KEYS[1], 'pc', bit.bor(tonumber(f[4]) or 0, tonumber(f[5]) or 0)) end
   else
     redis.call('HDEL', KEYS[1], 'ga', 'gt')
   end

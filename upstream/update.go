@@ -31,6 +31,10 @@ type Update struct {
 	Changed model.Change
 	// OccurredAt is when the change was stored.
 	OccurredAt time.Time
+	// Since is the version of the session this sink last delivered, 0
+	// when it knows of none; the engine sets it per sink before Deliver.
+	// Orders recorded after it are new to the sink (NewOrders).
+	Since uint64
 	// Client is the network of the client whose request made the change
 	// (e.g. "192.0.2.7/32", an IPv6 /64): a client holds at most its share
 	// of a sink's queue (see Engine). Empty for changes no client made;

@@ -71,7 +71,10 @@ type WebhookConfig struct {
 //	                             "unit_price": 12.5, "price_currency_code": …}]},
 //	  "customer":    {"customer_reference": …, "email": …, "first_name": …, "last_name": …,
 //	                  "marketing_permission": false, "customer_group": …, "verified": true},
-//	  "order":       null,                // the order just placed, when this update placed one
+//	  "order":       null,                // the newest of orders, when there are any
+//	  "orders":      [],                  // every order placed since the last update this
+//	                                      // endpoint received, oldest first; each is sent once
+//	                                      // (at least once: drop repeats by order_number)
 //	  "enrichment":  {"first_seen": …, "last_seen": …, "page_views": 3, "landing_page": …,
 //	                  "referrer": …, "campaign": {"utm_source": …, …}, "client_ip": …,
 //	                  "user_agent": …, "accept_language": …}
@@ -155,6 +158,7 @@ type webhookBody struct {
 	Cart       model.Cart       `json:"cart"`
 	Customer   model.Customer   `json:"customer"`
 	Order      *model.Order     `json:"order"`
+	Orders     []model.Order    `json:"orders"`
 	Enrichment model.Enrichment `json:"enrichment"`
 }
 
@@ -173,12 +177,18 @@ func webhookPayload(u *Update, ids *Pseudonyms) ([]byte, error) {
 		a := s.Action
 		b.Action = &a
 	}
-	if u.Changed&model.ChangeOrder != 0 && len(s.Orders) > 0 {
-		o := s.Orders[len(s.Orders)-1]
-		if o.Items == nil {
-			o.Items = []model.CartItem{}
+	// Orders are events: every one the endpoint has not had, even when
+	// the updates that placed them were coalesced into this one.
+	b.Orders = u.NewOrders()
+	for i := range b.Orders {
+		if b.Orders[i].Items == nil {
+			b.Orders[i].Items = []model.CartItem{}
 		}
-		b.Order = &o
+	}
+	if n := len(b.Orders); n > 0 {
+		b.Order = &b.Orders[n-1]
+	} else {
+		b.Orders = []model.Order{}
 	}
 	return json.Marshal(&b)
 }

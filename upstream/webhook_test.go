@@ -128,7 +128,7 @@ func TestWebhookDeliver(t *testing.T) {
 	if err := json.Unmarshal(r.body, &body); err != nil {
 		t.Fatalf("body: %v: %s", err, r.body)
 	}
-	keys := []string{"event_id", "session_id", "version", "action", "occurred_at", "cart", "customer", "order", "enrichment"}
+	keys := []string{"event_id", "session_id", "version", "action", "occurred_at", "cart", "customer", "order", "orders", "enrichment"}
 	if len(body) != len(keys) {
 		t.Errorf("body has %d fields, want %d: %s", len(body), len(keys), r.body)
 	}
@@ -139,6 +139,7 @@ func TestWebhookDeliver(t *testing.T) {
 		"action":      `"viewCart"`,
 		"occurred_at": `"2025-01-02T02:04:05.123Z"`,
 		"order":       `null`,
+		"orders":      `[]`,
 		"enrichment": `{"first_seen":"2025-01-02T03:00:00Z","last_seen":"2025-01-02T03:04:00Z","page_views":3,` +
 			`"landing_page":"/?utm_source=news","campaign":{"utm_source":"news"},"client_ip":"203.0.113.0","user_agent":"Mozilla/5.0"}`,
 		"cart": `{"items":[{"product_id":"p-1","sku_id":"s-1","name":"Shirt","quantity":3,"unit_price":19.9,"price_currency_code":"EUR"}]}`,
