@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sessiontap/caddy-sessiontap/upstream"
+	"github.com/sessiontap/caddy-sessiontap/webhook"
 )
 
 // receiver is a webhook endpoint that verifies every signature and keeps
@@ -34,7 +35,7 @@ func newReceiver(t *testing.T) (*receiver, *httptest.Server) {
 
 func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	if err := upstream.VerifyWebhookSignature("whsec", r.Header.Get(upstream.WebhookSignatureHeader), body, time.Now(), time.Minute); err != nil {
+	if err := webhook.Verify("whsec", r.Header.Get(webhook.SignatureHeader), body, time.Now(), time.Minute); err != nil {
 		rc.t.Errorf("webhook signature: %v", err)
 		w.WriteHeader(400)
 		return

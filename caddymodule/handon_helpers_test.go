@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sessiontap/caddy-sessiontap/upstream"
+	"github.com/sessiontap/caddy-sessiontap/webhook"
 )
 
 // bodyReceiver is an upstream that keeps every request it gets, path and
@@ -39,7 +39,7 @@ func newBodyReceiver(t *testing.T, webhook bool, answer string) (*bodyReceiver, 
 func (br *bodyReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	if br.webhook {
-		if err := upstream.VerifyWebhookSignature("whsec", r.Header.Get(upstream.WebhookSignatureHeader), body, time.Now(), time.Minute); err != nil {
+		if err := webhook.Verify("whsec", r.Header.Get(webhook.SignatureHeader), body, time.Now(), time.Minute); err != nil {
 			br.t.Errorf("webhook signature: %v", err)
 			w.WriteHeader(400)
 			return

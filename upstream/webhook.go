@@ -3,36 +3,14 @@ package upstream
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/sessiontap/caddy-sessiontap/model"
-)
-
-// WebhookSignatureHeader is the header that carries a webhook's signature.
-const WebhookSignatureHeader = "Sessiontap-Signature"
-
-// DefaultWebhookTolerance is how far a signature's timestamp may be from the
-// receiver's clock when VerifyWebhookSignature is given no tolerance.
-const DefaultWebhookTolerance = 5 * time.Minute
-
-// Why VerifyWebhookSignature refused a request; test with errors.Is.
-var (
-	// ErrWebhookSignatureHeader: the header is missing or malformed.
-	ErrWebhookSignatureHeader = errors.New("webhook signature header missing or malformed")
-	// ErrWebhookSignatureMismatch: no v1 signature matches the body.
-	ErrWebhookSignatureMismatch = errors.New("webhook signature does not match the body")
-	// ErrWebhookTimestamp: the signed timestamp is outside the tolerance
-	// (a replay, or clocks too far apart).
-	ErrWebhookTimestamp = errors.New("webhook signature timestamp outside the tolerance")
+	"github.com/sessiontap/caddy-sessiontap/webhook"
 )
 
 // WebhookConfig configures a Webhook sink.
@@ -106,7 +84,8 @@ type WebhookConfig struct {
 // where the HMAC is keyed with the shared secret and computed over the
 // bytes of t, a '.', and the exact request body: HMAC(secret, "<t>.<body>").
 // t is the time of the attempt, so a retry is signed anew. A receiver
-// should (VerifyWebhookSignature does all of it):
+// should (webhook.Verify, in this module's public webhook package, does
+// all of it):
 //
 //  1. read the raw body before parsing it;
 //  2. split the header on ',' into key=value pairs; take t, and every v1
@@ -207,7 +186,7 @@ func (w *Webhook) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "caddy-sessiontap")
 	req.Header.Set("Idempotency-Key", u.EventID)
-	req.Header.Set(WebhookSignatureHeader, "t="+strconv.FormatInt(t, 10)+",v1="+hex.EncodeToString(webhookMAC(w.secret, t, body)))
+	req.Header.Set(webhook.SignatureHeader, webhook.Sign(w.secret, t, body))
 
 	red := w.redactor.For(personalValues(&u.Session, nil))
 	resp, err := DoHTTP(ctx, w.client, req, 0)
@@ -215,74 +194,4 @@ func (w *Webhook) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 		return Feedback{}, red.Err(err)
 	}
 	return Feedback{}, ClassifyHTTPResponse(resp, w.now(), red)
-}
-
-// webhookMAC is HMAC-SHA256(secret, "<t>.<body>").
-func webhookMAC(secret []byte, t int64, body []byte) []byte {
-	m := hmac.New(sha256.New, secret)
-	m.Write(strconv.AppendInt(nil, t, 10))
-	m.Write([]byte{'.'})
-	m.Write(body)
-	return m.Sum(nil)
-}
-
-// VerifyWebhookSignature checks a Sessiontap-Signature header against the
-// raw request body, as a webhook receiver should (see Webhook): one of the
-// header's v1 signatures must be the HMAC-SHA256 of "<t>.<body>" under
-// secret, and t must be within tolerance of now, either way (tolerance 0
-// or less means DefaultWebhookTolerance). It returns nil or an error that
-// wraps ErrWebhookSignatureHeader, ErrWebhookSignatureMismatch or
-// ErrWebhookTimestamp.
-func VerifyWebhookSignature(secret string, header string, body []byte, now time.Time, tolerance time.Duration) error {
-	if secret == "" {
-		return errors.New("webhook: no secret to verify with")
-	}
-	if tolerance <= 0 {
-		tolerance = DefaultWebhookTolerance
-	}
-	var (
-		t     int64
-		haveT bool
-		sigs  [][]byte
-	)
-	for _, part := range strings.Split(header, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok {
-			continue
-		}
-		switch k {
-		case "t":
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || haveT {
-				return fmt.Errorf("%w: bad or repeated t", ErrWebhookSignatureHeader)
-			}
-			t, haveT = n, true
-		case "v1":
-			if sig, err := hex.DecodeString(v); err == nil && len(sig) == sha256.Size {
-				sigs = append(sigs, sig)
-			}
-		}
-	}
-	if !haveT || len(sigs) == 0 {
-		return fmt.Errorf("%w: want t=<unix seconds>,v1=<hex>", ErrWebhookSignatureHeader)
-	}
-	want := webhookMAC([]byte(secret), t, body)
-	matched := false
-	for _, sig := range sigs {
-		// Compare them all, so that timing says nothing about which matched.
-		if hmac.Equal(sig, want) {
-			matched = true
-		}
-	}
-	if !matched {
-		return ErrWebhookSignatureMismatch
-	}
-	// Compare in whole seconds, without building a Duration from t, which
-	// could overflow for absurd values.
-	age := now.Unix() - t
-	limit := int64(tolerance / time.Second)
-	if age > limit || age < -limit {
-		return fmt.Errorf("%w: signed at %d, now %d", ErrWebhookTimestamp, t, now.Unix())
-	}
-	return nil
 }

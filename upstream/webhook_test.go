@@ -2,19 +2,18 @@ package upstream
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sessiontap/caddy-sessiontap/model"
+	"github.com/sessiontap/caddy-sessiontap/webhook"
 )
 
 const webhookTestSecret = "whsec-test"
@@ -114,7 +113,7 @@ func TestWebhookDeliver(t *testing.T) {
 	}
 	r := seen[0]
 
-	if err := VerifyWebhookSignature(webhookTestSecret, r.header.Get("Sessiontap-Signature"), r.body, time.Now(), 5*time.Minute); err != nil {
+	if err := webhook.Verify(webhookTestSecret, r.header.Get("Sessiontap-Signature"), r.body, time.Now(), 5*time.Minute); err != nil {
 		t.Errorf("signature does not verify: %v (header %q)", err, r.header.Get("Sessiontap-Signature"))
 	}
 	if got := r.header.Get("Idempotency-Key"); got != u.EventID {
@@ -215,68 +214,11 @@ func TestWebhookRetriesAreSignedAnew(t *testing.T) {
 		t.Error("a retry changed the body")
 	}
 	later := start.Add(time.Hour)
-	if err := VerifyWebhookSignature(webhookTestSecret, seen[1].header.Get(WebhookSignatureHeader), seen[1].body, later, time.Minute); err != nil {
+	if err := webhook.Verify(webhookTestSecret, seen[1].header.Get(webhook.SignatureHeader), seen[1].body, later, time.Minute); err != nil {
 		t.Errorf("retry: %v", err)
 	}
-	if err := VerifyWebhookSignature(webhookTestSecret, seen[0].header.Get(WebhookSignatureHeader), seen[0].body, later, time.Minute); !errors.Is(err, ErrWebhookTimestamp) {
-		t.Errorf("first attempt replayed an hour later: err = %v, want ErrWebhookTimestamp", err)
-	}
-}
-
-func TestVerifyWebhookSignature(t *testing.T) {
-	body := []byte(`{"event_id":"e1"}`)
-	now := time.Unix(1_700_000_000, 0)
-	sign := func(secret string, ts time.Time, b []byte) string {
-		return "t=" + strconv.FormatInt(ts.Unix(), 10) + ",v1=" + hex.EncodeToString(webhookMAC([]byte(secret), ts.Unix(), b))
-	}
-	good := sign(webhookTestSecret, now, body)
-
-	if err := VerifyWebhookSignature(webhookTestSecret, good, body, now, time.Minute); err != nil {
-		t.Fatalf("good signature: %v", err)
-	}
-	tests := []struct {
-		name    string
-		secret  string
-		header  string
-		body    []byte
-		now     time.Time
-		tol     time.Duration
-		wantErr error
-	}{
-		{"tampered body", webhookTestSecret, good, []byte(`{"event_id":"e2"}`), now, time.Minute, ErrWebhookSignatureMismatch},
-		{"body with trailing newline", webhookTestSecret, good, append(append([]byte(nil), body...), '\n'), now, time.Minute, ErrWebhookSignatureMismatch},
-		{"wrong secret", "other-secret", good, body, now, time.Minute, ErrWebhookSignatureMismatch},
-		{"old timestamp", webhookTestSecret, sign(webhookTestSecret, now.Add(-10*time.Minute), body), body, now, 5 * time.Minute, ErrWebhookTimestamp},
-		{"future timestamp", webhookTestSecret, sign(webhookTestSecret, now.Add(10*time.Minute), body), body, now, 5 * time.Minute, ErrWebhookTimestamp},
-		{"default tolerance", webhookTestSecret, sign(webhookTestSecret, now.Add(-6*time.Minute), body), body, now, 0, ErrWebhookTimestamp},
-		{"timestamp changed", webhookTestSecret, strings.Replace(good, "t=1700000000", "t=1700000001", 1), body, now, time.Minute, ErrWebhookSignatureMismatch},
-		{"empty header", webhookTestSecret, "", body, now, time.Minute, ErrWebhookSignatureHeader},
-		{"no v1", webhookTestSecret, "t=1700000000", body, now, time.Minute, ErrWebhookSignatureHeader},
-		{"no t", webhookTestSecret, good[strings.Index(good, "v1="):], body, now, time.Minute, ErrWebhookSignatureHeader},
-		{"bad t", webhookTestSecret, "t=soon," + good[strings.Index(good, "v1="):], body, now, time.Minute, ErrWebhookSignatureHeader},
-		{"two t", webhookTestSecret, "t=1," + good, body, now, time.Minute, ErrWebhookSignatureHeader},
-		{"v1 not hex", webhookTestSecret, "t=1700000000,v1=zz", body, now, time.Minute, ErrWebhookSignatureHeader},
-	}
-	for _, tc := range tests {
-		err := VerifyWebhookSignature(tc.secret, tc.header, tc.body, tc.now, tc.tol)
-		if !errors.Is(err, tc.wantErr) {
-			t.Errorf("%s: err = %v, want %v", tc.name, err, tc.wantErr)
-		}
-	}
-
-	// Within tolerance, either way; several v1 (a rotation) and unknown keys.
-	for _, h := range []string{
-		sign(webhookTestSecret, now.Add(-4*time.Minute), body),
-		sign(webhookTestSecret, now.Add(4*time.Minute), body),
-		good + ",v1=" + strings.Repeat("00", 32),
-		"t=1700000000,v1=" + strings.Repeat("ab", 32) + ", v0=x ," + good[strings.Index(good, "v1="):],
-	} {
-		if err := VerifyWebhookSignature(webhookTestSecret, h, body, now, 5*time.Minute); err != nil {
-			t.Errorf("%q: %v", h, err)
-		}
-	}
-	if err := VerifyWebhookSignature("", good, body, now, time.Minute); err == nil {
-		t.Error("an empty secret verified")
+	if err := webhook.Verify(webhookTestSecret, seen[0].header.Get(webhook.SignatureHeader), seen[0].body, later, time.Minute); !errors.Is(err, webhook.ErrTimestamp) {
+		t.Errorf("first attempt replayed an hour later: err = %v, want webhook.ErrTimestamp", err)
 	}
 }
 

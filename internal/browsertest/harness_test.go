@@ -30,7 +30,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sessiontap/caddy-sessiontap/upstream"
+	signature "github.com/sessiontap/caddy-sessiontap/webhook"
 )
 
 const (
@@ -133,7 +133,7 @@ func startWebhook(t *testing.T) *webhook {
 }
 
 func (wh *webhook) check(r *http.Request, body []byte) error {
-	if err := upstream.VerifyWebhookSignature(webhookSecret, r.Header.Get(upstream.WebhookSignatureHeader), body, time.Now(), 0); err != nil {
+	if err := signature.Verify(webhookSecret, r.Header.Get(signature.SignatureHeader), body, time.Now(), 0); err != nil {
 		return err
 	}
 	var p struct {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/sessiontap/caddy-sessiontap/internal/spectest"
 	"github.com/sessiontap/caddy-sessiontap/upstream"
+	"github.com/sessiontap/caddy-sessiontap/webhook"
 )
 
 // The delivery upstreams' credentials, as every node is configured.
@@ -199,7 +200,7 @@ func webhookServer(t testing.TB) (*Recorder, string) {
 	rc := newRecorder()
 	return rc, serve(t, rc, func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		if err := upstream.VerifyWebhookSignature(WebhookSecret, r.Header.Get(upstream.WebhookSignatureHeader), body, time.Now(), time.Minute); err != nil {
+		if err := webhook.Verify(WebhookSecret, r.Header.Get(webhook.SignatureHeader), body, time.Now(), time.Minute); err != nil {
 			t.Errorf("webhook signature: %v", err)
 			w.WriteHeader(http.StatusBadRequest)
 			return
