@@ -11,9 +11,9 @@ import (
 	"github.com/caddyserver/caddy/v2"
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/internal/delivery"
 	"github.com/sessiontap/caddy-sessiontap/internal/respond"
 	"github.com/sessiontap/caddy-sessiontap/model"
-	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
 // AdminAPI serves sessiontap's figures and sessions on Caddy's admin
@@ -67,7 +67,7 @@ type EngineStats struct {
 	Sinks []SinkStats `json:"sinks"`
 }
 
-// SinkStats are upstream.SinkStats with JSON names.
+// SinkStats are delivery.SinkStats with JSON names.
 type SinkStats struct {
 	Name       string `json:"name"`
 	Pending    int    `json:"pending"`
@@ -80,7 +80,7 @@ type SinkStats struct {
 	Skipped    uint64 `json:"skipped"`
 }
 
-func sinkStatsOf(s upstream.SinkStats) SinkStats {
+func sinkStatsOf(s delivery.SinkStats) SinkStats {
 	return SinkStats{Name: s.Name, Pending: s.Pending, InFlight: s.InFlight,
 		Delivered: s.Delivered, Retried: s.Retried, Superseded: s.Superseded,
 		Dropped: s.Dropped, Failed: s.Failed, Skipped: s.Skipped}
@@ -235,7 +235,7 @@ func findStore(name string) cache.Store {
 
 type keyedEngine struct {
 	key    string
-	engine upstream.Deliverer
+	engine delivery.Deliverer
 }
 
 // pooledEngines lists the engines in the pool, ordered by key.

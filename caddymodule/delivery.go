@@ -13,9 +13,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/internal/delivery"
 	"github.com/sessiontap/caddy-sessiontap/internal/ratelimit"
 	"github.com/sessiontap/caddy-sessiontap/model"
-	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
 // engines holds the delivery engines across config reloads, keyed by
@@ -27,7 +27,7 @@ var engines = caddy.NewUsagePool()
 const defaultGrace = 10 * time.Second
 
 type pooledEngine struct {
-	upstream.Deliverer
+	delivery.Deliverer
 	grace   time.Duration
 	release func() // after Close: lets go of what the engine used (the Redis client)
 }
@@ -106,7 +106,7 @@ func (h *Handler) newEngine() (caddy.Destructor, error) {
 		h.logger.Warn("hmac_key none: customer references leave the process as HMAC-SHA256 " +
 			"under an empty key, which anyone can compute and reverse for guessable values")
 	}
-	hasher := upstream.NewHasher(hashKey)
+	hasher := delivery.NewHasher(hashKey)
 	ids := h.pseudonyms
 	// The engine outlives this config, so it logs through Caddy's default
 	// logger, not this config's (whose writers close at the next reload).
@@ -116,26 +116,26 @@ func (h *Handler) newEngine() (caddy.Destructor, error) {
 	}
 	conns := d.Concurrency
 	if conns <= 0 {
-		conns = upstream.DefaultConcurrency
+		conns = delivery.DefaultConcurrency
 	}
 	// The sinks first: a config error must not leave an engine running.
-	sinks := make([]upstream.Sink, len(h.Forward))
+	sinks := make([]delivery.Sink, len(h.Forward))
 	// Shared: each sink redacts every sink's credentials, Emporix's
 	// access tokens included.
-	secrets := upstream.NewSecrets(h.secretsToRedact(repl)...)
+	secrets := delivery.NewSecrets(h.secretsToRedact(repl)...)
 	for i, f := range h.Forward {
 		if sinks[i], err = f.sink(repl, hasher, ids, conns, secrets); err != nil {
 			return nil, fmt.Errorf("forward %s: %v", f.To, err)
 		}
 	}
-	cfg := upstream.Config{QueueSize: d.QueueSize, Concurrency: d.Concurrency,
+	cfg := delivery.Config{QueueSize: d.QueueSize, Concurrency: d.Concurrency,
 		MaxAttempts: d.MaxAttempts, Timeout: time.Duration(d.Timeout), MaxBackoff: time.Duration(d.MaxBackoff)}
 	e, release, err := h.newDeliverer(cfg, time.Duration(d.Lease), caddy.Log().Named("sessiontap.upstream"))
 	if err != nil {
 		return nil, err
 	}
 	for i, f := range h.Forward {
-		e.AddSink(sinks[i], upstream.SinkOptions{On: f.On, Name: labels[i]})
+		e.AddSink(sinks[i], delivery.SinkOptions{On: f.On, Name: labels[i]})
 	}
 	e.OnResult(observeDelivery)
 	grace := time.Duration(d.Grace)
@@ -158,7 +158,7 @@ func (h *Handler) validateLease() error {
 	}
 	timeout := time.Duration(d.Timeout)
 	if timeout <= 0 {
-		timeout = upstream.DefaultTimeout
+		timeout = delivery.DefaultTimeout
 	}
 	if lease := time.Duration(d.Lease); lease <= timeout {
 		return fmt.Errorf("delivery: lease %s must be longer than the attempt timeout %s", lease, timeout)
@@ -172,17 +172,17 @@ func (h *Handler) validateLease() error {
 // release after the outbox has handed its leases back: its commands wait
 // up to a second, and on a hung Redis they must not hold up visitors'
 // requests queued behind them on the store's connection.
-func (h *Handler) newDeliverer(cfg upstream.Config, lease time.Duration, log *zap.Logger) (upstream.Deliverer, func(), error) {
+func (h *Handler) newDeliverer(cfg delivery.Config, lease time.Duration, log *zap.Logger) (delivery.Deliverer, func(), error) {
 	rs, ok := h.storeMod.(*RedisStore)
 	if !ok { // validateLease refused a lease here
-		return upstream.New(cfg, log), func() {}, nil
+		return delivery.New(cfg, log), func() {}, nil
 	}
 	rc := rs.store.Config()
 	client, err := rs.store.NewClient()
 	if err != nil {
 		return nil, nil, fmt.Errorf("delivery: connecting the outbox to Redis: %v", scrub(err, rc.Password, rc.Username))
 	}
-	o, err := upstream.NewOutbox(client, upstream.OutboxConfig{
+	o, err := delivery.NewOutbox(client, delivery.OutboxConfig{
 		Config: cfg, Prefix: rc.Prefix, Lease: lease, StateTTL: rc.TTL,
 		// Enqueue runs on the request path: the store's bound applies.
 		EnqueueTimeout: rc.Timeout,
@@ -200,8 +200,8 @@ func (h *Handler) newDeliverer(cfg upstream.Config, lease time.Duration, log *za
 // handler, so feedback is never forwarded again. onChange is asked for
 // the feed's publisher when feedback arrives (the feed is set up after
 // the engine).
-func feedbackWriter(store cache.Store, history int, onChange func() func(*model.Session, model.HistoryEntry)) func(string, *upstream.Update, upstream.Feedback) {
-	return func(sink string, u *upstream.Update, fb upstream.Feedback) {
+func feedbackWriter(store cache.Store, history int, onChange func() func(*model.Session, model.HistoryEntry)) func(string, *delivery.Update, delivery.Feedback) {
+	return func(sink string, u *delivery.Update, fb delivery.Feedback) {
 		var entry model.HistoryEntry
 		s, err := store.Update(context.Background(), u.Session.ID, func(s *model.Session) error {
 			if s.Version == 0 {
@@ -243,7 +243,7 @@ func (h *Handler) enqueue(ctx context.Context, s *model.Session, changed model.C
 	if n := ratelimit.Network(ip); n.IsValid() {
 		client = n.String()
 	}
-	h.engine.Enqueue(&upstream.Update{Session: *s, Changed: changed, OccurredAt: s.UpdatedAt, Client: client})
+	h.engine.Enqueue(&delivery.Update{Session: *s, Changed: changed, OccurredAt: s.UpdatedAt, Client: client})
 }
 
 // cleanupDelivery releases this config's use of its engine.

@@ -10,7 +10,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 
-	"github.com/sessiontap/caddy-sessiontap/upstream"
+	"github.com/sessiontap/caddy-sessiontap/internal/delivery"
 )
 
 // Forward is one upstream system that receives the session's updates.
@@ -176,24 +176,24 @@ func forwardsForKey(fs []Forward) []Forward {
 // the forward's origin. Every sink sends our session ids as ids' pseudonyms
 // and redacts secrets (the configuration's, see secretsToRedact) from the
 // upstream's answers, besides its own credentials.
-func (f Forward) sink(repl *caddy.Replacer, hasher *upstream.Hasher, ids *upstream.Pseudonyms, conns int, secrets *upstream.Secrets) (upstream.Sink, error) {
-	s, err := f.newSink(repl, hasher, ids, upstream.NewClient(conns), secrets)
+func (f Forward) sink(repl *caddy.Replacer, hasher *delivery.Hasher, ids *delivery.Pseudonyms, conns int, secrets *delivery.Secrets) (delivery.Sink, error) {
+	s, err := f.newSink(repl, hasher, ids, delivery.NewClient(conns), secrets)
 	return s, atOrigin(err, f.Origins["forward"])
 }
 
-func (f Forward) newSink(repl *caddy.Replacer, hasher *upstream.Hasher, ids *upstream.Pseudonyms, client *http.Client, secrets *upstream.Secrets) (upstream.Sink, error) {
+func (f Forward) newSink(repl *caddy.Replacer, hasher *delivery.Hasher, ids *delivery.Pseudonyms, client *http.Client, secrets *delivery.Secrets) (delivery.Sink, error) {
 	r := func(s string) string { return repl.ReplaceKnown(s, "") }
 	switch f.To {
 	case "talonone":
-		return upstream.NewTalonOne(upstream.TalonOneConfig{URL: f.URL, APIKey: r(f.APIKey), Dry: f.Dry,
+		return delivery.NewTalonOne(delivery.TalonOneConfig{URL: f.URL, APIKey: r(f.APIKey), Dry: f.Dry,
 			ResponseContent: f.ResponseContent, Hasher: hasher, Pseudonyms: ids, Client: client, Secrets: secrets})
 	case "emporix":
-		return upstream.NewEmporix(upstream.EmporixConfig{URL: f.URL, Tenant: r(f.Tenant), ClientID: r(f.ClientID),
+		return delivery.NewEmporix(delivery.EmporixConfig{URL: f.URL, Tenant: r(f.Tenant), ClientID: r(f.ClientID),
 			ClientSecret: r(f.ClientSecret), SiteCode: r(f.SiteCode), Hasher: hasher, Pseudonyms: ids, Client: client, Secrets: secrets})
 	case "nosto":
-		return upstream.NewNosto(upstream.NostoConfig{URL: f.URL, Token: r(f.Token), Hasher: hasher, Pseudonyms: ids, Client: client, Secrets: secrets})
+		return delivery.NewNosto(delivery.NostoConfig{URL: f.URL, Token: r(f.Token), Hasher: hasher, Pseudonyms: ids, Client: client, Secrets: secrets})
 	default:
-		return upstream.NewWebhook(upstream.WebhookConfig{URL: f.URL, Secret: r(f.Secret), Pseudonyms: ids, Client: client, Secrets: secrets})
+		return delivery.NewWebhook(delivery.WebhookConfig{URL: f.URL, Secret: r(f.Secret), Pseudonyms: ids, Client: client, Secrets: secrets})
 	}
 }
 

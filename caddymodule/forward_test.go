@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sessiontap/caddy-sessiontap/upstream"
+	"github.com/sessiontap/caddy-sessiontap/internal/delivery"
 	"github.com/sessiontap/caddy-sessiontap/webhook"
 )
 
@@ -84,7 +84,7 @@ const testHMACKey = "caddymodule-test-hmac-key-0123"
 // seen is the versions of session id that arrived, under its pseudonym
 // (testHMACKey).
 func (rc *receiver) seen(id string) []uint64 {
-	sent := upstream.NewPseudonyms([]byte(testHMACKey)).SessionID(id)
+	sent := delivery.NewPseudonyms([]byte(testHMACKey)).SessionID(id)
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	return append([]uint64(nil), rc.versions[sent]...)

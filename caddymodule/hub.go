@@ -10,8 +10,8 @@ import (
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/feed"
+	"github.com/sessiontap/caddy-sessiontap/internal/delivery"
 	"github.com/sessiontap/caddy-sessiontap/model"
-	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
 // hubs ties together the handlers of this process that share a session
@@ -114,10 +114,10 @@ func (b *hub) newest() *Handler {
 }
 
 // engines are the visitors' delivery engines, each once, newest first.
-func (b *hub) engines() []upstream.Deliverer {
+func (b *hub) engines() []delivery.Deliverer {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var out []upstream.Deliverer
+	var out []delivery.Deliverer
 	for _, v := range slices.Backward(b.visitors) {
 		if v.engine != nil && !slices.Contains(out, v.engine) {
 			out = append(out, v.engine)
@@ -152,8 +152,8 @@ func (b *hub) refHash(ref string) string {
 }
 
 // deliveries is each sink's status of a session, from every engine.
-func (b *hub) deliveries(ctx context.Context, id string) ([]upstream.DeliveryStatus, error) {
-	out := []upstream.DeliveryStatus{}
+func (b *hub) deliveries(ctx context.Context, id string) ([]delivery.DeliveryStatus, error) {
+	out := []delivery.DeliveryStatus{}
 	for _, e := range b.engines() {
 		sts, err := e.Status(ctx, id)
 		if err != nil {
@@ -171,14 +171,14 @@ func (b *hub) retry(ctx context.Context, store cache.Store, id, sink string) (st
 	if err != nil {
 		return "", err
 	}
-	u := &upstream.Update{Session: *s, Changed: model.ChangeCart | model.ChangeCustomer | model.ChangeOrder, OccurredAt: s.UpdatedAt}
+	u := &delivery.Update{Session: *s, Changed: model.ChangeCart | model.ChangeCustomer | model.ChangeOrder, OccurredAt: s.UpdatedAt}
 	for _, e := range b.engines() {
 		res, err := e.Retry(ctx, sink, u)
-		if !errors.Is(err, upstream.ErrUnknownSink) {
+		if !errors.Is(err, delivery.ErrUnknownSink) {
 			return res, err
 		}
 	}
-	return "", upstream.ErrUnknownSink
+	return "", delivery.ErrUnknownSink
 }
 
 // cancel drops a session's pending deliveries from every engine.

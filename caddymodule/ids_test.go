@@ -9,7 +9,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddytest"
 
-	"github.com/sessiontap/caddy-sessiontap/upstream"
+	"github.com/sessiontap/caddy-sessiontap/internal/delivery"
 )
 
 // TestDotShopSessionIDRefused: a shop session cookie of ".." is no session
@@ -99,7 +99,7 @@ http://localhost:9080 {
 
 	// The pseudonym as documented: base64url(HMAC-SHA256(hmac_key,
 	// "session:"+id)), 192 bits.
-	want := upstream.NewPseudonyms([]byte("test-hmac")).SessionID(raw)
+	want := delivery.NewPseudonyms([]byte("test-hmac")).SessionID(raw)
 	for i, r := range talon.waitN(t, 2) {
 		if r.Path != "/v2/customer_sessions/"+want || strings.Contains(r.Path, raw) {
 			t.Errorf("Talon.One update %d: %s, want the pseudonym %s of %s", i+1, r.Path, want, raw)

@@ -19,8 +19,8 @@ import (
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/handler"
+	"github.com/sessiontap/caddy-sessiontap/internal/delivery"
 	"github.com/sessiontap/caddy-sessiontap/model"
-	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
 func init() {
@@ -119,11 +119,11 @@ type Handler struct {
 	handler   *handler.Handler
 	logger    *zap.Logger
 	storeMod  any
-	engine    upstream.Deliverer
+	engine    delivery.Deliverer
 	engineKey string
-	hasher    *upstream.Hasher
+	hasher    *delivery.Hasher
 	// pseudonyms hide our session ids in the access log.
-	pseudonyms *upstream.Pseudonyms
+	pseudonyms *delivery.Pseudonyms
 	// hub is shared with the operator handlers of the same store.
 	hub *hub
 }
@@ -181,7 +181,7 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	h.pseudonyms = upstream.NewPseudonyms(idKey)
+	h.pseudonyms = delivery.NewPseudonyms(idKey)
 	if err := h.provisionDelivery(); err != nil {
 		return err
 	}
@@ -239,7 +239,7 @@ func (h *Handler) handlerConfig() (handler.Config, error) {
 	if err := h.hmacKeyProblem(h.HMACKey, caddy.NewReplacer().ReplaceKnown(h.HMACKey, "")); err != nil {
 		return handler.Config{}, err
 	}
-	h.hasher = upstream.NewHasher(h.hmacKey())
+	h.hasher = delivery.NewHasher(h.hmacKey())
 	cookieKey, err := h.cookieKey()
 	if err != nil {
 		return handler.Config{}, err

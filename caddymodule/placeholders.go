@@ -15,8 +15,8 @@ import (
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/handler"
+	"github.com/sessiontap/caddy-sessiontap/internal/delivery"
 	"github.com/sessiontap/caddy-sessiontap/model"
-	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
 // maxPlaceholder bounds a placeholder's value: they end up in headers.
@@ -59,7 +59,7 @@ func (h *Handler) setPlaceholders(r *http.Request, id handler.Identity) {
 // most sites log few requests or none, and an HMAC per request would be
 // paid for nothing.
 type logPseudonym struct {
-	p  *upstream.Pseudonyms
+	p  *delivery.Pseudonyms
 	id string
 }
 
@@ -125,7 +125,7 @@ func sessionWritten(ctx context.Context, s *model.Session) {
 
 // sessionPlaceholder is the value of {sessiontap.<name>} for s (nil: the
 // session is not stored yet). Unknown names are not ours.
-func sessionPlaceholder(s *model.Session, name string, hasher *upstream.Hasher) (any, bool) {
+func sessionPlaceholder(s *model.Session, name string, hasher *delivery.Hasher) (any, bool) {
 	if s == nil {
 		s = &model.Session{}
 	}

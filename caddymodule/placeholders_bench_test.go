@@ -5,8 +5,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/sessiontap/caddy-sessiontap/internal/delivery"
 	"github.com/sessiontap/caddy-sessiontap/model"
-	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
 var benchField zap.Field
@@ -14,7 +14,7 @@ var benchField zap.Field
 // What the access log field costs a request that is not logged: the
 // pseudonym computed at once, or only when the line is written.
 func BenchmarkAccessLogField(b *testing.B) {
-	p := upstream.NewPseudonyms([]byte("bench-key-0123456789abcdef"))
+	p := delivery.NewPseudonyms([]byte("bench-key-0123456789abcdef"))
 	id := model.NewID()
 	b.Run("eager", func(b *testing.B) {
 		b.ReportAllocs()

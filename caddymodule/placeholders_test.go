@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sessiontap/caddy-sessiontap/internal/delivery"
 	"github.com/sessiontap/caddy-sessiontap/model"
-	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
 // TestPlaceholdersInMatchersHeadersAndLogs: the session's placeholders
@@ -107,7 +107,7 @@ func readAccessLog(t *testing.T, path string, uris ...string) []accessLine {
 // Every placeholder of the README's table, from one session, and what
 // makes a value safe for a header line.
 func TestSessionPlaceholderValues(t *testing.T) {
-	hasher := upstream.NewHasher("k")
+	hasher := delivery.NewHasher("k")
 	s := &model.Session{
 		Version:   3,
 		PageType:  model.PageCart,

@@ -14,7 +14,7 @@ import (
 const HMACKeyNone = "none"
 
 // idPseudonymKey is the key of the pseudonyms our own session ids leave
-// the process as (upstream.Pseudonyms: sinks and the access log): hmac_key
+// the process as (delivery.Pseudonyms: sinks and the access log): hmac_key
 // when one is configured, otherwise a key the store generates and keeps
 // (cache.Secrets), so that every node of a fleet sends the same pseudonym
 // for a session and a restart does not change them.

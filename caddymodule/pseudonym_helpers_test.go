@@ -4,12 +4,12 @@ import (
 	"context"
 	"testing"
 
-	"github.com/sessiontap/caddy-sessiontap/upstream"
+	"github.com/sessiontap/caddy-sessiontap/internal/delivery"
 )
 
 // storePseudonyms are the pseudonyms a config without hmac_key sends: under
 // the key the bigcache store named name keeps (it must be in use).
-func storePseudonyms(t *testing.T, name string) *upstream.Pseudonyms {
+func storePseudonyms(t *testing.T, name string) *delivery.Pseudonyms {
 	t.Helper()
 	var key []byte
 	stores.Range(func(k, v any) bool {
@@ -22,5 +22,5 @@ func storePseudonyms(t *testing.T, name string) *upstream.Pseudonyms {
 	if key == nil {
 		t.Fatalf("no bigcache store %q in use", name)
 	}
-	return upstream.NewPseudonyms(key)
+	return delivery.NewPseudonyms(key)
 }

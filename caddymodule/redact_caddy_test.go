@@ -20,7 +20,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/sessiontap/caddy-sessiontap/handler"
-	"github.com/sessiontap/caddy-sessiontap/upstream"
+	"github.com/sessiontap/caddy-sessiontap/internal/delivery"
 )
 
 // The secrets and the customer of the echo tests.
@@ -144,7 +144,7 @@ var echoSecrets = []string{echoTalonKey, echoClientID, echoClientSecret, echoAcc
 
 // echoPersonal are the customer's values an echo may carry.
 func echoPersonal() []string {
-	return []string{echoRef, echoEmail, upstream.NewHasher(testHMACKey).Hash(echoRef)}
+	return []string{echoRef, echoEmail, delivery.NewHasher(testHMACKey).Hash(echoRef)}
 }
 
 // assertNoEcho fails when text holds a secret or personal value in any of

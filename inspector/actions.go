@@ -8,9 +8,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/internal/delivery"
 	"github.com/sessiontap/caddy-sessiontap/internal/respond"
 	"github.com/sessiontap/caddy-sessiontap/model"
-	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
 func (in *Inspector) summary(w http.ResponseWriter, r *http.Request) {
@@ -96,9 +96,9 @@ func (in *Inspector) retry(w http.ResponseWriter, r *http.Request, id string) {
 		respond.JSON(w, http.StatusOK, map[string]string{"result": res})
 	case errors.Is(err, cache.ErrNotFound):
 		respond.Error(w, http.StatusNotFound, "session not found")
-	case errors.Is(err, upstream.ErrUnknownSink):
+	case errors.Is(err, delivery.ErrUnknownSink):
 		respond.Error(w, http.StatusBadRequest, "sink: no sink is named "+sink)
-	case errors.Is(err, upstream.ErrQueueFull), errors.Is(err, upstream.ErrClosed):
+	case errors.Is(err, delivery.ErrQueueFull), errors.Is(err, delivery.ErrClosed):
 		respond.Unavailable(w, err.Error()+"; try again later")
 	default:
 		in.storeFailed(w, err)

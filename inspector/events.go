@@ -28,7 +28,7 @@ type Row struct {
 }
 
 // SinkState is a sink's delivery of the session in one word
-// (upstream.DeliveryStatus.State).
+// (delivery.DeliveryStatus.State).
 type SinkState struct {
 	Sink  string `json:"sink"`
 	State string `json:"state"`

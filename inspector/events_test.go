@@ -11,8 +11,8 @@ import (
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/feed"
+	"github.com/sessiontap/caddy-sessiontap/internal/delivery"
 	"github.com/sessiontap/caddy-sessiontap/model"
-	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
 // TestEventsStreamRowsAndEndWithTheSignIn: the feed sends the recent
@@ -28,9 +28,9 @@ func TestEventsStreamRowsAndEndWithTheSignIn(t *testing.T) {
 	ring.Publish(feed.Event{SessionID: "old", Version: 1, Source: model.SourceHTML})
 	in, err := New(Config{Prefix: "/p", CheckKey: func(k string) bool { return k == testKey },
 		SigningKey: SigningKey([]byte(testKey)), Feed: ring, Store: store, TTL: 2 * time.Second,
-		Deliveries: func(_ context.Context, id string) ([]upstream.DeliveryStatus, error) {
-			return []upstream.DeliveryStatus{{Sink: "talonone", PendingVersion: 2, Attempts: 1,
-				LastError: &upstream.DeliveryFailure{Status: 500, At: time.Now()}}}, nil
+		Deliveries: func(_ context.Context, id string) ([]delivery.DeliveryStatus, error) {
+			return []delivery.DeliveryStatus{{Sink: "talonone", PendingVersion: 2, Attempts: 1,
+				LastError: &delivery.DeliveryFailure{Status: 500, At: time.Now()}}}, nil
 		}}, nil)
 	if err != nil {
 		t.Fatal(err)

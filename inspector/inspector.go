@@ -22,9 +22,9 @@ import (
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/feed"
+	"github.com/sessiontap/caddy-sessiontap/internal/delivery"
 	"github.com/sessiontap/caddy-sessiontap/internal/ratelimit"
 	"github.com/sessiontap/caddy-sessiontap/internal/respond"
-	"github.com/sessiontap/caddy-sessiontap/upstream"
 )
 
 // DefaultTTL is how long a sign-in lasts unless configured.
@@ -50,7 +50,7 @@ type Config struct {
 	// Store is the session store (search).
 	Store cache.Store
 	// Deliveries returns each sink's status of a session; nil without sinks.
-	Deliveries func(ctx context.Context, id string) ([]upstream.DeliveryStatus, error)
+	Deliveries func(ctx context.Context, id string) ([]delivery.DeliveryStatus, error)
 	// Retry retries a session's delivery to one sink now.
 	Retry func(ctx context.Context, id, sink string) (string, error)
 	// Summary returns the figures of the summary strip.

@@ -20,8 +20,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 
+	"github.com/sessiontap/caddy-sessiontap/internal/delivery"
 	"github.com/sessiontap/caddy-sessiontap/internal/spectest"
-	"github.com/sessiontap/caddy-sessiontap/upstream"
 	"github.com/sessiontap/caddy-sessiontap/webhook"
 )
 
@@ -122,7 +122,7 @@ func (rc *Recorder) answer(w http.ResponseWriter, r *http.Request, gate <-chan s
 // Of is what arrived for session id, in order of arrival. The upstreams
 // get our ids as their pseudonyms, under the nodes' hmac_key.
 func (rc *Recorder) Of(id string) []Arrival {
-	sent := upstream.NewPseudonyms([]byte(HMACKey)).SessionID(id)
+	sent := delivery.NewPseudonyms([]byte(HMACKey)).SessionID(id)
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	return append([]Arrival(nil), rc.arrivals[sent]...)

@@ -1,0 +1,44 @@
+package delivery
+
+import "github.com/sessiontap/caddy-sessiontap/model"
+
+// NewOrders are the orders of u's session that the sink has not had: those
+// recorded after the version it last delivered (Since), when u placed an
+// order itself or was coalesced with one that did. Orders are events: two
+// placed while an update waited both go out, each once. An order recorded
+// before orders carried their version counts as new when it is the last.
+func (u *Update) NewOrders() []model.Order {
+	orders := u.Session.Orders
+	if u.Changed&model.ChangeOrder == 0 || len(orders) == 0 {
+		return nil
+	}
+	var out []model.Order
+	for _, o := range orders {
+		if o.Version > u.Since && o.Version <= u.Session.Version {
+			out = append(out, o)
+		}
+	}
+	if last := orders[len(orders)-1]; len(out) == 0 && last.Version == 0 {
+		out = append(out, last)
+	}
+	return out
+}
+
+// coalesced is newer replacing older, which waited undelivered: what
+// either changed (an order included), at newer's version.
+func coalesced(newer, older *Update) *Update {
+	if older == nil || older.Changed&^newer.Changed == 0 {
+		return newer
+	}
+	c := *newer // newer may be every sink's: never changed in place
+	c.Changed |= older.Changed
+	return &c
+}
+
+// coalescedPending is coalesced for a pending update that may be nil.
+func coalescedPending(pending, older *Update) *Update {
+	if pending == nil {
+		return nil
+	}
+	return coalesced(pending, older)
+}
