@@ -48,7 +48,7 @@ func (p pooledEngine) Destruct() error {
 	}
 	go func() {
 		if err := drain(); err != nil {
-			caddy.Log().Named("sessiontap.upstream").Warn("deliveries left undelivered after a reload", zap.Error(err))
+			caddy.Log().Named("sessiontap.delivery").Warn("deliveries left undelivered after a reload", zap.Error(err))
 		}
 	}()
 	return nil
@@ -130,7 +130,7 @@ func (h *Handler) newEngine() (caddy.Destructor, error) {
 	}
 	cfg := delivery.Config{QueueSize: d.QueueSize, Concurrency: d.Concurrency,
 		MaxAttempts: d.MaxAttempts, Timeout: time.Duration(d.Timeout), MaxBackoff: time.Duration(d.MaxBackoff)}
-	e, release, err := h.newDeliverer(cfg, time.Duration(d.Lease), caddy.Log().Named("sessiontap.upstream"))
+	e, release, err := h.newDeliverer(cfg, time.Duration(d.Lease), caddy.Log().Named("sessiontap.delivery"))
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +227,7 @@ func feedbackWriter(store cache.Store, history int, onChange func() func(*model.
 			}
 		}
 		if err != nil {
-			caddy.Log().Named("sessiontap.upstream").Error("keeping upstream feedback failed",
+			caddy.Log().Named("sessiontap.delivery").Error("keeping upstream feedback failed",
 				zap.String("sink", sink), zap.Error(err))
 		}
 	}
