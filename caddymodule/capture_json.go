@@ -7,7 +7,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/sessiontap/caddy-sessiontap/jsonmap"
+	"github.com/sessiontap/caddy-sessiontap/internal/jsonmap"
 )
 
 // JSONCapture reads the cart from one kind of cart API exchange: either a

@@ -11,7 +11,7 @@ import (
 
 // shopifyUpstream answers Shopify's Ajax Cart API from jsonmap's fixtures.
 func shopifyUpstream(t *testing.T) *httptest.Server {
-	cart, err := os.ReadFile("../jsonmap/testdata/shopify_cart.json")
+	cart, err := os.ReadFile("../internal/jsonmap/testdata/shopify_cart.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,9 +11,9 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/sessiontap/caddy-sessiontap/api"
-	"github.com/sessiontap/caddy-sessiontap/feed"
-	"github.com/sessiontap/caddy-sessiontap/inspector"
+	"github.com/sessiontap/caddy-sessiontap/internal/api"
+	"github.com/sessiontap/caddy-sessiontap/internal/feed"
+	"github.com/sessiontap/caddy-sessiontap/internal/inspector"
 )
 
 // Inspector turns on the live inspector, a page for operators at

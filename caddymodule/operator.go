@@ -11,10 +11,10 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
-	"github.com/sessiontap/caddy-sessiontap/api"
 	"github.com/sessiontap/caddy-sessiontap/cache"
-	"github.com/sessiontap/caddy-sessiontap/feed"
-	"github.com/sessiontap/caddy-sessiontap/inspector"
+	"github.com/sessiontap/caddy-sessiontap/internal/api"
+	"github.com/sessiontap/caddy-sessiontap/internal/feed"
+	"github.com/sessiontap/caddy-sessiontap/internal/inspector"
 )
 
 func init() {

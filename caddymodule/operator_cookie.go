@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/sessiontap/caddy-sessiontap/inspector"
+	"github.com/sessiontap/caddy-sessiontap/internal/inspector"
 )
 
 // dropOperatorCookie takes the inspector's sign-in cookie off a request

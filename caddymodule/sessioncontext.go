@@ -6,7 +6,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/sessiontap/caddy-sessiontap/api"
+	"github.com/sessiontap/caddy-sessiontap/internal/api"
 )
 
 // SaaSToken configures how the session-context API

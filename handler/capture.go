@@ -7,9 +7,9 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/sessiontap/caddy-sessiontap/jsonmap"
+	"github.com/sessiontap/caddy-sessiontap/internal/jsonmap"
+	"github.com/sessiontap/caddy-sessiontap/internal/tagging"
 	"github.com/sessiontap/caddy-sessiontap/model"
-	"github.com/sessiontap/caddy-sessiontap/tagging"
 )
 
 // DefaultCaptureLimit is how much of a response body is scanned.

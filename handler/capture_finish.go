@@ -11,8 +11,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"go.uber.org/zap"
 
+	"github.com/sessiontap/caddy-sessiontap/internal/tagging"
 	"github.com/sessiontap/caddy-sessiontap/model"
-	"github.com/sessiontap/caddy-sessiontap/tagging"
 )
 
 // CaptureStats count what capture did, per source, for metrics and the

@@ -8,7 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/sessiontap/caddy-sessiontap/jsonmap"
+	"github.com/sessiontap/caddy-sessiontap/internal/jsonmap"
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 

@@ -16,9 +16,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
-	"github.com/sessiontap/caddy-sessiontap/jsonmap"
+	"github.com/sessiontap/caddy-sessiontap/internal/jsonmap"
+	"github.com/sessiontap/caddy-sessiontap/internal/tagging"
 	"github.com/sessiontap/caddy-sessiontap/model"
-	"github.com/sessiontap/caddy-sessiontap/tagging"
 )
 
 // Next is the rest of the middleware chain. caddyhttp.Handler satisfies it.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sessiontap/caddy-sessiontap/jsonmap"
+	"github.com/sessiontap/caddy-sessiontap/internal/jsonmap"
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 

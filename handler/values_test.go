@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sessiontap/caddy-sessiontap/jsonmap"
+	"github.com/sessiontap/caddy-sessiontap/internal/jsonmap"
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sessiontap/caddy-sessiontap/inspector"
+	"github.com/sessiontap/caddy-sessiontap/internal/inspector"
 )
 
 // noRedirects lets a test see redirects rather than follow them.

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
-	"github.com/sessiontap/caddy-sessiontap/feed"
+	"github.com/sessiontap/caddy-sessiontap/internal/feed"
 )
 
 const testKey = "inspector-test-key"

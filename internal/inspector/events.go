@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/sessiontap/caddy-sessiontap/feed"
+	"github.com/sessiontap/caddy-sessiontap/internal/feed"
 )
 
 // The live list's pacing: events are sent in batches, one row per

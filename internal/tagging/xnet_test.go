@@ -315,7 +315,7 @@ func tokenizerInputs(t *testing.T) map[string][]byte {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no fixtures: %v", err)
 	}
-	if b, err := os.ReadFile("../bench/www/page-7k.html"); err == nil {
+	if b, err := os.ReadFile("../../bench/www/page-7k.html"); err == nil {
 		in["bench page-7k.html"] = b
 	}
 	for _, f := range files {

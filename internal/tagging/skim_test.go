@@ -167,7 +167,7 @@ func TestSkimSameAsFullWalk(t *testing.T) {
 	for _, name := range []string{"page-7k.html", "product-100k.html"} {
 		pages[name] = readFixture(t, name)
 	}
-	if b, err := os.ReadFile("../bench/www/page-7k.html"); err == nil {
+	if b, err := os.ReadFile("../../bench/www/page-7k.html"); err == nil {
 		pages["bench page-7k.html"] = b
 	}
 	for name, b := range fuzzCorpus(t) {
@@ -232,9 +232,9 @@ func TestSkimRandomPages(t *testing.T) {
 }
 
 func BenchmarkParseBench7KiBFullWalk(b *testing.B) {
-	benchParse(b, "../bench/www/page-7k.html", true)
+	benchParse(b, "../../bench/www/page-7k.html", true)
 }
-func BenchmarkParseBench7KiB(b *testing.B) { benchParse(b, "../bench/www/page-7k.html", false) }
+func BenchmarkParseBench7KiB(b *testing.B) { benchParse(b, "../../bench/www/page-7k.html", false) }
 
 func benchParse(b *testing.B, file string, noSkim bool) {
 	page, err := os.ReadFile(file)

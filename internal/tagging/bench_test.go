@@ -48,7 +48,7 @@ func BenchmarkParse100KiB(b *testing.B) {
 
 // BenchmarkBenchPage7KiB is the page of the load test (bench/load.sh).
 func BenchmarkBenchPage7KiB(b *testing.B) {
-	page, err := os.ReadFile("../bench/www/page-7k.html")
+	page, err := os.ReadFile("../../bench/www/page-7k.html")
 	if err != nil {
 		b.Skip(err)
 	}

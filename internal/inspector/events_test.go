@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
-	"github.com/sessiontap/caddy-sessiontap/feed"
 	"github.com/sessiontap/caddy-sessiontap/internal/delivery"
+	"github.com/sessiontap/caddy-sessiontap/internal/feed"
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 

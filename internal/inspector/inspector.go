@@ -21,8 +21,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
-	"github.com/sessiontap/caddy-sessiontap/feed"
 	"github.com/sessiontap/caddy-sessiontap/internal/delivery"
+	"github.com/sessiontap/caddy-sessiontap/internal/feed"
 	"github.com/sessiontap/caddy-sessiontap/internal/ratelimit"
 	"github.com/sessiontap/caddy-sessiontap/internal/respond"
 )
