@@ -157,7 +157,7 @@ func TestHMACKeyRequired(t *testing.T) {
 		}
 	}
 	err := validateCaddyfile(t, site(talon+"\n\t\thmac_key {env.SESSIONTAP_TEST_UNSET}"))
-	want := thirdParty + ` (hmac_key "{env.SESSIONTAP_TEST_UNSET}" is empty after replacing placeholders (is SESSIONTAP_TEST_UNSET set?))`
+	want := thirdParty + ` (hmac_key "{env.SESSIONTAP_TEST_UNSET}" is empty after replacing placeholders (is SESSIONTAP_TEST_UNSET set?)), at Caddyfile:3`
 	if err == nil || !strings.HasSuffix(err.Error(), want) {
 		t.Errorf("unset key: %v", err)
 	}
