@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -13,6 +12,7 @@ import (
 	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/internal/api"
 	"github.com/sessiontap/caddy-sessiontap/internal/ratelimit"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // newAPI builds the operator API and its inspector.
@@ -55,27 +55,11 @@ func (o *OperatorHandler) apiConfig() (*api.Config, error) {
 	guesses := ratelimit.NewGuard(ratelimit.GuessRule, ratelimit.GuessClients, clientIP)
 	b := o.hub
 	cfg := &api.Config{Prefix: o.Prefix, Keys: keys, BackendKeys: replaced(o.BackendKeys), SaaSTokens: verifier, OnRequest: observeAPIRequest,
-		History: b.history, OnChange: b.publish, Guesses: guesses, OnDelete: o.forgetSession}
+		History: b.history, Guesses: guesses, OnDelete: b.erased.Publish,
+		// The API's writes reach the live feeds, never a sink.
+		Publish: func(c model.SessionChange) { b.changes.Publish(change{SessionChange: c}) }}
 	cfg.Deliveries = func(ctx context.Context, id string) (any, error) { return b.deliveries(ctx, id) }
 	return cfg, nil
-}
-
-// forgetFeedTimeout bounds how long an erasure waits for the live feed.
-const forgetFeedTimeout = 5 * time.Second
-
-// forgetSession follows an erasure (GDPR): the session's pending
-// deliveries are cancelled and its events leave the live feed, on every
-// node of a fleet.
-func (o *OperatorHandler) forgetSession(id string) {
-	o.hub.cancel(id)
-	if o.feed == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), forgetFeedTimeout)
-	defer cancel()
-	if err := o.feed.Forget(ctx, id); err != nil {
-		o.logger.Error("erasing a session from the live feed failed; its events stay until the feed rolls over", zap.Error(err))
-	}
 }
 
 // replaced is keys with their placeholders replaced; empty ones are left

@@ -30,6 +30,8 @@ type pooledEngine struct {
 	delivery.Deliverer
 	grace   time.Duration
 	release func() // after Close: lets go of what the engine used (the Redis client)
+	// unsubscribe ends the engine's subscriptions to its store's bus.
+	unsubscribe func()
 }
 
 // Destruct drains pending deliveries for the grace period, then stops.
@@ -37,6 +39,8 @@ type pooledEngine struct {
 // sinks it drains in the background, since Caddy applies a reload
 // synchronously and an upstream that is down must not stall it.
 func (p pooledEngine) Destruct() error {
+	// Nothing new for an engine on its way out.
+	p.unsubscribe()
 	drain := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), p.grace)
 		defer cancel()
@@ -73,15 +77,14 @@ func (h *Handler) provisionDelivery() error {
 	if err != nil {
 		return err
 	}
+	// newEngine subscribes the engine to the writes made under its key.
+	h.engineKey = key
 	val, _, err := engines.LoadOrNew(key, h.newEngine)
 	if err != nil {
+		h.engineKey = ""
 		return err
 	}
-	h.engineKey = key
 	h.engine = val.(pooledEngine).Deliverer
-	// Set by every config, not only the engine's first: the newest
-	// config's history size and feed apply.
-	h.engine.OnFeedback(feedbackWriter(h.store, h.historySize(), h.onChange))
 	return nil
 }
 
@@ -142,7 +145,24 @@ func (h *Handler) newEngine() (caddy.Destructor, error) {
 	if grace <= 0 {
 		grace = defaultGrace
 	}
-	return pooledEngine{Deliverer: e, grace: grace, release: release}, nil
+	return pooledEngine{Deliverer: e, grace: grace, release: release, unsubscribe: h.subscribeEngine(e)}, nil
+}
+
+// subscribeEngine wires a new engine to its store's hub, once, for its
+// life (no config sets anything on it after): it takes the writes made
+// under its key, cancels what an erasure leaves, tells the live feeds of
+// its attempts and keeps its upstreams' feedback on the sessions.
+func (h *Handler) subscribeEngine(e delivery.Deliverer) (unsubscribe func()) {
+	b, key := h.hub, h.engineKey
+	e.OnAttempt(b.attempted)
+	e.OnFeedback(feedbackWriter(hubStore{Store: h.sharedStore(), hub: b}, b))
+	stopChanges := b.changes.Subscribe(func(c change) {
+		if c.engine == key {
+			e.Enqueue(&delivery.Update{Session: *c.Session, Changed: c.Entry.Changes, OccurredAt: c.Session.UpdatedAt, Client: c.Client})
+		}
+	})
+	stopErased := b.erased.Subscribe(e.Cancel)
+	return func() { stopChanges(); stopErased() }
 }
 
 // validateLease checks delivery's lease, which only the Redis outbox uses,
@@ -196,11 +216,10 @@ func (h *Handler) newDeliverer(cfg delivery.Config, lease time.Duration, log *za
 }
 
 // feedbackWriter keeps what an upstream answered on the session, with a
-// history entry. It writes to the store directly, not through the
-// handler, so feedback is never forwarded again. onChange is asked for
-// the feed's publisher when feedback arrives (the feed is set up after
-// the engine).
-func feedbackWriter(store cache.Store, history int, onChange func() func(*model.Session, model.HistoryEntry)) func(string, *delivery.Update, delivery.Feedback) {
+// history entry, and publishes the write on the store's bus with no
+// engine, so that it is never forwarded again. The history's size is the
+// newest visitor handler's when feedback arrives.
+func feedbackWriter(store cache.Store, b *hub) func(string, *delivery.Update, delivery.Feedback) {
 	return func(sink string, u *delivery.Update, fb delivery.Feedback) {
 		var entry model.HistoryEntry
 		s, err := store.Update(context.Background(), u.Session.ID, func(s *model.Session) error {
@@ -218,13 +237,11 @@ func feedbackWriter(store cache.Store, history int, onChange func() func(*model.
 				return cache.ErrNoChange
 			}
 			entry = s.Record(model.HistoryEntry{Version: s.Version + 1, At: time.Now().UTC(), Source: model.SourceUpstream,
-				Changes: model.ChangeFeedback, Path: sink}, history)
+				Changes: model.ChangeFeedback, Path: sink}, b.history())
 			return nil
 		})
 		if err == nil && entry.Version != 0 {
-			if publish := onChange(); publish != nil {
-				publish(s, entry)
-			}
+			b.changes.Publish(change{SessionChange: model.SessionChange{Session: s, Entry: entry}})
 		}
 		if err != nil {
 			caddy.Log().Named("sessiontap.delivery").Error("keeping upstream feedback failed",
@@ -233,17 +250,16 @@ func feedbackWriter(store cache.Store, history int, onChange func() func(*model.
 	}
 }
 
-// enqueue hands a stored change to the engine. s is the request's own copy
-// of what was stored, never changed after this; the engine only reads it.
-// The update names the client's network, so that one client cannot take
-// more than its share of the queue.
-func (h *Handler) enqueue(ctx context.Context, s *model.Session, changed model.Change) {
-	client := ""
+// publishChange puts a write of the visitor's path on the store's bus,
+// for this config's delivery engine (and the live feeds). It runs on the
+// request path: the client's network is read here, while the request's
+// variables are ours to read.
+func (h *Handler) publishChange(ctx context.Context, c model.SessionChange) {
 	ip, _ := caddyhttp.GetVar(ctx, caddyhttp.ClientIPVarKey).(string)
 	if n := ratelimit.Network(ip); n.IsValid() {
-		client = n.String()
+		c.Client = n.String()
 	}
-	h.engine.Enqueue(&delivery.Update{Session: *s, Changed: changed, OccurredAt: s.UpdatedAt, Client: client})
+	h.hub.changes.Publish(change{SessionChange: c, engine: h.engineKey})
 }
 
 // cleanupDelivery releases this config's use of its engine.
@@ -255,14 +271,5 @@ func (h *Handler) cleanupDelivery() {
 	h.engineKey = ""
 	if _, err := engines.Delete(key); err != nil {
 		h.logger.Error("stopping the delivery engine", zap.Error(err))
-	}
-}
-
-// wireAttempts tells the live feed of every delivery attempt, so that the
-// inspector's list shows sink states as they move. Every config of an
-// engine sets the same hub's: the engine's key includes the store.
-func (h *Handler) wireAttempts() {
-	if h.engine != nil {
-		h.engine.OnAttempt(h.hub.attempt)
 	}
 }

@@ -6,37 +6,67 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"sync/atomic"
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/internal/bus"
 	"github.com/sessiontap/caddy-sessiontap/internal/delivery"
-	"github.com/sessiontap/caddy-sessiontap/internal/feed"
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // hubs ties together the handlers of this process that share a session
-// store: the operator handler (sessiontap_api) shows and retries what the
-// visitor handlers (sessiontap) of the same store deliver, and they
-// publish their changes to the live feed it serves. The two are
-// provisioned in no set order (each site's server on its own), so every
-// lookup happens when it is used, never at Provision.
+// store. Every write to the store's sessions is published once on the
+// hub's bus, whoever made it (the visitor's path, the session-context
+// API, an upstream's feedback); the delivery engines and the live feeds
+// subscribe there for as long as they live, and the operator handler
+// (sessiontap_api) asks the visitor handlers (sessiontap) of the same
+// store for their engines' status. The two are provisioned in no set
+// order (each site's server on its own), so every lookup happens when it
+// is used, never at Provision.
 var hubs sync.Map // storeIdentity -> *hub
 
 type hub struct {
+	// changes carries every write that changed a session of the store.
+	changes bus.Bus[change]
+	// erased carries the ids of sessions erased (GDPR).
+	erased bus.Bus[string]
+	// attempts carries every delivery attempt's outcome.
+	attempts bus.Bus[attempt]
+
 	mu sync.Mutex
 	// visitors are the provisioned visitor handlers, newest last: during
 	// a reload the new config's come after the old one's.
 	visitors []*Handler
-	// feeds are the operator handlers' live feeds, newest last.
-	feeds []feed.Feed
-	// feed is the newest of feeds, read on the request path.
-	feed atomic.Pointer[feed.Feed]
+}
+
+// change is a write as the bus carries it: engine is the key of the
+// delivery engine that forwards it, that of the visitor handler that
+// made it; "" for writes no sink takes (the API's, upstream feedback).
+type change struct {
+	model.SessionChange
+	engine string
+}
+
+// attempt is one delivery attempt's outcome.
+type attempt struct {
+	sink, id string
+	version  uint64
+	outcome  string
 }
 
 // hubOf is the hub of a store module's sessions.
 func hubOf(mod any) *hub {
-	v, _ := hubs.LoadOrStore(storeIdentity(mod), new(hub))
-	return v.(*hub)
+	if v, ok := hubs.Load(storeIdentity(mod)); ok {
+		return v.(*hub)
+	}
+	b := new(hub)
+	// For the process's life, as the hub's: the metric is process-wide.
+	b.changes.Subscribe(countWrite)
+	v, loaded := hubs.LoadOrStore(storeIdentity(mod), b)
+	if loaded {
+		// Another got there first; this one was never seen.
+		return v.(*hub)
+	}
+	return b
 }
 
 // storeIdentity names the sessions a store module holds: the embedded
@@ -66,41 +96,9 @@ func (b *hub) removeVisitor(h *Handler) {
 	b.visitors = slices.DeleteFunc(b.visitors, func(v *Handler) bool { return v == h })
 }
 
-func (b *hub) addFeed(f feed.Feed) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.feeds = append(b.feeds, f)
-	b.feed.Store(&f)
-}
-
-// removeFeed forgets one use of f (an operator config's); the feed itself
-// is pooled and may well live on in the next config.
-func (b *hub) removeFeed(f feed.Feed) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if i := slices.Index(b.feeds, f); i >= 0 {
-		b.feeds = slices.Delete(b.feeds, i, i+1)
-	}
-	if n := len(b.feeds); n > 0 {
-		b.feed.Store(&b.feeds[n-1])
-	} else {
-		b.feed.Store(nil)
-	}
-}
-
-// publish puts a change on the live feed, when an operator handler serves
-// one. It runs on the request path; Publish never blocks.
-func (b *hub) publish(s *model.Session, e model.HistoryEntry) {
-	if f := b.feed.Load(); f != nil {
-		(*f).Publish(feed.EventOf(s, e, nodeName))
-	}
-}
-
-// attempt tells the live feed of a delivery attempt.
-func (b *hub) attempt(sink, id string, version uint64, outcome string) {
-	if f := b.feed.Load(); f != nil {
-		(*f).Publish(feed.DeliveryOf(sink, id, version, outcome, nodeName))
-	}
+// attempted publishes a delivery attempt's outcome.
+func (b *hub) attempted(sink, id string, version uint64, outcome string) {
+	b.attempts.Publish(attempt{sink: sink, id: id, version: version, outcome: outcome})
 }
 
 // newest is the newest visitor handler, or nil.
@@ -179,11 +177,4 @@ func (b *hub) retry(ctx context.Context, store cache.Store, id, sink string) (st
 		}
 	}
 	return "", delivery.ErrUnknownSink
-}
-
-// cancel drops a session's pending deliveries from every engine.
-func (b *hub) cancel(id string) {
-	for _, e := range b.engines() {
-		e.Cancel(id)
-	}
 }

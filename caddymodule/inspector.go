@@ -10,6 +10,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
 
 	"github.com/sessiontap/caddy-sessiontap/internal/api"
 	"github.com/sessiontap/caddy-sessiontap/internal/feed"
@@ -42,9 +43,12 @@ var feeds = caddy.NewUsagePool()
 type pooledFeed struct {
 	feed.Feed
 	release func()
+	// unsubscribe ends the feed's subscriptions to its store's bus.
+	unsubscribe func()
 }
 
 func (p pooledFeed) Destruct() error {
+	p.unsubscribe()
 	err := p.Close()
 	p.release()
 	return err
@@ -53,8 +57,8 @@ func (p pooledFeed) Destruct() error {
 // nodeName names this node in feed events.
 var nodeName, _ = os.Hostname()
 
-// provisionFeed loads or starts the live feed, when the inspector is on,
-// and lets the visitor handlers of the store publish to it.
+// provisionFeed loads or starts the live feed, when the inspector is on.
+// A new feed subscribes to its store's bus for its life.
 func (o *OperatorHandler) provisionFeed() error {
 	if o.Inspector == nil {
 		return nil
@@ -70,7 +74,6 @@ func (o *OperatorHandler) provisionFeed() error {
 	}
 	o.feedKey = key
 	o.feed = val.(pooledFeed).Feed
-	o.hub.addFeed(o.feed)
 	return nil
 }
 
@@ -80,21 +83,48 @@ func (o *OperatorHandler) provisionFeed() error {
 func (o *OperatorHandler) newFeed(size int) (caddy.Destructor, error) {
 	rs, ok := o.storeMod.(*RedisStore)
 	if !ok {
-		return pooledFeed{Feed: feed.NewRing(size), release: func() {}}, nil
+		f := feed.NewRing(size)
+		return pooledFeed{Feed: f, release: func() {}, unsubscribe: subscribeFeed(o.hub, f)}, nil
 	}
 	rc := rs.store.Config()
 	client, err := rs.store.NewClient()
 	if err != nil {
 		return nil, fmt.Errorf("inspector: connecting the live feed to Redis: %v", scrub(err, rc.Password, rc.Username))
 	}
-	return pooledFeed{Feed: feed.NewStream(client, rc.Prefix+"feed", size, observeFeedError), release: client.Close}, nil
+	f := feed.NewStream(client, rc.Prefix+"feed", size, observeFeedError)
+	return pooledFeed{Feed: f, release: client.Close, unsubscribe: subscribeFeed(o.hub, f)}, nil
+}
+
+// forgetFeedTimeout bounds how long an erasure waits for the live feed.
+const forgetFeedTimeout = 5 * time.Second
+
+// subscribeFeed feeds f from its store's bus: every write and delivery
+// attempt goes on it, and an erasure (GDPR) takes the session's events
+// off it, on every node of a fleet. Publish never blocks. The feed
+// outlives the config, so it logs through Caddy's default logger.
+func subscribeFeed(b *hub, f feed.Feed) (unsubscribe func()) {
+	stops := []func(){
+		b.changes.Subscribe(func(c change) { f.Publish(feed.EventOf(c.Session, c.Entry, nodeName)) }),
+		b.attempts.Subscribe(func(a attempt) { f.Publish(feed.DeliveryOf(a.sink, a.id, a.version, a.outcome, nodeName)) }),
+		b.erased.Subscribe(func(id string) {
+			ctx, cancel := context.WithTimeout(context.Background(), forgetFeedTimeout)
+			defer cancel()
+			if err := f.Forget(ctx, id); err != nil {
+				caddy.Log().Named("sessiontap.feed").Error("erasing a session from the live feed failed; its events stay until the feed rolls over", zap.Error(err))
+			}
+		}),
+	}
+	return func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}
 }
 
 func (o *OperatorHandler) cleanupFeed() {
 	if o.feedKey == "" {
 		return
 	}
-	o.hub.removeFeed(o.feed)
 	key := o.feedKey
 	o.feedKey = ""
 	_, _ = feeds.Delete(key)

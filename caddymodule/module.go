@@ -185,7 +185,6 @@ func (h *Handler) Provision(ctx caddy.Context) (err error) {
 	if err := h.provisionDelivery(); err != nil {
 		return err
 	}
-	h.wireAttempts()
 
 	cfg, err := h.handlerConfig()
 	if err != nil {
@@ -226,11 +225,6 @@ func (h *Handler) setDefaults() {
 
 func (h *Handler) historySize() int { return *h.History }
 
-// onChange is what tells the live feed of a change.
-func (h *Handler) onChange() func(*model.Session, model.HistoryEntry) {
-	return h.hub.publish
-}
-
 func (h *Handler) handlerConfig() (handler.Config, error) {
 	capture, err := h.captureConfig()
 	if err != nil {
@@ -262,15 +256,12 @@ func (h *Handler) handlerConfig() (handler.Config, error) {
 		OnIdentity:       h.setPlaceholders,
 		OnSession:        sessionWritten,
 		History:          h.historySize(),
-		OnChange:         h.onChange(),
+		Publish:          h.publishChange,
 		Limits:           newClientLimits(h.limits()),
 		CollectBody:      h.limits().CollectBody,
 		SessionSize:      int(h.limits().SessionSize),
 	}
 	cfg.Enrich = handler.EnrichConfig{HideIP: h.HideIP, HashIP: h.hasher.Hash, ClientIP: clientIP}
-	if h.engine != nil {
-		cfg.OnStored = h.enqueue
-	}
 	for _, s := range h.Sessions {
 		cfg.Sources = append(cfg.Sources, handler.IDSource{From: s.From, Name: s.Name})
 	}

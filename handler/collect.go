@@ -147,8 +147,8 @@ func isJSON(ct string) bool {
 // apply writes patch to the session, skipping the write when it changes
 // nothing so that versions only move for real changes, records the change
 // in the session's history (with where it came from and the page's path),
-// and hands what was stored to OnStored (the upstream delivery) with what
-// changed, to OnChange, and to OnSession.
+// and publishes what was stored as one change (Config.Publish), and hands
+// it to OnSession.
 func (h *Handler) apply(ctx context.Context, id string, p model.Patch, src model.Source, path string) (*model.Session, error) {
 	var changed model.Change
 	var entry model.HistoryEntry
@@ -171,11 +171,8 @@ func (h *Handler) apply(ctx context.Context, id string, p model.Patch, src model
 	if err != nil {
 		return nil, err
 	}
-	if changed != 0 && h.cfg.OnStored != nil {
-		h.cfg.OnStored(ctx, s, changed)
-	}
-	if changed != 0 && h.cfg.OnChange != nil {
-		h.cfg.OnChange(s, entry)
+	if changed != 0 && h.cfg.Publish != nil {
+		h.cfg.Publish(ctx, model.SessionChange{Session: s, Entry: entry})
 	}
 	if h.cfg.OnSession != nil {
 		h.cfg.OnSession(ctx, s)

@@ -210,13 +210,16 @@ func TestCollectConcurrentWritesKeepEveryVersion(t *testing.T) {
 	}
 }
 
-func TestOnStoredReportsWhatChanged(t *testing.T) {
+func TestPublishReportsWhatChanged(t *testing.T) {
 	cfg := testConfig()
 	var got []model.Change
 	var versions []uint64
-	cfg.OnStored = func(_ context.Context, s *model.Session, c model.Change) {
-		got = append(got, c)
-		versions = append(versions, s.Version)
+	cfg.Publish = func(_ context.Context, c model.SessionChange) {
+		got = append(got, c.Entry.Changes)
+		versions = append(versions, c.Session.Version)
+		if c.Entry.Version != c.Session.Version || c.Entry.Source != model.SourceCollect {
+			t.Errorf("change %+v of version %d: want the entry of that version, from collect", c.Entry, c.Session.Version)
+		}
 	}
 	h, _ := newTestHandler(t, cfg)
 	v := newVisitor(t, h)

@@ -64,12 +64,12 @@ type Config struct {
 	Capture CaptureConfig
 	// Enrich says how page views are recorded on the session.
 	Enrich EnrichConfig
-	// OnStored, when set, is told of every session write capture or collect
-	// made, with what it changed; s is the caller's own copy. ctx is the
-	// request's: the delivery engine reads the client from it to keep one
-	// client's share of the queue. It runs on the request path and must not
-	// block (it enqueues upstream deliveries).
-	OnStored func(ctx context.Context, s *model.Session, changed model.Change)
+	// Publish, when set, is given every write of capture or collect that
+	// changed the session, once, as a typed change (the Caddy glue puts
+	// it on the store's bus, where the delivery engine and the live feed
+	// subscribe). ctx is the request's, for the client's network. It runs
+	// on the request path and must not block; the session is read only.
+	Publish func(ctx context.Context, c model.SessionChange)
 	// OnIdentity, when set, is told the identity of every tracked request
 	// before it goes on (the Caddy glue sets placeholders with it).
 	OnIdentity func(*http.Request, Identity)
@@ -77,15 +77,11 @@ type Config struct {
 	// write made while serving a request (one that changed nothing too),
 	// with that request's context, so that per-request views of the
 	// session (placeholders read by log_append) show what was stored.
-	// Shared with OnStored; read only.
+	// Shared with Publish; read only.
 	OnSession func(ctx context.Context, s *model.Session)
 	// History is how many changes each session remembers (Session.Record);
 	// 0 keeps none.
 	History int
-	// OnChange, when set, is told of every write that changed the cart,
-	// customer, orders or page, with its history entry (the Caddy glue
-	// publishes it to the inspector's live feed). It must not block.
-	OnChange func(s *model.Session, e model.HistoryEntry)
 	// Limits, when set, is asked before a new session is issued and
 	// before a collect is read.
 	Limits Limits

@@ -17,7 +17,7 @@ func TestHistoryNamesWhatChangedNeverValues(t *testing.T) {
 	cfg := testConfig()
 	cfg.History = 3
 	var published []model.HistoryEntry
-	cfg.OnChange = func(_ *model.Session, e model.HistoryEntry) { published = append(published, e) }
+	cfg.Publish = func(_ context.Context, c model.SessionChange) { published = append(published, c.Entry) }
 	h, store := newTestHandler(t, cfg)
 	v := newVisitor(t, h)
 

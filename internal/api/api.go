@@ -50,9 +50,9 @@ type Config struct {
 	// (model.Session.Record), asked at each write: the visitor handlers
 	// that say it may change without the API. Nil keeps the default.
 	History func() int
-	// OnChange, when set, is told of every change the API made (a
-	// session context written), with its history entry.
-	OnChange func(s *model.Session, e model.HistoryEntry)
+	// Publish, when set, is given every change the API made (a session
+	// context written), once, as a typed change.
+	Publish func(c model.SessionChange)
 	// MayRead, when set, reports whether a request without a key may
 	// still read a session and its deliveries (GET and HEAD of
 	// {prefix}/sessions/…): the inspector's signed-in page.
@@ -114,7 +114,7 @@ func New(cfg Config, store cache.Store, log *zap.Logger) (*API, error) {
 		return nil, errors.New("api: no usable key (an empty key, e.g. an unset environment variable, is ignored)")
 	}
 	a.contexts = &sessionContexts{store: store, verifier: cfg.SaaSTokens, log: log, now: time.Now,
-		history: cfg.History, onChange: cfg.OnChange}
+		history: cfg.History, publish: cfg.Publish}
 	return a, nil
 }
 

@@ -63,7 +63,7 @@ type sessionContexts struct {
 	log      *zap.Logger
 	now      func() time.Time
 	history  func() int
-	onChange func(*model.Session, model.HistoryEntry)
+	publish  func(model.SessionChange)
 }
 
 const (

@@ -60,8 +60,8 @@ func (c *sessionContexts) put(w http.ResponseWriter, r *http.Request, tenant, id
 	var ce *contextError
 	switch {
 	case err == nil:
-		if c.onChange != nil {
-			c.onChange(s, entry)
+		if c.publish != nil {
+			c.publish(model.SessionChange{Session: s, Entry: entry})
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusNoContent)
