@@ -15,6 +15,7 @@ import (
 	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/internal/delivery"
 	"github.com/sessiontap/caddy-sessiontap/internal/ratelimit"
+	sessionsvc "github.com/sessiontap/caddy-sessiontap/internal/session"
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
@@ -215,16 +216,19 @@ func (h *Handler) newDeliverer(cfg delivery.Config, lease time.Duration, log *za
 	return o, client.Close, nil
 }
 
-// feedbackWriter keeps what an upstream answered on the session, with a
-// history entry, and publishes the write on the store's bus with no
-// engine, so that it is never forwarded again. The history's size is the
-// newest visitor handler's when feedback arrives.
+// feedbackWriter keeps what an upstream answered on the session through
+// the session service, which records it and publishes it with no engine,
+// so that it is never forwarded again. The history's size is the newest
+// visitor handler's when feedback arrives.
 func feedbackWriter(store cache.Store, b *hub) func(string, *delivery.Update, delivery.Feedback) {
+	sessions := sessionsvc.New(store, sessionsvc.Config{
+		History: b.history,
+		Publish: func(_ context.Context, c model.SessionChange) { b.changes.Publish(change{SessionChange: c}) },
+	})
 	return func(sink string, u *delivery.Update, fb delivery.Feedback) {
-		var entry model.HistoryEntry
-		s, err := store.Update(context.Background(), u.Session.ID, func(s *model.Session) error {
+		_, _, err := sessions.Write(context.Background(), u.Session.ID, model.SourceUpstream, sink, func(s *model.Session) (model.Change, error) {
 			if s.Version == 0 {
-				return cache.ErrNoChange // deleted meanwhile (GDPR): do not resurrect
+				return 0, cache.ErrNoChange // deleted meanwhile (GDPR): do not resurrect
 			}
 			changed := false
 			if fb.Effects != nil && string(fb.Effects) != string(s.Effects) {
@@ -234,15 +238,10 @@ func feedbackWriter(store cache.Store, b *hub) func(string, *delivery.Update, de
 				s.ContextVersion, changed = fb.ContextVersion, true
 			}
 			if !changed {
-				return cache.ErrNoChange
+				return 0, cache.ErrNoChange
 			}
-			entry = s.Record(model.HistoryEntry{Version: s.Version + 1, At: time.Now().UTC(), Source: model.SourceUpstream,
-				Changes: model.ChangeFeedback, Path: sink}, b.history())
-			return nil
+			return model.ChangeFeedback, nil
 		})
-		if err == nil && entry.Version != 0 {
-			b.changes.Publish(change{SessionChange: model.SessionChange{Session: s, Entry: entry}})
-		}
 		if err != nil {
 			caddy.Log().Named("sessiontap.delivery").Error("keeping upstream feedback failed",
 				zap.String("sink", sink), zap.Error(err))

@@ -147,32 +147,20 @@ func isJSON(ct string) bool {
 // apply writes patch to the session, skipping the write when it changes
 // nothing so that versions only move for real changes, records the change
 // in the session's history (with where it came from and the page's path),
-// and publishes what was stored as one change (Config.Publish), and hands
-// it to OnSession.
+// and publishes what was stored as one change (Config.Publish), all
+// through the session service; and hands it to OnSession.
 func (h *Handler) apply(ctx context.Context, id string, p model.Patch, src model.Source, path string) (*model.Session, error) {
-	var changed model.Change
-	var entry model.HistoryEntry
-	s, err := h.store.Update(ctx, id, func(s *model.Session) error {
-		// A distributed store may call fn again after a conflict: what
-		// an earlier call found must not outlive it.
-		changed = 0
+	s, _, err := h.sessions.Write(ctx, id, src, path, func(s *model.Session) (model.Change, error) {
 		before := snapshotOf(s)
 		if !p.Apply(s) {
-			return cache.ErrNoChange
+			return 0, cache.ErrNoChange
 		}
-		changed = before.diff(s, p)
-		if changed != 0 {
-			// The store sets the version and time after fn: the entry
-			// takes the ones this write will get.
-			entry = s.Record(model.HistoryEntry{Version: s.Version + 1, At: h.now().UTC(), Source: src, Changes: changed, Path: path}, h.cfg.History)
-		}
-		return nil
+		// 0 when only what no history records moved (a page view's
+		// enrichment): stored, not published.
+		return before.diff(s, p), nil
 	})
 	if err != nil {
 		return nil, err
-	}
-	if changed != 0 && h.cfg.Publish != nil {
-		h.cfg.Publish(ctx, model.SessionChange{Session: s, Entry: entry})
 	}
 	if h.cfg.OnSession != nil {
 		h.cfg.OnSession(ctx, s)

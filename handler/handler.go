@@ -17,6 +17,7 @@ import (
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/internal/jsonmap"
+	"github.com/sessiontap/caddy-sessiontap/internal/session"
 	"github.com/sessiontap/caddy-sessiontap/internal/tagging"
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
@@ -103,6 +104,8 @@ type Handler struct {
 	stats  CaptureStats
 	// budget bounds what the captures in flight hold together.
 	budget *budget
+	// sessions makes every write: history, then one published change.
+	sessions *session.Service
 	// pages remembers the tagging of recently scanned pages by their bytes.
 	pages *tagging.Memo
 }
@@ -127,8 +130,14 @@ func New(cfg Config, store cache.Store, log *zap.Logger) (*Handler, error) {
 	if cfg.Capture.Budget <= 0 {
 		cfg.Capture.Budget = DefaultCaptureBudget
 	}
-	return &Handler{cfg: cfg, signer: newCookieSigner(cfg.CookieKey), store: store, log: log, now: time.Now, pages: tagging.NewMemo(),
-		budget: &budget{max: cfg.Capture.Budget}}, nil
+	h := &Handler{cfg: cfg, signer: newCookieSigner(cfg.CookieKey), store: store, log: log, now: time.Now, pages: tagging.NewMemo(),
+		budget: &budget{max: cfg.Capture.Budget}}
+	h.sessions = session.New(store, session.Config{
+		History: func() int { return h.cfg.History },
+		Publish: cfg.Publish,
+		Now:     func() time.Time { return h.now() },
+	})
+	return h, nil
 }
 
 // Serve handles r: the collect endpoint answers it itself; anything else

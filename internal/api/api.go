@@ -19,6 +19,7 @@ import (
 	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/internal/ratelimit"
 	"github.com/sessiontap/caddy-sessiontap/internal/respond"
+	"github.com/sessiontap/caddy-sessiontap/internal/session"
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
@@ -82,8 +83,8 @@ type API struct {
 	log         *zap.Logger
 	// contexts serves {prefix}/session-context/ (sessioncontext.go).
 	contexts *sessionContexts
-	// onDelete is told of every session the API deletes.
-	onDelete func(id string)
+	// sessions makes the API's writes and erasures.
+	sessions *session.Service
 	// onRequest is told of every API answer, by route and status.
 	onRequest func(route string, status int)
 	// deliveries reports a session's delivery status per sink.
@@ -103,7 +104,7 @@ func New(cfg Config, store cache.Store, log *zap.Logger) (*API, error) {
 		log = zap.NewNop()
 	}
 	a := &API{prefix: strings.TrimSuffix(cfg.Prefix, "/"), store: store, log: log,
-		onDelete: cfg.OnDelete, onRequest: cfg.OnRequest, deliveries: cfg.Deliveries, mayRead: cfg.MayRead,
+		onRequest: cfg.OnRequest, deliveries: cfg.Deliveries, mayRead: cfg.MayRead,
 		guesses: cfg.Guesses}
 	if a.guesses == nil {
 		a.guesses = ratelimit.NewGuard(ratelimit.GuessRule, ratelimit.GuessClients, nil)
@@ -113,8 +114,18 @@ func New(cfg Config, store cache.Store, log *zap.Logger) (*API, error) {
 	if len(a.keys) == 0 {
 		return nil, errors.New("api: no usable key (an empty key, e.g. an unset environment variable, is ignored)")
 	}
-	a.contexts = &sessionContexts{store: store, verifier: cfg.SaaSTokens, log: log, now: time.Now,
-		history: cfg.History, publish: cfg.Publish}
+	a.contexts = &sessionContexts{store: store, verifier: cfg.SaaSTokens, log: log, now: time.Now}
+	a.sessions = session.New(store, session.Config{
+		History: cfg.History,
+		Publish: func(_ context.Context, c model.SessionChange) {
+			if cfg.Publish != nil {
+				cfg.Publish(c)
+			}
+		},
+		Erased: cfg.OnDelete,
+		Now:    func() time.Time { return a.contexts.now() },
+	})
+	a.contexts.sessions = a.sessions
 	return a, nil
 }
 
@@ -268,11 +279,10 @@ func (a *API) session(w http.ResponseWriter, r *http.Request, id string) {
 		}
 		respond.JSON(w, http.StatusOK, s)
 	case http.MethodDelete:
-		err := a.store.Delete(r.Context(), id)
+		err := a.sessions.Erase(r.Context(), id)
 		if a.failed(w, err, id) {
 			return
 		}
-		a.cancel(id)
 		a.log.Info("session deleted through the API", zap.String("session_id", id))
 		w.Header().Set("Cache-Control", "no-store") // as every API answer
 		w.WriteHeader(http.StatusNoContent)

@@ -95,8 +95,7 @@ func customerRef(body io.Reader) (key, msg string) {
 func (a *API) deleteAll(r *http.Request, linked []*model.Session) (int, error) {
 	deleted := 0
 	for _, s := range linked {
-		err := a.store.Delete(r.Context(), s.ID)
-		a.cancel(s.ID)
+		err := a.sessions.Erase(r.Context(), s.ID)
 		switch {
 		case err == nil:
 			deleted++
@@ -112,11 +111,4 @@ func nonNil(s []*model.Session) []*model.Session {
 		return []*model.Session{}
 	}
 	return s
-}
-
-// cancel drops the session's pending upstream deliveries, if any.
-func (a *API) cancel(id string) {
-	if a.onDelete != nil {
-		a.onDelete(id)
-	}
 }

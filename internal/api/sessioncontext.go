@@ -14,6 +14,7 @@ import (
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/internal/respond"
+	"github.com/sessiontap/caddy-sessiontap/internal/session"
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
@@ -62,8 +63,8 @@ type sessionContexts struct {
 	verifier TokenVerifier
 	log      *zap.Logger
 	now      func() time.Time
-	history  func() int
-	publish  func(model.SessionChange)
+	// sessions writes the contexts: history, then one published change.
+	sessions *session.Service
 }
 
 const (
@@ -300,12 +301,4 @@ func (c *sessionContexts) storeFailed(w http.ResponseWriter, id string, err erro
 	// No session id: the caller has it in the answer, a log reader must not.
 	c.log.Error("session store failed", zap.String("route", "session-context"), zap.Error(err))
 	c.fail(w, id, ctxErr(http.StatusInternalServerError, "the session store failed"))
-}
-
-// historySize is how many changes a session keeps.
-func (c *sessionContexts) historySize() int {
-	if c.history == nil {
-		return model.DefaultMaxHistory
-	}
-	return c.history()
 }

@@ -49,20 +49,12 @@ func (c *sessionContexts) put(w http.ResponseWriter, r *http.Request, tenant, id
 		return
 	}
 	tokenCustomer := c.tokenCustomer(r)
-	var entry model.HistoryEntry
-	s, err := c.store.Update(r.Context(), id, func(s *model.Session) error {
-		if err := c.apply(s, tenant, body, upsert, tokenCustomer); err != nil {
-			return err
-		}
-		entry = s.Record(model.HistoryEntry{Version: s.Version + 1, At: c.now().UTC(), Source: model.SourceAPI, Changes: model.ChangeContext}, c.historySize())
-		return nil
+	_, _, err := c.sessions.Write(r.Context(), id, model.SourceAPI, "", func(s *model.Session) (model.Change, error) {
+		return model.ChangeContext, c.apply(s, tenant, body, upsert, tokenCustomer)
 	})
 	var ce *contextError
 	switch {
 	case err == nil:
-		if c.publish != nil {
-			c.publish(model.SessionChange{Session: s, Entry: entry})
-		}
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusNoContent)
 	case errors.As(err, &ce):
