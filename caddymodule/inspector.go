@@ -12,6 +12,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
+	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/internal/api"
 	"github.com/sessiontap/caddy-sessiontap/internal/feed"
 	"github.com/sessiontap/caddy-sessiontap/internal/inspector"
@@ -176,17 +177,24 @@ func (o *OperatorHandler) inspectorSecret() ([]byte, error) {
 // losses, and the store's size, in the admin view's shapes
 // (/sessiontap/stats).
 func (o *OperatorHandler) inspectorSummary(context.Context) any {
-	var captures CaptureTotals
+	sum := InspectorSummary{Sinks: []SinkStats{}, Store: o.store.Stats()}
 	for _, v := range o.hub.visitorList() {
-		captures.add(v.handler.Stats())
+		sum.Captures.add(v.handler.Stats())
 	}
-	sinks := []SinkStats{}
 	for _, e := range o.hub.engines() {
 		for _, s := range e.Stats() {
-			sinks = append(sinks, sinkStatsOf(s))
+			sum.Sinks = append(sum.Sinks, sinkStatsOf(s))
 		}
 	}
-	return map[string]any{"captures": captures, "sinks": sinks, "store": o.store.Stats()}
+	return sum
+}
+
+// InspectorSummary is the inspector's summary strip, as its page reads
+// it (the Summary typedef of app.js; testdata/wire holds the two alike).
+type InspectorSummary struct {
+	Captures CaptureTotals `json:"captures"`
+	Sinks    []SinkStats   `json:"sinks"`
+	Store    cache.Stats   `json:"store"`
 }
 
 func (i *Inspector) validate() error {

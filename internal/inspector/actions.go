@@ -14,15 +14,15 @@ import (
 )
 
 func (in *Inspector) summary(w http.ResponseWriter, r *http.Request) {
-	var s any = map[string]any{}
+	var s any = struct{}{}
 	if in.cfg.Summary != nil {
 		s = in.cfg.Summary(r.Context())
 	}
-	respond.JSON(w, http.StatusOK, map[string]any{"summary": s, "feed_dropped": in.cfg.Feed.Dropped()})
+	respond.JSON(w, http.StatusOK, SummaryAnswer{Summary: s, FeedDropped: in.cfg.Feed.Dropped()})
 }
 
-// searchHit is a session a search found.
-type searchHit struct {
+// SearchHit is a session a search found.
+type SearchHit struct {
 	SessionID string         `json:"session_id"`
 	Version   uint64         `json:"version"`
 	PageType  model.PageType `json:"page_type,omitempty"`
@@ -43,11 +43,11 @@ func (in *Inspector) search(w http.ResponseWriter, r *http.Request) {
 		respond.Error(w, http.StatusBadRequest, "query: a session id, cookie value or customer reference is required")
 		return
 	}
-	hits := []searchHit{}
+	hits := []SearchHit{}
 	if id := model.OperatorID(q.Query); model.ValidID(id) {
 		s, err := in.cfg.Store.Get(r.Context(), id)
 		if err == nil {
-			hits = append(hits, searchHit{SessionID: s.ID, Version: s.Version, PageType: s.PageType, Match: "session"})
+			hits = append(hits, SearchHit{SessionID: s.ID, Version: s.Version, PageType: s.PageType, Match: "session"})
 		} else if !errors.Is(err, cache.ErrNotFound) {
 			in.storeFailed(w, err)
 			return
@@ -59,13 +59,13 @@ func (in *Inspector) search(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, s := range linked {
-		h := searchHit{SessionID: s.ID, Version: s.Version, PageType: s.PageType, Match: "customer"}
+		h := SearchHit{SessionID: s.ID, Version: s.Version, PageType: s.PageType, Match: "customer"}
 		if in.cfg.RefHash != nil {
 			h.RefHash = in.cfg.RefHash(q.Query)
 		}
 		hits = append(hits, h)
 	}
-	respond.JSON(w, http.StatusOK, map[string]any{"sessions": hits})
+	respond.JSON(w, http.StatusOK, SearchAnswer{Sessions: hits})
 }
 
 func (in *Inspector) storeFailed(w http.ResponseWriter, err error) {

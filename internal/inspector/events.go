@@ -110,7 +110,7 @@ func (in *Inspector) send(ctx context.Context, w http.ResponseWriter, rc *http.R
 	for i, id := range attempted {
 		states[i] = SinkStates{SessionID: id, Sinks: in.sinkStates(ctx, id)}
 	}
-	b, err := json.Marshal(map[string]any{"rows": rows, "sinks": states, "skipped": skipped})
+	b, err := json.Marshal(RowsEvent{Rows: rows, Sinks: states, Skipped: skipped})
 	if err != nil {
 		return err
 	}

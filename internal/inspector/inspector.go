@@ -175,7 +175,7 @@ func (in *Inspector) serveSignedIn(w http.ResponseWriter, r *http.Request, rest 
 	case rest == "app.js":
 		in.file(w, r, rest)
 	case rest == "me":
-		respond.JSON(w, http.StatusOK, map[string]any{"csrf": in.signer.csrf(g), "expires": g.expires.UTC(), "api": in.prefix})
+		respond.JSON(w, http.StatusOK, MeAnswer{CSRF: in.signer.csrf(g), Expires: g.expires.UTC(), API: in.prefix})
 	case rest == "events":
 		in.events(w, r, g)
 	case rest == "summary":

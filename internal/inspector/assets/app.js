@@ -97,7 +97,7 @@ function follow() {
   es.addEventListener("open", () => { $("live").textContent = "live"; $("live").className = "live on"; });
   es.addEventListener("error", () => { $("live").textContent = "reconnecting"; $("live").className = "live off"; });
   es.addEventListener("rows", (ev) => {
-    const msg = JSON.parse(ev.data);
+    const msg = /** @type {RowsEvent} */ (JSON.parse(ev.data));
     if (msg.skipped) {
       state.skipped += msg.skipped;
       $("skipped").hidden = false;
@@ -183,9 +183,59 @@ function renderSession(s) {
     el("li", {}, el("b", {}, "v" + h.version), " " + when(h.at) + " · " + h.source + " · " + (h.changes || []).join(", ") + (h.path ? " · " + h.path : ""))));
 }
 
+// The answers this page reads, as the Go side writes them: each typedef
+// has a golden file of its JSON in internal/inspector/testdata/wire/ (and
+// the summary in caddymodule/testdata/wire/), which its Go test holds.
+
+/**
+ * GET ui/me (inspector.MeAnswer; wire/me.json).
+ * @typedef {{csrf: string, expires: string, api: string}} Me
+ */
+
+/**
+ * A sink's state in the list (inspector.SinkState).
+ * @typedef {{sink: string, state: string}} SinkState
+ */
+
+/**
+ * A row of the live list: the newest change of a session (feed.Event with
+ * its sinks' states; inspector.Row).
+ * @typedef {{kind?: string, sink?: string, outcome?: string, session_id: string, version: number,
+ *   at: string, source: string, changes: string[], path?: string, page_type?: string,
+ *   cart_lines: number, cart_total: number, customer: boolean, node?: string, sinks: SinkState[]}} Row
+ */
+
+/**
+ * A "rows" event of ui/events (inspector.RowsEvent; wire/rows.json).
+ * @typedef {{rows: Row[], sinks: {session_id: string, sinks: SinkState[]}[], skipped: number}} RowsEvent
+ */
+
+/**
+ * POST ui/search (inspector.SearchAnswer; wire/search.json).
+ * @typedef {{sessions: {session_id: string, version: number, page_type?: string,
+ *   match: "session"|"customer", ref_hash?: string}[]}} SearchAnswer
+ */
+
+/**
+ * One source's capture counters (caddymodule.SourceTotals).
+ * @typedef {{pages: number, stored: number, truncated: number, undecodable: number,
+ *   dropped_fields: number, cache_guarded: number, ambiguous: number, remembered: number,
+ *   over_budget: number}} CaptureCounts
+ */
+
+/**
+ * GET ui/summary (inspector.SummaryAnswer around caddymodule.InspectorSummary;
+ * wire/summary.json in caddymodule).
+ * @typedef {{summary: {captures: {html: CaptureCounts, json: CaptureCounts},
+ *   sinks: {name: string, pending: number, in_flight: number, delivered: number, retried: number,
+ *     superseded: number, dropped: number, failed: number, skipped: number}[],
+ *   store: {entries: number, bytes: number, reserved?: number, hits: number, misses: number,
+ *     evictions: number, expired: number}}, feed_dropped: number}} SummaryAnswer
+ */
+
 /**
  * One sink's delivery of the session, as GET …/deliveries answers it
- * (upstream.DeliveryStatus).
+ * (delivery.DeliveryStatus).
  * @typedef {{sink: string, state: "delivered"|"pending"|"failing"|"given_up"|"none", known: boolean,
  *   delivered_version?: number, delivered_at?: string, pending_version?: number, in_flight: boolean,
  *   attempts?: number, next_attempt_at?: string, given_up_at?: string,
@@ -315,7 +365,7 @@ function storeText(st) {
 
 async function summary() {
   try {
-    const { summary: s, feed_dropped } = await call("summary");
+    const { summary: s, feed_dropped } = /** @type {SummaryAnswer} */ (await call("summary"));
     const items = [];
     for (const [src, c] of Object.entries(s.captures || {})) {
       const parts = Object.entries(c).filter(([k, v]) => k !== "pages" && v > 0 && captureWords[k]).map(([k, v]) => v + " " + captureWords[k]);
@@ -336,7 +386,7 @@ async function main() {
   const next = sessionStorage.getItem("sessiontap-next");
   sessionStorage.removeItem("sessiontap-next");
   if (next && next.startsWith("#/s/") && !location.hash) location.hash = next;
-  const me = await call("me");
+  const me = /** @type {Me} */ (await call("me"));
   state.api = me.api;
   state.csrf = me.csrf;
   $("signout").addEventListener("click", async () => {
