@@ -257,6 +257,7 @@ func (h *Handler) handlerConfig() (handler.Config, error) {
 		OnSession:        sessionWritten,
 		History:          h.historySize(),
 		Publish:          h.publishChange,
+		Erased:           h.hub.erased.Publish,
 		Limits:           newClientLimits(h.limits()),
 		CollectBody:      h.limits().CollectBody,
 		SessionSize:      int(h.limits().SessionSize),

@@ -71,6 +71,9 @@ type Config struct {
 	// subscribe). ctx is the request's, for the client's network. It runs
 	// on the request path and must not block; the session is read only.
 	Publish func(ctx context.Context, c model.SessionChange)
+	// Erased, when set, is told of every session id the handler erases:
+	// the old id of a session moved to a fresh one at a login.
+	Erased func(id string)
 	// OnIdentity, when set, is told the identity of every tracked request
 	// before it goes on (the Caddy glue sets placeholders with it).
 	OnIdentity func(*http.Request, Identity)
@@ -135,6 +138,7 @@ func New(cfg Config, store cache.Store, log *zap.Logger) (*Handler, error) {
 	h.sessions = session.New(store, session.Config{
 		History: func() int { return h.cfg.History },
 		Publish: cfg.Publish,
+		Erased:  cfg.Erased,
 		Now:     func() time.Time { return h.now() },
 	})
 	return h, nil

@@ -28,11 +28,14 @@ func (h *Handler) rotates(ctx context.Context, id Identity, c *model.Customer) (
 	return old, old.LoginRef != c.CustomerReference
 }
 
-// rotate copies old to a fresh id, deletes it under its old one and sets
-// the visitor's cookie to the new id, which the write then goes to.
+// rotate copies old to a fresh id, erases it under its old one (what the
+// old id had queued is cancelled: it is a key the visitor no longer holds
+// alone) and sets the visitor's cookie to the new id, which the write
+// then goes to. Both go through the session service; the copy records no
+// change of its own.
 func (h *Handler) rotate(w http.ResponseWriter, r *http.Request, id Identity, old *model.Session, ref string) (Identity, http.ResponseWriter, error) {
 	fresh := model.NewID()
-	_, err := h.store.Update(r.Context(), fresh, func(s *model.Session) error {
+	_, _, err := h.sessions.Write(r.Context(), fresh, model.SourceCollect, "", func(s *model.Session) (model.Change, error) {
 		*s = *old
 		s.ID = fresh
 		s.LoginRef = ref
@@ -41,12 +44,12 @@ func (h *Handler) rotate(w http.ResponseWriter, r *http.Request, id Identity, ol
 			// customer's to carry, nor to see in a takeout.
 			s.Orders = nil
 		}
-		return nil
+		return 0, nil
 	})
 	if err != nil {
 		return id, w, err
 	}
-	if err := h.store.Delete(r.Context(), id.ID); err != nil && !errors.Is(err, cache.ErrNotFound) {
+	if err := h.sessions.Erase(r.Context(), id.ID); err != nil && !errors.Is(err, cache.ErrNotFound) {
 		return id, w, err
 	}
 	return Identity{ID: fresh, Source: "new", Tracked: true}, h.setCookie(w, r, fresh, h.day()), nil

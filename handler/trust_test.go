@@ -204,6 +204,8 @@ func TestVerifiedLoginMovesTheSessionToAFreshID(t *testing.T) {
 	key := []byte("shop-signs-customers-with-this")
 	cfg := testConfig()
 	cfg.CustomerTokenKey = key
+	var erased []string
+	cfg.Erased = func(id string) { erased = append(erased, id) }
 	h, store := newTestHandler(t, cfg)
 	v := newVisitor(t, h) // the cookie an attacker tossed in, and holds too
 	if w := v.post(`{"cart":{"items":[{"product_id":"p1","quantity":1,"unit_price":1}]}}`); w.Code != 200 {
@@ -226,6 +228,10 @@ func TestVerifiedLoginMovesTheSessionToAFreshID(t *testing.T) {
 	}
 	if _, err := store.Get(context.Background(), oldID); err == nil {
 		t.Error("the old id still names a session")
+	}
+	// Erased, so that what the old id had queued is cancelled.
+	if len(erased) != 1 || erased[0] != oldID {
+		t.Errorf("erased %v; want the old id", erased)
 	}
 	s, err := store.Get(context.Background(), newID)
 	if err != nil || len(s.Cart.Items) != 1 || s.Customer.CustomerReference != "alice" || !s.Customer.Verified {
