@@ -113,7 +113,9 @@ type Redis struct {
 	closed  atomic.Bool
 
 	hits, misses, conflicts atomic.Int64
-	closeOnce               sync.Once
+	// settled counts writes whose reply came late, found stored on reading back.
+	settled   atomic.Int64
+	closeOnce sync.Once
 
 	secrets secretMap // the last read of each secret (Secret)
 }

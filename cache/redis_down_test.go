@@ -148,3 +148,40 @@ func redisOps(r *Redis) map[string]func() error {
 		"Range":  func() error { return r.Range(ctx, func(*model.Session) bool { return true }) },
 	}
 }
+
+// A write that Redis runs but answers late (past the timeout) is not
+// "nothing stored": it is read back and found, and Update succeeds. When
+// even the read back is late, the outcome is unknown, and says so; the
+// session did change, which is why "nothing stored" would be false.
+func TestRedisLateReplyIsSettled(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	p := redistest.NewProxy(t, redisAddr(t))
+	r := redisThrough(t, p, timeout)
+	ctx := context.Background()
+	if _, err := r.Update(ctx, "late", addItem("p1")); err != nil {
+		t.Fatal(err)
+	}
+
+	// The write's reply past its timeout, the read back's within its own.
+	p.DelayReplies(150*time.Millisecond, "EVALSHA")
+	s, err := r.Update(ctx, "late", addItem("p2"))
+	p.DelayReplies(0)
+	if err != nil || len(s.Cart.Items) != 2 || r.settled.Load() != 1 {
+		t.Fatalf("a late reply: %v %+v, settled %d; want the write, read back", err, s, r.settled.Load())
+	}
+
+	// The write's reply and the read back's, past both timeouts.
+	p.DelayReplies(3*time.Second, "EVALSHA", "GETRANGE")
+	_, err = r.Update(ctx, "late", addItem("p3"))
+	p.DelayReplies(0)
+	if !errors.Is(err, ErrOutcomeUnknown) || !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("a reply later than the read back: %v; want ErrOutcomeUnknown (and ErrUnavailable)", err)
+	}
+	var got *model.Session
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if got, err = r.Get(ctx, "late"); err == nil && len(got.Cart.Items) == 3 {
+			return // it was stored: "unknown" was the truth
+		}
+	}
+	t.Errorf("the write of unknown outcome was not stored after all: %+v %v", got, err)
+}

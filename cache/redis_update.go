@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -187,6 +188,9 @@ func (r *Redis) cas(ctx context.Context, id string, old, enc []byte, oldLinks, n
 	args := []string{mode, rueidis.BinaryString(old), rueidis.BinaryString(enc),
 		strconv.FormatInt(r.cfg.TTL.Milliseconds(), 10), id, strconv.Itoa(len(newLinks))}
 	n, err := r.exec(ctx, casScript, keys, args).AsInt64()
+	if err != nil && unavailable(err) {
+		return r.settleCAS(id, enc, err)
+	}
 	if err != nil {
 		return r.fail("writing session", err)
 	}
@@ -241,3 +245,30 @@ func (r *Redis) tryDelete(ctx context.Context, id string) error {
 // links returns the distinct customer references s is LinkedTo: its
 // customer's and its orders' buyers'.
 func links(s *model.Session) []string { return s.Links() }
+
+// settleCAS settles a write whose reply did not come in time: the script
+// may have run all the same. When the session, read back, holds exactly
+// what was written, the write was stored. Otherwise its outcome is
+// unknown, never "nothing stored": the read may have run before the
+// script (the client has more than one connection), another writer may
+// have come between, or the connection broke with the script in flight.
+// The read back is a GETRANGE, which reads the same bytes as GET.
+func (r *Redis) settleCAS(id string, enc []byte, err error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), settleTimeout(r.cfg.Timeout))
+	defer cancel()
+	stored, rerr := bounded(ctx, func() rueidis.RedisResult {
+		return r.c.Do(ctx, r.c.B().Getrange().Key(r.sessionKey(id)).Start(0).End(-1).Build())
+	}).AsBytes()
+	if rerr == nil && bytes.Equal(stored, enc) {
+		r.settled.Add(1)
+		return nil
+	}
+	return fmt.Errorf("redis: writing session: %w: %w: %w", ErrOutcomeUnknown, ErrUnavailable, err)
+}
+
+// settleTimeout bounds the read that settles a write: longer than the
+// write's own (a slow Redis answers it after the write), within reason
+// for a visitor's request.
+func settleTimeout(timeout time.Duration) time.Duration {
+	return min(max(4*timeout, 500*time.Millisecond), 2*time.Second)
+}

@@ -20,6 +20,13 @@ var ErrNotFound = errors.New("session not found")
 // log such errors at a rate, not once per request.
 var ErrUnavailable = errors.New("session store unavailable")
 
+// ErrOutcomeUnknown is wrapped, with ErrUnavailable, by the error of an
+// Update whose write was sent but not answered in time, and whose result
+// could not be read back: it may have been stored. Callers must not say
+// "nothing was stored"; a write that carries state (a cart, a customer)
+// may simply be sent again.
+var ErrOutcomeUnknown = errors.New("the write's outcome is unknown")
+
 // ErrNoChange may be returned by an Update function to leave the stored
 // session as it was: nothing is written and the version does not move.
 var ErrNoChange = errors.New("no change")

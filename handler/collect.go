@@ -106,6 +106,10 @@ func (h *Handler) collectFailed(w http.ResponseWriter, err error) {
 	case errors.Is(err, cache.ErrTooLarge):
 		h.log.Warn("collect refused: the session would be too large", zap.Error(err))
 		respond.Error(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the session would be larger than %d bytes; nothing was stored", h.sessionSize()))
+	case errors.Is(err, cache.ErrOutcomeUnknown):
+		// Sent, not answered, not found on reading back: it may be stored.
+		h.log.Debug("collect: the store did not answer in time", zap.Error(err))
+		respond.Unavailable(w, "the session store did not answer in time: the change may have been stored; sending it again is safe")
 	case errors.Is(err, cache.ErrUnavailable):
 		h.log.Debug("collect refused: the session store is unavailable", zap.Error(err))
 		respond.Unavailable(w, "the session store is unavailable; nothing was stored, try again later")

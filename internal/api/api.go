@@ -294,6 +294,18 @@ func (a *API) session(w http.ResponseWriter, r *http.Request, id string) {
 // errUnavailableMsg answers a request the store was unavailable for.
 const errUnavailableMsg = "the session store is unavailable; nothing was done, try again later"
 
+// errUnknownMsg answers a write the store did not answer in time, and
+// which reading back did not find: it may have been stored.
+const errUnknownMsg = "the session store did not answer in time: the change may have been stored; sending it again is safe"
+
+// unavailableMsg is what to say of a store error that is ErrUnavailable.
+func unavailableMsg(err error) string {
+	if errors.Is(err, cache.ErrOutcomeUnknown) {
+		return errUnknownMsg
+	}
+	return errUnavailableMsg
+}
+
 // failed answers a store error and reports whether there was one.
 func (a *API) failed(w http.ResponseWriter, err error, id string) bool {
 	switch {
@@ -317,7 +329,7 @@ func (a *API) storeError(w http.ResponseWriter, err error, msg string, body map[
 	fields = append(fields, zap.Error(err))
 	if errors.Is(err, cache.ErrUnavailable) {
 		a.log.Debug(msg, fields...)
-		body["error"] = errUnavailableMsg
+		body["error"] = unavailableMsg(err)
 		respond.RetryLater(w)
 		respond.JSON(w, http.StatusServiceUnavailable, body)
 		return

@@ -295,7 +295,7 @@ func (c *sessionContexts) storeFailed(w http.ResponseWriter, id string, err erro
 		// Counted and logged at a rate by the store's owner.
 		c.log.Debug("session store unavailable", zap.Error(err))
 		respond.RetryLater(w)
-		c.fail(w, id, ctxErr(http.StatusServiceUnavailable, errUnavailableMsg))
+		c.fail(w, id, ctxErr(http.StatusServiceUnavailable, "%s", unavailableMsg(err)))
 		return
 	}
 	// No session id: the caller has it in the answer, a log reader must not.

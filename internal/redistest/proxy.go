@@ -1,8 +1,10 @@
 package redistest
 
 import (
+	"bytes"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -21,6 +23,39 @@ type Proxy struct {
 	conns  map[net.Conn]struct{}
 	resume chan struct{} // closed while the proxy forwards
 	closed bool
+	// delay holds replies to commands that contain delayed this long: a
+	// server that runs them at once and answers late.
+	delay atomic.Pointer[replyDelay]
+}
+
+type replyDelay struct {
+	commands [][]byte
+	d        time.Duration
+}
+
+// DelayReplies holds the replies to the commands whose bytes contain one
+// of commands (EVALSHA, say) for d before passing them on, and what
+// follows them on the connection, as a slow server would; the commands
+// reach the server at once. d 0 ends it.
+func (p *Proxy) DelayReplies(d time.Duration, commands ...string) {
+	if d <= 0 {
+		p.delay.Store(nil)
+		return
+	}
+	rd := &replyDelay{d: d}
+	for _, c := range commands {
+		rd.commands = append(rd.commands, []byte(c))
+	}
+	p.delay.Store(rd)
+}
+
+func (rd *replyDelay) matches(b []byte) bool {
+	for _, c := range rd.commands {
+		if bytes.Contains(b, c) {
+			return true
+		}
+	}
+	return false
 }
 
 // NewProxy listens on a free loopback port and forwards to target until
@@ -125,12 +160,15 @@ func (p *Proxy) connect(c net.Conn) {
 		s.Close()
 		return
 	}
-	go p.pipe(s, c)
-	go p.pipe(c, s)
+	// Replies owed a delay, counted as their commands pass.
+	owed := new(atomic.Int32)
+	go p.pipe(s, c, owed, false)
+	go p.pipe(c, s, owed, true)
 }
 
-// pipe copies src to dst, holding what it read while the proxy hangs.
-func (p *Proxy) pipe(dst, src net.Conn) {
+// pipe copies src to dst, holding what it read while the proxy hangs,
+// and replies (from the server) for the reply delay.
+func (p *Proxy) pipe(dst, src net.Conn, owed *atomic.Int32, replies bool) {
 	defer func() {
 		p.untrack(dst)
 		p.untrack(src)
@@ -143,6 +181,15 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 		if n > 0 {
 			if !p.wait(src) {
 				return
+			}
+			if rd := p.delay.Load(); rd != nil {
+				switch {
+				case !replies && rd.matches(buf[:n]):
+					owed.Add(1)
+				case replies && owed.Load() > 0:
+					owed.Add(-1)
+					time.Sleep(rd.d)
+				}
 			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return
