@@ -10,18 +10,6 @@ import (
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
-// backends builds each Deliverer that must share a behaviour: the
-// in-process engine, and the Redis outbox (skipped without Redis).
-var backends = map[string]func(t *testing.T, cfg Config) Deliverer{
-	"engine": func(t *testing.T, cfg Config) Deliverer {
-		e, _ := newTestEngine(t, cfg, nil)
-		return e
-	},
-	"outbox": func(t *testing.T, cfg Config) Deliverer {
-		return newTestNode(t, redistest.Prefix(t), OutboxConfig{Config: cfg}, nil).Outbox
-	},
-}
-
 func clientUpd(id, client string, v uint64) *Update {
 	u := newUpd(id, v, model.ChangeCart, fmt.Sprint("p", v)) // each version a new cart: none is skipped as unchanged
 	u.Client = client
@@ -38,10 +26,10 @@ const (
 // max(1, 20/16) = 1 session, its others are dropped, and once its session
 // is delivered it may queue another. Both backends alike.
 func TestClientShare(t *testing.T) {
-	for name, newD := range backends {
+	for name, newD := range queueBackends {
 		t.Run(name, func(t *testing.T) {
 			sink := &fakeSink{name: "s", gate: make(chan struct{}), started: make(chan *Update, 100)}
-			d := newD(t, Config{QueueSize: 20, Concurrency: 1})
+			d, _ := newD(t, Config{QueueSize: 20, Concurrency: 1})
 			d.AddSink(sink, SinkOptions{})
 			for i := range 30 {
 				d.Enqueue(clientUpd(fmt.Sprint("junk", i), junkClient, 1))
@@ -70,10 +58,10 @@ func TestClientShare(t *testing.T) {
 // TestClientShareReleasedOnCancel: a cancelled session stops counting
 // against its client, whether it was waiting or in flight.
 func TestClientShareReleasedOnCancel(t *testing.T) {
-	for name, newD := range backends {
+	for name, newD := range queueBackends {
 		t.Run(name, func(t *testing.T) {
 			sink := &fakeSink{name: "s", gate: make(chan struct{}), started: make(chan *Update, 100)}
-			d := newD(t, Config{QueueSize: 16, Concurrency: 1}) // share 1
+			d, _ := newD(t, Config{QueueSize: 16, Concurrency: 1}) // share 1
 			d.AddSink(sink, SinkOptions{})
 			d.Enqueue(clientUpd("a", junkClient, 1))
 			<-sink.started // a is in flight
@@ -89,10 +77,10 @@ func TestClientShareReleasedOnCancel(t *testing.T) {
 // TestClientShareReleasedOnCancelWhileWaiting: a waiting session that is
 // cancelled gives its client's share back at once.
 func TestClientShareReleasedOnCancelWhileWaiting(t *testing.T) {
-	for name, newD := range backends {
+	for name, newD := range queueBackends {
 		t.Run(name, func(t *testing.T) {
 			sink := &fakeSink{name: "s", gate: make(chan struct{}), started: make(chan *Update, 100)}
-			d := newD(t, Config{QueueSize: 16, Concurrency: 1}) // share 1
+			d, _ := newD(t, Config{QueueSize: 16, Concurrency: 1}) // share 1
 			d.AddSink(sink, SinkOptions{})
 			d.Enqueue(clientUpd("busy", victimClient, 1))
 			<-sink.started // the one slot is taken: what follows waits
