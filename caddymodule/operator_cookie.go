@@ -21,8 +21,8 @@ func dropOperatorCookie(r *http.Request) {
 	for i, v := range vals {
 		parts := strings.Split(v, ";")
 		parts = slices.DeleteFunc(parts, func(p string) bool {
-			name, _, _ := strings.Cut(strings.TrimSpace(p), "=")
-			return name == inspector.CookieName
+			name, _, _ := strings.Cut(p, "=")
+			return strings.TrimSpace(name) == inspector.CookieName
 		})
 		vals[i] = strings.TrimSpace(strings.Join(parts, ";"))
 	}

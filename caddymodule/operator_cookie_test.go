@@ -14,6 +14,7 @@ func TestDropOperatorCookie(t *testing.T) {
 		{[]string{"sessiontap_inspector=x"}, nil},
 		{[]string{"sessiontap_inspector=x", "c=3"}, []string{"c=3"}},
 		{[]string{"sessiontap_inspector_other=1"}, []string{"sessiontap_inspector_other=1"}},
+		{[]string{"a=1; sessiontap_inspector =x"}, []string{"a=1"}},
 	} {
 		r := httptest.NewRequest("GET", "/", nil)
 		if tc.in != nil {

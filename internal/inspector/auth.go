@@ -77,13 +77,17 @@ func (s *signer) csrf(g grant) string { return s.mac("csrf", g.nonce) }
 
 const csrfHeader = "X-Sessiontap-Csrf"
 
-// signedIn returns the request's grant, if its cookie is valid.
+// signedIn returns the request's grant, if one of its cookies of our name
+// is valid: a script of another port of the host, or a sibling subdomain,
+// can set one with a longer path, which browsers send first, and must not
+// sign the operator out by it.
 func (in *Inspector) signedIn(r *http.Request) (grant, bool) {
-	c, err := r.Cookie(CookieName)
-	if err != nil {
-		return grant{}, false
+	for _, c := range r.CookiesNamed(CookieName) {
+		if g, ok := in.signer.check(c.Value); ok {
+			return g, true
+		}
 	}
-	return in.signer.check(c.Value)
+	return grant{}, false
 }
 
 // Authorized reports whether r carries a valid sign-in cookie and comes

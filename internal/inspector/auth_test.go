@@ -230,3 +230,19 @@ func TestDataOnlyToOurOwnOrigin(t *testing.T) {
 		t.Error("our own page's request may not read the API (the control)")
 	}
 }
+
+// A cookie of our name planted with a longer path comes first: it must
+// not sign the operator out.
+func TestAPlantedCookieDoesNotHideTheSignIn(t *testing.T) {
+	in := newTestInspector(t)
+	c := signInCookie(t, in)
+	r := httptest.NewRequest("GET", "/p/ui/me", nil)
+	r.Header.Set("Cookie", CookieName+"=planted; "+CookieName+"="+c.Value)
+	if w := serve(in, r); w.Code != http.StatusOK {
+		t.Errorf("a planted cookie before the sign-in's: %d, want 200", w.Code)
+	}
+	r.Header.Set("Cookie", CookieName+"=planted")
+	if w := serve(in, r); w.Code != http.StatusUnauthorized {
+		t.Errorf("the planted cookie alone: %d, want 401", w.Code)
+	}
+}
