@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,5 +98,40 @@ func TestCollectStoreBugIs500(t *testing.T) {
 	}
 	if logs.FilterMessage("storing session failed").Len() != 1 {
 		t.Errorf("the bug was not logged: %v", logs.All())
+	}
+}
+
+// A collect whose write Redis runs but answers late: read back and found,
+// it succeeds; not found in time either, the answer says the change may
+// have been stored, never that nothing was.
+func TestCollectLateWriteIsNotCalledUnstored(t *testing.T) {
+	const timeout = 150 * time.Millisecond
+	p := redistest.NewProxy(t, redistest.Addr(t))
+	store, err := cache.NewRedis(context.Background(), cache.RedisConfig{Addresses: []string{p.Addr()},
+		Prefix: redistest.Prefix(t), HashKey: []byte("handler-test-index-key-0123"), Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	h, err := New(testConfig(), store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := newVisitor(t, h)
+
+	p.DelayReplies(2*timeout, "EVALSHA")
+	w := v.post(`{"page_type":"product"}`)
+	p.DelayReplies(0)
+	if w.Code != http.StatusOK {
+		t.Errorf("a write answered late, found on reading back: %d %s; want 200", w.Code, w.Body)
+	}
+
+	p.DelayReplies(3*time.Second, "EVALSHA", "GETRANGE")
+	w = v.post(`{"page_type":"cart"}`)
+	p.DelayReplies(0)
+	var body map[string]string
+	if w.Code != http.StatusServiceUnavailable || json.Unmarshal(w.Body.Bytes(), &body) != nil ||
+		!strings.Contains(body["error"], "may have been stored") || strings.Contains(body["error"], "nothing") {
+		t.Errorf("a write of unknown outcome: %d %s; want 503 saying it may have been stored", w.Code, w.Body)
 	}
 }
