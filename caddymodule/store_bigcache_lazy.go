@@ -61,16 +61,6 @@ func (l *lazyBigcache) store() (*cache.Bigcache, error) {
 	return b, nil
 }
 
-// config is what the store was built with, or will be.
-func (l *lazyBigcache) config() cache.BigcacheConfig {
-	if b := l.built.Load(); b != nil {
-		return b.Config()
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.want
-}
-
 // Destruct closes the store once no config uses it any more.
 func (l *lazyBigcache) Destruct() error {
 	if b := l.built.Load(); b != nil {

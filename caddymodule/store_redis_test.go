@@ -20,7 +20,6 @@ import (
 
 // The Redis tests run against a real redis-server at SESSIONTAP_REDIS_ADDR
 // (host:port); scripts/test starts one.
-const redisAddrEnv = redistest.AddrEnv
 
 const testIndexKey = "sessiontap-test-index-key-0123456"
 

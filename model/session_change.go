@@ -15,14 +15,3 @@ type SessionChange struct {
 	// ("" for writes no client made), for fair shares of queues.
 	Client string
 }
-
-// OrdersPlaced are the orders this write recorded.
-func (c SessionChange) OrdersPlaced() []Order {
-	var out []Order
-	for _, o := range c.Session.Orders {
-		if o.Version == c.Entry.Version {
-			out = append(out, o)
-		}
-	}
-	return out
-}

@@ -99,6 +99,3 @@ func (v *Service) Erase(ctx context.Context, id string) error {
 	}
 	return err
 }
-
-// Store is the store the service writes.
-func (v *Service) Store() cache.Store { return v.store }
