@@ -254,9 +254,12 @@ func feedbackWriter(store cache.Store, b *hub) func(string, *delivery.Update, de
 // request path: the client's network is read here, while the request's
 // variables are ours to read.
 func (h *Handler) publishChange(ctx context.Context, c model.SessionChange) {
-	ip, _ := caddyhttp.GetVar(ctx, caddyhttp.ClientIPVarKey).(string)
-	if n := ratelimit.Network(ip); n.IsValid() {
-		c.Client = n.String()
+	// Only a queue charges the client; without one, no need to parse it.
+	if h.engineKey != "" {
+		ip, _ := caddyhttp.GetVar(ctx, caddyhttp.ClientIPVarKey).(string)
+		if n := ratelimit.Network(ip); n.IsValid() {
+			c.Client = n.String()
+		}
 	}
 	h.hub.changes.Publish(change{SessionChange: c, engine: h.engineKey})
 }
