@@ -1,42 +1,20 @@
 package inspector
 
 import (
-	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/sessiontap/caddy-sessiontap/internal/feed"
+	"github.com/sessiontap/caddy-sessiontap/internal/goldentest"
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
-var update = flag.Bool("update", false, "write the golden files of testdata/wire again")
-
-// golden compares v's JSON with testdata/wire/<name>.json: the shape the
-// page's typedefs describe. A change of a field shows here, for review
-// with app.js, before the page finds out.
+// golden holds v's JSON to testdata/wire/<name>.json: the shape the
+// page's typedefs describe.
 func golden(t *testing.T, name string, v any) {
 	t.Helper()
-	got, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got = append(got, '\n')
-	path := filepath.Join("testdata", "wire", name+".json")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -run TestWire -update writes it)", err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("%s changed: the page's typedef (app.js) must change with it\ngot:\n%s\nwant:\n%s", name, got, want)
-	}
+	goldentest.JSON(t, filepath.Join("testdata", "wire", name+".json"), "the page's typedef (app.js)", v)
 }
 
 func TestWire(t *testing.T) {
