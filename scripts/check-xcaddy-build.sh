@@ -17,7 +17,7 @@ export GOTOOLCHAIN=go1.27.3
 
 xcaddy_version=v0.4.5
 module=github.com/sessiontap/caddy-sessiontap
-want=(http.handlers.sessiontap sessiontap.stores.bigcache sessiontap.stores.redis admin.api.sessiontap)
+want=(http.handlers.sessiontap http.handlers.sessiontap_api sessiontap.stores.bigcache sessiontap.stores.redis admin.api.sessiontap)
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 cd "$repo"
 
