@@ -87,24 +87,34 @@ func (c RedisConfig) withDefaults() (RedisConfig, error) {
 
 // Redis is a Store in a Redis server shared by several nodes.
 //
-// Key layout (P is Config.Prefix):
+// Key layout (P is Config.Prefix, T a session's hash tag, "{00}" to
+// "{3f}", from its id; see shardTag):
 //
-//	P + "s:" + id          STRING, the session's AppendBinary bytes exactly
+//	P + "s:" + T + id      STRING, the session's AppendBinary bytes exactly
 //	                       (Version inside), PX = TTL from the last write
+//	P + "r:" + T + name + ":w", ":v"
+//	                       the write log of the writes whose deliveries are
+//	                       still to be queued (see WithRelay, Unrelayed)
 //	P + "c:" + hex(HMAC-SHA256(HashKey, ref))
 //	                       SET of the ids of sessions linked to customer
 //	                       reference ref (Session.LinkedTo), expiring no
 //	                       earlier than the last session added to it
+//	P + "layout"           when the first node with tagged keys started;
+//	                       for one TTL after it, sessions stored untagged
+//	                       (P + "s:" + id) by earlier versions are read
+//	                       too and moved by their next write
 //
 // Update is a compare-and-set: it reads the value, runs fn, and a Lua script
 // writes only if the value is still byte for byte what was read (so even a
 // delete and re-create to the same version is noticed), retrying on
-// conflict. A striped mutex per process keeps this node's writers of one id
-// from racing each other, so conflicts only come from other nodes.
+// conflict. The same script marks the write in the write log, so that a
+// stored write is never left undelivered by a node that dies before
+// queuing it. A striped mutex per process keeps this node's writers of one
+// id from racing each other, so conflicts only come from other nodes.
 //
-// Every script touches a session key and index keys in other hash slots,
-// so Redis Cluster is not supported; a standalone server is (Sentinel
-// discovery is not: Addresses name the server itself).
+// A session's own keys share its hash tag; the customer index's sets do
+// not, so Redis Cluster is not supported yet; a standalone server is
+// (Sentinel discovery is not: Addresses name the server itself).
 type Redis struct {
 	c       rueidis.Client
 	cfg     RedisConfig
@@ -118,6 +128,7 @@ type Redis struct {
 	closeOnce sync.Once
 
 	secrets secretMap // the last read of each secret (Secret)
+	layout  layout
 }
 
 // NewRedis connects to Redis and checks it answers a PING within Timeout:
@@ -142,6 +153,10 @@ func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 	if err := c.Do(pctx, c.B().Ping().Build()).Error(); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("redis: no PING answer from %s within %s: %w", strings.Join(cfg.Addresses, ","), cfg.Timeout, err)
+	}
+	if err := r.layout.start(pctx, r); err != nil {
+		c.Close()
+		return nil, err
 	}
 	return r, nil
 }
@@ -170,8 +185,6 @@ func (r *Redis) NewClient() (rueidis.Client, error) { return newClient(r.cfg) }
 
 // Config returns the effective configuration, defaults filled in.
 func (r *Redis) Config() RedisConfig { return r.cfg }
-
-func (r *Redis) sessionKey(id string) string { return r.cfg.Prefix + "s:" + id }
 
 // indexKey names ref's index set. Hashed, keyed: a customer reference is
 // personal data and key names show up in monitoring, SCAN and MONITOR.
@@ -252,26 +265,40 @@ func unavailable(err error) bool {
 // read returns the stored bytes of a session, nil when absent; the bytes
 // are this call's own (a fresh reply) and never change.
 func (r *Redis) read(ctx context.Context, id string) ([]byte, error) {
+	raw, _, err := r.readFrom(ctx, id)
+	return raw, err
+}
+
+// readFrom is read, and says whether the session was found under its
+// untagged key (see layout).
+func (r *Redis) readFrom(ctx context.Context, id string) (raw []byte, legacy bool, err error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if r.closed.Load() {
-		return nil, ErrClosed
+		return nil, false, ErrClosed
 	}
 	if !validKey(id) {
 		r.misses.Add(1)
-		return nil, nil
+		return nil, false, nil
 	}
-	raw, err := r.do(ctx, r.c.B().Get().Key(r.sessionKey(id)).Build()).AsBytes()
-	if rueidis.IsRedisNil(err) {
-		r.misses.Add(1)
-		return nil, nil
+	if r.layout.migrating() {
+		raw, legacy, err = r.readBoth(ctx, id)
+	} else {
+		raw, err = r.do(ctx, r.c.B().Get().Key(r.sessionKey(id)).Build()).AsBytes()
+		if rueidis.IsRedisNil(err) {
+			raw, err = nil, nil
+		}
 	}
 	if err != nil {
-		return nil, r.fail("reading session", err)
+		return nil, false, r.fail("reading session", err)
+	}
+	if raw == nil {
+		r.misses.Add(1)
+		return nil, false, nil
 	}
 	r.hits.Add(1)
-	return raw, nil
+	return raw, legacy, nil
 }
 
 // Get returns the session, or ErrNotFound when absent or expired.

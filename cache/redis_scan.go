@@ -102,17 +102,12 @@ func (r *Redis) Linked(ctx context.Context, ref string) ([]*model.Session, error
 	for len(ids) > 0 {
 		batch := ids[:min(len(ids), scanBatch)]
 		ids = ids[len(batch):]
-		keys := make([]string, len(batch))
-		for i, id := range batch {
-			keys[i] = r.sessionKey(id)
-		}
-		msgs, err := r.do(ctx, r.c.B().Mget().Key(keys...).Build()).ToArray()
+		keys, raws, err := r.readMany(ctx, batch)
 		if err != nil {
 			return nil, r.fail("reading linked sessions", err)
 		}
-		for i := range msgs {
-			raw, err := msgs[i].AsBytes()
-			if err != nil { // absent: expired or evicted
+		for i, raw := range raws {
+			if raw == nil { // absent: expired or evicted
 				stale.add(keys[i], batch[i], nil)
 				continue
 			}
@@ -129,6 +124,50 @@ func (r *Redis) Linked(ctx context.Context, ref string) ([]*model.Session, error
 		_ = r.exec(ctx, pruneScript, append([]string{set}, stale.keys...), append(stale.ids, stale.vals...)).Error()
 	}
 	return linked, nil
+}
+
+// readMany reads sessions by MGET: raws[i] is ids[i]'s value (nil when
+// absent) and keys[i] the key it was read from, the untagged one when the
+// session has not moved yet (see layout).
+func (r *Redis) readMany(ctx context.Context, ids []string) (keys []string, raws [][]byte, err error) {
+	keys = make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = r.sessionKey(id)
+	}
+	raws, err = r.mget(ctx, keys)
+	if err != nil || !r.layout.migrating() {
+		return keys, raws, err
+	}
+	var missing []int
+	var legacy []string
+	for i, raw := range raws {
+		if raw == nil {
+			missing = append(missing, i)
+			legacy = append(legacy, r.legacyKey(ids[i]))
+		}
+	}
+	if len(missing) == 0 {
+		return keys, raws, nil
+	}
+	old, err := r.mget(ctx, legacy)
+	for j, i := range missing {
+		if err == nil && old[j] != nil {
+			keys[i], raws[i] = legacy[j], old[j]
+		}
+	}
+	return keys, raws, err
+}
+
+func (r *Redis) mget(ctx context.Context, keys []string) ([][]byte, error) {
+	msgs, err := r.do(ctx, r.c.B().Mget().Key(keys...).Build()).ToArray()
+	if err != nil {
+		return nil, err
+	}
+	raws := make([][]byte, len(msgs))
+	for i := range msgs {
+		raws[i], _ = msgs[i].AsBytes() // nil: absent
+	}
+	return raws, nil
 }
 
 // staleMembers are the index members Linked found dead, with what it read.

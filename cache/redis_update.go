@@ -32,39 +32,53 @@ var ErrContended = errors.New("session store: too many concurrent writes to one 
 // errConflict is one lost compare-and-set, retried.
 var errConflict = errors.New("session changed since it was read")
 
-// casScript writes a session if it is still what the caller read.
+// casScript writes a session if it is still what the caller read, and
+// marks the write in its shard's write log when asked to (see WithRelay).
 //
 //	KEYS[1]            the session key
-//	KEYS[2..n+1]       index sets to add the id to (every current link)
-//	KEYS[n+2..]        index sets to remove it from (links it no longer has)
+//	KEYS[2], KEYS[3]   the write log's keys (see relayKeys), in KEYS[1]'s slot
+//	KEYS[4..n+3]       index sets to add the id to (every current link)
+//	KEYS[n+4..]        index sets to remove it from (links it no longer has)
+//	KEYS[#KEYS]        with ARGV[7] "1": the untagged key the session was
+//	                   read from, deleted (it moves to KEYS[1])
 //	ARGV[1]            "0": the session must be absent; "1": it must be ARGV[2]
 //	ARGV[2]            the value read
 //	ARGV[3]            the new value
 //	ARGV[4]            TTL in milliseconds
 //	ARGV[5]            the session id
 //	ARGV[6]            n
+//	ARGV[7]            "1" when the last key is the untagged one to delete
+//	ARGV[8]            the new version
+//	ARGV[9]            "1" to mark the write in the write log
 //
 // Returns 1 when written, 0 on conflict (nothing written). An index set's
 // expiry is only ever raised, so that it outlives every session in it.
-var casScript = rueidis.NewLuaScript(`
+var casScript = rueidis.NewLuaScript(logLua + `
 local cur = redis.call('GET', KEYS[1])
 if ARGV[1] == '0' then
   if cur then return 0 end
 elseif cur ~= ARGV[2] then
   return 0
 end
+local last = #KEYS
+if ARGV[7] == '1' then
+  if redis.call('GET', KEYS[last]) ~= ARGV[2] then return 0 end
+  redis.call('DEL', KEYS[last])
+  last = last - 1
+end
 redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
 local ttl = tonumber(ARGV[4])
 local n = tonumber(ARGV[6])
-for i = 2, n + 1 do
+for i = 4, n + 3 do
   redis.call('SADD', KEYS[i], ARGV[5])
   if redis.call('PTTL', KEYS[i]) < ttl then
     redis.call('PEXPIRE', KEYS[i], ttl)
   end
 end
-for i = n + 2, #KEYS do
+for i = n + 4, last do
   redis.call('SREM', KEYS[i], ARGV[5])
 end
+if ARGV[9] == '1' then log(KEYS[2], KEYS[3], ARGV[5], ARGV[8], ARGV[4]) end
 return 1
 `)
 
@@ -124,7 +138,7 @@ func retryCAS[T any](ctx context.Context, r *Redis, try func() (T, error)) (T, e
 }
 
 func (r *Redis) tryUpdate(ctx context.Context, id string, fn UpdateFunc) (*model.Session, error) {
-	raw, err := r.read(ctx, id)
+	raw, legacy, err := r.readFrom(ctx, id)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +162,8 @@ func (r *Redis) tryUpdate(ctx context.Context, id string, fn UpdateFunc) (*model
 	if err := checkSize(ctx, len(enc)); err != nil {
 		return nil, err
 	}
-	if err := r.cas(ctx, id, raw, enc, oldLinks, links(s)); err != nil {
+	w := casWrite{id: id, old: raw, enc: enc, legacy: legacy, version: s.Version, relay: relayOf(ctx)}
+	if err := r.cas(ctx, w, oldLinks, links(s)); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -167,10 +182,21 @@ func decodeStored(id string, raw []byte) (*model.Session, error) {
 	return s, nil
 }
 
-// cas runs casScript; old is nil for a session that was absent.
-func (r *Redis) cas(ctx context.Context, id string, old, enc []byte, oldLinks, newLinks []string) error {
-	keys := make([]string, 0, 1+len(newLinks)+len(oldLinks))
-	keys = append(keys, r.sessionKey(id))
+// casWrite is one compare-and-set: old is what was read (nil: absent),
+// from the untagged key when legacy; relay names the write log to mark.
+type casWrite struct {
+	id       string
+	old, enc []byte
+	legacy   bool
+	version  uint64
+	relay    string
+}
+
+// cas runs casScript.
+func (r *Redis) cas(ctx context.Context, w casWrite, oldLinks, newLinks []string) error {
+	keys := make([]string, 0, 4+len(newLinks)+len(oldLinks))
+	wkey, vkey := r.relayKeys(w.relay, shardTag(w.id))
+	keys = append(keys, r.sessionKey(w.id), wkey, vkey)
 	for _, ref := range newLinks {
 		keys = append(keys, r.indexKey(ref))
 	}
@@ -179,17 +205,24 @@ func (r *Redis) cas(ctx context.Context, id string, old, enc []byte, oldLinks, n
 			keys = append(keys, r.indexKey(ref))
 		}
 	}
-	mode := "1"
-	if old == nil {
+	mode, legacy, relay := "1", "0", "0"
+	if w.old == nil || w.legacy {
 		mode = "0"
+	}
+	if w.legacy {
+		keys, legacy = append(keys, r.legacyKey(w.id)), "1"
+	}
+	if w.relay != "" {
+		relay = "1"
 	}
 	// BinaryString does not copy: enc is fresh and old a reply's own, and
 	// neither changes while the command may still be in flight.
-	args := []string{mode, rueidis.BinaryString(old), rueidis.BinaryString(enc),
-		strconv.FormatInt(r.cfg.TTL.Milliseconds(), 10), id, strconv.Itoa(len(newLinks))}
+	args := []string{mode, rueidis.BinaryString(w.old), rueidis.BinaryString(w.enc),
+		strconv.FormatInt(r.cfg.TTL.Milliseconds(), 10), w.id, strconv.Itoa(len(newLinks)),
+		legacy, strconv.FormatUint(w.version, 10), relay}
 	n, err := r.exec(ctx, casScript, keys, args).AsInt64()
 	if err != nil && unavailable(err) {
-		return r.settleCAS(id, enc, err)
+		return r.settleCAS(w.id, w.enc, err)
 	}
 	if err != nil {
 		return r.fail("writing session", err)
@@ -217,7 +250,7 @@ func (r *Redis) Delete(ctx context.Context, id string) error {
 }
 
 func (r *Redis) tryDelete(ctx context.Context, id string) error {
-	raw, err := r.read(ctx, id)
+	raw, legacy, err := r.readFrom(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -225,6 +258,9 @@ func (r *Redis) tryDelete(ctx context.Context, id string) error {
 		return ErrNotFound
 	}
 	keys := []string{r.sessionKey(id)}
+	if legacy {
+		keys[0] = r.legacyKey(id)
+	}
 	// An undecodable session is deleted all the same; index sets that
 	// still name it are cleaned by Linked.
 	if s := new(model.Session); s.UnmarshalBinaryShared(raw) == nil {
