@@ -80,9 +80,12 @@ func (h *Handler) provisionDelivery() error {
 	}
 	// newEngine subscribes the engine to the writes made under its key.
 	h.engineKey = key
+	if _, ok := h.storeMod.(*RedisStore); ok {
+		h.relay = relayName(h.Forward)
+	}
 	val, _, err := engines.LoadOrNew(key, h.newEngine)
 	if err != nil {
-		h.engineKey = ""
+		h.engineKey, h.relay = "", ""
 		return err
 	}
 	h.engine = val.(pooledEngine).Deliverer
@@ -157,13 +160,20 @@ func (h *Handler) subscribeEngine(e delivery.Deliverer) (unsubscribe func()) {
 	b, key := h.hub, h.engineKey
 	e.OnAttempt(b.attempted)
 	e.OnFeedback(feedbackWriter(hubStore{Store: h.sharedStore(), hub: b}, b))
+	enqueue, stopRelay := e.Enqueue, func() {}
+	if rs, ok := h.storeMod.(*RedisStore); ok && h.relay != "" {
+		if q, ok := e.(queuer); ok {
+			r := startRelay(rs.store, h.relay, q, caddy.Log().Named("sessiontap.delivery"))
+			enqueue, stopRelay = r.queued, r.close
+		}
+	}
 	stopChanges := b.changes.Subscribe(func(c change) {
 		if c.engine == key {
-			e.Enqueue(&delivery.Update{Session: *c.Session, Changed: c.Entry.Changes, OccurredAt: c.Session.UpdatedAt, Client: c.Client})
+			enqueue(&delivery.Update{Session: *c.Session, Changed: c.Entry.Changes, OccurredAt: c.Session.UpdatedAt, Client: c.Client})
 		}
 	})
 	stopErased := b.erased.Subscribe(e.Cancel)
-	return func() { stopChanges(); stopErased() }
+	return func() { stopChanges(); stopErased(); stopRelay() }
 }
 
 // validateLease checks delivery's lease, which only the Redis outbox uses,
@@ -270,7 +280,7 @@ func (h *Handler) cleanupDelivery() {
 		return
 	}
 	key := h.engineKey
-	h.engineKey = ""
+	h.engineKey, h.relay = "", ""
 	if _, err := engines.Delete(key); err != nil {
 		h.logger.Error("stopping the delivery engine", zap.Error(err))
 	}

@@ -121,7 +121,10 @@ type Handler struct {
 	storeMod  any
 	engine    delivery.Deliverer
 	engineKey string
-	hasher    *delivery.Hasher
+	// relay names the Redis write log of this config's engine ("" for
+	// none): see relay.go.
+	relay  string
+	hasher *delivery.Hasher
 	// pseudonyms hide our session ids in the access log.
 	pseudonyms *delivery.Pseudonyms
 	// hub is shared with the operator handlers of the same store.
@@ -257,6 +260,7 @@ func (h *Handler) handlerConfig() (handler.Config, error) {
 		OnSession:        sessionWritten,
 		History:          h.historySize(),
 		Publish:          h.publishChange,
+		Relay:            h.relay,
 		Erased:           h.hub.erased.Publish,
 		Limits:           newClientLimits(h.limits()),
 		CollectBody:      h.limits().CollectBody,

@@ -71,6 +71,11 @@ type Config struct {
 	// subscribe). ctx is the request's, for the client's network. It runs
 	// on the request path and must not block; the session is read only.
 	Publish func(ctx context.Context, c model.SessionChange)
+	// Relay, when set, names the store's write log in which the writes
+	// of capture and collect are marked as they are stored (see
+	// cache.WithRelay): what Publish leads to (the deliveries) is then
+	// queued even when this process dies before Publish is done.
+	Relay string
 	// Erased, when set, is told of every session id the handler erases:
 	// the old id of a session moved to a fresh one at a login.
 	Erased func(id string)
@@ -138,6 +143,7 @@ func New(cfg Config, store cache.Store, log *zap.Logger) (*Handler, error) {
 	h.sessions = session.New(store, session.Config{
 		History: func() int { return h.cfg.History },
 		Publish: cfg.Publish,
+		Relay:   cfg.Relay,
 		Erased:  cfg.Erased,
 		Now:     func() time.Time { return h.now() },
 	})

@@ -169,9 +169,14 @@ func (o *Outbox) queues() []*outboxSink {
 // never for an upstream: the update is in Redis when it returns, so a node
 // dying right after loses nothing. When Redis does not answer in time the
 // update is counted dropped and the error logged once per interval.
-func (o *Outbox) Enqueue(u *Update) {
+func (o *Outbox) Enqueue(u *Update) { _ = o.Queue(u) }
+
+// Queue is Enqueue, and says whether every sink that wants u has it
+// decided in Redis (queued, coalesced, or dropped by its bounds): nil, or
+// the first Redis error, after which the caller should queue u again.
+func (o *Outbox) Queue(u *Update) error {
 	if u == nil {
-		return
+		return nil
 	}
 	// Most page views change no data: when no sink wants the update, it
 	// costs neither an encoding nor a round trip.
@@ -183,22 +188,23 @@ func (o *Outbox) Enqueue(u *Update) {
 		}
 	}
 	if len(want) == 0 {
-		return
+		return nil
 	}
 	payload := u.Session.AppendBinary(nil)
 	ctx, cancel := context.WithTimeout(context.Background(), o.cfg.EnqueueTimeout)
 	defer cancel()
 	client := o.clientKey(ctx, u.Client)
 	if len(want) == 1 {
-		want[0].enqueue(ctx, u, payload, client)
-		return
+		return want[0].enqueue(ctx, u, payload, client)
 	}
 	// One round trip for all sinks: rueidis pipelines concurrent commands.
+	errs := make([]error, len(want))
 	var wg sync.WaitGroup
-	for _, q := range want {
-		wg.Go(func() { q.enqueue(ctx, u, payload, client) })
+	for i, q := range want {
+		wg.Go(func() { errs[i] = q.enqueue(ctx, u, payload, client) })
 	}
 	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // Cancel implements Deliverer: for GDPR deletes, fleet-wide.

@@ -91,7 +91,7 @@ func (q *outboxSink) wants(u *Update) bool {
 
 // enqueue queues u, which the sink wants, with payload its encoding and
 // client its client's key.
-func (q *outboxSink) enqueue(ctx context.Context, u *Update, payload []byte, client string) {
+func (q *outboxSink) enqueue(ctx context.Context, u *Update, payload []byte, client string) error {
 	id := u.Session.ID
 	res, err := q.o.exec(ctx, enqueueScript,
 		[]string{q.keys.state + id, q.keys.due, q.keys.lease, q.keys.clients},
@@ -102,6 +102,7 @@ func (q *outboxSink) enqueue(ctx context.Context, u *Update, payload []byte, cli
 	case err != nil:
 		q.o.errs.record("enqueue", err)
 		q.result(outDropped, 1, 0)
+		return err
 	case res == "dropped":
 		q.summary.drop(1)
 		q.result(outDropped, 1, 0)
@@ -110,6 +111,7 @@ func (q *outboxSink) enqueue(ctx context.Context, u *Update, payload []byte, cli
 	default:
 		q.signal()
 	}
+	return nil
 }
 
 func (q *outboxSink) cancel(id string) {

@@ -25,6 +25,7 @@ type Service struct {
 	publish func(context.Context, model.SessionChange)
 	// erased is given the id of every session erased.
 	erased func(id string)
+	relay  string
 	now    func() time.Time
 }
 
@@ -37,13 +38,17 @@ type Config struct {
 	Publish func(context.Context, model.SessionChange)
 	// Erased is given the id of every session erased.
 	Erased func(id string)
+	// Relay, when set, names the write log that the store marks each
+	// write in (cache.WithRelay), so that what Publish leads to survives
+	// the process.
+	Relay string
 	// Now is the clock of history entries (nil: time.Now).
 	Now func() time.Time
 }
 
 // New is the service over store.
 func New(store cache.Store, cfg Config) *Service {
-	s := &Service{store: store, history: cfg.History, publish: cfg.Publish, erased: cfg.Erased, now: cfg.Now}
+	s := &Service{store: store, history: cfg.History, publish: cfg.Publish, erased: cfg.Erased, relay: cfg.Relay, now: cfg.Now}
 	if s.history == nil {
 		s.history = func() int { return model.DefaultMaxHistory }
 	}
@@ -65,6 +70,9 @@ type Change func(s *model.Session) (model.Change, error)
 // (zero when nothing changed).
 func (v *Service) Write(ctx context.Context, id string, src model.Source, path string, change Change) (*model.Session, model.SessionChange, error) {
 	var entry model.HistoryEntry
+	if v.relay != "" {
+		ctx = cache.WithRelay(ctx, v.relay)
+	}
 	s, err := v.store.Update(ctx, id, func(s *model.Session) error {
 		entry = model.HistoryEntry{} // a retried call starts afresh
 		changed, err := change(s)
