@@ -258,6 +258,8 @@ func (h *Handler) handlerConfig() (handler.Config, error) {
 		Capture:          capture,
 		OnIdentity:       h.setPlaceholders,
 		OnSession:        sessionWritten,
+		OnQueued:         sessionQueued,
+		Detach:           detachWrite,
 		History:          h.historySize(),
 		Publish:          h.publishChange,
 		Relay:            h.relay,
@@ -324,10 +326,12 @@ func (h *Handler) Cleanup() error {
 	if h.hub != nil {
 		h.hub.removeVisitor(h)
 	}
-	h.cleanupDelivery()
 	if h.handler != nil {
+		// Before the engine goes: the writes still queued publish to it.
+		h.handler.Close()
 		untrackCapture(h.handler.Stats())
 	}
+	h.cleanupDelivery()
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -100,6 +101,11 @@ func (rs *requestSession) placeholder(key string) (any, bool) {
 		// Tried once per request, whatever the outcome: a store that is
 		// down must not be waited for at every placeholder.
 		rs.loaded = true
+		// This request's own capture, if queued, is stored first: a
+		// placeholder read after the response (log_append) shows it.
+		ctx, cancel := context.WithTimeout(rs.r.Context(), settleWait)
+		rs.h.handler.Settle(ctx, rs.id)
+		cancel()
 		var err error
 		rs.s, err = rs.h.store.Get(rs.r.Context(), rs.id)
 		rs.failed = err != nil && !errors.Is(err, cache.ErrNotFound)
@@ -121,6 +127,30 @@ func sessionWritten(ctx context.Context, s *model.Session) {
 	if rs, ok := caddyhttp.GetVar(ctx, requestSessionVar).(*requestSession); ok && rs.id == s.ID {
 		rs.s, rs.loaded, rs.failed = s, true, false
 	}
+}
+
+// sessionQueued marks the request's view of the session out of date: a
+// write of it was queued for after the response, and a placeholder read
+// from now on waits for it.
+func sessionQueued(ctx context.Context, id string) {
+	if rs, ok := caddyhttp.GetVar(ctx, requestSessionVar).(*requestSession); ok && rs.id == id {
+		rs.s, rs.loaded, rs.failed = nil, false, false
+	}
+}
+
+// settleWait bounds a placeholder's wait for the request's own capture.
+const settleWait = 2 * time.Second
+
+// detachWrite is the context of a write made after the response: the
+// request's variables are its own (not safe to share with another
+// goroutine), so the write gets a copy of the one it reads, the
+// client's address, and no cancellation.
+func detachWrite(ctx context.Context) context.Context {
+	vars := map[string]any{}
+	if ip, ok := caddyhttp.GetVar(ctx, caddyhttp.ClientIPVarKey).(string); ok {
+		vars[caddyhttp.ClientIPVarKey] = ip
+	}
+	return context.WithValue(context.Background(), caddyhttp.VarsCtxKey, vars)
 }
 
 // sessionPlaceholder is the value of {sessiontap.<name>} for s (nil: the

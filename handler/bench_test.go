@@ -34,7 +34,7 @@ func BenchmarkPassThrough(b *testing.B) {
 	w := &discard{h: http.Header{}}
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := h.Serve(w, r, noop{}); err != nil {
+		if err := serveNow(h, w, r, noop{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -48,7 +48,7 @@ func BenchmarkNewVisitor(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		clear(w.h)
-		if err := h.Serve(w, r, noop{}); err != nil {
+		if err := serveNow(h, w, r, noop{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -61,7 +61,7 @@ func BenchmarkCollect(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		w := httptest.NewRecorder()
-		if err := h.Serve(w, collectReq(twoItems, cookie), noop{}); err != nil || w.Code != 200 {
+		if err := serveNow(h, w, collectReq(twoItems, cookie), noop{}); err != nil || w.Code != 200 {
 			b.Fatal(w.Code, err, strings.TrimSpace(w.Body.String()))
 		}
 	}
@@ -103,7 +103,7 @@ func benchTaggedPage(b *testing.B, body []byte, nonce bool) {
 			p.body = fmt.Sprintf("%s<meta name=\"csrf-token\" content=\"%016x\">%s", body[:head], n, body[head:])
 		}
 		clear(w.h)
-		if err := h.Serve(w, r, p); err != nil {
+		if err := serveNow(h, w, r, p); err != nil {
 			b.Fatal(err)
 		}
 	}

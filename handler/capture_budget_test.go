@@ -46,7 +46,7 @@ func TestCaptureBudgetBoundsCapturesInFlight(t *testing.T) {
 	})
 	r, _ := http.NewRequest("GET", "/cart", nil)
 	r.AddCookie(c)
-	if err := h.Serve(httptest.NewRecorder(), r, first); err != nil {
+	if err := serveNow(h, httptest.NewRecorder(), r, first); err != nil {
 		t.Fatal(err)
 	}
 	if secondBody != second || h.stats.HTML.OverBudget.Load() != 2 {

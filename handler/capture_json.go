@@ -52,22 +52,25 @@ func (h *Handler) captureRequest(w http.ResponseWriter, r *http.Request, next Ne
 	}
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
-	defer bufPool.Put(buf)
 	tee := &teeBody{ReadCloser: r.Body, buf: buf, limit: h.cfg.Capture.Limit, budget: h.budget}
-	defer func() { h.budget.give(tee.held) }()
 	r.Body = tee
 	err := next.ServeHTTP(w, r)
-	if tee.over {
-		h.stats.JSON.OverBudget.Add(1)
-		return err
-	}
-	h.stats.JSON.Pages.Add(1)
-	if tee.truncated {
-		// A cut JSON document does not parse; say so rather than guess.
-		h.stats.JSON.Truncated.Add(1)
-		return err
-	}
-	h.storeJSON(r.Context(), id, route, r.URL.Path, buf.Bytes(), false)
+	path := r.URL.Path
+	h.afterResponse(r, id, func(ctx context.Context) {
+		defer bufPool.Put(buf)
+		defer h.budget.give(tee.held)
+		if tee.over {
+			h.stats.JSON.OverBudget.Add(1)
+			return
+		}
+		h.stats.JSON.Pages.Add(1)
+		if tee.truncated {
+			// A cut JSON document does not parse; say so rather than guess.
+			h.stats.JSON.Truncated.Add(1)
+			return
+		}
+		h.storeJSON(ctx, id, route, path, buf.Bytes(), false)
+	})
 	return err
 }
 

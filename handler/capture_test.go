@@ -50,7 +50,7 @@ func visit(t *testing.T, h *Handler, c *http.Cookie, p page) *httptest.ResponseR
 	r := httptest.NewRequest("GET", "/cart", nil)
 	r.AddCookie(c)
 	w := httptest.NewRecorder()
-	if err := h.Serve(w, r, p); err != nil {
+	if err := serveNow(h, w, r, p); err != nil {
 		t.Fatal(err)
 	}
 	return w
@@ -144,7 +144,7 @@ func TestCaptureWriterReachesFlushAndPassesInformational(t *testing.T) {
 	var flushErr error
 	// A real server: httptest's recorder takes a 103 for the final status.
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.Serve(w, r, nextFunc(func(w http.ResponseWriter, r *http.Request) error {
+		serveNow(h, w, r, nextFunc(func(w http.ResponseWriter, r *http.Request) error {
 			w.Header().Set("Link", "</app.css>; rel=preload")
 			w.WriteHeader(http.StatusEarlyHints)
 			w.Header().Set("Content-Type", "text/html")
@@ -177,7 +177,7 @@ func TestUpgradeAndHEADAreNotWrapped(t *testing.T) {
 		r.AddCookie(c)
 		var seen http.ResponseWriter
 		w := httptest.NewRecorder()
-		h.Serve(w, r, nextFunc(func(w http.ResponseWriter, _ *http.Request) error { seen = w; return nil }))
+		serveNow(h, w, r, nextFunc(func(w http.ResponseWriter, _ *http.Request) error { seen = w; return nil }))
 		if seen != http.ResponseWriter(w) {
 			t.Errorf("%s: the writer was wrapped", r.Method)
 		}
@@ -251,7 +251,7 @@ func TestSubresourcesAreNotWrapped(t *testing.T) {
 		r.AddCookie(c)
 		var seen http.ResponseWriter
 		w := httptest.NewRecorder()
-		h.Serve(w, r, nextFunc(func(w http.ResponseWriter, _ *http.Request) error { seen = w; return nil }))
+		serveNow(h, w, r, nextFunc(func(w http.ResponseWriter, _ *http.Request) error { seen = w; return nil }))
 		if got := seen != http.ResponseWriter(w); got != wrapped {
 			t.Errorf("Sec-Fetch-Dest %q: wrapped %v, want %v", dest, got, wrapped)
 		}

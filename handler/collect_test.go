@@ -194,7 +194,7 @@ func TestCollectConcurrentWritesKeepEveryVersion(t *testing.T) {
 		go func() {
 			w := httptest.NewRecorder()
 			body := fmt.Sprintf(`{"cart":{"items":[{"product_id":"p%d","quantity":1,"unit_price":1}]}}`, i)
-			_ = h.Serve(w, collectReq(body, v.cookie), &shopNext{})
+			_ = serveNow(h, w, collectReq(body, v.cookie), &shopNext{})
 			done <- w.Code
 		}()
 	}

@@ -103,7 +103,7 @@ func TestTaggedPageViewIsOneWrite(t *testing.T) {
 	r := navigation("/cart")
 	r.AddCookie(c)
 	w := httptest.NewRecorder()
-	if err := h.Serve(w, r, html(cartTagging)); err != nil {
+	if err := serveNow(h, w, r, html(cartTagging)); err != nil {
 		t.Fatal(err)
 	}
 	id, _, _ := model.ParseCookieValue(c.Value)

@@ -88,6 +88,15 @@ type Config struct {
 	// session (placeholders read by log_append) show what was stored.
 	// Shared with Publish; read only.
 	OnSession func(ctx context.Context, s *model.Session)
+	// OnQueued, when set, is told on the request's goroutine that a write
+	// to session id was queued to be made after the response (see
+	// Settle): a view of the session read before is out of date.
+	OnQueued func(ctx context.Context, id string)
+	// Detach, when set, returns the context a write made after the
+	// response runs with: a copy of what Publish reads from the
+	// request's (whose values are the request's alone, and whose end
+	// must not cancel the write). Without it, context.WithoutCancel.
+	Detach func(ctx context.Context) context.Context
 	// History is how many changes each session remembers (Session.Record);
 	// 0 keeps none.
 	History int
@@ -116,6 +125,8 @@ type Handler struct {
 	sessions *session.Service
 	// pages remembers the tagging of recently scanned pages by their bytes.
 	pages *tagging.Memo
+	// later makes capture's writes after the response, in order per session.
+	later *later
 }
 
 // New builds a Handler over store. log may be nil.
@@ -139,7 +150,7 @@ func New(cfg Config, store cache.Store, log *zap.Logger) (*Handler, error) {
 		cfg.Capture.Budget = DefaultCaptureBudget
 	}
 	h := &Handler{cfg: cfg, signer: newCookieSigner(cfg.CookieKey), store: store, log: log, now: time.Now, pages: tagging.NewMemo(),
-		budget: &budget{max: cfg.Capture.Budget}}
+		budget: &budget{max: cfg.Capture.Budget}, later: newLater(log)}
 	h.sessions = session.New(store, session.Config{
 		History: func() int { return h.cfg.History },
 		Publish: cfg.Publish,
@@ -170,7 +181,9 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, next Next) error
 	visit := h.visit(r)
 	if !h.mayCapture(r, route) {
 		err := next.ServeHTTP(w, r)
-		h.recordVisit(r.Context(), id, visit)
+		if visit != nil {
+			h.afterResponse(r, id, func(ctx context.Context) { h.recordVisit(ctx, id, visit) })
+		}
 		return err
 	}
 	if route != nil && route.Source == jsonmap.SourceRequest {
@@ -179,9 +192,33 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, next Next) error
 	cw := h.newCaptureWriter(w, r, route)
 	cw.visit = visit
 	err := next.ServeHTTP(cw, r)
-	h.finishCapture(r.Context(), id, cw)
+	h.afterResponse(r, id, func(ctx context.Context) { h.finishCapture(ctx, id, cw) })
 	return err
 }
+
+// afterResponse queues write, which stores what r's response showed, to
+// run after the response is handed on (see later): nothing of r or its
+// response writer may be used by it.
+func (h *Handler) afterResponse(r *http.Request, id Identity, write func(context.Context)) {
+	ctx := context.WithoutCancel(r.Context())
+	if h.cfg.Detach != nil {
+		ctx = h.cfg.Detach(r.Context())
+	}
+	if h.cfg.OnQueued != nil {
+		h.cfg.OnQueued(r.Context(), id.ID)
+	}
+	h.later.do(id.ID, func() { write(ctx) })
+}
+
+// Settle waits until the writes queued for session id after earlier
+// responses are stored (or ctx ends): a read of the session made after
+// it sees them, on this node.
+func (h *Handler) Settle(ctx context.Context, id string) { h.later.settle(ctx, id) }
+
+// Close makes the writes still queued (for a few seconds at most) and
+// stops; a write queued after runs at once. The Caddy glue calls it at
+// Cleanup, once the config's servers have stopped.
+func (h *Handler) Close() { h.later.close() }
 
 // identified tells the Caddy glue who a tracked request belongs to.
 func (h *Handler) identified(r *http.Request, id Identity) {

@@ -68,11 +68,18 @@ func newTestHandler(t testing.TB, cfg Config) (*Handler, cache.Store) {
 	return h, store
 }
 
+// serveNow is h.Serve, returning once the writes it queued are stored.
+func serveNow(h *Handler, w http.ResponseWriter, r *http.Request, next Next) error {
+	err := h.Serve(w, r, next)
+	h.later.wait()
+	return err
+}
+
 // serve runs one request through h and returns the recorded response.
 func serve(t *testing.T, h *Handler, r *http.Request) *httptest.ResponseRecorder {
 	t.Helper()
 	w := httptest.NewRecorder()
-	if err := h.Serve(w, r, &shopNext{}); err != nil {
+	if err := serveNow(h, w, r, &shopNext{}); err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
 	return w
@@ -247,7 +254,7 @@ func TestDoNotTrackStoresNothing(t *testing.T) {
 			mark(r)
 			u := &shopNext{}
 			w := httptest.NewRecorder()
-			if err := h.Serve(w, r, u); err != nil || u.calls != 1 || w.Body.String() != "shop" {
+			if err := serveNow(h, w, r, u); err != nil || u.calls != 1 || w.Body.String() != "shop" {
 				t.Fatalf("not proxied: err %v calls %d body %q", err, u.calls, w.Body)
 			}
 			if len(w.Result().Cookies()) != 0 {

@@ -90,7 +90,7 @@ func TestCollectStoreBugIs500(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := httptest.NewRecorder()
-	if err := h.Serve(w, collectReq(twoItems), &shopNext{}); err != nil {
+	if err := serveNow(h, w, collectReq(twoItems), &shopNext{}); err != nil {
 		t.Fatal(err)
 	}
 	if w.Code != http.StatusInternalServerError || w.Header().Get("Retry-After") != "" {

@@ -105,7 +105,7 @@ func TestNoCookieOnAnswersASharedCacheMayStore(t *testing.T) {
 		if cc != "" {
 			page["Cache-Control"] = []string{cc}
 		}
-		if err := h.Serve(w, httptest.NewRequest("GET", "/", nil), page); err != nil {
+		if err := serveNow(h, w, httptest.NewRequest("GET", "/", nil), page); err != nil {
 			t.Fatal(err)
 		}
 		if got := ownCookie(t, w) != nil; got != want || w.Body.String() != "page" {
@@ -401,7 +401,7 @@ func TestNoCookieOnAnswersCachesReuse(t *testing.T) {
 	for _, code := range []int{http.StatusNotModified, http.StatusMovedPermanently, http.StatusPermanentRedirect, http.StatusFound} {
 		w := httptest.NewRecorder()
 		// page writes an empty body: a 304 refuses a body, not an empty one.
-		_ = h.Serve(w, httptest.NewRequest("GET", "/", nil), page{status: code})
+		_ = serveNow(h, w, httptest.NewRequest("GET", "/", nil), page{status: code})
 		if got, want := len(setCookies(w)) != 0, code == http.StatusFound; got != want {
 			t.Errorf("%d: Set-Cookie %v, want %v", code, got, want)
 		}
@@ -427,7 +427,7 @@ func TestCachedCartAnswerIsNotTaken(t *testing.T) {
 		h, store, c := capturingHandler(t, func(cfg *Config) { cfg.Capture.JSON = []jsonmap.Route{route} })
 		r := httptest.NewRequest("GET", "/api/cart", nil)
 		r.AddCookie(c)
-		if err := h.Serve(httptest.NewRecorder(), r, page{header: tc.header, body: doc}); err != nil {
+		if err := serveNow(h, httptest.NewRecorder(), r, page{header: tc.header, body: doc}); err != nil {
 			t.Fatal(err)
 		}
 		id, _, _ := model.ParseCookieValue(c.Value)

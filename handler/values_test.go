@@ -167,7 +167,7 @@ func viaJSON(t *testing.T, tc valueCase) (string, bool) {
 	r := httptest.NewRequest("GET", "/api/cart", nil)
 	r.AddCookie(c)
 	body := page{header: http.Header{"Content-Type": {"application/json"}}, body: jsonBody(tc.members())}
-	if err := h.Serve(httptest.NewRecorder(), r, body); err != nil {
+	if err := serveNow(h, httptest.NewRecorder(), r, body); err != nil {
 		t.Fatal(err)
 	}
 	return storedValue(t, store, c, tc.field)
