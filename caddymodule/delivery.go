@@ -197,9 +197,9 @@ func (h *Handler) validateLease() error {
 	return nil
 }
 
-// newDeliverer is the Redis outbox when sessions live in Redis, so that
-// deliveries survive this node and any node makes them; else the
-// in-process engine. The outbox has a client of its own, closed by
+// newDeliverer is the delivery engine over Redis queues (the outbox)
+// when sessions live in Redis, so that deliveries survive this node and
+// any node makes them; else over queues in memory. The outbox has a client of its own, closed by
 // release after the outbox has handed its leases back: its commands wait
 // up to a second, and on a hung Redis they must not hold up visitors'
 // requests queued behind them on the store's connection.

@@ -57,3 +57,17 @@ func (m *boundedMap[V]) len() int {
 	defer m.mu.Unlock()
 	return m.order.Len()
 }
+
+// take removes id's entry and returns it.
+func (m *boundedMap[V]) take(id string) (V, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	el, ok := m.byID[id]
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	m.order.Remove(el)
+	delete(m.byID, id)
+	return el.Value.(*boundedEntry[V]).v, true
+}

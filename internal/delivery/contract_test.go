@@ -17,10 +17,10 @@ import (
 // engine (the embedded store's) and the Redis outbox (the fleet's).
 // Whichever a shop runs, a sink sees the same thing.
 
-// backend makes a Deliverer with cfg and returns it with its results.
-type backend func(t *testing.T, cfg Config) (Deliverer, *results)
+// queueBackend makes a Deliverer with cfg and returns it with its results.
+type queueBackend func(t *testing.T, cfg Config) (Deliverer, *results)
 
-var queueBackends = map[string]backend{
+var queueBackends = map[string]queueBackend{
 	"memory": func(t *testing.T, cfg Config) (Deliverer, *results) {
 		e, r := newTestEngine(t, cfg, nil)
 		t.Cleanup(func() { closeEngine(t, e) })
@@ -28,11 +28,11 @@ var queueBackends = map[string]backend{
 	},
 	"redis": func(t *testing.T, cfg Config) (Deliverer, *results) {
 		n := newTestNode(t, redistest.Prefix(t), OutboxConfig{Config: cfg}, nil)
-		return n.Outbox, n.results
+		return n.Engine, n.results
 	},
 }
 
-func eachBackend(t *testing.T, test func(t *testing.T, b backend)) {
+func eachBackend(t *testing.T, test func(t *testing.T, b queueBackend)) {
 	for _, name := range []string{"memory", "redis"} {
 		t.Run(name, func(t *testing.T) { test(t, queueBackends[name]) })
 	}
@@ -122,7 +122,7 @@ func waitDeliveries(t *testing.T, r *recordingSink, id string, n int) []seen {
 
 // Versions reach a sink in order per session, the newest last.
 func TestContractVersionOrder(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b queueBackend) {
 		d, _ := b(t, Config{})
 		sink := newRecordingSink()
 		d.AddSink(sink, SinkOptions{})
@@ -151,7 +151,7 @@ func TestContractVersionOrder(t *testing.T) {
 // every order placed while it waited: two orders placed while the sink
 // was busy both go out, each once, and a later one alone.
 func TestContractCoalescingKeepsOrders(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b queueBackend) {
 		d, _ := b(t, Config{})
 		sink := newRecordingSink()
 		sink.gate = make(chan struct{})
@@ -182,7 +182,7 @@ func TestContractCoalescingKeepsOrders(t *testing.T) {
 // An update given up does not take its order with it: the next update
 // of the session carries it.
 func TestContractGivenUpOrderRidesWithTheNext(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b queueBackend) {
 		d, res := b(t, Config{MaxAttempts: 1})
 		sink := newRecordingSink()
 		sink.gate = make(chan struct{})
@@ -208,7 +208,7 @@ func TestContractGivenUpOrderRidesWithTheNext(t *testing.T) {
 
 // Cancel drops what waits; Status says what was delivered.
 func TestContractCancelAndStatus(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b queueBackend) {
 		d, _ := b(t, Config{})
 		sink := newRecordingSink()
 		d.AddSink(sink, SinkOptions{})
@@ -243,7 +243,7 @@ func TestContractCancelAndStatus(t *testing.T) {
 // A newer update that replaces one waiting for its retry takes its order
 // along.
 func TestContractRetryingOrderRidesWithTheNewer(t *testing.T) {
-	eachBackend(t, func(t *testing.T, b backend) {
+	eachBackend(t, func(t *testing.T, b queueBackend) {
 		d, res := b(t, Config{MaxAttempts: 5, BaseBackoff: 300 * time.Millisecond, MaxBackoff: 300 * time.Millisecond})
 		sink := newRecordingSink()
 		var calls sync.Map

@@ -5,10 +5,10 @@ import (
 	"time"
 )
 
-// Deliverer is what the Caddy glue asks of a delivery engine. Engine
-// keeps its queue in this process's memory (for the embedded store);
-// Outbox keeps it in Redis, shared by every node (for the Redis store).
-// Both deliver per sink and session one update at a time, in version
+// Deliverer is what the Caddy glue asks of a delivery engine: Engine,
+// whose queues are in this process's memory (New, for the embedded store)
+// or in Redis, shared by every node (NewOutbox, for the Redis store).
+// It delivers per sink and session one update at a time, in version
 // order, coalesced to the newest, retried with backoff.
 type Deliverer interface {
 	// AddSink adds a sink before the first Enqueue.
@@ -37,7 +37,4 @@ type Deliverer interface {
 	OnAttempt(f func(sink, sessionID string, version uint64, outcome string))
 }
 
-var (
-	_ Deliverer = (*Engine)(nil)
-	_ Deliverer = (*Outbox)(nil)
-)
+var _ Deliverer = (*Engine)(nil)

@@ -2,8 +2,10 @@ package delivery
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
-	"hash/maphash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,132 +13,23 @@ import (
 	"go.uber.org/zap"
 )
 
-// Config tunes the delivery engine. Zero fields take their defaults.
-type Config struct {
-	// QueueSize bounds, per sink, the sessions with an undelivered update:
-	// waiting, waiting to be retried, or in flight (default 10000).
-	QueueSize int
-	// Concurrency bounds the deliveries in flight per sink, across
-	// sessions (default 8).
-	Concurrency int
-	// MaxAttempts bounds the attempts per update, the first included
-	// (default 8).
-	MaxAttempts int
-	// BaseBackoff is the cap of the first retry's delay (default 200ms);
-	// the cap doubles with every consecutive failure of a session and the
-	// delay is drawn uniformly below it (full jitter).
-	BaseBackoff time.Duration
-	// MaxBackoff caps retry delays, an upstream's Retry-After included
-	// (default 30s).
-	MaxBackoff time.Duration
-	// Timeout bounds each attempt (default 10s).
-	Timeout time.Duration
-	// LogInterval is how often each sink logs one line of its give-ups
-	// and drops (default 10s).
-	LogInterval time.Duration
-}
-
-// The defaults of Config.
-const (
-	DefaultQueueSize   = 10000
-	DefaultConcurrency = 8
-	DefaultMaxAttempts = 8
-	DefaultBaseBackoff = 200 * time.Millisecond
-	DefaultMaxBackoff  = 30 * time.Second
-	DefaultTimeout     = 10 * time.Second
-)
-
-// historyFactor is how many idle sessions, per queued one, a sink keeps
-// the last delivered version and fingerprint of.
-const historyFactor = 4
-
-// clientShareDivisor sets ClientShare: one client holds at most a 16th of
-// a sink's queue, so that it takes sixteen clients, not one, to fill it.
-const clientShareDivisor = 16
-
-// ClientShare is the most sessions of one client (Update.Client) that a
-// sink of a queue of queueSize holds, in Engine and Outbox alike:
-// max(1, queueSize/16).
-func ClientShare(queueSize int) int { return max(1, queueSize/clientShareDivisor) }
-
-func (c Config) withDefaults() Config {
-	def := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	defDur := func(v *time.Duration, d time.Duration) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	def(&c.QueueSize, DefaultQueueSize)
-	def(&c.Concurrency, DefaultConcurrency)
-	def(&c.MaxAttempts, DefaultMaxAttempts)
-	defDur(&c.BaseBackoff, DefaultBaseBackoff)
-	defDur(&c.MaxBackoff, DefaultMaxBackoff)
-	defDur(&c.Timeout, DefaultTimeout)
-	defDur(&c.LogInterval, DefaultLogInterval)
-	c.BaseBackoff = min(c.BaseBackoff, c.MaxBackoff)
-	return c
-}
-
-// When a sink wants updates: SinkOptions.On.
-const (
-	// OnChange delivers updates that changed the cart, customer or orders,
-	// and skips those whose cart, customer and orders equal what the sink
-	// last delivered for the session.
-	OnChange = "change"
-	// OnAction delivers every update, page views included.
-	OnAction = "action"
-)
-
-// SinkOptions configures one sink.
-type SinkOptions struct {
-	// On is OnChange (the default, for "") or OnAction.
-	On string
-	// Name labels the sink in stats, metrics, logs and feedback; the
-	// sink's own Name when empty. Two sinks of one engine should not
-	// share one.
-	Name string
-}
-
-// The outcomes OnResult reports, one per update (retried: per attempt).
-const (
-	OutcomeDelivered  = "delivered"  // the sink accepted the update
-	OutcomeRetried    = "retried"    // an attempt failed and will be retried
-	OutcomeSuperseded = "superseded" // a newer update of the session replaced it
-	OutcomeDropped    = "dropped"    // queue full, engine closed, or Cancel
-	OutcomeFailed     = "failed"     // refused, or out of attempts
-	OutcomeSkipped    = "skipped"    // nothing the sink wants changed
-)
-
-// SinkStats are one sink's gauges and counters.
-type SinkStats struct {
-	Name string
-	// Pending counts the sessions with an undelivered update, those in
-	// flight included; it never exceeds Config.QueueSize.
-	Pending int
-	// InFlight counts the attempts running now.
-	InFlight int
-	// The counters, by outcome (see the Outcome constants).
-	Delivered, Retried, Superseded, Dropped, Failed, Skipped uint64
-}
-
 // Engine delivers updates to sinks in the background: per sink and
 // session, one delivery at a time, in version order, coalesced to the
-// newest update; across sessions, at most Config.Concurrency deliveries per
-// sink, sessions served first come, first served.
+// newest update (which carries what the updates it replaced changed, and
+// their orders: see Update.NewOrders); across sessions, at most
+// Config.Concurrency deliveries per sink, sessions served first come,
+// first served. Its queues are in this process's memory (New) or in Redis
+// (NewOutbox), with the same rules (see queue).
 //
 // Overflow: a sink holds undelivered updates of at most Config.QueueSize
 // sessions, and of each at most two (the one in flight or waiting to be
-// retried, and the newest waiting behind it). When QueueSize sessions
-// are held, an update for a session not held is dropped (counted Dropped);
-// a held session's newer update replaces its waiting one (Superseded). For
-// ordering and for skipping unchanged carts, a sink also remembers the last
-// version and a 64-bit fingerprint of up to 4×QueueSize idle sessions,
-// forgetting the least recently delivered first. Memory is bounded however
-// long an upstream is down.
+// retried, and the newest waiting behind it). When QueueSize sessions are
+// held, an update for a session not held is dropped (counted Dropped); a
+// held session's newer update replaces its waiting one (Superseded). For
+// ordering and for skipping unchanged carts, a sink also remembers the
+// last version and a fingerprint of idle sessions: in memory up to
+// 4×QueueSize of them, least recently used forgotten first; in Redis for
+// StateTTL. Memory is bounded however long an upstream is down.
 //
 // Fairness: a session is charged to the client of the update that made it
 // held (Update.Client), until it holds nothing undelivered again. A client
@@ -146,95 +39,198 @@ type SinkStats struct {
 // waiting ones as usual. Updates with no client are held to no share.
 //
 // Retries: an attempt that fails with a retryable error gives its
-// concurrency slot back while the session waits for its retry; a timer puts
-// the session back at the end of the ready queue. So a session backing off
-// holds no slot, and never more than one while in flight. When a newer
-// update arrived during the wait, the newer one is delivered instead.
+// concurrency slot back while the session waits for its retry, due after
+// the backoff. When a newer update arrived during the wait, the newer one
+// is delivered instead.
+//
+// Close: the in-process engine delivers what is queued until Close's ctx
+// is done, then cancels the attempts in flight. The Redis one does not
+// drain: what is queued stays in Redis for the other nodes (or this one's
+// next start); attempts in flight get until ctx is done, then their
+// leases are handed back at once, so the work moves on without waiting
+// for the lease to run out.
+//
+// Delivery through Redis is at least once: a node that dies after the
+// upstream accepted an update but before it recorded so has the update
+// delivered again by the node that takes over, with the same event id
+// (EventID), so an upstream that honours idempotency keys drops the
+// duplicate.
 //
 // Sinks must return from Deliver when its context is done: Close waits
 // for the attempts it cancels.
 type Engine struct {
-	cfg  Config
+	cfg  engineConfig
 	log  *zap.Logger
-	seed maphash.Seed
+	back backend
+	node string // this process's part of lease tokens
 
 	mu     sync.Mutex // serialises AddSink and Close
-	closed bool
-	sinks  atomic.Pointer[[]*sinkQueue]
+	closed atomic.Bool
+	sinks  atomic.Pointer[[]*runner]
 
 	onFeedback atomic.Pointer[func(sink string, u *Update, fb Feedback)]
 	onResult   atomic.Pointer[func(sink, outcome string, latency time.Duration)]
 	onAttempt  atomic.Pointer[func(sink, sessionID string, version uint64, outcome string)]
+	errs       *errorLog
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
-// New returns an engine without sinks. It starts no goroutines: AddSink
-// starts Config.Concurrency workers for its sink.
+// engineConfig is what the engine runs with, defaults filled in; the
+// in-process engine's Redis-only fields are unused.
+type engineConfig = OutboxConfig
+
+// backend makes the engine's queues: in memory or in Redis.
+type backend interface {
+	newQueue(name string) queue
+	// state is a sink's State, or nil to leave the sink its own.
+	state(name string) State
+	// clientKey is what the queue charges a client's network to.
+	clientKey(ctx context.Context, client string) string
+	// durable: what is queued outlives the process (Close hands back
+	// rather than drains).
+	durable() bool
+}
+
+// New returns an engine whose queues are in this process's memory,
+// without sinks.
 func New(cfg Config, log *zap.Logger) *Engine {
+	c, err := OutboxConfig{Config: cfg}.withDefaults()
+	if err != nil { // a lease is not set here: it cannot be too short
+		panic(err)
+	}
+	return newEngine(c, memBackend{cfg: c}, log)
+}
+
+func newEngine(cfg engineConfig, b backend, log *zap.Logger) *Engine {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Engine{cfg: cfg.withDefaults(), log: log, seed: maphash.MakeSeed()}
+	var tok [6]byte
+	_, _ = rand.Read(tok[:])
+	e := &Engine{cfg: cfg, log: log, back: b, node: hex.EncodeToString(tok[:])}
+	e.errs = newErrorLog(log, cfg.LogInterval, cfg.OnError)
+	return e
 }
 
-// AddSink adds a sink and starts its workers. Call it before the first
+// memBackend keeps the queues in memory.
+type memBackend struct{ cfg engineConfig }
+
+func (b memBackend) newQueue(string) queue                      { return newMemQueue(b.cfg) }
+func (memBackend) state(string) State                           { return nil }
+func (memBackend) clientKey(_ context.Context, c string) string { return c }
+func (memBackend) durable() bool                                { return false }
+
+// AddSink adds a sink and starts its poller. Call it before the first
 // Enqueue: earlier updates do not reach the sink. After Close it does
-// nothing.
+// nothing. With Redis, the sink's name (opt.Name, else s.Name()) names its
+// queue: nodes that give a sink the same name share its queue, so two
+// different sinks must not share one name; a Stateful sink keeps its
+// state in Redis from now on.
 func (e *Engine) AddSink(s Sink, opt SinkOptions) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed {
-		e.log.Error("upstream sink added after close, ignored", zap.String("sink", opt.Name), zap.String("kind", s.Name()))
+	if e.closed.Load() {
+		e.log.Error("sink added after close, ignored", zap.String("sink", opt.Name), zap.String("kind", s.Name()))
 		return
 	}
 	if opt.On != "" && opt.On != OnChange && opt.On != OnAction {
 		e.log.Warn("unknown sink option on, using change",
 			zap.String("sink", opt.Name), zap.String("kind", s.Name()), zap.String("on", opt.On))
 	}
-	q := newSinkQueue(e, s, opt)
-	var next []*sinkQueue
+	name := opt.Name
+	if name == "" {
+		name = s.Name()
+	}
+	if st, ok := s.(Stateful); ok {
+		if state := e.back.state(name); state != nil {
+			st.UseState(state)
+		}
+	}
+	r := newRunner(e, e.back.newQueue(name), s, name, opt)
+	var next []*runner
 	if old := e.sinks.Load(); old != nil {
 		next = append(next, *old...)
 	}
-	next = append(next, q)
+	next = append(next, r)
 	e.sinks.Store(&next)
-	q.start()
+	r.start()
 }
 
-func (e *Engine) queues() []*sinkQueue {
+func (e *Engine) runners() []*runner {
 	if p := e.sinks.Load(); p != nil {
 		return *p
 	}
 	return nil
 }
 
-// Enqueue queues u for every sink. It never blocks on a sink and never
-// fails visibly: what it cannot queue is counted. u must not be changed
-// afterwards.
-func (e *Engine) Enqueue(u *Update) {
+// Enqueue queues u for every sink. It never waits for an upstream, and
+// with Redis for at most EnqueueTimeout: the update is in Redis when it
+// returns, so a node dying right after loses nothing. What it cannot
+// queue is counted Dropped (and, with Redis, the error logged once per
+// interval). u must not be changed afterwards.
+func (e *Engine) Enqueue(u *Update) { _ = e.Queue(u) }
+
+// Queue is Enqueue, and says whether every sink that wants u has it
+// decided (queued, coalesced, or dropped by its bounds): nil, or the
+// first error of the queue (Redis), after which the caller should queue u
+// again.
+func (e *Engine) Queue(u *Update) error {
 	if u == nil {
-		return
+		return nil
 	}
-	for _, q := range e.queues() {
-		q.enqueue(u)
+	// Most page views change no data: when no sink wants the update, it
+	// costs nothing more.
+	var buf [8]*runner
+	want := buf[:0]
+	for _, r := range e.runners() {
+		if r.wants(u) {
+			want = append(want, r)
+		}
 	}
+	if len(want) == 0 {
+		return nil
+	}
+	ctx := context.Background()
+	if e.back.durable() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, e.cfg.EnqueueTimeout)
+		defer cancel()
+	}
+	client := e.back.clientKey(ctx, u.Client)
+	if len(want) == 1 || !e.back.durable() {
+		var first error
+		for _, r := range want {
+			if err := r.enqueue(ctx, u, client); first == nil {
+				first = err
+			}
+		}
+		return first
+	}
+	// One round trip for all sinks: the client pipelines concurrent commands.
+	errs := make([]error, len(want))
+	var wg sync.WaitGroup
+	for i, r := range want {
+		wg.Go(func() { errs[i] = r.enqueue(ctx, u, client) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // Cancel drops the session's updates that are not in flight, for every
 // sink, including those waiting to be retried, and forgets what the sinks
-// remember of it; an attempt in flight is not retried. For GDPR deletes.
+// remember of it; an attempt in flight is not retried. For GDPR deletes;
+// with Redis, fleet-wide.
 func (e *Engine) Cancel(sessionID string) {
-	for _, q := range e.queues() {
-		q.cancelSession(sessionID)
+	for _, r := range e.runners() {
+		r.cancel(sessionID)
 	}
 }
 
-// Close stops taking updates (later ones are counted Dropped), delivers
-// the pending ones until ctx is done, then cancels the attempts in flight,
-// stops the workers and logs, per sink, how many sessions' updates were left
-// undelivered. It returns an error when some were. Later calls return the
+// Close stops taking updates (later ones are counted Dropped) and ends the
+// work (see Engine). It returns an error when something was left
+// undelivered in memory or attempts were cut short. Later calls return the
 // first call's result.
 func (e *Engine) Close(ctx context.Context) error {
 	e.closeOnce.Do(func() { e.closeErr = e.shutdown(ctx) })
@@ -243,56 +239,93 @@ func (e *Engine) Close(ctx context.Context) error {
 
 func (e *Engine) shutdown(ctx context.Context) error {
 	e.mu.Lock()
-	e.closed = true
+	e.closed.Store(true)
 	e.mu.Unlock()
-	qs := e.queues()
-	for _, q := range qs {
-		q.close()
-	}
-	for _, q := range qs {
-		select {
-		case <-q.drained:
-		case <-ctx.Done():
+	rs := e.runners()
+	if !e.back.durable() {
+		for _, r := range rs {
+			r.drained(ctx)
 		}
 	}
-	left := 0
-	for _, q := range qs {
-		left += q.stop()
+	for _, r := range rs {
+		r.stopClaiming()
 	}
-	if left > 0 {
-		return fmt.Errorf("upstream: updates of %d sessions left undelivered: %w", left, context.Cause(ctx))
+	var errs []error
+	for _, r := range rs {
+		if err := r.wait(ctx); err != nil && e.back.durable() {
+			errs = append(errs, err)
+		}
+	}
+	for _, r := range rs {
+		r.summary.flush() // the last interval's give-ups and drops, now
+		if err := e.stopped(ctx, r); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	e.errs.flush()
+	return errors.Join(errs...)
+}
+
+// stopped logs what a sink leaves; in memory, what is left is lost.
+func (e *Engine) stopped(ctx context.Context, r *runner) error {
+	st := r.stats()
+	log := e.log.Info
+	if st.Pending > 0 && !e.back.durable() {
+		log = e.log.Warn
+	}
+	log("sink stopped", zap.String("sink", r.name), zap.Int("undelivered_sessions", st.Pending),
+		zap.Uint64("delivered", st.Delivered), zap.Uint64("failed", st.Failed), zap.Uint64("dropped", st.Dropped))
+	if st.Pending > 0 && !e.back.durable() {
+		return fmt.Errorf("sink %s: updates of %d sessions left undelivered: %w", r.name, st.Pending, context.Cause(ctx))
 	}
 	return nil
 }
 
 // Stats returns each sink's stats, in the order the sinks were added.
+// With Redis, Pending is the fleet's (-1 when Redis does not answer),
+// InFlight and the counters this node's.
 func (e *Engine) Stats() []SinkStats {
-	qs := e.queues()
-	out := make([]SinkStats, len(qs))
-	for i, q := range qs {
-		out[i] = q.stats()
+	rs := e.runners()
+	out := make([]SinkStats, len(rs))
+	for i, r := range rs {
+		out[i] = r.stats()
 	}
 	return out
 }
 
-// OnFeedback sets f to be called, from the worker goroutine, after each
-// successful delivery whose feedback is not zero, before the session's
-// next delivery to that sink starts: per sink and session, feedback comes
-// in version order. f must not block long: it holds a concurrency slot.
-func (e *Engine) OnFeedback(f func(sink string, u *Update, fb Feedback)) {
-	e.onFeedback.Store(&f)
+// Status implements Deliverer: each sink's view of the session, in the
+// order the sinks were added; with Redis, what any node did.
+func (e *Engine) Status(ctx context.Context, sessionID string) ([]DeliveryStatus, error) {
+	rs := e.runners()
+	out := make([]DeliveryStatus, len(rs))
+	for i, r := range rs {
+		ctx, cancel := context.WithTimeout(ctx, e.cfg.CommandTimeout)
+		st, err := r.q.status(ctx, sessionID)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		st.Sink = r.name
+		out[i] = st
+	}
+	return out, nil
 }
 
-// OnAttempt implements Deliverer: f is called from the worker after each
-// attempt, with no lock held.
+// OnFeedback sets f to be called after each successful delivery whose
+// feedback is not zero, before the session's next delivery to that sink
+// starts: per sink and session, feedback comes in version order. f must
+// not block long: it holds a concurrency slot.
+func (e *Engine) OnFeedback(f func(sink string, u *Update, fb Feedback)) { e.onFeedback.Store(&f) }
+
+// OnAttempt implements Deliverer: f is called after each attempt, with no
+// lock held.
 func (e *Engine) OnAttempt(f func(sink, sessionID string, version uint64, outcome string)) {
 	e.onAttempt.Store(&f)
 }
 
 // OnResult sets f to be called once per outcome (see the Outcome
 // constants), with the attempt's latency for delivered, retried and failed
-// and zero otherwise. It is called from workers and from Enqueue and Cancel
-// callers, never with a lock held; it must be cheap (a metric update).
+// and zero otherwise. It must be cheap (a metric update).
 func (e *Engine) OnResult(f func(sink string, outcome string, latency time.Duration)) {
 	e.onResult.Store(&f)
 }

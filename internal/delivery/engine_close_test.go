@@ -25,7 +25,7 @@ func TestEngineUpstreamDown(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e, _ := newTestEngine(t, Config{QueueSize: queueSize, MaxAttempts: 1 << 30}, nil)
 			e.AddSink(sink, SinkOptions{On: OnAction})
-			q := e.queues()[0]
+			q := memQueueOf(e, 0)
 			done := make(chan struct{})
 			var maxPending, maxKept atomic.Int64
 			go func() {
@@ -34,9 +34,7 @@ func TestEngineUpstreamDown(t *testing.T) {
 					e.Enqueue(newUpd(fmt.Sprint("s", i%sessions), uint64(i/sessions+1), model.ChangeCart))
 					if i%100 == 0 {
 						maxPending.Store(max(maxPending.Load(), int64(stats(e, 0).Pending)))
-						q.mu.Lock()
-						maxKept.Store(max(maxKept.Load(), int64(len(q.sessions))))
-						q.mu.Unlock()
+						maxKept.Store(max(maxKept.Load(), int64(q.known())))
 					}
 				}
 			}()
@@ -111,11 +109,7 @@ func TestEngineCancelDuringBackoff(t *testing.T) {
 	if st := stats(e, 0); st.Dropped != 2 || st.Pending != 0 {
 		t.Fatalf("after cancel: %+v", st)
 	}
-	q := e.queues()[0]
-	q.mu.Lock()
-	_, remembered := q.sessions["a"]
-	q.mu.Unlock()
-	if remembered {
+	if memQueueOf(e, 0).remembers("a") {
 		t.Fatal("cancelled session still remembered")
 	}
 	closeEngine(t, e) // nothing left: returns at once
@@ -164,7 +158,7 @@ func TestEngineCloseTimesOut(t *testing.T) {
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) || time.Since(start) < 30*time.Millisecond {
 		t.Fatalf("Close = %v after %v", err, time.Since(start))
 	}
-	stopped := logs.FilterMessage("upstream sink stopped").All()
+	stopped := logs.FilterMessage("sink stopped").All()
 	if len(stopped) != 1 || stopped[0].ContextMap()["undelivered_sessions"] != int64(20) {
 		t.Fatalf("stop log lines %v", stopped)
 	}

@@ -201,6 +201,40 @@ func closeEngine(t *testing.T, e *Engine) {
 
 func stats(e *Engine, i int) SinkStats { return e.Stats()[i] }
 
+// memQueueOf is the in-process engine's queue of its i-th sink.
+func memQueueOf(e *Engine, i int) *memQueue { return e.runners()[i].q.(*memQueue) }
+
+// known counts the sessions the queue keeps anything of.
+func (q *memQueue) known() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.held) + q.idle.len()
+}
+
+// undelivered counts the updates held: at most two per session.
+func (q *memQueue) undelivered() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := 0
+	for _, st := range q.held {
+		if st.fv > 0 {
+			n++
+		}
+		if st.pv > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// remembers reports whether the queue keeps anything of session id.
+func (q *memQueue) remembers(id string) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	_, idle := q.idle.get(id)
+	return q.held[id] != nil || idle
+}
+
 // checkNoEngineGoroutines fails when a worker or retry timer of an engine
 
 // is still running.
@@ -211,7 +245,7 @@ func checkNoEngineGoroutines(t *testing.T) {
 	for {
 		buf := make([]byte, 1<<20)
 		stack := string(buf[:runtime.Stack(buf, true)])
-		if !strings.Contains(stack, "upstream.(*sinkQueue)") {
+		if !strings.Contains(stack, "delivery.(*runner)") {
 			return
 		}
 		if time.Now().After(deadline) {

@@ -138,10 +138,7 @@ func TestEngineFingerprintsBounded(t *testing.T) {
 		e.Enqueue(newUpd(fmt.Sprint("s", i), 1, model.ChangeCart, "a"))
 		await(t, results, "s", OutcomeDelivered, 1)
 	}
-	q := e.queues()[0]
-	q.mu.Lock()
-	kept := len(q.sessions)
-	q.mu.Unlock()
+	kept := memQueueOf(e, 0).known()
 	if kept > 1+historyFactor*1 {
 		t.Fatalf("%d sessions remembered, want at most %d", kept, 1+historyFactor)
 	}

@@ -2,11 +2,11 @@ package delivery
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,7 +16,7 @@ import (
 
 // OutboxConfig configures NewOutbox. Zero fields take their defaults.
 type OutboxConfig struct {
-	// Config is what the in-process engine takes too; QueueSize bounds the
+	// Config is what the in-process engine takes; QueueSize bounds the
 	// sessions held per sink across the whole fleet.
 	Config
 	// Prefix starts every key ("sessiontap:"); the store's prefix, so that
@@ -79,47 +79,12 @@ func (c OutboxConfig) withDefaults() (OutboxConfig, error) {
 	return c, nil
 }
 
-// Outbox is a Deliverer whose queue lives in Redis, shared by every node
-// that uses the same server and prefix: any node delivers what any node
-// queued, and what a node held when it died is taken over by another once
-// its lease runs out. Per sink and session, one attempt at a time is in
-// flight fleet-wide, versions go out in increasing order and a waiting
-// update is replaced by a newer one, and a client holds at most its
-// ClientShare of the queue, fleet-wide, as in Engine; see outbox_lua.go
-// for the keys and scripts.
-//
-// Delivery is at least once: a node that dies after the upstream accepted
-// an update but before it recorded so has the update delivered again by
-// the node that takes over, with the same event id (EventID), so an
-// upstream that honours idempotency keys drops the duplicate.
-//
-// Close does not drain: what is queued stays in Redis for the other nodes
-// (or this one's next start); attempts in flight get until Close's ctx to
-// finish, then their leases are handed back at once, so the work moves on
-// without waiting for the lease to run out.
-type Outbox struct {
-	cfg  OutboxConfig
-	c    rueidis.Client
-	log  *zap.Logger
-	node string // this process's part of lease tokens
-
-	mu     sync.Mutex // serialises AddSink and Close
-	closed atomic.Bool
-	sinks  atomic.Pointer[[]*outboxSink]
-
-	onFeedback atomic.Pointer[func(sink string, u *Update, fb Feedback)]
-	onResult   atomic.Pointer[func(sink, outcome string, latency time.Duration)]
-	onAttempt  atomic.Pointer[func(sink, sessionID string, version uint64, outcome string)]
-	errs       *errorLog
-	salt       atomic.Pointer[[]byte] // keys client networks; see clientKey
-
-	closeOnce sync.Once
-	closeErr  error
-}
-
-// NewOutbox returns an outbox on client c, without sinks. The client is
-// the caller's: Close leaves it open.
-func NewOutbox(c rueidis.Client, cfg OutboxConfig, log *zap.Logger) (*Outbox, error) {
+// NewOutbox returns an engine whose queues are in Redis, shared by every
+// node that uses the same server and prefix: any node delivers what any
+// node queued, and what a node held when it died is taken over by another
+// once its lease runs out (see outbox_lua.go for the keys and scripts).
+// The client is the caller's: Close leaves it open.
+func NewOutbox(c rueidis.Client, cfg OutboxConfig, log *zap.Logger) (*Engine, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -127,152 +92,80 @@ func NewOutbox(c rueidis.Client, cfg OutboxConfig, log *zap.Logger) (*Outbox, er
 	if log == nil {
 		log = zap.NewNop()
 	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	o := &Outbox{cfg: cfg, c: c, log: log, node: hex.EncodeToString(b[:])}
-	o.errs = newErrorLog(log, cfg.LogInterval, cfg.OnError)
-	return o, nil
+	b := &redisBackend{c: c, cfg: cfg}
+	e := newEngine(cfg, b, log)
+	b.errs = e.errs
+	return e, nil
 }
 
-// AddSink adds a sink and starts its poller. The sink's name (opt.Name,
-// else s.Name()) names its queue in Redis: nodes that give a sink the same
-// name share its queue, so two different sinks must not share one name.
-// A Stateful sink keeps its state in Redis from now on.
-func (o *Outbox) AddSink(s Sink, opt SinkOptions) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.closed.Load() {
-		o.log.Error("upstream sink added after close, ignored", zap.String("sink", opt.Name), zap.String("kind", s.Name()))
-		return
-	}
-	q := newOutboxSink(o, s, opt)
-	if st, ok := s.(Stateful); ok {
-		st.UseState(redisState{o: o, prefix: q.keys.base + ":k:"})
-	}
-	var next []*outboxSink
-	if old := o.sinks.Load(); old != nil {
-		next = append(next, *old...)
-	}
-	next = append(next, q)
-	o.sinks.Store(&next)
-	q.start()
+// redisBackend keeps the queues in Redis.
+type redisBackend struct {
+	c    rueidis.Client
+	cfg  OutboxConfig
+	errs *errorLog
+	salt atomic.Pointer[[]byte] // keys client networks; see clientKey
 }
 
-func (o *Outbox) queues() []*outboxSink {
-	if p := o.sinks.Load(); p != nil {
-		return *p
-	}
-	return nil
+func (b *redisBackend) newQueue(name string) queue {
+	base := b.cfg.Prefix + "o:" + name
+	return &redisQueue{b: b, keys: outboxKeys{base: base, due: base + ":due", lease: base + ":lease",
+		state: base + ":s:", clients: base + ":cl"}}
 }
 
-// Enqueue implements Deliverer. It waits for Redis (up to EnqueueTimeout),
-// never for an upstream: the update is in Redis when it returns, so a node
-// dying right after loses nothing. When Redis does not answer in time the
-// update is counted dropped and the error logged once per interval.
-func (o *Outbox) Enqueue(u *Update) { _ = o.Queue(u) }
+func (b *redisBackend) state(name string) State {
+	return redisState{b: b, prefix: b.cfg.Prefix + "o:" + name + ":k:"}
+}
 
-// Queue is Enqueue, and says whether every sink that wants u has it
-// decided in Redis (queued, coalesced, or dropped by its bounds): nil, or
-// the first Redis error, after which the caller should queue u again.
-func (o *Outbox) Queue(u *Update) error {
-	if u == nil {
-		return nil
+func (*redisBackend) durable() bool { return true }
+
+// saltScript returns the fleet's client-key salt, setting it first if no
+// node has: every node must key a client alike for its share to be
+// counted fleet-wide.
+//
+//	KEYS  the salt's key
+//	ARGV  a random salt, kept if none is set
+var saltScript = rueidis.NewLuaScript(`
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])
+`)
+
+// clientKey is what Redis keeps for a client's network: an HMAC-SHA256
+// under the fleet's salt, cut to 64 bits, so that Redis holds no address
+// (and an IPv4 address cannot be found by trying all 2^32 without the
+// salt). "" when there is no client, or no salt yet (Redis did not
+// answer): the update is then held to no share rather than to one that
+// other nodes would count under another key.
+func (b *redisBackend) clientKey(ctx context.Context, client string) string {
+	if client == "" {
+		return ""
 	}
-	// Most page views change no data: when no sink wants the update, it
-	// costs neither an encoding nor a round trip.
-	var buf [8]*outboxSink
-	want := buf[:0]
-	for _, q := range o.queues() {
-		if q.wants(u) {
-			want = append(want, q)
+	salt := b.salt.Load()
+	if salt == nil {
+		var r [32]byte
+		_, _ = rand.Read(r[:])
+		s, err := b.exec(ctx, saltScript, []string{b.cfg.Prefix + "o:client-salt"}, []string{hex.EncodeToString(r[:])}).AsBytes()
+		if err != nil {
+			b.errs.record("enqueue", err)
+			return ""
 		}
+		salt = &s
+		b.salt.Store(salt)
 	}
-	if len(want) == 0 {
-		return nil
-	}
-	payload := u.Session.AppendBinary(nil)
-	ctx, cancel := context.WithTimeout(context.Background(), o.cfg.EnqueueTimeout)
-	defer cancel()
-	client := o.clientKey(ctx, u.Client)
-	if len(want) == 1 {
-		return want[0].enqueue(ctx, u, payload, client)
-	}
-	// One round trip for all sinks: rueidis pipelines concurrent commands.
-	errs := make([]error, len(want))
-	var wg sync.WaitGroup
-	for i, q := range want {
-		wg.Go(func() { errs[i] = q.enqueue(ctx, u, payload, client) })
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// Cancel implements Deliverer: for GDPR deletes, fleet-wide.
-func (o *Outbox) Cancel(sessionID string) {
-	for _, q := range o.queues() {
-		q.cancel(sessionID)
-	}
-}
-
-// Close implements Deliverer; see Outbox for what it does not do.
-func (o *Outbox) Close(ctx context.Context) error {
-	o.closeOnce.Do(func() { o.closeErr = o.shutdown(ctx) })
-	return o.closeErr
-}
-
-func (o *Outbox) shutdown(ctx context.Context) error {
-	o.mu.Lock()
-	o.closed.Store(true)
-	o.mu.Unlock()
-	qs := o.queues()
-	for _, q := range qs {
-		q.stopClaiming()
-	}
-	var errs []error
-	for _, q := range qs {
-		if err := q.wait(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	for _, q := range qs {
-		q.summary.flush() // the last interval's give-ups and drops, now
-	}
-	o.errs.flush()
-	return errors.Join(errs...)
-}
-
-// Stats implements Deliverer. Pending is the fleet's (read from Redis; -1
-// when Redis does not answer), InFlight and the counters this node's.
-func (o *Outbox) Stats() []SinkStats {
-	qs := o.queues()
-	out := make([]SinkStats, len(qs))
-	for i, q := range qs {
-		out[i] = q.stats()
-	}
-	return out
-}
-
-// OnFeedback implements Deliverer; as Engine.OnFeedback.
-func (o *Outbox) OnFeedback(f func(sink string, u *Update, fb Feedback)) { o.onFeedback.Store(&f) }
-
-// OnResult implements Deliverer; as Engine.OnResult.
-func (o *Outbox) OnResult(f func(sink, outcome string, latency time.Duration)) { o.onResult.Store(&f) }
-
-// OnAttempt implements Deliverer.
-func (o *Outbox) OnAttempt(f func(sink, sessionID string, version uint64, outcome string)) {
-	o.onAttempt.Store(&f)
+	m := hmac.New(sha256.New, *salt)
+	m.Write([]byte(client))
+	return hex.EncodeToString(m.Sum(nil)[:8])
 }
 
 // exec runs a script under CommandTimeout (or ctx's earlier deadline).
-func (o *Outbox) exec(ctx context.Context, l *rueidis.Lua, keys, args []string) rueidis.RedisResult {
-	ctx, cancel := context.WithTimeout(ctx, o.cfg.CommandTimeout)
+func (b *redisBackend) exec(ctx context.Context, l *rueidis.Lua, keys, args []string) rueidis.RedisResult {
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.CommandTimeout)
 	defer cancel()
-	return l.Exec(ctx, o.c, keys, args)
+	return l.Exec(ctx, b.c, keys, args)
 }
 
-// do runs a command under CommandTimeout.
-func (o *Outbox) do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
-	ctx, cancel := context.WithTimeout(ctx, o.cfg.CommandTimeout)
+// do runs a command under CommandTimeout (or ctx's earlier deadline).
+func (b *redisBackend) do(ctx context.Context, cmd rueidis.Completed) rueidis.RedisResult {
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.CommandTimeout)
 	defer cancel()
-	return o.c.Do(ctx, cmd)
+	return b.c.Do(ctx, cmd)
 }

@@ -15,7 +15,7 @@ import (
 // A test node: an outbox with its own Redis client, as another process
 // would have, on a prefix shared with the test's other nodes.
 type testNode struct {
-	*Outbox
+	*Engine
 	client  rueidis.Client
 	results *results
 }
@@ -65,7 +65,7 @@ func newTestNodeAt(t *testing.T, addr, prefix string, cfg OutboxConfig, log *zap
 		t.Fatal(err)
 	}
 	r := collectResults(t, o)
-	return &testNode{Outbox: o, client: c, results: r}
+	return &testNode{Engine: o, client: c, results: r}
 }
 
 // eventually polls cond for up to 10s.
@@ -134,5 +134,5 @@ func mortalNode(t *testing.T, prefix string, cfg OutboxConfig) (*testNode, func(
 			}
 		}
 	}
-	return &testNode{Outbox: o, client: c}, kill
+	return &testNode{Engine: o, client: c}, kill
 }

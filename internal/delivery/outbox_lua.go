@@ -26,7 +26,7 @@ import "github.com/redis/rueidis"
 //	S:cl     HASH  client key → how many sessions it holds (in due or
 //	               lease); a client at Config's ClientShare has updates
 //	               for further sessions dropped. Client keys are HMACs of
-//	               the client's network (Outbox.clientKey), never addresses.
+//	               the client's network (redisBackend.clientKey), never addresses.
 //
 // A session is in at most one of due and lease, so at most one attempt per
 // (sink, session) is ever in flight; the claim script moves it from due to

@@ -12,15 +12,15 @@ import (
 // redisState is a sink's State in Redis: one key per session, living as
 // long as the outbox's StateTTL after its last write.
 type redisState struct {
-	o      *Outbox
+	b      *redisBackend
 	prefix string
 }
 
 func (s redisState) Get(ctx context.Context, key string) (string, bool) {
-	v, err := s.o.do(ctx, s.o.c.B().Get().Key(s.prefix+key).Build()).ToString()
+	v, err := s.b.do(ctx, s.b.c.B().Get().Key(s.prefix+key).Build()).ToString()
 	if err != nil {
 		if !isNil(err) {
-			s.o.errs.record("state_get", err)
+			s.b.errs.record("state_get", err)
 		}
 		return "", false
 	}
@@ -28,9 +28,9 @@ func (s redisState) Get(ctx context.Context, key string) (string, bool) {
 }
 
 func (s redisState) Put(ctx context.Context, key, value string) {
-	err := s.o.do(ctx, s.o.c.B().Set().Key(s.prefix+key).Value(value).Px(s.o.cfg.StateTTL).Build()).Error()
+	err := s.b.do(ctx, s.b.c.B().Set().Key(s.prefix+key).Value(value).Px(s.b.cfg.StateTTL).Build()).Error()
 	if err != nil {
-		s.o.errs.record("state_put", err)
+		s.b.errs.record("state_put", err)
 	}
 }
 

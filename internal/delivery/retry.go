@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/redis/rueidis"
 )
@@ -32,78 +31,30 @@ var (
 // a session that holds nothing undelivered (its update was given up) has
 // u, its current state, queued now. The upstream's dedupe (event ids)
 // makes a retry of something that did arrive harmless.
-func (e *Engine) Retry(_ context.Context, sink string, u *Update) (string, error) {
-	for _, q := range e.queues() {
-		if q.name == sink {
-			return q.retryNow(u)
-		}
+func (e *Engine) Retry(ctx context.Context, sink string, u *Update) (string, error) {
+	if e.closed.Load() {
+		return "", ErrClosed
 	}
-	return "", fmt.Errorf("%w %q", ErrUnknownSink, sink)
-}
-
-func (q *sinkQueue) retryNow(u *Update) (string, error) {
-	q.mu.Lock()
-	res, superseded, err := q.retryNowLocked(u)
-	q.count(outSuperseded, superseded)
-	q.mu.Unlock()
-	q.notify(outSuperseded, superseded, 0)
-	return res, err
-}
-
-func (q *sinkQueue) retryNowLocked(u *Update) (string, int, error) {
-	if q.closed {
-		return "", 0, ErrClosed
-	}
-	s := q.sessions[u.Session.ID]
-	if s != nil {
-		switch s.state {
-		case slotRunning:
-			return RetryInFlight, 0, nil
-		case slotReady:
-			return RetryQueued, 0, nil
-		case slotBackoff:
-			if s.timer != nil {
-				s.timer.Stop() // its retry finds the slot no longer in backoff
-			}
-			s.attempts = 0
-			return RetryQueued, q.retryLocked(s), nil
-		}
-		if s.status.deliveredVersion >= u.Session.Version {
-			return RetryDelivered, 0, nil
-		}
-	}
-	if q.admitIdle(s, u) == outDropped {
-		return "", 0, ErrQueueFull
-	}
-	return RetryQueued, 0, nil
-}
-
-// Retry implements Deliverer, fleet-wide: whichever node has a free slot
-// makes the attempt.
-func (o *Outbox) Retry(ctx context.Context, sink string, u *Update) (string, error) {
-	for _, q := range o.queues() {
-		if q.name != sink {
+	for _, r := range e.runners() {
+		if r.name != sink {
 			continue
 		}
-		id := u.Session.ID
-		ctx, cancel := context.WithTimeout(ctx, o.cfg.CommandTimeout)
+		ctx, cancel := context.WithTimeout(ctx, e.cfg.CommandTimeout)
 		defer cancel()
-		res, err := o.exec(ctx, retryScript, []string{q.keys.state + id, q.keys.due, q.keys.lease},
-			[]string{id, strconv.FormatUint(u.Session.Version, 10), rueidis.BinaryString(u.Session.AppendBinary(nil)),
-				strconv.Itoa(int(u.Changed)), strconv.Itoa(o.cfg.QueueSize)}).ToString()
+		res, err := r.q.retry(ctx, u)
 		if err != nil {
 			return "", err
 		}
-		if res == "dropped" {
+		if res == admitDropped {
 			return "", ErrQueueFull
 		}
-		q.signal()
+		r.signal()
 		return res, nil
 	}
 	return "", fmt.Errorf("%w %q", ErrUnknownSink, sink)
 }
 
-// retryScript is the outbox's "retry now" (see Outbox.Retry).
+// retryScript is the outbox's "retry now" (see Engine.Retry).
 //
 //	KEYS  S:s:<id>, S:due, S:lease
 //	ARGV  id, version, payload, changes, queue size

@@ -68,7 +68,7 @@ func TestOutboxRetryNow(t *testing.T) {
 	sink := flakySink(&up)
 	n := newTestNode(t, redistest.Prefix(t), OutboxConfig{Config: Config{MaxAttempts: 5, BaseBackoff: time.Hour, MaxBackoff: time.Hour}}, nil)
 	n.AddSink(sink, SinkOptions{})
-	testRetryNow(t, n.Outbox, n.results, sink, &up)
+	testRetryNow(t, n.Engine, n.results, sink, &up)
 }
 
 // TestEngineRetryGivenUp: an update given up after its attempts is
@@ -142,5 +142,5 @@ func TestOutboxOnAttempt(t *testing.T) {
 	var up atomic.Bool
 	n := newTestNode(t, redistest.Prefix(t), OutboxConfig{Config: Config{MaxAttempts: 50}}, nil)
 	n.AddSink(flakySink(&up), SinkOptions{})
-	testOnAttempt(t, n.Outbox, n.results, &up)
+	testOnAttempt(t, n.Engine, n.results, &up)
 }

@@ -37,9 +37,9 @@ func withEventID(u *Update, sink string) *Update {
 
 // State is what a sink remembers of sessions between deliveries (the
 // Emporix context version it last wrote, the Talon.One sessions it
-// closed). The in-process engine leaves each sink its own bounded memory;
-// the Redis outbox gives sinks a State in Redis, so that whichever node
-// delivers next knows it. Lookups that fail report "not known", which a
+// closed). With the in-memory queues each sink keeps its own bounded
+// memory; with Redis's, the engine gives sinks a State in Redis, so that
+// whichever node delivers next knows it. Lookups that fail report "not known", which a
 // sink must survive: the state saves requests, it does not decide results.
 type State interface {
 	Get(ctx context.Context, key string) (string, bool)

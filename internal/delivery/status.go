@@ -1,7 +1,6 @@
 package delivery
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"time"
@@ -91,75 +90,4 @@ func failureOf(err error, at time.Time) *DeliveryFailure {
 	}
 	f.Message = errCause(err)
 	return f
-}
-
-// slotStatus is what a slot keeps for Status.
-type slotStatus struct {
-	deliveredVersion uint64
-	deliveredAt      time.Time
-	nextAttempt      time.Time // set by backoff
-	lastError        *DeliveryFailure
-	// givenUpAt and givenUpAttempts: when the last update was given up,
-	// after how many attempts; zero once one is delivered or skipped, or
-	// a later one fails.
-	givenUpAt       time.Time
-	givenUpAttempts int
-}
-
-func (st *slotStatus) giveUp(attempts int, now time.Time) {
-	st.givenUpAt, st.givenUpAttempts = now.UTC(), attempts
-}
-
-func (st *slotStatus) clearGivenUp() { st.givenUpAt, st.givenUpAttempts = time.Time{}, 0 }
-
-func (st *slotStatus) record(version uint64, err error, now time.Time) {
-	st.nextAttempt = time.Time{}
-	if err == nil {
-		st.deliveredVersion, st.deliveredAt = version, now.UTC()
-		st.clearGivenUp()
-		return
-	}
-	st.lastError = failureOf(err, now)
-	st.clearGivenUp() // this failure is the current update's
-}
-
-// Status implements Deliverer: each sink's view of the session, in the
-// order the sinks were added.
-func (e *Engine) Status(_ context.Context, sessionID string) ([]DeliveryStatus, error) {
-	qs := e.queues()
-	out := make([]DeliveryStatus, len(qs))
-	for i, q := range qs {
-		out[i] = q.status(sessionID)
-	}
-	return out, nil
-}
-
-func (q *sinkQueue) status(id string) DeliveryStatus {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	st := DeliveryStatus{Sink: q.name}
-	s := q.sessions[id]
-	if s == nil || s.state == slotGone {
-		return st
-	}
-	st.Known = true
-	st.DeliveredVersion, st.DeliveredAt, st.LastError = s.status.deliveredVersion, s.status.deliveredAt, s.status.lastError
-	if s.cur != nil {
-		st.PendingVersion, st.Attempts = s.cur.Session.Version, s.attempts
-	}
-	if s.pending != nil {
-		st.PendingVersion = s.pending.Session.Version
-	}
-	switch {
-	case s.status.givenUpAt.IsZero():
-	case st.PendingVersion == 0:
-		st.GivenUpAt, st.Attempts = s.status.givenUpAt, s.status.givenUpAttempts
-	default:
-		st.lastErrorOld = true
-	}
-	st.InFlight = s.state == slotRunning
-	if s.state == slotBackoff {
-		st.NextAttemptAt = s.status.nextAttempt.UTC()
-	}
-	return st
 }

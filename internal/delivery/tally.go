@@ -5,7 +5,25 @@ import (
 	"time"
 )
 
-// tally counts one sink's outcomes, for Stats; both engines keep one.
+// outcome indexes a tally.
+type outcome uint8
+
+const (
+	outDelivered outcome = iota
+	outRetried
+	outSuperseded
+	outDropped
+	outFailed
+	outSkipped
+	numOutcomes
+	outNone = numOutcomes
+)
+
+var outcomeNames = [numOutcomes]string{
+	OutcomeDelivered, OutcomeRetried, OutcomeSuperseded, OutcomeDropped, OutcomeFailed, OutcomeSkipped,
+}
+
+// tally counts one sink's outcomes, for Stats; per sink.
 type tally [numOutcomes]atomic.Uint64
 
 func (t *tally) add(o outcome, n int) {

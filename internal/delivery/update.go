@@ -38,7 +38,7 @@ type Update struct {
 	// Client is the network of the client whose request made the change
 	// (e.g. "192.0.2.7/32", an IPv6 /64): a client holds at most its share
 	// of a sink's queue (see Engine). Empty for changes no client made;
-	// those are not held to a share. Never stored as is (see Outbox).
+	// those are not held to a share. Never stored as is in Redis (see redisBackend.clientKey).
 	Client string
 }
 

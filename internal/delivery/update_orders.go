@@ -23,22 +23,3 @@ func (u *Update) NewOrders() []model.Order {
 	}
 	return out
 }
-
-// coalesced is newer replacing older, which waited undelivered: what
-// either changed (an order included), at newer's version.
-func coalesced(newer, older *Update) *Update {
-	if older == nil || older.Changed&^newer.Changed == 0 {
-		return newer
-	}
-	c := *newer // newer may be every sink's: never changed in place
-	c.Changed |= older.Changed
-	return &c
-}
-
-// coalescedPending is coalesced for a pending update that may be nil.
-func coalescedPending(pending, older *Update) *Update {
-	if pending == nil {
-		return nil
-	}
-	return coalesced(pending, older)
-}

@@ -1,0 +1,426 @@
+package delivery
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/sessiontap/caddy-sessiontap/model"
+)
+
+// memQueue is a sink's queue in this process's memory: the Redis scripts'
+// rules (outbox_lua.go), in Go, under one mutex. Sessions held are in
+// held; a sink remembers what it last got of up to historyFactor ×
+// QueueSize idle sessions, the least recently used forgotten first.
+type memQueue struct {
+	size, share, maxAttempts int
+	leaseFor                 time.Duration
+
+	mu      sync.Mutex
+	held    map[string]*memSession // in due or lease
+	idle    *boundedMap[*memSession]
+	due     dueHeap
+	dueAt   map[string]dueEntry
+	leases  map[string]time.Time // session -> when its lease runs out
+	clients map[string]int       // held sessions per client
+	seq     uint64
+}
+
+// memSession is one session as the sink sees it; the fields are the
+// Redis hash's (see outbox_lua.go).
+type memSession struct {
+	id         string
+	pv, fv, lv uint64
+	pu, fu     *Update
+	pc, fc     model.Change
+	tok        string
+	att, stk   int
+	dfp        string
+	dv         uint64
+	dt, na, gt time.Time
+	le         *DeliveryFailure
+	ga         int
+	cl         string
+}
+
+func newMemQueue(cfg engineConfig) *memQueue {
+	return &memQueue{
+		size: cfg.QueueSize, share: ClientShare(cfg.QueueSize), maxAttempts: cfg.MaxAttempts, leaseFor: cfg.Lease,
+		held: map[string]*memSession{}, idle: newBoundedMap[*memSession](historyFactor * cfg.QueueSize),
+		dueAt: map[string]dueEntry{}, leases: map[string]time.Time{}, clients: map[string]int{},
+	}
+}
+
+// load is id's state, taken off the idle list (save puts it back), or a
+// new one.
+func (q *memQueue) load(id string) (*memSession, bool) {
+	if st := q.held[id]; st != nil {
+		return st, true
+	}
+	if st, ok := q.idle.take(id); ok {
+		return st, true
+	}
+	return &memSession{id: id}, false
+}
+
+// save files st as held or idle, by whether it is in due or lease.
+func (q *memQueue) save(st *memSession) {
+	_, due := q.dueAt[st.id]
+	_, leased := q.leases[st.id]
+	if due || leased {
+		q.held[st.id] = st
+		return
+	}
+	delete(q.held, st.id)
+	q.idle.put(st.id, st)
+}
+
+// release takes a session that stops being held off its client's count.
+func (q *memQueue) release(st *memSession) {
+	if st.cl == "" {
+		return
+	}
+	if q.clients[st.cl]--; q.clients[st.cl] <= 0 {
+		delete(q.clients, st.cl)
+	}
+	st.cl = ""
+}
+
+func (q *memQueue) full() bool { return len(q.dueAt)+len(q.leases) >= q.size }
+
+func (q *memQueue) enqueue(_ context.Context, u *Update, client string) (string, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	st, known := q.load(u.Session.ID)
+	if known {
+		defer q.save(st)
+	}
+	v := u.Session.Version
+	if v <= st.pv || v <= st.fv || v <= st.lv {
+		return admitStale, nil
+	}
+	changes, res := u.Changed, admitQueued
+	switch {
+	case st.pv > 0:
+		res, changes = admitSuperseded, changes|st.pc
+	case st.fv == 0 && st.tok == "": // not held
+		if q.full() || (client != "" && q.clients[client] >= q.share) {
+			return admitDropped, nil
+		}
+		q.dueAdd(st.id, time.Now())
+		if client != "" {
+			q.clients[client]++
+			st.cl = client
+		}
+	}
+	st.pv, st.pu, st.pc = v, u, changes
+	if !known {
+		q.save(st)
+	}
+	return res, nil
+}
+
+func (q *memQueue) claim(_ context.Context, n int, token string) (claimBatch, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := time.Now()
+	out := claimBatch{next: -1}
+	for id, until := range q.leases {
+		if !until.After(now) {
+			delete(q.leases, id)
+			q.held[id].tok = ""
+			q.dueAdd(id, now)
+			out.tookBack++
+		}
+	}
+	for i := 0; i < n; i++ {
+		id, ok := q.duePop(now)
+		if !ok {
+			break
+		}
+		st := q.held[id]
+		c, ok := q.lease(st, now, token, i)
+		switch {
+		case ok:
+			out.claims = append(out.claims, c)
+		case st.fv > 0:
+			out.gaveUp++
+		}
+		q.save(st)
+	}
+	if at, ok := q.dueNext(); ok {
+		out.next = max(0, at.Sub(now))
+	}
+	return out, nil
+}
+
+// lease starts st's next attempt, or gives its update up when its
+// attempts are used up, or releases it when nothing waits.
+func (q *memQueue) lease(st *memSession, now time.Time, token string, i int) (claim, bool) {
+	sup := false
+	if st.pv > 0 {
+		fc := st.pc
+		if st.fv > 0 {
+			// what the update replaced changed (its order) rides with this one
+			sup, fc = true, fc|st.fc
+		}
+		st.fv, st.fu, st.fc, st.lv, st.att = st.pv, st.pu, fc, st.pv, 0
+		st.pv, st.pu, st.pc = 0, nil, 0
+	}
+	switch {
+	case st.fv > 0 && st.att >= q.maxAttempts:
+		st.le = &DeliveryFailure{Message: "given up: its attempts were used up by nodes that stopped during them", At: now.UTC()}
+		st.ga, st.gt = st.att, now
+		st.fv, st.fu, st.fc, st.att, st.tok = 0, nil, 0, 0, ""
+		q.release(st)
+		return claim{}, false
+	case st.fv == 0:
+		q.release(st)
+		return claim{}, false
+	}
+	st.tok = token + ":" + itoa36(uint64(i+1))
+	st.att++
+	q.leases[st.id] = now.Add(q.leaseFor)
+	u := *st.fu
+	u.Changed = st.fc
+	return claim{id: st.id, version: st.fv, u: &u, changes: st.fc, attempt: st.att, streak: st.stk,
+		delivered: st.dfp, token: st.tok, superseded: sup, since: st.dv}, true
+}
+
+func (q *memQueue) complete(_ context.Context, c claim, r completion) (int64, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	st := q.held[c.id]
+	if st == nil || st.tok != c.token {
+		return completeLost, nil
+	}
+	defer q.save(st)
+	now := time.Now()
+	delete(q.leases, c.id)
+	st.tok = ""
+	if st.fv == 0 { // cancelled while in flight
+		if st.pv > 0 {
+			q.dueAdd(c.id, now)
+		} else {
+			q.release(st)
+		}
+		return completeCancelled, nil
+	}
+	st.na = time.Time{}
+	if r.failure != nil {
+		st.le, st.ga, st.gt = r.failure, 0, time.Time{}
+	}
+	q.settle(st, r, now)
+	switch r.streak {
+	case "reset":
+		st.stk = 0
+	case "incr":
+		st.stk++
+	}
+	if _, due := q.dueAt[c.id]; !due {
+		q.release(st)
+	}
+	return completeDone, nil
+}
+
+func (q *memQueue) settle(st *memSession, r completion, now time.Time) {
+	switch r.result {
+	case "retry":
+		st.na = now.Add(r.next)
+		q.dueAdd(st.id, st.na)
+		return
+	case "release":
+		st.att--
+		q.dueAdd(st.id, now)
+		return
+	case "ok":
+		st.dfp, st.dv, st.dt = r.fp, st.fv, now
+	}
+	if r.result == "fail" {
+		st.ga, st.gt = st.att, now
+		// what the update given up changed (its order) rides with the next
+		st.pc |= st.fc
+	} else {
+		st.ga, st.gt = 0, time.Time{}
+	}
+	st.fv, st.fu, st.fc, st.att = 0, nil, 0, 0
+	if st.pv > 0 {
+		q.dueAdd(st.id, now.Add(r.next))
+	}
+}
+
+func (q *memQueue) cancel(_ context.Context, id string) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	st, known := q.load(id)
+	if !known {
+		return 0, nil
+	}
+	dropped := 0
+	if st.pv > 0 {
+		dropped++
+	}
+	if st.fv > 0 && st.tok == "" {
+		dropped++
+	}
+	q.dueDel(id)
+	if _, leased := q.leases[id]; leased && st.tok != "" {
+		// The attempt in flight keeps its lease; its result is dropped.
+		q.held[id] = &memSession{id: id, tok: st.tok, cl: st.cl}
+		return dropped, nil
+	}
+	q.release(st)
+	delete(q.leases, id)
+	delete(q.held, id)
+	return dropped, nil
+}
+
+func (q *memQueue) retry(_ context.Context, u *Update) (string, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	st, _ := q.load(u.Session.ID)
+	defer q.save(st)
+	switch {
+	case st.tok != "":
+		return RetryInFlight, nil
+	case st.fv > 0 || st.pv > 0:
+		q.dueAdd(st.id, time.Now())
+		st.att, st.na = 0, time.Time{}
+		return RetryQueued, nil
+	case st.dv >= u.Session.Version:
+		return RetryDelivered, nil
+	case q.full():
+		return admitDropped, nil
+	}
+	st.pv, st.pu, st.pc = u.Session.Version, u, u.Changed
+	q.dueAdd(st.id, time.Now())
+	return RetryQueued, nil
+}
+
+func (q *memQueue) status(_ context.Context, id string) (DeliveryStatus, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	st := q.held[id]
+	if st == nil {
+		st, _ = q.idle.get(id)
+	}
+	if st == nil {
+		return DeliveryStatus{}, nil
+	}
+	_, leased := q.leases[id]
+	ds := DeliveryStatus{Known: true, InFlight: leased && st.tok != "", DeliveredVersion: st.dv,
+		PendingVersion: max(st.pv, st.fv), NextAttemptAt: st.na, LastError: st.le}
+	if !st.dt.IsZero() {
+		ds.DeliveredAt = st.dt.UTC()
+	}
+	if st.fv > 0 {
+		ds.Attempts = st.att
+	}
+	switch {
+	case st.gt.IsZero():
+	case ds.PendingVersion == 0:
+		ds.GivenUpAt, ds.Attempts = st.gt.UTC(), st.ga
+	default:
+		ds.lastErrorOld = true // the pending update has not failed yet
+	}
+	if !ds.NextAttemptAt.IsZero() {
+		ds.NextAttemptAt = ds.NextAttemptAt.UTC()
+	}
+	return ds, nil
+}
+
+func (q *memQueue) pending(context.Context) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.dueAt) + len(q.leases), nil
+}
+
+// The due sessions: a heap by time, first come first served within a
+// time, with stale entries (re-scheduled or removed) skipped.
+type dueEntry struct {
+	at  time.Time
+	seq uint64
+	id  string
+}
+
+type dueHeap []dueEntry
+
+func (h dueHeap) less(i, j int) bool {
+	if !h[i].at.Equal(h[j].at) {
+		return h[i].at.Before(h[j].at)
+	}
+	return h[i].seq < h[j].seq
+}
+
+// push and pop are container/heap's, without boxing each entry in an any.
+func (h *dueHeap) push(e dueEntry) {
+	*h = append(*h, e)
+	for i := len(*h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !h.less(i, p) {
+			break
+		}
+		(*h)[i], (*h)[p] = (*h)[p], (*h)[i]
+		i = p
+	}
+}
+
+func (h *dueHeap) pop() {
+	old := *h
+	n := len(old) - 1
+	old[0] = old[n]
+	*h = old[:n]
+	for i := 0; ; {
+		l, small := 2*i+1, i
+		if l < n && h.less(l, small) {
+			small = l
+		}
+		if r := l + 1; r < n && h.less(r, small) {
+			small = r
+		}
+		if small == i {
+			return
+		}
+		(*h)[i], (*h)[small] = (*h)[small], (*h)[i]
+		i = small
+	}
+}
+
+func (q *memQueue) dueAdd(id string, at time.Time) {
+	q.seq++
+	e := dueEntry{at: at, seq: q.seq, id: id}
+	q.dueAt[id] = e
+	q.due.push(e)
+}
+
+func (q *memQueue) dueDel(id string) { delete(q.dueAt, id) }
+
+// top drops stale entries and returns the first live one.
+func (q *memQueue) top() (dueEntry, bool) {
+	for len(q.due) > 0 {
+		e := q.due[0]
+		if cur, ok := q.dueAt[e.id]; ok && cur.seq == e.seq {
+			return e, true
+		}
+		q.due.pop()
+	}
+	return dueEntry{}, false
+}
+
+// duePop takes the first session due by now.
+func (q *memQueue) duePop(now time.Time) (string, bool) {
+	e, ok := q.top()
+	if !ok || e.at.After(now) {
+		return "", false
+	}
+	q.due.pop()
+	delete(q.dueAt, e.id)
+	return e.id, true
+}
+
+func (q *memQueue) dueNext() (time.Time, bool) {
+	e, ok := q.top()
+	return e.at, ok
+}
+
+var _ queue = (*memQueue)(nil)
