@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
@@ -129,6 +130,11 @@ type Redis struct {
 
 	secrets secretMap // the last read of each secret (Secret)
 	layout  layout
+	recent  recent
+	// failedAt is when a call last found Redis unavailable (unix ns).
+	failedAt atomic.Int64
+	// node names this store's process in compare-and-set turns.
+	node string
 }
 
 // NewRedis connects to Redis and checks it answers a PING within Timeout:
@@ -147,7 +153,9 @@ func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 		c.Close()
 		return nil, errors.New("redis: Redis Cluster is not supported (scripts touch keys in several slots)")
 	}
-	r := &Redis{c: c, cfg: cfg, seed: maphash.MakeSeed()}
+	var node [8]byte
+	_, _ = rand.Read(node[:])
+	r := &Redis{c: c, cfg: cfg, seed: maphash.MakeSeed(), node: hex.EncodeToString(node[:])}
 	pctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	if err := c.Do(pctx, c.B().Ping().Build()).Error(); err != nil {
@@ -236,9 +244,21 @@ func (r *Redis) fail(what string, err error) error {
 		return ErrClosed
 	}
 	if unavailable(err) {
+		r.failedAt.Store(time.Now().UnixNano())
 		return fmt.Errorf("redis: %s: %w: %w", what, ErrUnavailable, err)
 	}
 	return fmt.Errorf("redis: %s: %w", what, err)
+}
+
+// guessQuiet is how long after Redis last failed a call an update stops
+// reading first (see recent): while Redis may be hanging, a write sent
+// unread would have an unknown outcome, where a read fails cleanly.
+const guessQuiet = time.Second
+
+// mayGuess reports whether an update may start from what this node
+// remembers, skipping the read.
+func (r *Redis) mayGuess() bool {
+	return time.Since(time.Unix(0, r.failedAt.Load())) > guessQuiet
 }
 
 // unavailable reports an error that says the server cannot serve now: no

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strconv"
 	"time"
@@ -32,13 +33,22 @@ var ErrContended = errors.New("session store: too many concurrent writes to one 
 // errConflict is one lost compare-and-set, retried.
 var errConflict = errors.New("session changed since it was read")
 
+// errNotYourTurn is a compare-and-set refused because another node lost
+// one and has the next turn (see casScript): wait, then try again.
+var errNotYourTurn = fmt.Errorf("%w: another node's turn", errConflict)
+
+// turnKey names the node whose turn it is to write a session, after it
+// lost a compare-and-set: P + "m:" + tag + id, in the session's slot.
+func (r *Redis) turnKey(id string) string { return r.cfg.Prefix + "m:" + shardTag(id) + id }
+
 // casScript writes a session if it is still what the caller read, and
 // marks the write in its shard's write log when asked to (see WithRelay).
 //
 //	KEYS[1]            the session key
 //	KEYS[2], KEYS[3]   the write log's keys (see relayKeys), in KEYS[1]'s slot
-//	KEYS[4..n+3]       index sets to add the id to (every current link)
-//	KEYS[n+4..]        index sets to remove it from (links it no longer has)
+//	KEYS[4]            the session's turn (see turnKey)
+//	KEYS[5..n+4]       index sets to add the id to (every current link)
+//	KEYS[n+5..]        index sets to remove it from (links it no longer has)
 //	KEYS[#KEYS]        with ARGV[7] "1": the untagged key the session was
 //	                   read from, deleted (it moves to KEYS[1])
 //	ARGV[1]            "0": the session must be absent; "1": it must be ARGV[2]
@@ -50,36 +60,45 @@ var errConflict = errors.New("session changed since it was read")
 //	ARGV[7]            "1" when the last key is the untagged one to delete
 //	ARGV[8]            the new version
 //	ARGV[9]            "1" to mark the write in the write log
+//	ARGV[10]           the writing node (Redis.node)
 //
-// Returns 1 when written, 0 on conflict (nothing written). An index set's
-// expiry is only ever raised, so that it outlives every session in it.
+// Returns {1} when written. On conflict (nothing written) it returns {0,
+// the value KEYS[1] holds} (nil when absent, or when the untagged key
+// changed) and gives the losing node the next turn: for 100 ms, or until
+// it writes, other nodes' writes are refused with {2, the value}, and
+// they wait before trying again. Without turns, a node whose writers
+// skip their read (see recent) would win every race against one that
+// must retry. An index set's expiry is only ever raised, so that it
+// outlives every session in it.
 var casScript = rueidis.NewLuaScript(logLua + `
 local cur = redis.call('GET', KEYS[1])
-if ARGV[1] == '0' then
-  if cur then return 0 end
-elseif cur ~= ARGV[2] then
-  return 0
+local turn = redis.call('GET', KEYS[4])
+if turn and turn ~= ARGV[10] then return {2, cur} end
+if (ARGV[1] == '0' and cur) or (ARGV[1] == '1' and cur ~= ARGV[2]) then
+  redis.call('SET', KEYS[4], ARGV[10], 'PX', 100)
+  return {0, cur}
 end
 local last = #KEYS
 if ARGV[7] == '1' then
-  if redis.call('GET', KEYS[last]) ~= ARGV[2] then return 0 end
+  if redis.call('GET', KEYS[last]) ~= ARGV[2] then return {0, false} end
   redis.call('DEL', KEYS[last])
   last = last - 1
 end
 redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
 local ttl = tonumber(ARGV[4])
 local n = tonumber(ARGV[6])
-for i = 4, n + 3 do
+for i = 5, n + 4 do
   redis.call('SADD', KEYS[i], ARGV[5])
   if redis.call('PTTL', KEYS[i]) < ttl then
     redis.call('PEXPIRE', KEYS[i], ttl)
   end
 end
-for i = n + 4, last do
+for i = n + 5, last do
   redis.call('SREM', KEYS[i], ARGV[5])
 end
+if turn then redis.call('DEL', KEYS[4]) end
 if ARGV[9] == '1' then log(KEYS[2], KEYS[3], ARGV[5], ARGV[8], ARGV[4]) end
-return 1
+return {1}
 `)
 
 // deleteScript deletes a session if it is still what the caller read, and
@@ -112,12 +131,18 @@ func (r *Redis) Update(ctx context.Context, id string, fn UpdateFunc) (*model.Se
 	mu := r.stripe(id)
 	mu.Lock()
 	defer mu.Unlock()
-	return retryCAS(ctx, r, func() (*model.Session, error) { return r.tryUpdate(ctx, id, fn) })
+	var held *[]byte // what a lost compare-and-set found in Redis
+	// With what Redis holds in hand the retry goes at once: waiting would
+	// only let it go stale, and let the other node's next writer (which
+	// skips its read) win again.
+	return retryCAS(ctx, r, func() bool { return held != nil },
+		func() (*model.Session, error) { return r.tryUpdate(ctx, id, fn, &held) })
 }
 
 // retryCAS runs try until it does not report a conflict, a bounded number
-// of times, with a short random backoff between.
-func retryCAS[T any](ctx context.Context, r *Redis, try func() (T, error)) (T, error) {
+// of times, with a short random backoff between unless now says to go at
+// once (nil: never).
+func retryCAS[T any](ctx context.Context, r *Redis, now func() bool, try func() (T, error)) (T, error) {
 	var zero T
 	for attempt := range casAttempts {
 		v, err := try()
@@ -125,6 +150,9 @@ func retryCAS[T any](ctx context.Context, r *Redis, try func() (T, error)) (T, e
 			return v, err
 		}
 		r.conflicts.Add(1)
+		if now != nil && now() {
+			continue
+		}
 		wait := time.Duration(rand.Int64N(int64(casBackoff) << min(attempt, 5)))
 		t := time.NewTimer(wait)
 		select {
@@ -137,10 +165,23 @@ func retryCAS[T any](ctx context.Context, r *Redis, try func() (T, error)) (T, e
 	return zero, fmt.Errorf("%w (%d attempts)", ErrContended, casAttempts)
 }
 
-func (r *Redis) tryUpdate(ctx context.Context, id string, fn UpdateFunc) (*model.Session, error) {
-	raw, legacy, err := r.readFrom(ctx, id)
-	if err != nil {
-		return nil, err
+// tryUpdate makes one compare-and-set. It starts from what the last lost
+// one found in Redis (*held), else from what this node last read or wrote
+// (recent: one round trip when no other node wrote since), else from a
+// read.
+func (r *Redis) tryUpdate(ctx context.Context, id string, fn UpdateFunc, held **[]byte) (*model.Session, error) {
+	var raw []byte
+	var legacy, guessed bool
+	switch b, ok := r.recent.get(id); {
+	case *held != nil:
+		raw, *held = **held, nil
+	case ok && r.mayGuess():
+		raw, guessed = b, true
+	default:
+		var err error
+		if raw, legacy, err = r.readFrom(ctx, id); err != nil {
+			return nil, err
+		}
 	}
 	s := &model.Session{ID: id}
 	// A copy, not shared: fn may change byte slices in place, and raw must
@@ -152,6 +193,11 @@ func (r *Redis) tryUpdate(ctx context.Context, id string, fn UpdateFunc) (*model
 	}
 	version, created, oldLinks := s.Version, s.CreatedAt, links(s)
 	if err := fn(s); err != nil {
+		if errors.Is(err, ErrNoChange) && guessed {
+			// Nothing to write decides nothing: ask Redis what it holds.
+			r.recent.put(id, nil)
+			return r.tryUpdate(ctx, id, fn, held)
+		}
 		if errors.Is(err, ErrNoChange) {
 			return decodeStored(id, raw)
 		}
@@ -163,7 +209,20 @@ func (r *Redis) tryUpdate(ctx context.Context, id string, fn UpdateFunc) (*model
 		return nil, err
 	}
 	w := casWrite{id: id, old: raw, enc: enc, legacy: legacy, version: s.Version, relay: relayOf(ctx)}
-	if err := r.cas(ctx, w, oldLinks, links(s)); err != nil {
+	cur, err := r.cas(ctx, w, oldLinks, links(s))
+	switch {
+	case errors.Is(err, errNotYourTurn):
+		// Waits (held stays nil): what it found will be stale by then.
+		r.recent.put(id, nil)
+	case errors.Is(err, errConflict) && cur != nil:
+		r.recent.put(id, *cur)
+		*held = cur
+	case err != nil:
+		r.recent.put(id, nil)
+	default:
+		r.recent.put(id, enc)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -193,10 +252,13 @@ type casWrite struct {
 }
 
 // cas runs casScript.
-func (r *Redis) cas(ctx context.Context, w casWrite, oldLinks, newLinks []string) error {
-	keys := make([]string, 0, 4+len(newLinks)+len(oldLinks))
+// On conflict it returns errConflict (errNotYourTurn when refused for
+// another node's turn) and the value Redis holds (nil when it holds none,
+// or the untagged key changed: read afresh).
+func (r *Redis) cas(ctx context.Context, w casWrite, oldLinks, newLinks []string) (*[]byte, error) {
+	keys := make([]string, 0, 5+len(newLinks)+len(oldLinks))
 	wkey, vkey := r.relayKeys(w.relay, shardTag(w.id))
-	keys = append(keys, r.sessionKey(w.id), wkey, vkey)
+	keys = append(keys, r.sessionKey(w.id), wkey, vkey, r.turnKey(w.id))
 	for _, ref := range newLinks {
 		keys = append(keys, r.indexKey(ref))
 	}
@@ -219,18 +281,31 @@ func (r *Redis) cas(ctx context.Context, w casWrite, oldLinks, newLinks []string
 	// neither changes while the command may still be in flight.
 	args := []string{mode, rueidis.BinaryString(w.old), rueidis.BinaryString(w.enc),
 		strconv.FormatInt(r.cfg.TTL.Milliseconds(), 10), w.id, strconv.Itoa(len(newLinks)),
-		legacy, strconv.FormatUint(w.version, 10), relay}
-	n, err := r.exec(ctx, casScript, keys, args).AsInt64()
-	if err != nil && unavailable(err) {
-		return r.settleCAS(w.id, w.enc, err)
+		legacy, strconv.FormatUint(w.version, 10), relay, r.node}
+	reply, err := r.exec(ctx, casScript, keys, args).ToArray()
+	if err != nil && unavailable(err) && !notSent(err) {
+		return nil, r.settleCAS(w.id, w.enc, err)
 	}
 	if err != nil {
-		return r.fail("writing session", err)
+		return nil, r.fail("writing session", err)
 	}
-	if n == 0 {
-		return errConflict
+	if len(reply) == 0 {
+		return nil, r.fail("writing session", errors.New("the compare-and-set answered nothing"))
 	}
-	return nil
+	code, _ := reply[0].AsInt64()
+	if code == 1 {
+		return nil, nil
+	}
+	err = errConflict
+	if code == 2 {
+		err = errNotYourTurn
+	}
+	if len(reply) > 1 {
+		if b, rerr := reply[1].AsBytes(); rerr == nil {
+			return &b, err
+		}
+	}
+	return nil, err
 }
 
 // Delete removes the session and its index entries, or returns
@@ -245,7 +320,7 @@ func (r *Redis) Delete(ctx context.Context, id string) error {
 	mu := r.stripe(id)
 	mu.Lock()
 	defer mu.Unlock()
-	_, err := retryCAS(ctx, r, func() (struct{}, error) { return struct{}{}, r.tryDelete(ctx, id) })
+	_, err := retryCAS(ctx, r, nil, func() (struct{}, error) { return struct{}{}, r.tryDelete(ctx, id) })
 	return err
 }
 
@@ -268,6 +343,7 @@ func (r *Redis) tryDelete(ctx context.Context, id string) error {
 			keys = append(keys, r.indexKey(ref))
 		}
 	}
+	r.recent.put(id, nil)
 	n, err := r.exec(ctx, deleteScript, keys, []string{rueidis.BinaryString(raw), id}).AsInt64()
 	if err != nil {
 		return r.fail("deleting session", err)
@@ -299,7 +375,15 @@ func (r *Redis) settleCAS(id string, enc []byte, err error) error {
 		r.settled.Add(1)
 		return nil
 	}
+	r.failedAt.Store(time.Now().UnixNano())
 	return fmt.Errorf("redis: writing session: %w: %w: %w", ErrOutcomeUnknown, ErrUnavailable, err)
+}
+
+// notSent reports an error that says the command never left this node:
+// no connection could be made.
+func notSent(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // settleTimeout bounds the read that settles a write: longer than the
