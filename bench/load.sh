@@ -1,25 +1,38 @@
 #!/usr/bin/env bash
 # Throughput, CPU time per request and p99 latency of plain reverse_proxy
 # against sessiontap + reverse_proxy, measured in one run on the same
-# machine, in alternating rounds.
+# machine, in many short alternating rounds: each round runs both sides
+# back to back (in alternating order) and yields one CPU ratio and one p99
+# difference; the table gives their medians with the range over rounds,
+# so that a change of a few percent shows against the machine's noise.
 #
-# Usage: [STORE=redis] [INSPECTOR=1] bench/load.sh [seconds per run] [rounds]
-# Needs wrk (apt-get install -y wrk). Prints a Markdown table for BENCHMARKS.md.
+# Usage: [STORE=redis [REDIS_DELAY=1ms]] [INSPECTOR=1] [CONNS=n] bench/load.sh [seconds per run] [rounds]
+# Defaults: 3 s per run, 10 rounds, 32 connections (enough to saturate
+# the proxy: CPU per request); CONNS=1 sends one request at a time, so
+# that p99 is a request's own time to last byte, not time in a queue.
+# Needs wrk (apt-get install -y wrk).
+# Prints a Markdown table for BENCHMARKS.md.
 #
 # STORE=redis puts sessiontap's sessions in a redis-server of the script's
 # own (no persistence, a free loopback port) instead of bigcache; the
 # sessiontap side's CPU time then includes the redis-server's, since the
-# work moved there is still work the node's machine does. INSPECTOR=1
-# (bigcache only) turns on the inspector, so every change also goes to its
-# live feed.
+# work moved there is still work the node's machine does. REDIS_DELAY
+# puts a proxy between sessiontap and that Redis that holds each chunk
+# for the given time each way (REDIS_DELAY=1ms: Redis 2 ms away); the
+# proxy's own CPU is not counted. INSPECTOR=1 (bigcache only) turns on the
+# inspector, so every change also goes to its live feed.
+#
+# Pinning: with two or more cores, wrk runs on the last core and the
+# servers (shop, both proxies, Redis) on the others, so that the load
+# generator does not take CPU from the side it measures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Go: the toolchain that go.mod's toolchain line names, whatever Go is on
 # PATH; the go command downloads it through the module proxy the first time.
 export GOTOOLCHAIN=go1.27.3
-secs=${1:-10}
-rounds=${2:-3}
-conns=32
+secs=${1:-3}
+rounds=${2:-10}
+conns=${CONNS:-32}
 
 command -v wrk >/dev/null || { echo "load.sh: wrk is not installed (apt-get install -y wrk)" >&2; exit 1; }
 
@@ -28,6 +41,12 @@ command -v wrk >/dev/null || { echo "load.sh: wrk is not installed (apt-get inst
 # collection or scheduler work of the other side charged to it.
 bin=$(mktemp -d)/caddy
 go build -o "$bin" ./cmd/caddy
+cores=$(nproc)
+pin_servers=() pin_wrk=()
+if ((cores >= 2)); then
+	pin_servers=(taskset -c "0-$((cores - 2))")
+	pin_wrk=(taskset -c "$((cores - 1))")
+fi
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null || true' EXIT
 store=${STORE:-bigcache}
@@ -36,17 +55,25 @@ redis_pid=
 if [[ $store == redis ]]; then
 	command -v redis-server >/dev/null || { echo "load.sh: redis-server is not installed (apt-get install -y redis-server)" >&2; exit 1; }
 	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-	redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no >/tmp/sessiontap-bench-redis.log 2>&1 &
+	"${pin_servers[@]}" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no >/tmp/sessiontap-bench-redis.log 2>&1 &
 	redis_pid=$!
 	pids+=("$redis_pid")
 	export SESSIONTAP_BENCH_REDIS=127.0.0.1:$port
 	for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+	if [[ -n ${REDIS_DELAY:-} ]]; then
+		far=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+		go build -o "${bin%/caddy}/delayproxy" ./internal/benchtool/delayproxy
+		"${pin_servers[@]}" "${bin%/caddy}/delayproxy" -listen "127.0.0.1:$far" -target "127.0.0.1:$port" -delay "$REDIS_DELAY" >/tmp/sessiontap-bench-delay.log 2>&1 &
+		pids+=($!)
+		export SESSIONTAP_BENCH_REDIS=127.0.0.1:$far
+		sleep 0.3
+	fi
 	subject=sessiontap-redis
 elif [[ ${INSPECTOR:-} == 1 ]]; then
 	subject=sessiontap-inspector
 fi
 for role in upstream plain "$subject"; do
-	"$bin" run --config "bench/$role.Caddyfile" >"/tmp/sessiontap-bench-$role.log" 2>&1 &
+	"${pin_servers[@]}" "$bin" run --config "bench/$role.Caddyfile" >"/tmp/sessiontap-bench-$role.log" 2>&1 &
 	pids+=($!)
 done
 plain_pid=${pids[-2]} sessiontap_pid=${pids[-1]}
@@ -79,7 +106,7 @@ run() {
 	local pid=$plain_pid before after out
 	[[ $1 == 9183 ]] && pid=$sessiontap_pid
 	before=$(cpu "$pid")
-	out=$(wrk -t2 -c$conns -d"${secs}s" --latency -H "Cookie: $cookie" -H "Accept-Encoding: identity" "http://127.0.0.1:$1$2")
+	out=$("${pin_wrk[@]}" wrk -t$((conns < 2 ? 1 : 2)) -c$conns -d"${secs}s" --latency -H "Cookie: $cookie" -H "Accept-Encoding: identity" "http://127.0.0.1:$1$2")
 	after=$(cpu "$pid")
 	awk -v ticks=$((after - before)) -v tick_us="$tick_us" '
 		/requests in/ {n=$1}
@@ -89,17 +116,18 @@ run() {
 }
 
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+range_of() { printf '%s\n' "$@" | sort -g | awk 'NR==1 {lo=$1} {hi=$1} END {print lo "–" hi}'; }
 
-echo "Store: $store${INSPECTOR:+, inspector on}"
+echo "Store: $store${REDIS_DELAY:+, Redis $REDIS_DELAY away each way}${INSPECTOR:+, inspector on}; $rounds rounds of ${secs}s per side, $conns connections"
 echo
-echo "| case | plain req/s | sessiontap req/s | throughput ratio | plain CPU µs/req | sessiontap CPU µs/req | CPU ratio | plain p99 ms | sessiontap p99 ms |"
+echo "| case | plain req/s | sessiontap req/s | plain CPU µs/req | sessiontap CPU µs/req | CPU ratio, median (range) | plain p99 ms | sessiontap p99 ms | p99 difference ms, median (range) |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for case in "static asset:/asset.css" "7 KiB tagged page:/page-7k.html" "7 KiB tagged page, per-request token:/page-7k-nonce.html"; do
 	name=${case%%:*}
 	path=${case#*:}
 	run 9182 "$path" >/dev/null # warm up both
 	run 9183 "$path" >/dev/null
-	p_sum=0 s_sum=0 p_cpu=0 s_cpu=0 p_p99=() s_p99=()
+	prps_l=() srps_l=() pcpu_l=() scpu_l=() ratio_l=() pp99_l=() sp99_l=() diff_l=()
 	for r in $(seq "$rounds"); do
 		# Alternate the order so neither side always runs on a warmer machine.
 		if ((r % 2)); then
@@ -109,18 +137,9 @@ for case in "static asset:/asset.css" "7 KiB tagged page:/page-7k.html" "7 KiB t
 			read -r srps sp99 scpu < <(run 9183 "$path")
 			read -r prps pp99 pcpu < <(run 9182 "$path")
 		fi
-		p_sum=$(echo "$p_sum + $prps" | bc -l)
-		s_sum=$(echo "$s_sum + $srps" | bc -l)
-		p_cpu=$(echo "$p_cpu + $pcpu" | bc -l)
-		s_cpu=$(echo "$s_cpu + $scpu" | bc -l)
-		p_p99+=("$pp99")
-		s_p99+=("$sp99")
+		prps_l+=("$prps") srps_l+=("$srps") pcpu_l+=("$pcpu") scpu_l+=("$scpu") pp99_l+=("$pp99") sp99_l+=("$sp99")
+		ratio_l+=("$(echo "scale=3; $scpu / $pcpu" | bc -l)")
+		diff_l+=("$(echo "scale=2; $sp99 - $pp99" | bc -l)")
 	done
-	ratio=$(echo "scale=3; $s_sum / $p_sum" | bc -l)
-	cpu_ratio=$(echo "scale=3; $s_cpu / $p_cpu" | bc -l)
-	pavg=$(echo "scale=0; $p_sum / $rounds" | bc -l)
-	savg=$(echo "scale=0; $s_sum / $rounds" | bc -l)
-	pcpu=$(echo "scale=1; $p_cpu / $rounds" | bc -l)
-	scpu=$(echo "scale=1; $s_cpu / $rounds" | bc -l)
-	echo "| $name | $pavg | $savg | $ratio | $pcpu | $scpu | $cpu_ratio | $(median "${p_p99[@]}") | $(median "${s_p99[@]}") |"
+	echo "| $name | $(median "${prps_l[@]}") | $(median "${srps_l[@]}") | $(median "${pcpu_l[@]}") | $(median "${scpu_l[@]}") | **$(median "${ratio_l[@]}")** ($(range_of "${ratio_l[@]}")) | $(median "${pp99_l[@]}") | $(median "${sp99_l[@]}") | $(median "${diff_l[@]}") ($(range_of "${diff_l[@]}")) |"
 done
