@@ -32,9 +32,17 @@ const (
 
 // RedisConfig configures NewRedis. Zero fields take the defaults.
 type RedisConfig struct {
-	// Addresses are the Redis server's host:port addresses (a standalone
-	// server; Redis Cluster is refused, see Redis).
+	// Addresses name one standalone Redis server (host:port). Several
+	// are the seed nodes of a Redis Cluster, which is refused (see Redis).
+	// Either Addresses or Sentinels.
 	Addresses []string
+	// Sentinels are the host:port addresses of Redis Sentinels watching
+	// the primary named MasterName: the store asks them for the primary
+	// and follows every failover by itself.
+	Sentinels []string
+	// MasterName is the name the sentinels know the primary by; required
+	// with Sentinels.
+	MasterName string
 	// Username is the ACL user, if the server has ACLs (none).
 	Username string
 	// Password authenticates the connection (none).
@@ -59,8 +67,15 @@ type RedisConfig struct {
 }
 
 func (c RedisConfig) withDefaults() (RedisConfig, error) {
-	if len(c.Addresses) == 0 {
+	switch {
+	case len(c.Addresses) == 0 && len(c.Sentinels) == 0:
 		return c, errors.New("redis: no address configured")
+	case len(c.Addresses) > 0 && len(c.Sentinels) > 0:
+		return c, errors.New("redis: give the server's address or the sentinels, not both")
+	case len(c.Sentinels) > 0 && c.MasterName == "":
+		return c, errors.New("redis: sentinels need master_name, the name they know the primary by")
+	case len(c.Sentinels) == 0 && c.MasterName != "":
+		return c, errors.New("redis: master_name needs the sentinels' addresses (sentinel)")
 	}
 	if c.TTL < 0 || c.Timeout < 0 {
 		return c, fmt.Errorf("redis: ttl and timeout must not be negative, got %s and %s", c.TTL, c.Timeout)
@@ -147,7 +162,7 @@ func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 	}
 	c, err := newClient(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("redis: connecting to %s: %w", strings.Join(cfg.Addresses, ","), err)
+		return nil, connectError(cfg, err)
 	}
 	if c.Mode() == rueidis.ClientModeCluster {
 		c.Close()
@@ -160,7 +175,11 @@ func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 	defer cancel()
 	if err := c.Do(pctx, c.B().Ping().Build()).Error(); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("redis: no PING answer from %s within %s: %w", strings.Join(cfg.Addresses, ","), cfg.Timeout, err)
+		return nil, fmt.Errorf("redis: no PING answer from %s within %s: %w", cfg.where(), cfg.Timeout, err)
+	}
+	if err := checkRole(pctx, c, cfg); err != nil {
+		c.Close()
+		return nil, err
 	}
 	if err := r.layout.start(pctx, r); err != nil {
 		c.Close()
@@ -169,10 +188,61 @@ func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 	return r, nil
 }
 
-// newClient connects a client for cfg.
+// where names the servers of cfg for errors.
+func (c RedisConfig) where() string {
+	if len(c.Sentinels) > 0 {
+		return fmt.Sprintf("the primary %q of the sentinels %s", c.MasterName, strings.Join(c.Sentinels, ","))
+	}
+	return strings.Join(c.Addresses, ",")
+}
+
+// connectError says what connecting found, and what to do when the
+// configuration names the wrong kind of server.
+func connectError(cfg RedisConfig, err error) error {
+	if len(cfg.Addresses) > 1 && strings.Contains(strings.ToLower(err.Error()), "cluster support disabled") {
+		return fmt.Errorf("redis: %s: several addresses are the seed nodes of one Redis Cluster, but this server is standalone: "+
+			"give its one address (a primary with replicas: sentinel and master_name)", cfg.where())
+	}
+	return fmt.Errorf("redis: connecting to %s: %w", cfg.where(), err)
+}
+
+// checkRole refuses an address that names a sentinel or a replica: every
+// write would fail. A server that does not answer ROLE (an ACL without
+// it) is taken as it is.
+func checkRole(ctx context.Context, c rueidis.Client, cfg RedisConfig) error {
+	role, err := c.Do(ctx, c.B().Role().Build()).ToArray()
+	if err != nil || len(role) == 0 {
+		return nil
+	}
+	switch name, _ := role[0].ToString(); name {
+	case "sentinel":
+		return fmt.Errorf("redis: %s is a Redis Sentinel, not a server: give the sentinels as sentinel <host:port>... with master_name <name>", cfg.where())
+	case "slave":
+		return fmt.Errorf("redis: %s is a replica, which refuses writes: give the primary's address, or sentinel and master_name to follow failovers", cfg.where())
+	}
+	return nil
+}
+
+// newClient connects a client for cfg: to the server, or to the primary
+// the sentinels name.
 func newClient(cfg RedisConfig) (rueidis.Client, error) {
+	init := cfg.Addresses
+	var sentinel rueidis.SentinelOption
+	if len(cfg.Sentinels) > 0 {
+		init = cfg.Sentinels
+		sentinel = rueidis.SentinelOption{
+			MasterSet: cfg.MasterName,
+			Dialer:    net.Dialer{Timeout: 10 * cfg.Timeout},
+			TLSConfig: cfg.TLS,
+			// Besides +switch-master events, which a client can miss
+			// (it was reconnecting): a missed one would leave writes on
+			// a demoted primary, refused as READONLY, for good.
+			TopologyRefreshInterval: 2 * time.Second,
+		}
+	}
 	return rueidis.NewClient(rueidis.ClientOption{
-		InitAddress: cfg.Addresses,
+		InitAddress: init,
+		Sentinel:    sentinel,
 		Username:    cfg.Username,
 		Password:    cfg.Password,
 		TLSConfig:   cfg.TLS,

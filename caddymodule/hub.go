@@ -79,6 +79,9 @@ func storeIdentity(mod any) any {
 	case *RedisStore:
 		rc := m.store.Config()
 		addrs := slices.Sorted(slices.Values(rc.Addresses))
+		if len(rc.Sentinels) > 0 {
+			addrs = append(slices.Sorted(slices.Values(rc.Sentinels)), "master "+rc.MasterName)
+		}
 		return fmt.Sprintf("redis/%q/%q", addrs, rc.Prefix)
 	}
 	return storeOf(mod)

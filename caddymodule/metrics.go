@@ -37,7 +37,7 @@ func registerMetrics(ctx caddy.Context) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{deliveries, deliveryLatency, apiRequests, queueDepth, captureCollector{}, storeCollector{}, storeErrors, outboxErrors, feedErrors, limited, sessionWrites, relayedWrites} {
+	for _, c := range []prometheus.Collector{deliveries, deliveryLatency, apiRequests, queueDepth, captureCollector{}, storeCollector{}, storeErrors, outboxErrors, feedErrors, limited, sessionWrites, relayedWrites, redisEvictions, redisMemoryUsed, storeDuration} {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if !errors.As(err, &already) {

@@ -30,3 +30,11 @@ var feedErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 func observeOutboxError(op string) { outboxErrors.WithLabelValues(op).Inc() }
 
 func observeFeedError(op string) { feedErrors.WithLabelValues(op).Inc() }
+
+// storeDuration is how long a shared store's calls take, for choosing its
+// timeout: a timeout below the p99 under load fails healthy calls.
+var storeDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	Namespace: "caddy", Subsystem: "sessiontap", Name: "store_duration_seconds",
+	Help:    "How long session store calls took, by store and operation, failed ones included.",
+	Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .2, .5, 1, 2},
+}, []string{"store", "op"})

@@ -22,21 +22,36 @@ type pooledRedis struct {
 	// guarded is what configs use: one per client, so that a reload keeps
 	// its breaker, its outage log and its identity (delivery keys on it).
 	guarded *guardedStore
+	memory  *memoryWatch
 }
 
 // Destruct closes the client once no config uses it any more.
-func (p pooledRedis) Destruct() error { return p.Close() }
+func (p pooledRedis) Destruct() error {
+	p.memory.close()
+	return p.Close()
+}
 
-// RedisStore keeps sessions in a standalone Redis server (not Sentinel
-// discovery, not Redis Cluster) that several Caddy nodes share. Configs
-// with the same settings share one client, across reloads too.
+// RedisStore keeps sessions in a Redis server that several Caddy nodes
+// share: a standalone server, or a primary found through Redis Sentinel
+// (followed through failovers); not Redis Cluster. Configs with the same
+// settings share one client, across reloads too.
 type RedisStore struct {
 	// Name labels the store in the admin endpoint (/sessiontap/stats,
 	// ?store=<name>) and in metrics. Default "redis".
 	Name string `json:"name,omitempty"`
-	// Addresses are the server's host:port addresses. Either addresses
-	// or url is required.
+	// Addresses name the server (host:port). One of addresses, url or
+	// sentinels is required. Several addresses are the seed nodes of a
+	// Redis Cluster, which is refused at load.
 	Addresses []string `json:"addresses,omitempty"`
+	// Sentinels are the host:port addresses of Redis Sentinels watching
+	// the primary named MasterName: the store writes to whichever server
+	// they name the primary and follows a failover by itself, and so do
+	// the delivery outbox and the live feed.
+	Sentinels []string `json:"sentinels,omitempty"`
+	// MasterName is the name the sentinels know the primary by
+	// (sentinel.conf's "sentinel monitor <name> ..."); required with
+	// sentinels.
+	MasterName string `json:"master_name,omitempty"`
 	// URL is the server as redis://[user:password@]host:port[/0], or
 	// rediss:// for TLS; only database 0 is supported. Placeholders are
 	// replaced. Its credentials never appear in logs or errors.
@@ -101,7 +116,7 @@ func (r *RedisStore) Provision(caddy.Context) error {
 		if err != nil {
 			return nil, err
 		}
-		return pooledRedis{Redis: c, name: r.Name, guarded: newGuardedStore(c, r.Name)}, nil
+		return pooledRedis{Redis: c, name: r.Name, guarded: newGuardedStore(c, r.Name), memory: startMemoryWatch(c, r.Name)}, nil
 	})
 	if err != nil {
 		return fmt.Errorf("store redis %q: %v%s", r.Name, scrub(err, cfg.Password, cfg.Username), tlsHint(cfg, err))
@@ -115,13 +130,15 @@ func (r *RedisStore) Provision(caddy.Context) error {
 // redisConfig is the store's config with placeholders replaced.
 func (r *RedisStore) redisConfig(repl *caddy.Replacer) (cache.RedisConfig, error) {
 	cfg := cache.RedisConfig{
-		Addresses: r.Addresses,
-		Username:  repl.ReplaceKnown(r.Username, ""),
-		Password:  repl.ReplaceKnown(r.Password, ""),
-		Prefix:    r.Prefix,
-		TTL:       time.Duration(r.TTL),
-		Timeout:   time.Duration(r.Timeout),
-		HashKey:   []byte(repl.ReplaceKnown(r.IndexKey, "")),
+		Addresses:  r.Addresses,
+		Sentinels:  r.Sentinels,
+		MasterName: r.MasterName,
+		Username:   repl.ReplaceKnown(r.Username, ""),
+		Password:   repl.ReplaceKnown(r.Password, ""),
+		Prefix:     r.Prefix,
+		TTL:        time.Duration(r.TTL),
+		Timeout:    time.Duration(r.Timeout),
+		HashKey:    []byte(repl.ReplaceKnown(r.IndexKey, "")),
 	}
 	if r.Password != "" && cfg.Password == "" {
 		return cfg, fmt.Errorf("store redis: %v", emptySecret("password", r.Password, ""))
@@ -155,10 +172,16 @@ func (r *RedisStore) redisConfig(repl *caddy.Replacer) (cache.RedisConfig, error
 // Validate checks what does not need placeholders replaced.
 func (r *RedisStore) Validate() error {
 	switch {
-	case len(r.Addresses) == 0 && r.URL == "":
-		return errors.New("store redis: address or url is required")
+	case len(r.Addresses) == 0 && r.URL == "" && len(r.Sentinels) == 0:
+		return errors.New("store redis: address, url or sentinel is required")
 	case len(r.Addresses) > 0 && r.URL != "":
 		return errors.New("store redis: use address or url, not both")
+	case len(r.Sentinels) > 0 && (len(r.Addresses) > 0 || r.URL != ""):
+		return errors.New("store redis: with sentinel, the sentinels find the server: leave out address and url")
+	case len(r.Sentinels) > 0 && r.MasterName == "":
+		return errors.New("store redis: sentinel needs master_name, the name the sentinels know the primary by")
+	case len(r.Sentinels) == 0 && r.MasterName != "":
+		return errors.New("store redis: master_name needs the sentinels' addresses: sentinel <host:port>...")
 	case r.IndexKey == "":
 		return errors.New("store redis: index_key is required (at least 16 bytes; it keys the customer index's HMAC)")
 	case r.TTL < 0 || r.Timeout < 0:
@@ -187,8 +210,10 @@ func (r *RedisStore) Cleanup() error {
 //
 //	store redis {
 //		name      <label>          # default redis
-//		address   <host:port>...   # repeatable; or:
-//		url       redis://[user:password@]host:port[/0]   # rediss:// for TLS
+//		address   <host:port>      # the server; or:
+//		url       redis://[user:password@]host:port[/0]   # rediss:// for TLS; or:
+//		sentinel  <host:port>...   # Redis Sentinels, with:
+//		master_name <name>         # the primary's name in Sentinel
 //		username  <name>
 //		password  <secret>
 //		tls       [insecure_skip_verify]
@@ -224,12 +249,16 @@ func (r *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 func (r *RedisStore) parseOption(d *caddyfile.Dispenser, opt string) error {
 	switch opt {
-	case "address":
+	case "address", "sentinel":
 		args := d.RemainingArgs()
 		if len(args) == 0 {
 			return d.ArgErr()
 		}
-		r.Addresses = append(r.Addresses, args...)
+		if opt == "sentinel" {
+			r.Sentinels = append(r.Sentinels, args...)
+		} else {
+			r.Addresses = append(r.Addresses, args...)
+		}
 		return nil
 	case "tls":
 		r.TLS = &RedisTLS{}
@@ -269,13 +298,15 @@ func (r *RedisStore) parseOption(d *caddyfile.Dispenser, opt string) error {
 		r.Prefix = arg
 	case "index_key":
 		r.IndexKey = arg
+	case "master_name":
+		r.MasterName = arg
 	}
 	return nil
 }
 
 // redisOptions are the options parseOption takes, for suggestions;
 // TestRedisOptionsMatchSwitch keeps the two in step.
-var redisOptions = []string{"address", "index_key", "name", "password", "prefix", "timeout", "tls", "ttl", "url", "username"}
+var redisOptions = []string{"address", "index_key", "master_name", "name", "password", "prefix", "sentinel", "timeout", "tls", "ttl", "url", "username"}
 
 // Interface guards
 var (

@@ -84,8 +84,12 @@ func TestRedisCaddyfileErrors(t *testing.T) {
 		{ok + "\t\ttimeout soon\n", `timeout: "soon" is not a positive duration, at Testfile:5`},
 		{ok + "\t\taddress\n", `wrong argument count`},
 		{"\t\taddress localhost:6379\n", `store redis: index_key is required`},
-		{"\t\tindex_key k\n", `store redis: address or url is required`},
+		{"\t\tindex_key k\n", `store redis: address, url or sentinel is required`},
 		{ok + "\t\turl redis://localhost\n", `store redis: use address or url, not both`},
+		{ok + "\t\tsentinel s:26379\n\t\tmaster_name m\n", `store redis: with sentinel, the sentinels find the server: leave out address and url`},
+		{"\t\tindex_key k\n\t\tsentinel s:26379\n", `store redis: sentinel needs master_name`},
+		{ok + "\t\tmaster_name m\n", `store redis: master_name needs the sentinels' addresses`},
+		{"\t\tindex_key k\n\t\tsentinel s:26379\n\t\tmaster_nme m\n", `did you mean "master_name"?`},
 	}
 	for _, tc := range cases {
 		input := "sessiontap {\n\tstore redis {\n" + tc.body + "\t}\n}"
@@ -107,7 +111,7 @@ func TestRedisCaddyfileErrors(t *testing.T) {
 // drawn from, in step with the options parseOption takes.
 func TestRedisOptionsMatchSwitch(t *testing.T) {
 	values := map[string]string{"address": "a:1", "index_key": "k", "name": "n", "password": "p", "prefix": "x:",
-		"timeout": "1s", "tls": "", "ttl": "1h", "url": "redis://a:1", "username": "u"}
+		"timeout": "1s", "tls": "", "ttl": "1h", "url": "redis://a:1", "username": "u", "sentinel": "s:26379", "master_name": "m"}
 	if strings.Join(optionNames(values), ",") != strings.Join(redisOptions, ",") {
 		t.Fatalf("redisOptions %v, the test knows %v", redisOptions, optionNames(values))
 	}

@@ -25,12 +25,14 @@ type Redis struct {
 	t       testing.TB
 	port    int
 	p       *proc
+	// args are more redis-server arguments (a replica's --replicaof).
+	args []string
 }
 
 // StartRedis starts redis-server on a free loopback port, stopped when the
 // test ends. Without redis-server on PATH the test is skipped, except
 // under CI or scripts/test (CI or SESSIONTAP_REDIS_ADDR set): then it fails.
-func StartRedis(t testing.TB) *Redis {
+func StartRedis(t testing.TB, args ...string) *Redis {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		if os.Getenv("CI") != "" || os.Getenv("SESSIONTAP_REDIS_ADDR") != "" {
@@ -38,7 +40,7 @@ func StartRedis(t testing.TB) *Redis {
 		}
 		t.Skip("redis-server is not on PATH: run scripts/test (it installs it) or install redis-server")
 	}
-	r := &Redis{t: t, LogPath: filepath.Join(t.TempDir(), "redis.log")}
+	r := &Redis{t: t, LogPath: filepath.Join(t.TempDir(), "redis.log"), args: args}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("redis log, last lines:\n%s", tail(r.LogPath, 15))
@@ -69,8 +71,10 @@ func (r *Redis) Start() {
 }
 
 func (r *Redis) start() error {
-	p, err := startProc(r.LogPath, os.Environ(), "redis-server", "--port", strconv.Itoa(r.port),
-		"--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	p, err := startProc(r.LogPath, os.Environ(), "redis-server", append([]string{"--port", strconv.Itoa(r.port),
+		"--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		// A replica's full sync writes an RDB file: in the test's directory.
+		"--dir", filepath.Dir(r.LogPath)}, r.args...)...)
 	if err != nil {
 		return err
 	}

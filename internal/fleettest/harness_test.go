@@ -209,14 +209,17 @@ func tail(path string, n int) string {
 
 // NodeConfig is what a node's Caddyfile is written from.
 type NodeConfig struct {
-	Name     string // names the log file
-	Redis    string // host:port
-	Upstream string // the shop's host:port
-	Prefix   string // Redis key prefix, the same for the fleet
-	Timeout  string // the store's per-command timeout; empty: the product's default
-	Extra    string // more sessiontap subdirectives
-	Site     string // more site directives (e.g. `header >X-Cart {sessiontap.cart.count}`)
-	API      string // more api options (e.g. `inspector`)
+	Name  string // names the log file
+	Redis string // host:port
+	// Sentinels, when set, are the sentinels' addresses (space
+	// separated) watching MasterName; Redis is then unused.
+	Sentinels string
+	Upstream  string // the shop's host:port
+	Prefix    string // Redis key prefix, the same for the fleet
+	Timeout   string // the store's per-command timeout; empty: the product's default
+	Extra     string // more sessiontap subdirectives
+	Site      string // more site directives (e.g. `header >X-Cart {sessiontap.cart.count}`)
+	API       string // more api options (e.g. `inspector`)
 }
 
 // Node is one `caddy run` process serving the shop at URL and the
@@ -246,8 +249,12 @@ func (n *Node) Caddyfile() string {
 	if c.Timeout != "" {
 		timeout = "timeout " + c.Timeout
 	}
-	store := fmt.Sprintf("\t\tstore redis {\n\t\t\taddress %s\n\t\t\tprefix %s\n\t\t\tindex_key %s\n%s\t\t}\n",
-		c.Redis, c.Prefix, IndexKey, opt("\t\t\t", timeout))
+	server := "address " + c.Redis
+	if c.Sentinels != "" {
+		server = "sentinel " + c.Sentinels + "\n\t\t\tmaster_name " + MasterName
+	}
+	store := fmt.Sprintf("\t\tstore redis {\n\t\t\t%s\n\t\t\tprefix %s\n\t\t\tindex_key %s\n%s\t\t}\n",
+		server, c.Prefix, IndexKey, opt("\t\t\t", timeout))
 	return fmt.Sprintf("{\n\tadmin 127.0.0.1:%d\n\tpersist_config off\n\tgrace_period 2s\n}\n\n"+
 		"http://:%d {\n%s\tsessiontap {\n%s"+
 		"\t\tcapture json shopify\n"+
