@@ -11,9 +11,14 @@ import (
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
-// breakerCooldown is how long calls fail at once after one found the
-// store unavailable, before one call at a time tries it again.
+// breakerCooldown is how long calls fail at once after the breaker
+// opened, before one call at a time tries the store again.
 var breakerCooldown = 250 * time.Millisecond
+
+// breakerThreshold is how many calls in a row must find the store
+// unavailable for the breaker to open: one slow call (a CPU stall on a
+// busy machine, a slow fork for a snapshot) is not an outage.
+const breakerThreshold = 3
 
 // errFailFast is what a call gets while the breaker is open.
 var errFailFast = fmt.Errorf("%w: not tried, a call a moment ago found it so", cache.ErrUnavailable)
@@ -21,10 +26,10 @@ var errFailFast = fmt.Errorf("%w: not tried, a call a moment ago found it so", c
 // guardedStore is a shared store (Redis) as the handler, the API, the
 // placeholders and the feedback writer use it. It counts failed calls in
 // caddy_sessiontap_store_errors_total, logs outages at a rate instead of
-// once per request (outageLog), and trips a breaker: once a call found
-// the store unavailable, calls fail at once for breakerCooldown, so that a
-// request making several calls (placeholders, then capture) waits for one
-// timeout at most, not one per call.
+// once per request (outageLog), and trips a breaker: once
+// breakerThreshold calls in a row found the store unavailable, calls fail
+// at once for breakerCooldown, so that a dead store does not cost every
+// call a timeout.
 type guardedStore struct {
 	cache.Store
 	name    string
@@ -72,7 +77,9 @@ func guard[T any](g *guardedStore, ctx context.Context, op string, fnErr *error,
 		var zero T
 		return zero, err
 	}
+	start := time.Now()
 	v, err := call()
+	storeDuration.WithLabelValues(g.name, op).Observe(time.Since(start).Seconds())
 	// A caller that gave up says nothing about the store: it neither
 	// opens the breaker nor closes it.
 	gaveUp := ctx.Err() != nil
@@ -112,14 +119,17 @@ func storeFault(ctx context.Context, err error, fnErr *error) bool {
 	return ctx.Err() == nil
 }
 
-// breaker fails calls at once for a cooldown after one found the store
-// unavailable; then lets one call at a time through (a probe) until one
-// gets an answer. A dead store costs each request at most one timeout,
-// and a store that is back is used again within the cooldown.
+// breaker fails calls at once for a cooldown after threshold calls in a
+// row found the store unavailable; then lets one call at a time through
+// (a probe) until one gets an answer. A dead store costs a few calls a
+// timeout, not every call; a store that is back is used again within the
+// cooldown; a single slow call opens nothing.
 type breaker struct {
 	cooldown  time.Duration
+	threshold int32        // 0: breakerThreshold
 	openUntil atomic.Int64 // UnixNano; 0 while closed
 	probing   atomic.Bool
+	failures  atomic.Int32 // in a row
 }
 
 // allow says whether a call may go to the store, and whether it is the
@@ -135,13 +145,24 @@ func (b *breaker) allow() (probe bool, err error) {
 	return true, nil
 }
 
-// settle records a call's outcome: down opens the breaker (again), an
-// answer closes it; a call the caller gave up on says neither.
+// settle records a call's outcome: the threshold-th failure in a row (or
+// a failed probe) opens the breaker, an answer closes it; a call the
+// caller gave up on says neither.
 func (b *breaker) settle(probe, down, answered bool) {
+	threshold := b.threshold
+	if threshold <= 0 {
+		threshold = breakerThreshold
+	}
 	switch {
 	case down:
-		b.openUntil.Store(time.Now().Add(b.cooldown).UnixNano())
+		// A failed probe opens it again at once.
+		if b.failures.Add(1) >= threshold || probe {
+			b.openUntil.Store(time.Now().Add(b.cooldown).UnixNano())
+		}
 	case answered:
+		if b.failures.Load() != 0 {
+			b.failures.Store(0)
+		}
 		if b.openUntil.Load() != 0 {
 			b.openUntil.Store(0)
 		}

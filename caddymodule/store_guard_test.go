@@ -51,15 +51,17 @@ func observed(t *testing.T, interval time.Duration) (*guardedStore, *flakyStore,
 	return g, f, logs
 }
 
-// While the store is down, one call per cooldown tries it and the others
-// fail at once; every failure is counted; once it is back the breaker
-// closes by itself.
+// While the store is down, once breakerThreshold calls in a row failed,
+// one call per cooldown tries it and the others fail at once; every
+// failure is counted; once it is back the breaker closes by itself.
 func TestGuardedStoreBreaker(t *testing.T) {
 	g, f, _ := observed(t, time.Hour)
 	ctx := context.Background()
 	f.down.Store(true)
-	if _, err := g.Get(ctx, "a"); !errors.Is(err, cache.ErrUnavailable) {
-		t.Fatalf("down: %v", err)
+	for i := range breakerThreshold {
+		if _, err := g.Get(ctx, "a"); !errors.Is(err, cache.ErrUnavailable) || errors.Is(err, errFailFast) {
+			t.Fatalf("down, call %d: %v", i+1, err)
+		}
 	}
 	start := time.Now()
 	for range 100 {
@@ -67,11 +69,11 @@ func TestGuardedStoreBreaker(t *testing.T) {
 			t.Fatalf("within the cooldown: %v", err)
 		}
 	}
-	if d := time.Since(start); d > 50*time.Millisecond || f.calls.Load() != 1 {
-		t.Errorf("100 calls in the cooldown took %s and reached the store %d times", d, f.calls.Load())
+	if d := time.Since(start); d > 50*time.Millisecond || f.calls.Load() != breakerThreshold {
+		t.Errorf("100 calls in the cooldown took %s and reached the store %d times", d, f.calls.Load()-breakerThreshold)
 	}
-	if n := storeErrorCount(t, g.name, "get"); n != 101 {
-		t.Errorf("store_errors_total{op=get} %v, want 101", n)
+	if n := storeErrorCount(t, g.name, "get"); n != 100+breakerThreshold {
+		t.Errorf("store_errors_total{op=get} %v, want %d", n, 100+breakerThreshold)
 	}
 
 	// After the cooldown, one probe at a time; the rest still fail fast.
@@ -81,8 +83,8 @@ func TestGuardedStoreBreaker(t *testing.T) {
 		wg.Go(func() { g.Get(ctx, "a") })
 	}
 	wg.Wait()
-	if n := f.calls.Load(); n != 2 {
-		t.Errorf("%d calls reached the store after the cooldown, want the one probe", n-1)
+	if n := f.calls.Load(); n != breakerThreshold+1 {
+		t.Errorf("%d calls reached the store after the cooldown, want the one probe", n-breakerThreshold)
 	}
 	f.down.Store(false)
 	time.Sleep(breakerCooldown)
@@ -91,6 +93,26 @@ func TestGuardedStoreBreaker(t *testing.T) {
 	}
 	if _, err := g.Get(ctx, "a"); !errors.Is(err, cache.ErrNotFound) {
 		t.Errorf("the breaker did not close: %v", err)
+	}
+}
+
+// One slow call, or a few not in a row, open nothing: the next calls go
+// to the store.
+func TestGuardedStoreOneSlowCallOpensNothing(t *testing.T) {
+	g, f, _ := observed(t, time.Hour)
+	ctx := context.Background()
+	for round := range 5 {
+		f.down.Store(true)
+		for range breakerThreshold - 1 {
+			g.Get(ctx, "a")
+		}
+		f.down.Store(false)
+		if _, err := g.Get(ctx, "a"); !errors.Is(err, cache.ErrNotFound) {
+			t.Fatalf("round %d: after %d failures in a row: %v", round, breakerThreshold-1, err)
+		}
+	}
+	if n := f.calls.Load(); n != 5*breakerThreshold {
+		t.Errorf("%d calls reached the store, want all %d", n, 5*breakerThreshold)
 	}
 }
 
