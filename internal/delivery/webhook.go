@@ -41,7 +41,9 @@ type WebhookConfig struct {
 //	{
 //	  "event_id":    "…",                 // unique per update, also the Idempotency-Key header
 //	  "session_id":  "…",                 // our own ids as their pseudonym (Pseudonyms)
+//	  "epoch":       1735787045123,       // when the session was created (ms since 1970)
 //	  "version":     42,                  // the session's version; increases per session
+//	                                      // and epoch
 //	  "action":      "viewCart",          // the action this update records, null for a
 //	                                      // data-only update (cart/customer/order change)
 //	  "occurred_at": "2025-01-02T03:04:05.123Z",
@@ -61,7 +63,13 @@ type WebhookConfig struct {
 // cart, customer, order and enrichment are encoded exactly as in the session API
 // (snake_case; empty strings are left out; prices are exact decimals).
 // Delivery is at least once and in version order per session: use
-// event_id to drop duplicates and version to drop stale updates.
+// event_id to drop duplicates and (epoch, version) to drop stale updates.
+// A session lost with its store (a Redis restarted without persistence)
+// and then written again under the same session_id starts over at
+// version 1, with a later epoch: drop an update as stale only when its
+// epoch is lower than the last one taken for the session_id, or equal
+// with a version not higher. Comparing versions alone would drop every
+// update of the new session until it passed the old version.
 //
 // # Personal data
 //
@@ -131,6 +139,7 @@ func (w *Webhook) Name() string { return "webhook" }
 type webhookBody struct {
 	EventID    string           `json:"event_id"`
 	SessionID  string           `json:"session_id"`
+	Epoch      int64            `json:"epoch"`
 	Version    uint64           `json:"version"`
 	Action     *model.Action    `json:"action"`
 	OccurredAt time.Time        `json:"occurred_at"`
@@ -146,6 +155,7 @@ func webhookPayload(u *Update, ids *Pseudonyms) ([]byte, error) {
 	b := webhookBody{
 		EventID:    u.EventID,
 		SessionID:  ids.SessionID(s.ID),
+		Epoch:      s.CreatedAt.UnixMilli(),
 		Version:    s.Version,
 		OccurredAt: u.OccurredAt.UTC(),
 		Cart:       s.Cart,

@@ -75,10 +75,11 @@ func webhookTestUpdate(changed model.Change) *Update {
 		EventID: "evt-42",
 		Changed: changed,
 		Session: model.Session{
-			ID:      "sess-1",
-			Version: 9,
-			Action:  model.ActionViewCart,
-			Cart:    model.Cart{Items: []model.CartItem{item}},
+			ID:        "sess-1",
+			Version:   9,
+			CreatedAt: time.Date(2025, 1, 2, 2, 0, 0, 0, time.UTC),
+			Action:    model.ActionViewCart,
+			Cart:      model.Cart{Items: []model.CartItem{item}},
 			Customer: model.Customer{
 				CustomerReference: "cust-4711", Email: "jane.doe@example.com",
 				FirstName: "Jane", LastName: "Doe", MarketingPermission: false, Verified: true,
@@ -127,13 +128,14 @@ func TestWebhookDeliver(t *testing.T) {
 	if err := json.Unmarshal(r.body, &body); err != nil {
 		t.Fatalf("body: %v: %s", err, r.body)
 	}
-	keys := []string{"event_id", "session_id", "version", "action", "occurred_at", "cart", "customer", "order", "orders", "enrichment"}
+	keys := []string{"event_id", "session_id", "epoch", "version", "action", "occurred_at", "cart", "customer", "order", "orders", "enrichment"}
 	if len(body) != len(keys) {
 		t.Errorf("body has %d fields, want %d: %s", len(body), len(keys), r.body)
 	}
 	want := map[string]string{
 		"event_id":    `"evt-42"`,
 		"session_id":  `"sess-1"`,
+		"epoch":       `1735783200000`,
 		"version":     `9`,
 		"action":      `"viewCart"`,
 		"occurred_at": `"2025-01-02T02:04:05.123Z"`,

@@ -35,6 +35,7 @@ const (
 // Arrival is one delivery as an upstream saw it start.
 type Arrival struct {
 	Version uint64 // the webhook's version; at Talon.One the quantity of product "p" (see StartUpstreams)
+	Epoch   int64  // the webhook's epoch; 0 at Talon.One
 	EventID string // the webhook's event_id; "" at Talon.One
 	At      time.Time
 }
@@ -208,12 +209,14 @@ func webhookServer(t testing.TB) (*Recorder, string) {
 		var u struct {
 			EventID   string `json:"event_id"`
 			SessionID string `json:"session_id"`
+			Epoch     int64  `json:"epoch"`
 			Version   uint64 `json:"version"`
 		}
-		if err := json.Unmarshal(body, &u); err != nil || u.SessionID == "" || u.EventID == "" || r.Header.Get("Idempotency-Key") != u.EventID {
+		if err := json.Unmarshal(body, &u); err != nil || u.SessionID == "" || u.EventID == "" || u.Epoch <= 0 ||
+			r.Header.Get("Idempotency-Key") != u.EventID {
 			t.Errorf("webhook body %s (Idempotency-Key %q): %v", body, r.Header.Get("Idempotency-Key"), err)
 		}
-		gate, leave := rc.enter(u.SessionID, Arrival{Version: u.Version, EventID: u.EventID, At: time.Now()})
+		gate, leave := rc.enter(u.SessionID, Arrival{Version: u.Version, Epoch: u.Epoch, EventID: u.EventID, At: time.Now()})
 		defer leave()
 		if !rc.answer(w, r, gate) {
 			return
