@@ -26,7 +26,7 @@ const (
 // through both: every session's last stored write reaches both upstreams
 // (the write log relays what a killed node stored and did not queue), and
 // what each upstream got of a session never went back.
-func TestFleetKillLoopLosesNoStoredWrite(t *testing.T) {
+func TestChaosKillLoopLosesNoStoredWrite(t *testing.T) {
 	u := StartUpstreams(t)
 	f := StartFleet(t, 2, u.Deliver(shortLease))
 	nodes := f.Nodes
