@@ -24,7 +24,7 @@ import (
 // Redis defaults.
 const (
 	DefaultRedisPrefix  = "sessiontap:"
-	DefaultRedisTimeout = 50 * time.Millisecond
+	DefaultRedisTimeout = 200 * time.Millisecond
 	// minHashKey is the shortest HashKey accepted: an HMAC key shorter
 	// than this would make customer references guessable from the keys.
 	minHashKey = 16
@@ -54,7 +54,7 @@ type RedisConfig struct {
 	Prefix string
 	// TTL is how long a session lives after its last write (24h).
 	TTL time.Duration
-	// Timeout bounds every Redis command (50ms); connecting may take up
+	// Timeout bounds every Redis command (200ms); connecting may take up
 	// to ten times as long.
 	Timeout time.Duration
 	// HashKey is the HMAC-SHA256 key naming the customer index's keys, at

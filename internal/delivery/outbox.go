@@ -33,7 +33,7 @@ type OutboxConfig struct {
 	// (default 1s).
 	CommandTimeout time.Duration
 	// EnqueueTimeout bounds Enqueue's commands, which run on the request
-	// path (default 50ms, the Redis store's own default timeout).
+	// path (default 50ms; the glue passes the Redis store's timeout).
 	EnqueueTimeout time.Duration
 	// OnError, when set, is called with the operation (enqueue, claim,
 	// complete, cancel, state_get, state_put) of every Redis call that
