@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/internal/bus"
@@ -132,6 +133,22 @@ func (b *hub) visitorList() []*Handler {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return slices.Clone(b.visitors)
+}
+
+// settleWait bounds how long a read waits for the writes queued for its
+// session.
+const settleWait = 2 * time.Second
+
+// settle waits until this process's visitor handlers have stored the
+// writes they queued for session id (see handler.Handler.Settle).
+func (b *hub) settle(ctx context.Context, id string) {
+	ctx, cancel := context.WithTimeout(ctx, settleWait)
+	defer cancel()
+	for _, v := range b.visitorList() {
+		if v.handler != nil {
+			v.handler.Settle(ctx, id)
+		}
+	}
 }
 
 // history is how many changes a session keeps, as the newest visitor

@@ -39,7 +39,17 @@ type hubStore struct {
 	hub *hub
 }
 
+// Get reads the session once this node's visitor handlers have stored
+// the captures they queued for it: an operator reading a session right
+// after a page sees that page.
+func (b hubStore) Get(ctx context.Context, id string) (*model.Session, error) {
+	b.hub.settle(ctx, id)
+	return b.Store.Get(ctx, id)
+}
+
 func (b hubStore) Update(ctx context.Context, id string, fn cache.UpdateFunc) (*model.Session, error) {
+	// After the visitor's own queued writes, as they would be on its path.
+	b.hub.settle(ctx, id)
 	limit := defaultSessionSize
 	if v := b.hub.newest(); v != nil {
 		limit = int(v.limits().SessionSize)

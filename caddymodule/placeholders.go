@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -137,9 +136,6 @@ func sessionQueued(ctx context.Context, id string) {
 		rs.s, rs.loaded, rs.failed = nil, false, false
 	}
 }
-
-// settleWait bounds a placeholder's wait for the request's own capture.
-const settleWait = 2 * time.Second
 
 // detachWrite is the context of a write made after the response: the
 // request's variables are its own (not safe to share with another
