@@ -15,6 +15,7 @@ func TestProvisionErrorsNameTheirLine(t *testing.T) {
 	cases := []struct{ config, want string }{
 		{site("\t\tcollect nope"), "collect: path must start with /, e.g. collect /_sessiontap/collect, at Caddyfile:3"},
 		{site("\t\thistory 3\n\t\tdelivery {\n\t\t\tlease 15s\n\t\t}"), "delivery: lease applies to the Redis store only (with the embedded store, deliveries stay in this process), at Caddyfile:4"},
+		{site("\t\tdelivery {\n\t\t\tqueue_bytes 8MiB\n\t\t}"), "delivery: queue_bytes applies to the Redis store only (with the embedded store, queue_size bounds the queue in this process's memory), at Caddyfile:3"},
 		{site("\t\tstore redis {\n\t\t\taddress 127.0.0.1:1\n\t\t\tindex_key 0123456789abcdef0123\n\t\t}"), ", at Caddyfile:3"},
 		// About the forward that needs the key: its line.
 		{site("\t\thmac_key {env.SESSIONTAP_TEST_UNSET}\n\t\tforward talonone https://base.talon.one {\n\t\t\tapi_key k\n\t\t}"),

@@ -137,7 +137,7 @@ func (h *Handler) newEngine() (caddy.Destructor, error) {
 	}
 	cfg := delivery.Config{QueueSize: d.QueueSize, Concurrency: d.Concurrency,
 		MaxAttempts: d.MaxAttempts, Timeout: time.Duration(d.Timeout), MaxBackoff: time.Duration(d.MaxBackoff)}
-	e, release, err := h.newDeliverer(cfg, time.Duration(d.Lease), caddy.Log().Named("sessiontap.delivery"))
+	e, release, err := h.newDeliverer(cfg, time.Duration(d.Lease), d.QueueBytes, caddy.Log().Named("sessiontap.delivery"))
 	if err != nil {
 		return nil, err
 	}
@@ -181,6 +181,9 @@ func (h *Handler) subscribeEngine(e delivery.Deliverer) (unsubscribe func()) {
 // first to hear of it). Provision runs it, before the engine is made.
 func (h *Handler) validateLease() error {
 	d := h.Delivery
+	if _, ok := h.storeMod.(*RedisStore); d != nil && d.QueueBytes != 0 && !ok {
+		return errors.New("delivery: queue_bytes applies to the Redis store only (with the embedded store, queue_size bounds the queue in this process's memory)")
+	}
 	if d == nil || d.Lease == 0 {
 		return nil
 	}
@@ -203,7 +206,7 @@ func (h *Handler) validateLease() error {
 // release after the outbox has handed its leases back: its commands wait
 // up to a second, and on a hung Redis they must not hold up visitors'
 // requests queued behind them on the store's connection.
-func (h *Handler) newDeliverer(cfg delivery.Config, lease time.Duration, log *zap.Logger) (delivery.Deliverer, func(), error) {
+func (h *Handler) newDeliverer(cfg delivery.Config, lease time.Duration, queueBytes int64, log *zap.Logger) (delivery.Deliverer, func(), error) {
 	rs, ok := h.storeMod.(*RedisStore)
 	if !ok { // validateLease refused a lease here
 		return delivery.New(cfg, log), func() {}, nil
@@ -214,7 +217,7 @@ func (h *Handler) newDeliverer(cfg delivery.Config, lease time.Duration, log *za
 		return nil, nil, fmt.Errorf("delivery: connecting the outbox to Redis: %v", scrub(err, rc.Password, rc.Username))
 	}
 	o, err := delivery.NewOutbox(client, delivery.OutboxConfig{
-		Config: cfg, Prefix: rc.Prefix, Lease: lease, StateTTL: rc.TTL,
+		Config: cfg, Prefix: rc.Prefix, Lease: lease, StateTTL: rc.TTL, QueueBytes: queueBytes,
 		// Enqueue runs on the request path: the store's bound applies.
 		EnqueueTimeout: rc.Timeout,
 		OnError:        observeOutboxError,

@@ -64,6 +64,12 @@ type Delivery struct {
 	// QueueSize is how many sessions may wait for delivery per sink; past
 	// it, updates of further sessions are dropped and counted. Default 10000.
 	QueueSize int `json:"queue_size,omitempty"`
+	// QueueBytes bounds, with the Redis store, the bytes of the sessions
+	// waiting per sink, fleet-wide (each waiting update keeps the
+	// session): past it, updates of further sessions are dropped and
+	// counted, as past queue_size, so that the queue (which has no TTL)
+	// cannot fill Redis's memory. Default 64 MiB.
+	QueueBytes int64 `json:"queue_bytes,omitempty"`
 	// Concurrency is how many deliveries run at once per sink. Default 8.
 	Concurrency int `json:"concurrency,omitempty"`
 	// MaxAttempts bounds the attempts per update. Default 8.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/dustin/go-humanize"
 )
 
 // parseForward reads one sink:
@@ -128,7 +129,8 @@ var optionSinks = map[string][]string{
 //		timeout <duration>
 //		grace <duration>
 //		max_backoff <duration>
-//		lease <duration>
+//		lease <duration>        # Redis store only
+//		queue_bytes <size>      # Redis store only, e.g. 64MiB
 //	}
 func (m *Handler) parseDelivery(d *caddyfile.Dispenser) error {
 	m.Delivery = &Delivery{}
@@ -153,10 +155,11 @@ func (m *Handler) parseDelivery(d *caddyfile.Dispenser) error {
 }
 
 // deliveryOptions are the options of the delivery block, each with the
-// field it sets (an *int or a *caddy.Duration). The block's parser
+// field it sets (an *int, an *int64 size or a *caddy.Duration). The block's parser
 // dispatches on this map and suggests from its keys, so the two agree.
 var deliveryOptions = map[string]func(*Delivery) any{
 	"queue_size":   func(dl *Delivery) any { return &dl.QueueSize },
+	"queue_bytes":  func(dl *Delivery) any { return &dl.QueueBytes },
 	"concurrency":  func(dl *Delivery) any { return &dl.Concurrency },
 	"max_attempts": func(dl *Delivery) any { return &dl.MaxAttempts },
 	"timeout":      func(dl *Delivery) any { return &dl.Timeout },
@@ -182,6 +185,12 @@ func setPositive(d *caddyfile.Dispenser, opt, raw string, dst any) error {
 			return d.Errf("delivery: %s %q is not a positive number", opt, raw)
 		}
 		*dst = n
+	case *int64:
+		n, err := humanize.ParseBytes(raw)
+		if err != nil || n == 0 || n > 1<<40 {
+			return d.Errf("delivery: %s %q is not a size such as 64MiB", opt, raw)
+		}
+		*dst = int64(n)
 	}
 	return nil
 }

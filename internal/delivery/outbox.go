@@ -42,6 +42,12 @@ type OutboxConfig struct {
 	// StateTTL is how long a session's delivery state (what the sink last
 	// got, for ordering and skipping) outlives its last update (default 24h).
 	StateTTL time.Duration
+	// QueueBytes bounds, per sink, the bytes of the sessions held (each
+	// held update keeps the session's encoding), fleet-wide: past it,
+	// updates for further sessions are dropped, as past QueueSize. The
+	// queue has no TTL: this keeps it from filling Redis's memory
+	// (default 64 MiB).
+	QueueBytes int64
 }
 
 // The outbox's defaults.
@@ -51,6 +57,7 @@ const (
 	DefaultCommandTimeout = time.Second
 	DefaultEnqueueTimeout = 50 * time.Millisecond
 	DefaultStateTTL       = 24 * time.Hour
+	DefaultQueueBytes     = 64 << 20
 )
 
 func (c OutboxConfig) withDefaults() (OutboxConfig, error) {
@@ -75,6 +82,9 @@ func (c OutboxConfig) withDefaults() (OutboxConfig, error) {
 	}
 	if c.StateTTL <= 0 {
 		c.StateTTL = DefaultStateTTL
+	}
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = DefaultQueueBytes
 	}
 	return c, nil
 }
@@ -109,7 +119,7 @@ type redisBackend struct {
 func (b *redisBackend) newQueue(name string) queue {
 	base := b.cfg.Prefix + "o:" + name
 	return &redisQueue{b: b, keys: outboxKeys{base: base, due: base + ":due", lease: base + ":lease",
-		state: base + ":s:", clients: base + ":cl"}}
+		state: base + ":s:", clients: base + ":cl", bytes: base + ":bytes"}}
 }
 
 func (b *redisBackend) state(name string) State {

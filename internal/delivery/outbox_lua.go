@@ -27,6 +27,10 @@ import "github.com/redis/rueidis"
 //	               lease); a client at Config's ClientShare has updates
 //	               for further sessions dropped. Client keys are HMACs of
 //	               the client's network (redisBackend.clientKey), never addresses.
+//	S:bytes  STRING the bytes of the payloads held (pp and fp of every
+//	               session): past OutboxConfig.QueueBytes, updates for
+//	               further sessions are dropped, so that the queue, which
+//	               has no TTL, is bounded in memory as well as in sessions.
 //
 // A session is in at most one of due and lease, so at most one attempt per
 // (sink, session) is ever in flight; the claim script moves it from due to
@@ -38,8 +42,11 @@ import "github.com/redis/rueidis"
 // Cluster for the same reason).
 
 // releaseLua defines release, which takes a session that stops being held
-// off its client's count.
+// off its client's count, and held, which changes the held bytes by n.
 const releaseLua = `
+local function held(key, n)
+  if n ~= 0 then redis.call('INCRBY', key, n) end
+end
 local function release(st, counts)
   local cl = redis.call('HGET', st, 'cl')
   if cl then
@@ -51,14 +58,14 @@ end
 
 // enqueueScript queues an update.
 //
-//	KEYS  S:s:<id>, S:due, S:lease, S:cl
+//	KEYS  S:s:<id>, S:due, S:lease, S:cl, S:bytes
 //	ARGV  id, version, payload, changes, delay before due (ms), queue size,
-//	      state ttl (ms), client key ("": none), client share
+//	      state ttl (ms), client key ("": none), client share, queue bytes
 //
 // Returns "queued", "superseded" (it replaced a waiting update), "stale"
 // (a newer one is already queued or started) or "dropped" (queue full, or
 // the client holds its share).
-var enqueueScript = rueidis.NewLuaScript(`
+var enqueueScript = rueidis.NewLuaScript(releaseLua + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local v = tonumber(ARGV[2])
@@ -75,6 +82,9 @@ elseif fv == 0 and not f[5] then
   if redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[6]) then
     return 'dropped'
   end
+  if (tonumber(redis.call('GET', KEYS[5])) or 0) + string.len(ARGV[3]) > tonumber(ARGV[10]) then
+    return 'dropped'
+  end
   local cl = ARGV[8]
   if cl ~= '' and (tonumber(redis.call('HGET', KEYS[4], cl)) or 0) >= tonumber(ARGV[9]) then
     return 'dropped'
@@ -85,6 +95,7 @@ elseif fv == 0 and not f[5] then
     redis.call('HSET', KEYS[1], 'cl', cl)
   end
 end
+held(KEYS[5], string.len(ARGV[3]) - redis.call('HSTRLEN', KEYS[1], 'pp'))
 redis.call('HSET', KEYS[1], 'pv', ARGV[2], 'pp', ARGV[3], 'pc', changes)
 -- Queued: the state must outlive any wait (backlog, backoff).
 redis.call('PERSIST', KEYS[1])
@@ -95,7 +106,7 @@ return res
 // or hung: the attempt is made again, with the same event id), then
 // leases up to n due sessions to the caller.
 //
-//	KEYS  S:due, S:lease, S:cl
+//	KEYS  S:due, S:lease, S:cl, S:bytes
 //	ARGV  max attempts, n, lease (ms), "S:s:", token prefix, state ttl (ms)
 //
 // An update whose attempts are used up (its nodes kept dying with it in
@@ -129,12 +140,14 @@ for i, id in ipairs(ids) do
       sup = 1
       -- what the update replaced changed (its order) rides with this one
       fc = bit.bor(fc, tonumber(f[6]) or 0)
+      held(KEYS[4], -redis.call('HSTRLEN', st, 'fp'))
     end
     redis.call('HSET', st, 'fv', f[1], 'fp', f[2], 'fc', fc, 'lv', f[1])
     redis.call('HDEL', st, 'pv', 'pp', 'pc')
     f[4], f[5], f[6], f[7] = f[1], f[2], tostring(fc), '0'
   end
   if f[4] and (tonumber(f[7]) or 0) >= tonumber(ARGV[1]) then
+    held(KEYS[4], -redis.call('HSTRLEN', st, 'fp'))
     redis.call('HDEL', st, 'fv', 'fp', 'fc', 'att', 'tok')
     redis.call('HSET', st, 'le', '{"message":"given up: its attempts were used up by nodes that stopped during them"}',
       'ga', f[7], 'gt', now)
@@ -161,7 +174,7 @@ return out
 // the lease (a node whose lease ran out finds its work taken over, and
 // its result is ignored).
 //
-//	KEYS  S:s:<id>, S:due, S:lease, S:cl
+//	KEYS  S:s:<id>, S:due, S:lease, S:cl, S:bytes
 //	ARGV  id, token, result, unused, delay before next due (ms), fingerprint, state ttl,
 //	      streak ("reset", "incr" or "keep"), the failure as JSON ("": none)
 //
@@ -213,6 +226,7 @@ else
   else
     redis.call('HDEL', KEYS[1], 'ga', 'gt')
   end
+  held(KEYS[5], -redis.call('HSTRLEN', KEYS[1], 'fp'))
   redis.call('HDEL', KEYS[1], 'fv', 'fp', 'fc', 'att')
   if f[2] then redis.call('ZADD', KEYS[2], nextdue, ARGV[1]) end
 end
@@ -236,7 +250,7 @@ return 1
 // before it ends; its result is then dropped (completeScript's 2). It
 // stays charged to its client until then.
 //
-//	KEYS  S:s:<id>, S:due, S:lease, S:cl
+//	KEYS  S:s:<id>, S:due, S:lease, S:cl, S:bytes
 //	ARGV  id
 //
 // Returns how many updates it dropped that were not in flight.
@@ -246,6 +260,7 @@ local dropped = 0
 if f[1] then dropped = dropped + 1 end
 if f[2] and not f[3] then dropped = dropped + 1 end
 redis.call('ZREM', KEYS[2], ARGV[1])
+held(KEYS[5], -(redis.call('HSTRLEN', KEYS[1], 'pp') + redis.call('HSTRLEN', KEYS[1], 'fp')))
 if f[3] and redis.call('ZSCORE', KEYS[3], ARGV[1]) then
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'tok', f[3])

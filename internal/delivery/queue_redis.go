@@ -17,6 +17,7 @@ import (
 type outboxKeys struct {
 	base, due, lease, state string // state is the per-session hash's prefix
 	clients                 string // held sessions per client key
+	bytes                   string // the payload bytes held
 }
 
 // redisQueue is a sink's queue in Redis: the scripts of outbox_lua.go.
@@ -26,7 +27,7 @@ type redisQueue struct {
 }
 
 func (q *redisQueue) sessionKeys(id string) []string {
-	return []string{q.keys.state + id, q.keys.due, q.keys.lease, q.keys.clients}
+	return []string{q.keys.state + id, q.keys.due, q.keys.lease, q.keys.clients, q.keys.bytes}
 }
 
 func (q *redisQueue) enqueue(ctx context.Context, u *Update, client string) (string, error) {
@@ -35,12 +36,12 @@ func (q *redisQueue) enqueue(ctx context.Context, u *Update, client string) (str
 	return q.b.exec(ctx, enqueueScript, q.sessionKeys(id),
 		[]string{id, strconv.FormatUint(u.Session.Version, 10), rueidis.BinaryString(u.Session.AppendBinary(nil)),
 			strconv.Itoa(int(u.Changed)), "0", strconv.Itoa(cfg.QueueSize), ms(cfg.StateTTL),
-			client, strconv.Itoa(ClientShare(cfg.QueueSize))}).ToString()
+			client, strconv.Itoa(ClientShare(cfg.QueueSize)), strconv.FormatInt(cfg.QueueBytes, 10)}).ToString()
 }
 
 func (q *redisQueue) claim(ctx context.Context, n int, token string) (claimBatch, error) {
 	cfg := &q.b.cfg
-	vals, err := q.b.exec(ctx, claimScript, []string{q.keys.due, q.keys.lease, q.keys.clients},
+	vals, err := q.b.exec(ctx, claimScript, []string{q.keys.due, q.keys.lease, q.keys.clients, q.keys.bytes},
 		[]string{strconv.Itoa(cfg.MaxAttempts), strconv.Itoa(n), ms(cfg.Lease), q.keys.state, token, ms(cfg.StateTTL)}).ToArray()
 	if err != nil {
 		return claimBatch{}, err
@@ -109,7 +110,7 @@ func (q *redisQueue) cancel(ctx context.Context, id string) (int, error) {
 
 func (q *redisQueue) retry(ctx context.Context, u *Update) (string, error) {
 	id := u.Session.ID
-	return q.b.exec(ctx, retryScript, []string{q.keys.state + id, q.keys.due, q.keys.lease},
+	return q.b.exec(ctx, retryScript, []string{q.keys.state + id, q.keys.due, q.keys.lease, q.keys.bytes},
 		[]string{id, strconv.FormatUint(u.Session.Version, 10), rueidis.BinaryString(u.Session.AppendBinary(nil)),
 			strconv.Itoa(int(u.Changed)), strconv.Itoa(q.b.cfg.QueueSize)}).ToString()
 }

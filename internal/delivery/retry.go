@@ -56,7 +56,7 @@ func (e *Engine) Retry(ctx context.Context, sink string, u *Update) (string, err
 
 // retryScript is the outbox's "retry now" (see Engine.Retry).
 //
-//	KEYS  S:s:<id>, S:due, S:lease
+//	KEYS  S:s:<id>, S:due, S:lease, S:bytes
 //	ARGV  id, version, payload, changes, queue size
 //
 // Returns "in_flight", "queued", "delivered" or "dropped" (queue full).
@@ -76,6 +76,7 @@ if redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[
   return 'dropped'
 end
 redis.call('HSET', KEYS[1], 'pv', ARGV[2], 'pp', ARGV[3], 'pc', ARGV[4])
+redis.call('INCRBY', KEYS[4], string.len(ARGV[3]))
 redis.call('PERSIST', KEYS[1])
 redis.call('ZADD', KEYS[2], now, ARGV[1])
 return 'queued'
