@@ -123,9 +123,16 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 100)
 for _, id in ipairs(expired) do
+  local st = ARGV[4] .. id
   redis.call('ZREM', KEYS[2], id)
-  redis.call('HDEL', ARGV[4] .. id, 'tok')
-  redis.call('ZADD', KEYS[1], now, id)
+  redis.call('HDEL', st, 'tok')
+  if redis.call('HEXISTS', st, 'fv') == 1 or redis.call('HEXISTS', st, 'pv') == 1 then
+    redis.call('ZADD', KEYS[1], now, id)
+  else
+    -- cancelled while in flight, nothing queued since: no longer held
+    release(st, KEYS[3])
+    redis.call('PEXPIRE', st, ARGV[6])
+  end
 end
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 local out = {#expired, -1, 0}

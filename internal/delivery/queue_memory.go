@@ -72,7 +72,18 @@ func (q *memQueue) save(st *memSession) {
 		return
 	}
 	delete(q.held, st.id)
+	if st.empty() {
+		// As Redis drops an empty hash: nothing to remember.
+		q.idle.take(st.id)
+		return
+	}
 	q.idle.put(st.id, st)
+}
+
+// empty reports a state that remembers nothing.
+func (st *memSession) empty() bool {
+	return st.pv == 0 && st.fv == 0 && st.lv == 0 && st.dv == 0 && st.dfp == "" && st.tok == "" &&
+		st.cl == "" && st.le == nil && st.gt.IsZero() && st.na.IsZero() && st.att == 0 && st.stk == 0
 }
 
 // release takes a session that stops being held off its client's count.
@@ -128,9 +139,16 @@ func (q *memQueue) claim(_ context.Context, n int, token string) (claimBatch, er
 	for id, until := range q.leases {
 		if !until.After(now) {
 			delete(q.leases, id)
-			q.held[id].tok = ""
-			q.dueAdd(id, now)
+			st := q.held[id]
+			st.tok = ""
 			out.tookBack++
+			if st.fv > 0 || st.pv > 0 {
+				q.dueAdd(id, now)
+				continue
+			}
+			// Cancelled while in flight, nothing queued since.
+			q.release(st)
+			q.save(st)
 		}
 	}
 	for i := 0; i < n; i++ {
@@ -139,11 +157,11 @@ func (q *memQueue) claim(_ context.Context, n int, token string) (claimBatch, er
 			break
 		}
 		st := q.held[id]
-		c, ok := q.lease(st, now, token, i)
-		switch {
-		case ok:
+		c, res := q.lease(st, now, token, i)
+		switch res {
+		case leased:
 			out.claims = append(out.claims, c)
-		case st.fv > 0:
+		case gaveUp:
 			out.gaveUp++
 		}
 		q.save(st)
@@ -154,9 +172,16 @@ func (q *memQueue) claim(_ context.Context, n int, token string) (claimBatch, er
 	return out, nil
 }
 
+// What lease did.
+const (
+	leased = iota
+	gaveUp
+	released
+)
+
 // lease starts st's next attempt, or gives its update up when its
 // attempts are used up, or releases it when nothing waits.
-func (q *memQueue) lease(st *memSession, now time.Time, token string, i int) (claim, bool) {
+func (q *memQueue) lease(st *memSession, now time.Time, token string, i int) (claim, int) {
 	sup := false
 	if st.pv > 0 {
 		fc := st.pc
@@ -173,10 +198,10 @@ func (q *memQueue) lease(st *memSession, now time.Time, token string, i int) (cl
 		st.ga, st.gt = st.att, now
 		st.fv, st.fu, st.fc, st.att, st.tok = 0, nil, 0, 0, ""
 		q.release(st)
-		return claim{}, false
+		return claim{}, gaveUp
 	case st.fv == 0:
 		q.release(st)
-		return claim{}, false
+		return claim{}, released
 	}
 	st.tok = token + ":" + itoa36(uint64(i+1))
 	st.att++
@@ -184,7 +209,7 @@ func (q *memQueue) lease(st *memSession, now time.Time, token string, i int) (cl
 	u := *st.fu
 	u.Changed = st.fc
 	return claim{id: st.id, version: st.fv, u: &u, changes: st.fc, attempt: st.att, streak: st.stk,
-		delivered: st.dfp, token: st.tok, superseded: sup, since: st.dv}, true
+		delivered: st.dfp, token: st.tok, superseded: sup, since: st.dv}, leased
 }
 
 func (q *memQueue) complete(_ context.Context, c claim, r completion) (int64, error) {

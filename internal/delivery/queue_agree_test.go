@@ -1,0 +1,131 @@
+package delivery
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sessiontap/caddy-sessiontap/internal/redistest"
+	"github.com/sessiontap/caddy-sessiontap/model"
+)
+
+// The memory queue and the Redis scripts, given the same random
+// operations side by side (enqueue, claim, complete of every kind,
+// cancel, retry, leases running out), answer alike and hold the same
+// sessions and client shares: one set of rules, two implementations.
+func TestQueuesAgree(t *testing.T) {
+	for seed := uint64(0); seed < 6; seed++ {
+		prefix := redistest.Prefix(t) + fmt.Sprint(seed) + ":"
+		c := newTestClient(t)
+		cfg, _ := OutboxConfig{Config: Config{QueueSize: 6, MaxAttempts: 3}, Prefix: prefix}.withDefaults()
+		cfg.Lease = 60 * time.Millisecond
+		b := &redisBackend{c: c, cfg: cfg, errs: newErrorLog(nil, time.Minute, nil)}
+		rq := b.newQueue("s").(*redisQueue)
+		mq := newMemQueue(cfg)
+		ctx := context.Background()
+		rng := rand.New(rand.NewPCG(seed, 2))
+		ver := map[string]uint64{}
+		type pair struct{ m, r claim }
+		var live []pair
+		results := []string{"ok", "skip", "fail", "retry", "release"}
+		var log []string
+		fail := func(f string, a ...any) {
+			t.Fatalf("seed %d: %s\nops:\n%s", seed, fmt.Sprintf(f, a...), strings.Join(log, "\n"))
+		}
+		for step := 0; step < 250; step++ {
+			id := fmt.Sprint("s", rng.IntN(8))
+			cl := []string{"", "A", "B"}[rng.IntN(3)]
+			if rng.IntN(25) == 0 {
+				time.Sleep(70 * time.Millisecond)
+				log = append(log, "sleep")
+			}
+			switch op := rng.IntN(10); {
+			case op < 4:
+				ver[id] += uint64(1 + rng.IntN(2))
+				ch := model.Change(1 << rng.IntN(3))
+				u := newUpd(id, ver[id], ch, "p")
+				a, _ := mq.enqueue(ctx, u, cl)
+				r, err := rq.enqueue(ctx, u, cl)
+				log = append(log, fmt.Sprintf("enqueue %s v%d %s -> %s/%s", id, ver[id], cl, a, r))
+				if err != nil || a != r {
+					fail("enqueue %s: mem %s redis %s %v", id, a, r, err)
+				}
+			case op < 6:
+				mb, _ := mq.claim(ctx, 100, fmt.Sprint("m", step))
+				rb, err := rq.claim(ctx, 100, fmt.Sprint("r", step))
+				if err != nil {
+					t.Fatal(err)
+				}
+				log = append(log, fmt.Sprintf("claim -> mem %d (gave %d) redis %d (gave %d)", len(mb.claims), mb.gaveUp, len(rb.claims), rb.gaveUp))
+				if len(mb.claims) != len(rb.claims) {
+					fail("claims differ: %d vs %d", len(mb.claims), len(rb.claims))
+				}
+				slices.SortFunc(mb.claims, func(a, b claim) int { return strings.Compare(a.id, b.id) })
+				slices.SortFunc(rb.claims, func(a, b claim) int { return strings.Compare(a.id, b.id) })
+				for i := range mb.claims {
+					m, r := mb.claims[i], rb.claims[i]
+					if m.id != r.id || m.version != r.version || m.changes != r.changes || m.attempt != r.attempt ||
+						m.superseded != r.superseded || m.since != r.since || m.streak != r.streak {
+						fail("claim differs:\n mem %+v\n red %+v", m, r)
+					}
+					live = append(live, pair{m, r})
+				}
+			case op < 8 && len(live) > 0:
+				i := rng.IntN(len(live))
+				p := live[i]
+				live = append(live[:i], live[i+1:]...)
+				res := results[rng.IntN(len(results))]
+				streak := []string{"keep", "incr", "reset"}[rng.IntN(3)]
+				comp := completion{result: res, streak: streak, fp: "f"}
+				a, _ := mq.complete(ctx, p.m, comp)
+				r, err := rq.complete(ctx, p.r, comp)
+				log = append(log, fmt.Sprintf("complete %s %s -> %d/%d", p.m.id, res, a, r))
+				if err != nil || a != r {
+					fail("complete %s %s: %d vs %d %v", p.m.id, res, a, r, err)
+				}
+			case op == 8:
+				a, _ := mq.cancel(ctx, id)
+				r, err := rq.cancel(ctx, id)
+				log = append(log, fmt.Sprintf("cancel %s -> %d/%d", id, a, r))
+				if err != nil || a != r {
+					fail("cancel %s: %d vs %d", id, a, r)
+				}
+			default:
+				ver[id]++
+				u := newUpd(id, ver[id], model.ChangeCart, "q")
+				a, _ := mq.retry(ctx, u)
+				r, err := rq.retry(ctx, u)
+				log = append(log, fmt.Sprintf("retry %s v%d -> %s/%s", id, ver[id], a, r))
+				if err != nil || a != r {
+					fail("retry %s: %s vs %s", id, a, r)
+				}
+			}
+			for i := range 8 {
+				id := fmt.Sprint("s", i)
+				ms, _ := mq.status(ctx, id)
+				rs, _ := rq.status(ctx, id)
+				ms.DeliveredAt, rs.DeliveredAt, ms.NextAttemptAt, rs.NextAttemptAt, ms.GivenUpAt, rs.GivenUpAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}, time.Time{}
+				ms.LastError, rs.LastError = nil, nil
+				ms.Known, rs.Known = false, false
+				if fmt.Sprintf("%+v", ms) != fmt.Sprintf("%+v", rs) {
+					fail("status %s:\n mem %+v\n red %+v", id, ms, rs)
+				}
+			}
+			mp, _ := mq.pending(ctx)
+			rp, _ := rq.pending(ctx)
+			if mp != rp {
+				fail("pending %d vs %d", mp, rp)
+			}
+			for _, k := range []string{"A", "B"} {
+				v, _ := c.Do(ctx, c.B().Hget().Key(rq.keys.clients).Field(k).Build()).AsInt64()
+				if int64(mq.clients[k]) != v {
+					fail("client %s: %d vs %d", k, mq.clients[k], v)
+				}
+			}
+		}
+	}
+}
