@@ -192,11 +192,16 @@ func (r *Redis) tryUpdate(ctx context.Context, id string, fn UpdateFunc, held **
 		}
 	}
 	version, created, oldLinks := s.Version, s.CreatedAt, links(s)
+	// Only a compare-and-set checks a remembered value against Redis: any
+	// other outcome (no write, a refusal by fn, too large) is decided again
+	// from a read.
+	again := func() (*model.Session, error) {
+		r.recent.put(id, nil)
+		return r.tryUpdate(ctx, id, fn, held)
+	}
 	if err := fn(s); err != nil {
-		if errors.Is(err, ErrNoChange) && guessed {
-			// Nothing to write decides nothing: ask Redis what it holds.
-			r.recent.put(id, nil)
-			return r.tryUpdate(ctx, id, fn, held)
+		if guessed {
+			return again()
 		}
 		if errors.Is(err, ErrNoChange) {
 			return decodeStored(id, raw)
@@ -206,6 +211,9 @@ func (r *Redis) tryUpdate(ctx context.Context, id string, fn UpdateFunc, held **
 	stamp(s, id, version, created, r.cfg.Now())
 	enc := s.AppendBinary(make([]byte, 0, len(raw)+64))
 	if err := checkSize(ctx, len(enc)); err != nil {
+		if guessed {
+			return again()
+		}
 		return nil, err
 	}
 	w := casWrite{id: id, old: raw, enc: enc, legacy: legacy, version: s.Version, relay: relayOf(ctx)}
