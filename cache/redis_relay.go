@@ -27,18 +27,39 @@ import (
 
 type relayKey struct{}
 
+// relayMark is what WithRelay puts in a context: the log's name, and
+// whether the write being made is to be left out (RelayNone).
+type relayMark struct {
+	name string
+	none bool
+}
+
 // WithRelay marks the writes made with ctx as ones whose deliveries must
 // survive the writer: the Redis store records them in write log name
 // (letters, digits, '-' and '_') in the same script that stores them. The
 // embedded store, whose deliveries live and die with the process, ignores
 // it.
 func WithRelay(ctx context.Context, name string) context.Context {
-	return context.WithValue(ctx, relayKey{}, name)
+	return context.WithValue(ctx, relayKey{}, &relayMark{name: name})
+}
+
+// RelayNone says, from an update function running with a ctx of
+// WithRelay, whether the write it makes leads to no delivery (a page view
+// that changed nothing a sink is told of): such a write is not logged,
+// since nothing would ever take it out of the log. The last call of the
+// last run of the function counts.
+func RelayNone(ctx context.Context, none bool) {
+	if m, ok := ctx.Value(relayKey{}).(*relayMark); ok {
+		m.none = none
+	}
 }
 
 func relayOf(ctx context.Context) string {
-	name, _ := ctx.Value(relayKey{}).(string)
-	return name
+	m, ok := ctx.Value(relayKey{}).(*relayMark)
+	if !ok || m.none {
+		return ""
+	}
+	return m.name
 }
 
 // relayKeys names the write log of name in tag's shard.

@@ -76,6 +76,8 @@ func (v *Service) Write(ctx context.Context, id string, src model.Source, path s
 	s, err := v.store.Update(ctx, id, func(s *model.Session) error {
 		entry = model.HistoryEntry{} // a retried call starts afresh
 		changed, err := change(s)
+		// A write published to nobody is relayed to nobody.
+		cache.RelayNone(ctx, changed == 0)
 		if err != nil || changed == 0 {
 			return err
 		}
