@@ -259,6 +259,7 @@ func (h *Handler) handlerConfig() (handler.Config, error) {
 		OnIdentity:       h.setPlaceholders,
 		OnSession:        sessionWritten,
 		OnQueued:         sessionQueued,
+		Settle:           h.hub.settle,
 		Detach:           detachWrite,
 		History:          h.historySize(),
 		Publish:          h.publishChange,
@@ -323,13 +324,15 @@ func (h *Handler) validate() error {
 // its capture counters into the process totals. It runs
 // after a failed Provision too, so it only releases what it holds.
 func (h *Handler) Cleanup() error {
-	if h.hub != nil {
-		h.hub.removeVisitor(h)
-	}
 	if h.handler != nil {
-		// Before the engine goes: the writes still queued publish to it.
+		// Before the engine goes, the writes still queued publish to it;
+		// and while they run, the hub's reads (the API, the new config's
+		// collect) still wait for them.
 		h.handler.Close()
 		untrackCapture(h.handler.Stats())
+	}
+	if h.hub != nil {
+		h.hub.removeVisitor(h)
 	}
 	h.cleanupDelivery()
 	return nil

@@ -105,19 +105,28 @@ func (r *relay) run() {
 	}
 }
 
-// look relays what stayed marked too long.
+// look relays what stayed marked too long. Each entry gets a timeout of
+// its own: one shared by all would leave the last ones of a big batch
+// none, and they would come back again and again.
 func (r *relay) look() {
 	ctx, cancel := context.WithTimeout(context.Background(), relayEvery)
-	defer cancel()
 	us, err := r.store.Unrelayed(ctx, r.name, relayAge, relayBatch)
+	cancel()
 	if err != nil && !errors.Is(err, cache.ErrClosed) {
 		r.log.Debug("reading the write log failed", zap.Error(err))
 	}
 	n := 0
 	for _, u := range us {
+		select {
+		case <-r.stop:
+			return // what is left comes back to a relay after relayAge
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), relayEvery)
 		if r.redo(ctx, u) {
 			n++
 		}
+		cancel()
 	}
 	if n > 0 {
 		relayedWrites.Add(float64(n))

@@ -95,7 +95,7 @@ func (h *Handler) verifyCollectCustomer(c *collected, session string) *fieldErro
 func (h *Handler) storeCollected(w http.ResponseWriter, r *http.Request, id Identity, patch model.Patch) {
 	// After the visitor's earlier pages' captures: a session's writes go
 	// in the order they were made.
-	h.later.settle(r.Context(), id.ID)
+	h.settle(r.Context(), id.ID)
 	s, err := h.apply(r.Context(), id.ID, patch, model.SourceCollect, "")
 	if err != nil {
 		h.collectFailed(w, err)

@@ -92,6 +92,11 @@ type Config struct {
 	// to session id was queued to be made after the response (see
 	// Settle): a view of the session read before is out of date.
 	OnQueued func(ctx context.Context, id string)
+	// Settle, when set, waits until the writes other handlers of the
+	// same store queued for a session are stored (the Caddy glue: the
+	// handlers of an older config still draining after a reload), so
+	// that a visitor's writes keep their order across a reload.
+	Settle func(ctx context.Context, id string)
 	// Detach, when set, returns the context a write made after the
 	// response runs with: a copy of what Publish reads from the
 	// request's (whose values are the request's alone, and whose end
@@ -210,10 +215,19 @@ func (h *Handler) afterResponse(r *http.Request, id Identity, write func(context
 	h.later.do(id.ID, func() { write(ctx) })
 }
 
-// Settle waits until the writes queued for session id after earlier
-// responses are stored (or ctx ends): a read of the session made after
-// it sees them, on this node.
+// Settle waits until the writes this handler queued for session id after
+// earlier responses are stored (or ctx ends): a read of the session made
+// after it sees them.
 func (h *Handler) Settle(ctx context.Context, id string) { h.later.settle(ctx, id) }
+
+// settle is Settle, then the other handlers' (Config.Settle): before a
+// write of the visitor's own.
+func (h *Handler) settle(ctx context.Context, id string) {
+	h.later.settle(ctx, id)
+	if h.cfg.Settle != nil {
+		h.cfg.Settle(ctx, id)
+	}
+}
 
 // Close makes the writes still queued (for a few seconds at most) and
 // stops; a write queued after runs at once. The Caddy glue calls it at

@@ -19,7 +19,7 @@ func (h *Handler) rotates(ctx context.Context, id Identity, c *model.Customer) (
 	if c == nil || !c.Verified || (id.Source != "cookie" && id.Source != "new") {
 		return nil, false
 	}
-	h.later.settle(ctx, id.ID)
+	h.settle(ctx, id.ID)
 	old, err := h.store.Get(ctx, id.ID)
 	if err != nil {
 		// Not stored yet (nothing to take over), or unreadable (the write

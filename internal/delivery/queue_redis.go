@@ -112,7 +112,7 @@ func (q *redisQueue) retry(ctx context.Context, u *Update) (string, error) {
 	id := u.Session.ID
 	return q.b.exec(ctx, retryScript, []string{q.keys.state + id, q.keys.due, q.keys.lease, q.keys.bytes},
 		[]string{id, strconv.FormatUint(u.Session.Version, 10), rueidis.BinaryString(u.Session.AppendBinary(nil)),
-			strconv.Itoa(int(u.Changed)), strconv.Itoa(q.b.cfg.QueueSize)}).ToString()
+			strconv.Itoa(int(u.Changed)), strconv.Itoa(q.b.cfg.QueueSize), strconv.FormatInt(q.b.cfg.QueueBytes, 10)}).ToString()
 }
 
 func (q *redisQueue) pending(ctx context.Context) (int, error) {

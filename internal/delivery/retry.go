@@ -57,7 +57,7 @@ func (e *Engine) Retry(ctx context.Context, sink string, u *Update) (string, err
 // retryScript is the outbox's "retry now" (see Engine.Retry).
 //
 //	KEYS  S:s:<id>, S:due, S:lease, S:bytes
-//	ARGV  id, version, payload, changes, queue size
+//	ARGV  id, version, payload, changes, queue size, queue bytes
 //
 // Returns "in_flight", "queued", "delivered" or "dropped" (queue full).
 var retryScript = rueidis.NewLuaScript(`
@@ -72,7 +72,8 @@ if f[2] or f[3] then
   return 'queued'
 end
 if (tonumber(f[4]) or 0) >= tonumber(ARGV[2]) then return 'delivered' end
-if redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[5]) then
+if redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[5]) or
+    (tonumber(redis.call('GET', KEYS[4])) or 0) + string.len(ARGV[3]) > tonumber(ARGV[6]) then
   return 'dropped'
 end
 redis.call('HSET', KEYS[1], 'pv', ARGV[2], 'pp', ARGV[3], 'pc', ARGV[4])
