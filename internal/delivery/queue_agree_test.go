@@ -18,11 +18,14 @@ import (
 // cancel, retry, leases running out), answer alike and hold the same
 // sessions and client shares: one set of rules, two implementations.
 func TestQueuesAgree(t *testing.T) {
-	for seed := uint64(0); seed < 6; seed++ {
+	for seed := uint64(0); seed < 25; seed++ {
 		prefix := redistest.Prefix(t) + fmt.Sprint(seed) + ":"
 		c := newTestClient(t)
 		cfg, _ := OutboxConfig{Config: Config{QueueSize: 6, MaxAttempts: 3}, Prefix: prefix}.withDefaults()
-		cfg.Lease = 60 * time.Millisecond
+		// Leases run out only when the test says so (expireLeases): by
+		// the clock, the two queues, asked one after the other, would
+		// see one run out at different steps.
+		cfg.Lease = time.Hour
 		b := &redisBackend{c: c, cfg: cfg, errs: newErrorLog(nil, time.Minute, nil)}
 		rq := b.newQueue("s").(*redisQueue)
 		mq := newMemQueue(cfg)
@@ -40,8 +43,8 @@ func TestQueuesAgree(t *testing.T) {
 			id := fmt.Sprint("s", rng.IntN(8))
 			cl := []string{"", "A", "B"}[rng.IntN(3)]
 			if rng.IntN(25) == 0 {
-				time.Sleep(70 * time.Millisecond)
-				log = append(log, "sleep")
+				expireLeases(t, mq, rq)
+				log = append(log, "leases run out")
 			}
 			switch op := rng.IntN(10); {
 			case op < 4:
@@ -126,6 +129,28 @@ func TestQueuesAgree(t *testing.T) {
 					fail("client %s: %d vs %d", k, mq.clients[k], v)
 				}
 			}
+		}
+	}
+}
+
+// expireLeases makes every lease of both queues run out now, as if their
+// holders had died an hour ago.
+func expireLeases(t *testing.T, mq *memQueue, rq *redisQueue) {
+	t.Helper()
+	mq.mu.Lock()
+	for id := range mq.leases {
+		mq.leases[id] = time.Now().Add(-time.Hour)
+	}
+	mq.mu.Unlock()
+	ctx := context.Background()
+	c := rq.b.c
+	ids, err := c.Do(ctx, c.B().Zrange().Key(rq.keys.lease).Min("0").Max("-1").Build()).AsStrSlice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		if err := c.Do(ctx, c.B().Zadd().Key(rq.keys.lease).ScoreMember().ScoreMember(0, id).Build()).Error(); err != nil {
+			t.Fatal(err)
 		}
 	}
 }
