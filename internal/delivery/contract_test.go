@@ -263,3 +263,63 @@ func TestContractRetryingOrderRidesWithTheNewer(t *testing.T) {
 		}
 	})
 }
+
+// A session created again under its id (its store lost it) starts over at
+// version 1: its updates are delivered, not dropped as older than what
+// the sink had of the old session, and its orders count from nothing;
+// also when an update of the old session is still in flight.
+func TestContractRecreatedSession(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b queueBackend) {
+		d, _ := b(t, Config{})
+		sink := newRecordingSink()
+		d.AddSink(sink, SinkOptions{})
+		first := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+		upd := func(created time.Time, v uint64, ch model.Change, orders ...uint64) *Update {
+			u := orderedUpd("s", v, ch, orders...)
+			u.Session.CreatedAt = created
+			return u
+		}
+		for v := uint64(1); v <= 3; v++ {
+			d.Enqueue(upd(first, v, model.ChangeOrder, 1, 2, 3))
+		}
+		eventually(t, "the old session's v3", func() bool {
+			ds := sink.deliveries("s")
+			return len(ds) > 0 && ds[len(ds)-1].version == 3
+		})
+		n := len(sink.deliveries("s"))
+		again := first.Add(time.Hour)
+		d.Enqueue(upd(again, 1, model.ChangeOrder, 1))
+		ds := waitDeliveries(t, sink, "s", n+1)
+		if last := ds[len(ds)-1]; last.version != 1 || !slices.Equal(last.orders, []string{"o1"}) {
+			t.Errorf("the new session's v1 arrived as %+v; want version 1 with its order o1", last)
+		}
+
+		// An update of the old session in flight when the new one comes.
+		drainTo(sink.entered, 0) // forget what started so far
+		sink.gate = make(chan struct{})
+		d.Enqueue(upd(again, 2, model.ChangeCart))
+		eventually(t, "v2 in flight", func() bool { return len(sink.entered) > 0 && drainTo(sink.entered, 2) })
+		third := again.Add(time.Hour)
+		d.Enqueue(upd(third, 1, model.ChangeOrder, 1))
+		time.Sleep(50 * time.Millisecond)
+		close(sink.gate)
+		ds = waitDeliveries(t, sink, "s", n+3)
+		if last := ds[len(ds)-1]; last.version != 1 || !slices.Equal(last.orders, []string{"o1"}) {
+			t.Errorf("the third session's v1 arrived as %+v; want version 1 with its order o1", last)
+		}
+	})
+}
+
+// drainTo reads versions from c until it sees v (false when c runs dry).
+func drainTo(c chan uint64, v uint64) bool {
+	for {
+		select {
+		case got := <-c:
+			if got == v {
+				return true
+			}
+		default:
+			return false
+		}
+	}
+}

@@ -23,6 +23,11 @@ import "github.com/redis/rueidis"
 //	                         skipped, or a later one fails
 //	               cl        the client key the session is charged to
 //	                         while held (in due or lease)
+//	               ep        the session's incarnation (its creation time,
+//	                         ms): a session created again under its id
+//	                         (its store lost it) starts afresh; pv is
+//	                         always of ep
+//	               fe        the incarnation of fv
 //	S:cl     HASH  client key → how many sessions it holds (in due or
 //	               lease); a client at Config's ClientShare has updates
 //	               for further sessions dropped. Client keys are HMACs of
@@ -60,7 +65,8 @@ end
 //
 //	KEYS  S:s:<id>, S:due, S:lease, S:cl, S:bytes
 //	ARGV  id, version, payload, changes, delay before due (ms), queue size,
-//	      state ttl (ms), client key ("": none), client share, queue bytes
+//	      state ttl (ms), client key ("": none), client share, queue bytes,
+//	      incarnation
 //
 // Returns "queued", "superseded" (it replaced a waiting update), "stale"
 // (a newer one is already queued or started) or "dropped" (queue full, or
@@ -69,9 +75,15 @@ var enqueueScript = rueidis.NewLuaScript(releaseLua + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local v = tonumber(ARGV[2])
-local f = redis.call('HMGET', KEYS[1], 'pv', 'pc', 'fv', 'lv', 'tok')
+local f = redis.call('HMGET', KEYS[1], 'pv', 'pc', 'fv', 'lv', 'tok', 'ep')
 local pv, fv, lv = tonumber(f[1]) or 0, tonumber(f[3]) or 0, tonumber(f[4]) or 0
-if v <= pv or v <= fv or v <= lv then return 'stale' end
+if f[6] and f[6] ~= ARGV[11] then
+  -- created again: what the sink had of the old session says nothing of
+  -- this one, whose versions start over
+  redis.call('HDEL', KEYS[1], 'lv', 'dv', 'dt', 'dfp')
+elseif v <= pv or v <= fv or v <= lv then
+  return 'stale'
+end
 local changes = tonumber(ARGV[4])
 local res = 'queued'
 if pv > 0 then
@@ -96,7 +108,7 @@ elseif fv == 0 and not f[5] then
   end
 end
 held(KEYS[5], string.len(ARGV[3]) - redis.call('HSTRLEN', KEYS[1], 'pp'))
-redis.call('HSET', KEYS[1], 'pv', ARGV[2], 'pp', ARGV[3], 'pc', changes)
+redis.call('HSET', KEYS[1], 'pv', ARGV[2], 'pp', ARGV[3], 'pc', changes, 'ep', ARGV[11])
 -- Queued: the state must outlive any wait (backlog, backoff).
 redis.call('PERSIST', KEYS[1])
 return res
@@ -149,13 +161,13 @@ for i, id in ipairs(ids) do
       fc = bit.bor(fc, tonumber(f[6]) or 0)
       held(KEYS[4], -redis.call('HSTRLEN', st, 'fp'))
     end
-    redis.call('HSET', st, 'fv', f[1], 'fp', f[2], 'fc', fc, 'lv', f[1])
+    redis.call('HSET', st, 'fv', f[1], 'fp', f[2], 'fc', fc, 'lv', f[1], 'fe', redis.call('HGET', st, 'ep') or '')
     redis.call('HDEL', st, 'pv', 'pp', 'pc')
     f[4], f[5], f[6], f[7] = f[1], f[2], tostring(fc), '0'
   end
   if f[4] and (tonumber(f[7]) or 0) >= tonumber(ARGV[1]) then
     held(KEYS[4], -redis.call('HSTRLEN', st, 'fp'))
-    redis.call('HDEL', st, 'fv', 'fp', 'fc', 'att', 'tok')
+    redis.call('HDEL', st, 'fv', 'fp', 'fc', 'att', 'tok', 'fe')
     redis.call('HSET', st, 'le', '{"message":"given up: its attempts were used up by nodes that stopped during them"}',
       'ga', f[7], 'gt', now)
     redis.call('PEXPIRE', st, ARGV[6])
@@ -223,7 +235,8 @@ elseif r == 'release' then
   redis.call('HINCRBY', KEYS[1], 'att', -1)
   redis.call('ZADD', KEYS[2], now, ARGV[1])
 else
-  if r == 'ok' then
+  -- what the sink got of an older incarnation says nothing of this one
+  if r == 'ok' and redis.call('HGET', KEYS[1], 'fe') == redis.call('HGET', KEYS[1], 'ep') then
     redis.call('HSET', KEYS[1], 'dfp', ARGV[6], 'dv', redis.call('HGET', KEYS[1], 'fv'), 'dt', now)
   end
   if r == 'fail' then
@@ -234,7 +247,7 @@ else
     redis.call('HDEL', KEYS[1], 'ga', 'gt')
   end
   held(KEYS[5], -redis.call('HSTRLEN', KEYS[1], 'fp'))
-  redis.call('HDEL', KEYS[1], 'fv', 'fp', 'fc', 'att')
+  redis.call('HDEL', KEYS[1], 'fv', 'fp', 'fc', 'att', 'fe')
   if f[2] then redis.call('ZADD', KEYS[2], nextdue, ARGV[1]) end
 end
 if ARGV[8] == 'reset' then

@@ -32,6 +32,10 @@ func TestQueuesAgree(t *testing.T) {
 		ctx := context.Background()
 		rng := rand.New(rand.NewPCG(seed, 2))
 		ver := map[string]uint64{}
+		// created is each session's incarnation; now and then one is
+		// created again (its store lost it) and starts over at version 1.
+		created := map[string]time.Time{}
+		base := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
 		type pair struct{ m, r claim }
 		var live []pair
 		results := []string{"ok", "skip", "fail", "retry", "release"}
@@ -46,11 +50,17 @@ func TestQueuesAgree(t *testing.T) {
 				expireLeases(t, mq, rq)
 				log = append(log, "leases run out")
 			}
+			if rng.IntN(30) == 0 {
+				created[id] = base.Add(time.Duration(step) * time.Millisecond)
+				ver[id] = 0
+				log = append(log, "recreate "+id)
+			}
 			switch op := rng.IntN(10); {
 			case op < 4:
 				ver[id] += uint64(1 + rng.IntN(2))
 				ch := model.Change(1 << rng.IntN(3))
 				u := newUpd(id, ver[id], ch, "p")
+				u.Session.CreatedAt = created[id]
 				a, _ := mq.enqueue(ctx, u, cl)
 				r, err := rq.enqueue(ctx, u, cl)
 				log = append(log, fmt.Sprintf("enqueue %s v%d %s -> %s/%s", id, ver[id], cl, a, r))
@@ -100,6 +110,7 @@ func TestQueuesAgree(t *testing.T) {
 			default:
 				ver[id]++
 				u := newUpd(id, ver[id], model.ChangeCart, "q")
+				u.Session.CreatedAt = created[id]
 				a, _ := mq.retry(ctx, u)
 				r, err := rq.retry(ctx, u)
 				log = append(log, fmt.Sprintf("retry %s v%d -> %s/%s", id, ver[id], a, r))

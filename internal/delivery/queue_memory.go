@@ -41,6 +41,10 @@ type memSession struct {
 	le         *DeliveryFailure
 	ga         int
 	cl         string
+	// ep is the session's incarnation (see outbox_lua.go), fe fv's; the
+	// flags say whether they are set, as a hash field is or is not.
+	ep, fe       int64
+	epSet, feSet bool
 }
 
 func newMemQueue(cfg engineConfig) *memQueue {
@@ -83,7 +87,7 @@ func (q *memQueue) save(st *memSession) {
 // empty reports a state that remembers nothing.
 func (st *memSession) empty() bool {
 	return st.pv == 0 && st.fv == 0 && st.lv == 0 && st.dv == 0 && st.dfp == "" && st.tok == "" &&
-		st.cl == "" && st.le == nil && st.gt.IsZero() && st.na.IsZero() && st.att == 0 && st.stk == 0
+		st.cl == "" && st.le == nil && st.gt.IsZero() && st.na.IsZero() && st.att == 0 && st.stk == 0 && !st.epSet
 }
 
 // release takes a session that stops being held off its client's count.
@@ -106,8 +110,12 @@ func (q *memQueue) enqueue(_ context.Context, u *Update, client string) (string,
 	if known {
 		defer q.save(st)
 	}
-	v := u.Session.Version
-	if v <= st.pv || v <= st.fv || v <= st.lv {
+	v, ep := u.Session.Version, u.Session.CreatedAt.UnixMilli()
+	if st.epSet && st.ep != ep {
+		// Created again: what the sink had of the old session says
+		// nothing of this one, whose versions start over.
+		st.lv, st.dv, st.dt, st.dfp = 0, 0, time.Time{}, ""
+	} else if v <= st.pv || v <= st.fv || v <= st.lv {
 		return admitStale, nil
 	}
 	changes, res := u.Changed, admitQueued
@@ -124,7 +132,7 @@ func (q *memQueue) enqueue(_ context.Context, u *Update, client string) (string,
 			st.cl = client
 		}
 	}
-	st.pv, st.pu, st.pc = v, u, changes
+	st.pv, st.pu, st.pc, st.ep, st.epSet = v, u, changes, ep, true
 	if !known {
 		q.save(st)
 	}
@@ -190,13 +198,14 @@ func (q *memQueue) lease(st *memSession, now time.Time, token string, i int) (cl
 			sup, fc = true, fc|st.fc
 		}
 		st.fv, st.fu, st.fc, st.lv, st.att = st.pv, st.pu, fc, st.pv, 0
+		st.fe, st.feSet = st.ep, st.epSet
 		st.pv, st.pu, st.pc = 0, nil, 0
 	}
 	switch {
 	case st.fv > 0 && st.att >= q.maxAttempts:
 		st.le = &DeliveryFailure{Message: "given up: its attempts were used up by nodes that stopped during them", At: now.UTC()}
 		st.ga, st.gt = st.att, now
-		st.fv, st.fu, st.fc, st.att, st.tok = 0, nil, 0, 0, ""
+		st.fv, st.fu, st.fc, st.att, st.tok, st.fe, st.feSet = 0, nil, 0, 0, "", 0, false
 		q.release(st)
 		return claim{}, gaveUp
 	case st.fv == 0:
@@ -259,7 +268,10 @@ func (q *memQueue) settle(st *memSession, r completion, now time.Time) {
 		q.dueAdd(st.id, now)
 		return
 	case "ok":
-		st.dfp, st.dv, st.dt = r.fp, st.fv, now
+		// What the sink got of an older incarnation says nothing of this one.
+		if st.fe == st.ep && st.feSet == st.epSet {
+			st.dfp, st.dv, st.dt = r.fp, st.fv, now
+		}
 	}
 	if r.result == "fail" {
 		st.ga, st.gt = st.att, now
@@ -268,7 +280,7 @@ func (q *memQueue) settle(st *memSession, r completion, now time.Time) {
 	} else {
 		st.ga, st.gt = 0, time.Time{}
 	}
-	st.fv, st.fu, st.fc, st.att = 0, nil, 0, 0
+	st.fv, st.fu, st.fc, st.att, st.fe, st.feSet = 0, nil, 0, 0, 0, false
 	if st.pv > 0 {
 		q.dueAdd(st.id, now.Add(r.next))
 	}
@@ -305,6 +317,10 @@ func (q *memQueue) retry(_ context.Context, u *Update) (string, error) {
 	defer q.mu.Unlock()
 	st, _ := q.load(u.Session.ID)
 	defer q.save(st)
+	ep := u.Session.CreatedAt.UnixMilli()
+	if st.epSet && st.ep != ep {
+		st.lv, st.dv, st.dt, st.dfp = 0, 0, time.Time{}, ""
+	}
 	switch {
 	case st.tok != "":
 		return RetryInFlight, nil
@@ -317,7 +333,7 @@ func (q *memQueue) retry(_ context.Context, u *Update) (string, error) {
 	case q.full():
 		return admitDropped, nil
 	}
-	st.pv, st.pu, st.pc = u.Session.Version, u, u.Changed
+	st.pv, st.pu, st.pc, st.ep, st.epSet = u.Session.Version, u, u.Changed, ep, true
 	q.dueAdd(st.id, time.Now())
 	return RetryQueued, nil
 }

@@ -36,7 +36,7 @@ func (q *redisQueue) enqueue(ctx context.Context, u *Update, client string) (str
 	return q.b.exec(ctx, enqueueScript, q.sessionKeys(id),
 		[]string{id, strconv.FormatUint(u.Session.Version, 10), rueidis.BinaryString(u.Session.AppendBinary(nil)),
 			strconv.Itoa(int(u.Changed)), "0", strconv.Itoa(cfg.QueueSize), ms(cfg.StateTTL),
-			client, strconv.Itoa(ClientShare(cfg.QueueSize)), strconv.FormatInt(cfg.QueueBytes, 10)}).ToString()
+			client, strconv.Itoa(ClientShare(cfg.QueueSize)), strconv.FormatInt(cfg.QueueBytes, 10), incarnation(u)}).ToString()
 }
 
 func (q *redisQueue) claim(ctx context.Context, n int, token string) (claimBatch, error) {
@@ -112,7 +112,7 @@ func (q *redisQueue) retry(ctx context.Context, u *Update) (string, error) {
 	id := u.Session.ID
 	return q.b.exec(ctx, retryScript, []string{q.keys.state + id, q.keys.due, q.keys.lease, q.keys.bytes},
 		[]string{id, strconv.FormatUint(u.Session.Version, 10), rueidis.BinaryString(u.Session.AppendBinary(nil)),
-			strconv.Itoa(int(u.Changed)), strconv.Itoa(q.b.cfg.QueueSize), strconv.FormatInt(q.b.cfg.QueueBytes, 10)}).ToString()
+			strconv.Itoa(int(u.Changed)), strconv.Itoa(q.b.cfg.QueueSize), strconv.FormatInt(q.b.cfg.QueueBytes, 10), incarnation(u)}).ToString()
 }
 
 func (q *redisQueue) pending(ctx context.Context) (int, error) {
@@ -168,6 +168,10 @@ func (q *redisQueue) status(ctx context.Context, id string) (DeliveryStatus, err
 	}
 	return st, nil
 }
+
+// incarnation names u's session's incarnation: its creation time, which
+// a session created again under the same id (its store lost it) changes.
+func incarnation(u *Update) string { return strconv.FormatInt(u.Session.CreatedAt.UnixMilli(), 10) }
 
 func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
 

@@ -57,12 +57,18 @@ func (e *Engine) Retry(ctx context.Context, sink string, u *Update) (string, err
 // retryScript is the outbox's "retry now" (see Engine.Retry).
 //
 //	KEYS  S:s:<id>, S:due, S:lease, S:bytes
-//	ARGV  id, version, payload, changes, queue size, queue bytes
+//	ARGV  id, version, payload, changes, queue size, queue bytes, incarnation
 //
 // Returns "in_flight", "queued", "delivered" or "dropped" (queue full).
 var retryScript = rueidis.NewLuaScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ep = redis.call('HGET', KEYS[1], 'ep')
+if ep and ep ~= ARGV[7] then
+  -- created again: what the sink had of the old session says nothing of
+  -- this one (see enqueueScript)
+  redis.call('HDEL', KEYS[1], 'lv', 'dv', 'dt', 'dfp')
+end
 local f = redis.call('HMGET', KEYS[1], 'tok', 'fv', 'pv', 'dv')
 if f[1] then return 'in_flight' end
 if f[2] or f[3] then
@@ -76,7 +82,7 @@ if redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[
     (tonumber(redis.call('GET', KEYS[4])) or 0) + string.len(ARGV[3]) > tonumber(ARGV[6]) then
   return 'dropped'
 end
-redis.call('HSET', KEYS[1], 'pv', ARGV[2], 'pp', ARGV[3], 'pc', ARGV[4])
+redis.call('HSET', KEYS[1], 'pv', ARGV[2], 'pp', ARGV[3], 'pc', ARGV[4], 'ep', ARGV[7])
 redis.call('INCRBY', KEYS[4], string.len(ARGV[3]))
 redis.call('PERSIST', KEYS[1])
 redis.call('ZADD', KEYS[2], now, ARGV[1])
