@@ -161,6 +161,9 @@ func TestCollectLimit(t *testing.T) {
 			collect 3 per 1h
 		}`, `respond "shop"`), "caddyfile")
 	res, out := from(t, tester, attacker, "POST", collectURL, cartBody)
+	if res.StatusCode != 200 {
+		t.Fatalf("the first collect: %d %s", res.StatusCode, out)
+	}
 	cookie := res.Header.Get("Set-Cookie")
 	cookie = cookie[:strings.Index(cookie, ";")]
 	for i := range 2 {

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
@@ -35,10 +37,18 @@ type guardedStore struct {
 	name    string
 	breaker breaker
 	log     *outageLog
+	// durations are storeDuration's series of this store, by operation.
+	durations map[string]prometheus.Observer
 }
 
 func newGuardedStore(s cache.Store, name string) *guardedStore {
-	return &guardedStore{Store: s, name: name, breaker: breaker{cooldown: breakerCooldown}, log: newOutageLog(name)}
+	g := &guardedStore{Store: s, name: name, breaker: breaker{cooldown: breakerCooldown}, log: newOutageLog(name),
+		durations: map[string]prometheus.Observer{}}
+	// Looked up once, not per call: every page view makes store calls.
+	for _, op := range []string{"get", "update", "delete", "range", "linked"} {
+		g.durations[op] = storeDuration.WithLabelValues(name, op)
+	}
+	return g
 }
 
 func (g *guardedStore) Get(ctx context.Context, id string) (*model.Session, error) {
@@ -79,7 +89,7 @@ func guard[T any](g *guardedStore, ctx context.Context, op string, fnErr *error,
 	}
 	start := time.Now()
 	v, err := call()
-	storeDuration.WithLabelValues(g.name, op).Observe(time.Since(start).Seconds())
+	g.durations[op].Observe(time.Since(start).Seconds())
 	// A caller that gave up says nothing about the store: it neither
 	// opens the breaker nor closes it.
 	gaveUp := ctx.Err() != nil
