@@ -39,31 +39,17 @@ command -v wrk >/dev/null || { echo "load.sh: wrk is not installed (apt-get inst
 # Three processes: the shop, plain reverse_proxy, sessiontap +
 # reverse_proxy. Each side's CPU time is then its own, with no garbage
 # collection or scheduler work of the other side charged to it.
-bin=$(mktemp -d)/caddy
-go build -o "$bin" ./cmd/caddy
-cores=$(nproc)
-pin_servers=() pin_wrk=()
-if ((cores >= 2)); then
-	pin_servers=(taskset -c "0-$((cores - 2))")
-	pin_wrk=(taskset -c "$((cores - 1))")
-fi
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null || true' EXIT
+# shellcheck source=bench/common.sh
+source bench/common.sh
 store=${STORE:-bigcache}
 subject=sessiontap
 redis_pid=
 if [[ $store == redis ]]; then
-	command -v redis-server >/dev/null || { echo "load.sh: redis-server is not installed (apt-get install -y redis-server)" >&2; exit 1; }
-	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-	"${pin_servers[@]}" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no >/tmp/sessiontap-bench-redis.log 2>&1 &
-	redis_pid=$!
-	pids+=("$redis_pid")
-	export SESSIONTAP_BENCH_REDIS=127.0.0.1:$port
-	for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+	start_redis /tmp/sessiontap-bench-redis.log
 	if [[ -n ${REDIS_DELAY:-} ]]; then
-		far=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+		far=$(free_port)
 		go build -o "${bin%/caddy}/delayproxy" ./internal/benchtool/delayproxy
-		"${pin_servers[@]}" "${bin%/caddy}/delayproxy" -listen "127.0.0.1:$far" -target "127.0.0.1:$port" -delay "$REDIS_DELAY" >/tmp/sessiontap-bench-delay.log 2>&1 &
+		"${pin_servers[@]}" "${bin%/caddy}/delayproxy" -listen "127.0.0.1:$far" -target "$SESSIONTAP_BENCH_REDIS" -delay "$REDIS_DELAY" >/tmp/sessiontap-bench-delay.log 2>&1 &
 		pids+=($!)
 		export SESSIONTAP_BENCH_REDIS=127.0.0.1:$far
 		sleep 0.3

@@ -14,21 +14,9 @@ cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=go1.27.3
 secs=${1:-20}
 conns=${2:-32}
-bin=$(mktemp -d)/caddy
-go build -o "$bin" ./cmd/caddy
-cores=$(nproc)
-pin_servers=() pin_wrk=()
-if ((cores >= 2)); then
-	pin_servers=(taskset -c "0-$((cores - 2))")
-	pin_wrk=(taskset -c "$((cores - 1))")
-fi
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null || true' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"${pin_servers[@]}" redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no >/tmp/sessiontap-p99-redis.log 2>&1 &
-pids+=($!)
-export SESSIONTAP_BENCH_REDIS=127.0.0.1:$port
-for _ in $(seq 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+# shellcheck source=bench/common.sh
+source bench/common.sh
+start_redis /tmp/sessiontap-p99-redis.log
 for role in upstream store-p99; do
 	"${pin_servers[@]}" "$bin" run --config "bench/$role.Caddyfile" >"/tmp/sessiontap-p99-$role.log" 2>&1 &
 	pids+=($!)
