@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -138,5 +139,32 @@ func TestRedisLayoutWindowEnds(t *testing.T) {
 	again := newRedisStore(t, cfg) // a node started later: the layout began before
 	if again.layout.migrating() {
 		t.Error("a node started after the window still reads untagged keys")
+	}
+}
+
+// Every key of one session carries its hash tag, so that one script may
+// touch them all on Redis Cluster too; other sessions spread over the
+// 64 tags.
+func TestRedisSessionKeysShareTheirTag(t *testing.T) {
+	r := &Redis{cfg: RedisConfig{Prefix: "p:"}}
+	tag := func(key string) string {
+		_, rest, _ := strings.Cut(key, "{")
+		inside, _, _ := strings.Cut(rest, "}")
+		return inside
+	}
+	tags := map[string]bool{}
+	for i := range 2000 {
+		id := fmt.Sprintf("session-%d", i)
+		w, v := r.relayKeys("cfg", shardTag(id))
+		keys := []string{r.sessionKey(id), w, v, r.turnKey(id)}
+		for _, k := range keys[1:] {
+			if tag(k) != tag(keys[0]) || tag(k) == "" {
+				t.Fatalf("%s: keys %v do not share one tag", id, keys)
+			}
+		}
+		tags[tag(keys[0])] = true
+	}
+	if len(tags) != keyShards {
+		t.Errorf("2,000 sessions used %d tags, want all %d", len(tags), keyShards)
 	}
 }
