@@ -8,27 +8,18 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/sessiontap/caddy-sessiontap/internal/keytag"
 )
 
 // keyShards is how many hash tags a store's session keys are spread over.
-// Every key of one session (the session, its shard's write log) carries
-// the session's tag, so that one script may write them all, on Redis
-// Cluster too; 64 tags spread a fleet's sessions over the slots of a
-// cluster's primaries.
-const keyShards = 64
+// Every key of one session (the session, its shard's write log, its
+// customer index entries) carries the session's tag, so that one script
+// may write them all, on Redis Cluster too.
+const keyShards = keytag.Shards
 
-// shardTag is id's hash tag, "{00}" to "{3f}": FNV-1a, the same on every
-// node (the tag names keys that other nodes read).
-func shardTag(id string) string {
-	h := uint32(2166136261)
-	for i := 0; i < len(id); i++ {
-		h ^= uint32(id[i])
-		h *= 16777619
-	}
-	const hexd = "0123456789abcdef"
-	n := h % keyShards
-	return string([]byte{'{', hexd[n>>4], hexd[n&15], '}'})
-}
+// shardTag is id's hash tag, "{00}" to "{3f}" (see keytag).
+func shardTag(id string) string { return keytag.For(id) }
 
 // sessionKey names a session: P + "s:" + tag + id.
 func (r *Redis) sessionKey(id string) string { return r.cfg.Prefix + "s:" + shardTag(id) + id }

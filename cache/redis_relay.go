@@ -2,12 +2,13 @@ package cache
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/sessiontap/caddy-sessiontap/internal/keytag"
 )
 
 // The write log. A write whose deliveries must survive the node that made
@@ -155,7 +156,7 @@ func (r *Redis) Unrelayed(ctx context.Context, name string, age time.Duration, n
 	}
 	execs := make([]rueidis.LuaExec, keyShards)
 	for i := range execs {
-		w, v := r.relayKeys(name, fmt.Sprintf("{%02x}", i))
+		w, v := r.relayKeys(name, keytag.Tag(i))
 		execs[i] = rueidis.LuaExec{Keys: []string{w, v}, Args: []string{itoa(age.Milliseconds()), strconv.Itoa(n)}}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 4*r.cfg.Timeout)
