@@ -31,9 +31,10 @@ const (
 
 // RedisConfig configures NewRedis. Zero fields take the defaults.
 type RedisConfig struct {
-	// Addresses name one standalone Redis server (host:port). Several
-	// are the seed nodes of a Redis Cluster, which is refused (see Redis).
-	// Either Addresses or Sentinels.
+	// Addresses are host:port addresses of one Redis deployment: a
+	// standalone server (one address), or seed nodes of a Redis Cluster
+	// (any of its nodes; the client learns the rest and follows the
+	// cluster's failovers and slot moves). Either Addresses or Sentinels.
 	Addresses []string
 	// Sentinels are the host:port addresses of Redis Sentinels watching
 	// the primary named MasterName: the store asks them for the primary
@@ -110,10 +111,14 @@ func (c RedisConfig) withDefaults() (RedisConfig, error) {
 //	P + "r:" + T + name + ":w", ":v"
 //	                       the write log of the writes whose deliveries are
 //	                       still to be queued (see WithRelay, Unrelayed)
-//	P + "c:" + hex(HMAC-SHA256(HashKey, ref))
-//	                       SET of the ids of sessions linked to customer
-//	                       reference ref (Session.LinkedTo), expiring no
-//	                       earlier than the last session added to it
+//	P + "c:" + T + hex(HMAC-SHA256(HashKey, ref))
+//	                       SET of the ids of the sessions of tag T linked
+//	                       to customer reference ref (Session.LinkedTo),
+//	                       expiring no earlier than the last session added
+//	                       to it; Linked reads the 64 sets of ref
+//	P + "c:" + hex(...)    the same, untagged, as versions before kept it
+//	                       for every tag: read and cleaned (standalone
+//	                       servers only) until it expires
 //	P + "layout"           when the first node with tagged keys started;
 //	                       for one TTL after it, sessions stored untagged
 //	                       (P + "s:" + id) by earlier versions are read
@@ -127,9 +132,9 @@ func (c RedisConfig) withDefaults() (RedisConfig, error) {
 // queuing it. A striped mutex per process keeps this node's writers of one
 // id from racing each other, so conflicts only come from other nodes.
 //
-// A session's own keys share its hash tag; the customer index's sets do
-// not, so Redis Cluster is not supported yet; a standalone server is
-// (Sentinel discovery is not: Addresses name the server itself).
+// Every key a script writes carries the session's hash tag, so that on a
+// Redis Cluster each script runs in one slot; the 64 tags spread the
+// sessions over the cluster's primaries. Range walks every primary.
 type Redis struct {
 	c       rueidis.Client
 	cfg     RedisConfig
@@ -149,6 +154,8 @@ type Redis struct {
 	failedAt atomic.Int64
 	// node names this store's process in compare-and-set turns.
 	node string
+	// cluster: the server is a Redis Cluster (see cluster.go).
+	cluster bool
 }
 
 // NewRedis connects to Redis and checks it answers a PING within Timeout:
@@ -163,28 +170,36 @@ func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 	if err != nil {
 		return nil, connectError(cfg, err)
 	}
-	if c.Mode() == rueidis.ClientModeCluster {
-		c.Close()
-		return nil, errors.New("redis: Redis Cluster is not supported (scripts touch keys in several slots)")
-	}
 	var node [8]byte
 	_, _ = rand.Read(node[:])
-	r := &Redis{c: c, cfg: cfg, seed: maphash.MakeSeed(), node: hex.EncodeToString(node[:])}
-	pctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-	defer cancel()
-	if err := c.Do(pctx, c.B().Ping().Build()).Error(); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("redis: no PING answer from %s within %s: %w", cfg.where(), cfg.Timeout, err)
-	}
-	if err := checkRole(pctx, c, cfg); err != nil {
-		c.Close()
-		return nil, err
-	}
-	if err := r.layout.start(pctx, r); err != nil {
+	r := &Redis{c: c, cfg: cfg, seed: maphash.MakeSeed(), node: hex.EncodeToString(node[:]),
+		cluster: c.Mode() == rueidis.ClientModeCluster}
+	if err := r.check(ctx); err != nil {
 		c.Close()
 		return nil, err
 	}
 	return r, nil
+}
+
+// check makes sure the server answers and is of a kind the store can
+// write to, and reads the key layout's start.
+func (r *Redis) check(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	if r.cluster && strings.ContainsAny(r.cfg.Prefix, "{}") {
+		return fmt.Errorf("redis: the prefix %q holds a brace, which on a Redis Cluster would put every key in one slot: leave braces out", r.cfg.Prefix)
+	}
+	if err := r.c.Do(ctx, r.c.B().Ping().Build()).Error(); err != nil {
+		return fmt.Errorf("redis: no PING answer from %s within %s: %w", r.cfg.where(), r.cfg.Timeout, err)
+	}
+	if r.cluster {
+		// Cluster was refused before the hash tags: no untagged key to read.
+		return nil
+	}
+	if err := checkRole(ctx, r.c, r.cfg); err != nil {
+		return err
+	}
+	return r.layout.start(ctx, r)
 }
 
 // NewClient connects another client to the store's server, with its
@@ -196,12 +211,19 @@ func (r *Redis) NewClient() (rueidis.Client, error) { return newClient(r.cfg) }
 // Config returns the effective configuration, defaults filled in.
 func (r *Redis) Config() RedisConfig { return r.cfg }
 
-// indexKey names ref's index set. Hashed, keyed: a customer reference is
-// personal data and key names show up in monitoring, SCAN and MONITOR.
-func (r *Redis) indexKey(ref string) string {
+// indexKey names ref's index set for the sessions of tag. Hashed, keyed:
+// a customer reference is personal data and key names show up in
+// monitoring, SCAN and MONITOR.
+func (r *Redis) indexKey(ref, tag string) string { return r.cfg.Prefix + "c:" + tag + r.refHash(ref) }
+
+// legacyIndexKey names the untagged set that versions before the tagged
+// index kept for ref.
+func (r *Redis) legacyIndexKey(ref string) string { return r.cfg.Prefix + "c:" + r.refHash(ref) }
+
+func (r *Redis) refHash(ref string) string {
 	m := hmac.New(sha256.New, r.cfg.HashKey)
 	m.Write([]byte(ref))
-	return r.cfg.Prefix + "c:" + hex.EncodeToString(m.Sum(nil))
+	return hex.EncodeToString(m.Sum(nil))
 }
 
 func (r *Redis) stripe(id string) *sync.Mutex {

@@ -80,17 +80,48 @@ func deletePrefix(t testing.TB, prefix string) {
 
 var scanCalls = regexp.MustCompile(`(?m)^cmdstat_scan:calls=(\d+)`)
 
-// serverScans is how many SCANs the server has run since it started.
+// serverScans is how many SCANs the server (every node of a cluster) has
+// run since it started.
 func serverScans(t testing.TB, c rueidis.Client) int {
 	t.Helper()
-	info, err := c.Do(context.Background(), c.B().Info().Section("commandstats").Build()).ToString()
+	total := 0
+	for _, node := range c.Nodes() {
+		info, err := node.Do(context.Background(), node.B().Info().Section("commandstats").Build()).ToString()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := scanCalls.FindStringSubmatch(info); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			total += n
+		}
+	}
+	return total
+}
+
+// newClusterStore makes a store on the test Redis Cluster, with a fresh
+// prefix unless cfg has one, whose keys are removed at the end of the test.
+func newClusterStore(t testing.TB, cfg RedisConfig) *Redis {
+	t.Helper()
+	cfg.Addresses = redistest.ClusterAddrs(t)
+	if cfg.Prefix == "" {
+		cfg.Prefix = redistest.ClusterPrefix(t)
+	}
+	if cfg.HashKey == nil {
+		cfg.HashKey = testHashKey
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	r, err := NewRedis(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := scanCalls.FindStringSubmatch(info)
-	if m == nil {
-		return 0
+	if !r.Cluster() {
+		t.Fatal("the store did not see a Redis Cluster")
 	}
-	n, _ := strconv.Atoi(m[1])
-	return n
+	t.Cleanup(func() { r.Close() })
+	return r
 }
+
+// clusterRaw is a plain client on the test cluster.
+func clusterRaw(t testing.TB) rueidis.Client { return redistest.ClusterClient(t) }

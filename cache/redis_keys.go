@@ -3,7 +3,6 @@ package cache
 import (
 	"context"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -91,19 +90,3 @@ func (r *Redis) readBoth(ctx context.Context, id string) (raw []byte, legacy boo
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
-
-// Info returns the fields of one INFO section (stats, memory, ...) of
-// the server the store writes to.
-func (r *Redis) Info(ctx context.Context, section string) (map[string]string, error) {
-	s, err := r.do(ctx, r.c.B().Info().Section(section).Build()).ToString()
-	if err != nil {
-		return nil, r.fail("reading INFO", err)
-	}
-	out := map[string]string{}
-	for line := range strings.Lines(s) {
-		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
-			out[k] = v
-		}
-	}
-	return out, nil
-}

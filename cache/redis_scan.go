@@ -6,6 +6,8 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/sessiontap/caddy-sessiontap/internal/keytag"
+
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
@@ -31,30 +33,52 @@ return 0
 `)
 
 // Range implements Store.Range with SCAN over the prefix's session keys: a
-// walk of the server's whole keyspace (every prefix), for operators only.
-// As SCAN goes, a session may be seen twice when Redis rehashes meanwhile.
+// walk of the server's whole keyspace (every prefix), for operators only;
+// on a Redis Cluster, of every primary's in turn. As SCAN goes, a session
+// may be seen twice when Redis rehashes meanwhile.
 func (r *Redis) Range(ctx context.Context, fn func(*model.Session) bool) error {
 	if r.closed.Load() {
 		return ErrClosed
 	}
+	nodes := []rueidis.Client{r.c}
+	if r.cluster {
+		var err error
+		if nodes, err = r.primaries(ctx); err != nil {
+			return r.fail("finding the cluster's primaries", err)
+		}
+	}
+	for _, node := range nodes {
+		if more, err := r.scan(ctx, node, fn); err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// scan is Range on one server; more is false once fn asked to stop.
+func (r *Redis) scan(ctx context.Context, node rueidis.Client, fn func(*model.Session) bool) (more bool, err error) {
 	match := globEscape(r.cfg.Prefix) + "s:*"
 	var cursor uint64
 	for {
 		if err := ctx.Err(); err != nil {
-			return err
+			return false, err
 		}
-		e, err := r.do(ctx, r.c.B().Scan().Cursor(cursor).Match(match).Count(scanBatch).Build()).AsScanEntry()
+		cmd := node.B().Scan().Cursor(cursor).Match(match).Count(scanBatch).Build()
+		e, err := bounded(ctx, func() rueidis.RedisResult {
+			ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+			defer cancel()
+			return node.Do(ctx, cmd)
+		}).AsScanEntry()
 		if err != nil {
-			return r.fail("scanning sessions", err)
+			return false, r.fail("scanning sessions", err)
 		}
 		if len(e.Elements) > 0 {
-			more, err := r.rangeKeys(ctx, e.Elements, fn)
-			if err != nil || !more {
-				return err
+			if more, err := r.rangeKeys(ctx, e.Elements, fn); err != nil || !more {
+				return more, err
 			}
 		}
 		if cursor = e.Cursor; cursor == 0 {
-			return nil
+			return true, nil
 		}
 	}
 }
@@ -62,13 +86,12 @@ func (r *Redis) Range(ctx context.Context, fn func(*model.Session) bool) error {
 // rangeKeys reads a batch of session keys and calls fn with each live,
 // decodable session; more is false once fn asked to stop.
 func (r *Redis) rangeKeys(ctx context.Context, keys []string, fn func(*model.Session) bool) (more bool, err error) {
-	msgs, err := r.do(ctx, r.c.B().Mget().Key(keys...).Build()).ToArray()
+	raws, err := r.mget(ctx, keys)
 	if err != nil {
 		return false, r.fail("reading sessions", err)
 	}
-	for i := range msgs {
-		raw, err := msgs[i].AsBytes()
-		if err != nil {
+	for _, raw := range raws {
+		if raw == nil {
 			continue // expired since the SCAN
 		}
 		s := new(model.Session)
@@ -83,8 +106,9 @@ func (r *Redis) rangeKeys(ctx context.Context, keys []string, fn func(*model.Ses
 }
 
 // Linked implements Store.Linked from the customer index, without a scan:
-// SMEMBERS of ref's set, then the sessions by MGET. Members whose session
-// expired or no longer links ref are dropped from the set on the way.
+// the members of ref's sets (one per tag), then the sessions. Members
+// whose session expired or no longer links ref are dropped from their set
+// on the way.
 func (r *Redis) Linked(ctx context.Context, ref string) ([]*model.Session, error) {
 	if r.closed.Load() {
 		return nil, ErrClosed
@@ -92,43 +116,108 @@ func (r *Redis) Linked(ctx context.Context, ref string) ([]*model.Session, error
 	if ref == "" {
 		return nil, nil
 	}
-	set := r.indexKey(ref)
-	ids, err := r.do(ctx, r.c.B().Smembers().Key(set).Build()).AsStrSlice()
+	members, err := r.indexMembers(ctx, ref)
 	if err != nil {
 		return nil, r.fail("reading the customer index", err)
 	}
 	var linked []*model.Session
-	var stale staleMembers
-	for len(ids) > 0 {
-		batch := ids[:min(len(ids), scanBatch)]
-		ids = ids[len(batch):]
-		keys, raws, err := r.readMany(ctx, batch)
+	stale := map[string]*staleMembers{} // by set
+	for len(members) > 0 {
+		batch := members[:min(len(members), scanBatch)]
+		members = members[len(batch):]
+		ids := make([]string, len(batch))
+		for i, m := range batch {
+			ids[i] = m.id
+		}
+		keys, raws, err := r.readMany(ctx, ids)
 		if err != nil {
 			return nil, r.fail("reading linked sessions", err)
 		}
 		for i, raw := range raws {
-			if raw == nil { // absent: expired or evicted
-				stale.add(keys[i], batch[i], nil)
-				continue
-			}
 			s := new(model.Session)
-			if s.UnmarshalBinaryShared(raw) == nil && s.LinkedTo(ref) {
+			if raw != nil && s.UnmarshalBinaryShared(raw) == nil && s.LinkedTo(ref) {
 				linked = append(linked, s)
 				continue
 			}
-			stale.add(keys[i], batch[i], raw)
+			// absent (expired, evicted) or no longer linked
+			m := stale[batch[i].set]
+			if m == nil {
+				m = &staleMembers{}
+				stale[batch[i].set] = m
+			}
+			m.add(keys[i], batch[i].id, raw)
 		}
 	}
-	// Best effort: a failed clean-up leaves members the next call drops.
-	if len(stale.ids) > 0 {
-		_ = r.exec(ctx, pruneScript, append([]string{set}, stale.keys...), append(stale.ids, stale.vals...)).Error()
-	}
+	r.prune(ctx, stale)
 	return linked, nil
 }
 
-// readMany reads sessions by MGET: raws[i] is ids[i]'s value (nil when
-// absent) and keys[i] the key it was read from, the untagged one when the
-// session has not moved yet (see layout).
+// member is one id in one of a reference's index sets.
+type member struct{ set, id string }
+
+// indexMembers reads ref's index sets, one per tag (and the untagged one
+// of earlier versions, on a standalone server), in one round trip per
+// node. An id is listed once, from the first set that has it.
+func (r *Redis) indexMembers(ctx context.Context, ref string) ([]member, error) {
+	sets := make([]string, 0, keyShards+1)
+	for i := range keyShards {
+		sets = append(sets, r.indexKey(ref, keytag.Tag(i)))
+	}
+	if !r.cluster {
+		sets = append(sets, r.legacyIndexKey(ref))
+	}
+	cmds := make(rueidis.Commands, len(sets))
+	for i, set := range sets {
+		cmds[i] = r.c.B().Smembers().Key(set).Build()
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	var res []rueidis.RedisResult
+	if err := bounded(ctx, func() rueidis.RedisResult {
+		res = r.c.DoMulti(ctx, cmds...)
+		return rueidis.RedisResult{}
+	}).Error(); err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []member
+	for i, rr := range res {
+		ids, err := rr.AsStrSlice()
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			if !seen[id] {
+				seen[id] = true
+				out = append(out, member{set: sets[i], id: id})
+			}
+		}
+	}
+	return out, nil
+}
+
+// prune takes dead members out of their sets, one script per set (each
+// set and its members' sessions share a slot). Best effort: a failed
+// clean-up leaves members the next call drops.
+func (r *Redis) prune(ctx context.Context, stale map[string]*staleMembers) {
+	if len(stale) == 0 {
+		return
+	}
+	execs := make([]rueidis.LuaExec, 0, len(stale))
+	for set, m := range stale {
+		execs = append(execs, rueidis.LuaExec{Keys: append([]string{set}, m.keys...), Args: append(m.ids, m.vals...)})
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	_ = bounded(ctx, func() rueidis.RedisResult {
+		pruneScript.ExecMulti(ctx, r.c, execs...)
+		return rueidis.RedisResult{}
+	})
+}
+
+// readMany reads sessions: raws[i] is ids[i]'s value (nil when absent)
+// and keys[i] the key it was read from, the untagged one when the session
+// has not moved yet (see layout).
 func (r *Redis) readMany(ctx context.Context, ids []string) (keys []string, raws [][]byte, err error) {
 	keys = make([]string, len(ids))
 	for i, id := range ids {
@@ -158,14 +247,25 @@ func (r *Redis) readMany(ctx context.Context, ids []string) (keys []string, raws
 	return keys, raws, err
 }
 
+// mget reads keys, nil for each absent one: one MGET on a standalone
+// server, one per slot on a cluster.
 func (r *Redis) mget(ctx context.Context, keys []string) ([][]byte, error) {
-	msgs, err := r.do(ctx, r.c.B().Mget().Key(keys...).Build()).ToArray()
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
+	defer cancel()
+	var got map[string]rueidis.RedisMessage
+	err := bounded(ctx, func() rueidis.RedisResult {
+		var err error
+		got, err = rueidis.MGet(r.c, ctx, keys)
+		return rueidis.NewErrorResult(err)
+	}).Error()
 	if err != nil {
 		return nil, err
 	}
-	raws := make([][]byte, len(msgs))
-	for i := range msgs {
-		raws[i], _ = msgs[i].AsBytes() // nil: absent
+	raws := make([][]byte, len(keys))
+	for i, k := range keys {
+		if m, ok := got[k]; ok {
+			raws[i], _ = m.AsBytes() // nil: absent
+		}
 	}
 	return raws, nil
 }

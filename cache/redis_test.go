@@ -12,6 +12,8 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/sessiontap/caddy-sessiontap/internal/keytag"
+	"github.com/sessiontap/caddy-sessiontap/internal/redistest"
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
@@ -22,8 +24,18 @@ func TestRedisContract(t *testing.T) {
 	})
 }
 
+// The same contract on a Redis Cluster: three primaries, each with a
+// replica.
+func TestRedisClusterContract(t *testing.T) {
+	redistest.ClusterAddrs(t)
+	testStoreContract(t, func(t *testing.T, now func() time.Time) Store {
+		return newClusterStore(t, RedisConfig{Now: now})
+	})
+}
+
 // Two nodes writing one session at once lose nothing: the striped lock
 // orders each node's writers, the compare-and-set the two nodes.
+
 func TestRedisTwoNodes(t *testing.T) {
 	a := newRedisStore(t, RedisConfig{})
 	b := newRedisStore(t, RedisConfig{Prefix: a.Config().Prefix})
@@ -96,7 +108,7 @@ func TestRedisTTL(t *testing.T) {
 	if _, err := r.Update(ctx, "a", linked); err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{r.sessionKey("a"), r.indexKey("c-1")} {
+	for _, key := range []string{r.sessionKey("a"), r.indexKey("c-1", shardTag("a"))} {
 		pttl, err := raw.Do(ctx, raw.B().Pttl().Key(key).Build()).AsInt64()
 		if err != nil || pttl <= 0 || pttl > ttl.Milliseconds() {
 			t.Errorf("PTTL = %d, %v; want in (0, %d]", pttl, err, ttl.Milliseconds())
@@ -128,10 +140,14 @@ func TestRedisTTL(t *testing.T) {
 // The customer index: kept by writes from any node, emptied by Delete and
 // by writes that drop a link, cleaned of dead members by Linked, hashed so
 // no key names a reference, and read without a SCAN.
-func TestRedisIndex(t *testing.T) {
-	a := newRedisStore(t, RedisConfig{})
-	b := newRedisStore(t, RedisConfig{Prefix: a.Config().Prefix})
-	raw := rawRedis(t)
+func TestRedisIndex(t *testing.T) { testIndex(t, newRedisStore, rawRedis(t)) }
+
+// On a Redis Cluster, where a customer's sessions live in many slots.
+func TestRedisClusterIndex(t *testing.T) { testIndex(t, newClusterStore, clusterRaw(t)) }
+
+func testIndex(t *testing.T, newStore func(testing.TB, RedisConfig) *Redis, raw rueidis.Client) {
+	a := newStore(t, RedisConfig{})
+	b := newStore(t, RedisConfig{Prefix: a.Config().Prefix})
 	ctx := context.Background()
 	must(t)(a.Update(ctx, "s1", customer("c-1")))
 	must(t)(b.Update(ctx, "s2", func(s *model.Session) error {
@@ -153,7 +169,7 @@ func TestRedisIndex(t *testing.T) {
 	if got := members(); got != "[s1 s2]" {
 		t.Errorf("index members %s", got)
 	}
-	checkNoPlainRefs(t, a)
+	checkNoPlainRefs(t, raw, a)
 
 	if err := a.Delete(ctx, "s2"); err != nil {
 		t.Fatal(err)
@@ -162,8 +178,8 @@ func TestRedisIndex(t *testing.T) {
 		t.Errorf("after Delete: Linked %s, members %s", got, m)
 	}
 	must(t)(b.Update(ctx, "s1", customer("c-9"))) // drops the link
-	if n, err := raw.Do(ctx, raw.B().Exists().Key(a.indexKey("c-1")).Build()).AsInt64(); err != nil || n != 0 {
-		t.Errorf("index set still there after its last link went: %d, %v", n, err)
+	if n := indexSets(t, raw, a, "c-1"); n != 0 {
+		t.Errorf("%d index sets still there after the last link went", n)
 	}
 }
 
@@ -215,24 +231,58 @@ func linkedIDs(t *testing.T, r *Redis, ref string) string {
 	return fmt.Sprint(ids)
 }
 
-// indexMembers is the sorted members of ref's index set, read directly.
+// indexMembers is the sorted members of ref's index sets (every tag's
+// and the untagged one), read directly.
 func indexMembers(t *testing.T, raw rueidis.Client, r *Redis, ref string) string {
 	t.Helper()
-	m, err := raw.Do(context.Background(), raw.B().Smembers().Key(r.indexKey(ref)).Build()).AsStrSlice()
-	if err != nil {
-		t.Fatal(err)
+	var m []string
+	for _, res := range raw.DoMulti(context.Background(), indexCmds(raw, r, ref, "SMEMBERS")...) {
+		ids, err := res.AsStrSlice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m = append(m, ids...)
 	}
 	slices.Sort(m)
 	return fmt.Sprint(m)
 }
 
+// indexSets counts ref's index sets that exist.
+func indexSets(t *testing.T, raw rueidis.Client, r *Redis, ref string) int64 {
+	t.Helper()
+	var n int64
+	for _, res := range raw.DoMulti(context.Background(), indexCmds(raw, r, ref, "EXISTS")...) {
+		e, err := res.AsInt64()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += e
+	}
+	return n
+}
+
+func indexCmds(raw rueidis.Client, r *Redis, ref, cmd string) rueidis.Commands {
+	keys := []string{r.legacyIndexKey(ref)}
+	for i := range keyShards {
+		keys = append(keys, r.indexKey(ref, keytag.Tag(i)))
+	}
+	var out rueidis.Commands
+	for _, k := range keys {
+		out = append(out, raw.B().Arbitrary(cmd).Keys(k).Build())
+	}
+	return out
+}
+
 // checkNoPlainRefs checks that no key of the store names a customer
 // reference used in TestRedisIndex.
-func checkNoPlainRefs(t *testing.T, r *Redis) {
-	raw := rawRedis(t)
-	keys, err := raw.Do(context.Background(), raw.B().Keys().Pattern(globEscape(r.Config().Prefix)+"*").Build()).AsStrSlice()
-	if err != nil {
-		t.Fatal(err)
+func checkNoPlainRefs(t *testing.T, raw rueidis.Client, r *Redis) {
+	var keys []string
+	for _, node := range raw.Nodes() {
+		k, err := node.Do(context.Background(), node.B().Keys().Pattern(globEscape(r.Config().Prefix)+"*").Build()).AsStrSlice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k...)
 	}
 	for _, k := range keys {
 		if strings.Contains(k, "c-") {

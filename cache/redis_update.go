@@ -265,14 +265,15 @@ type casWrite struct {
 // or the untagged key changed: read afresh).
 func (r *Redis) cas(ctx context.Context, w casWrite, oldLinks, newLinks []string) (*[]byte, error) {
 	keys := make([]string, 0, 5+len(newLinks)+len(oldLinks))
-	wkey, vkey := r.relayKeys(w.relay, shardTag(w.id))
+	tag := shardTag(w.id)
+	wkey, vkey := r.relayKeys(w.relay, tag)
 	keys = append(keys, r.sessionKey(w.id), wkey, vkey, r.turnKey(w.id))
 	for _, ref := range newLinks {
-		keys = append(keys, r.indexKey(ref))
+		keys = append(keys, r.indexKey(ref, tag))
 	}
 	for _, ref := range oldLinks {
 		if !slices.Contains(newLinks, ref) {
-			keys = append(keys, r.indexKey(ref))
+			keys = append(keys, r.indexKey(ref, tag))
 		}
 	}
 	mode, legacy, relay := "1", "0", "0"
@@ -348,7 +349,10 @@ func (r *Redis) tryDelete(ctx context.Context, id string) error {
 	// still name it are cleaned by Linked.
 	if s := new(model.Session); s.UnmarshalBinaryShared(raw) == nil {
 		for _, ref := range links(s) {
-			keys = append(keys, r.indexKey(ref))
+			keys = append(keys, r.indexKey(ref, shardTag(id)))
+			if !r.cluster {
+				keys = append(keys, r.legacyIndexKey(ref))
+			}
 		}
 	}
 	r.recent.put(id, nil)

@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,7 +20,7 @@ import (
 var memoryEvery = 10 * time.Second
 
 // redisEvictions counts the keys the server evicted (INFO stats
-// evicted_keys, server-wide) while a store used it: every one may be a
+// evicted_keys, server-wide, summed over a cluster's primaries) while a store used it: every one may be a
 // session lost before its ttl, or delivery state.
 var redisEvictions = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Namespace: "caddy", Subsystem: "sessiontap", Name: "redis_evicted_keys_total",
@@ -27,10 +28,10 @@ var redisEvictions = prometheus.NewCounterVec(prometheus.CounterOpts{
 }, []string{"store"})
 
 // redisMemoryUsed is the server's used memory as a share of maxmemory (0
-// without a maxmemory).
+// without a maxmemory); on a cluster, the fullest primary's.
 var redisMemoryUsed = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 	Namespace: "caddy", Subsystem: "sessiontap", Name: "redis_memory_used_ratio",
-	Help: "The Redis server's used_memory over its maxmemory (0: no maxmemory set).",
+	Help: "The Redis server's used_memory over its maxmemory (0: no maxmemory set); on a cluster, the fullest primary's.",
 }, []string{"store"})
 
 // memoryWatch reads a store's server's memory settings and evictions: it
@@ -78,18 +79,18 @@ func (w *memoryWatch) run() {
 func (w *memoryWatch) checkPolicy() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	mem, err := w.store.Info(ctx, "memory")
+	servers, err := w.store.Info(ctx, "memory")
 	if err != nil {
 		return // the outage log says why
 	}
-	policy, max := mem["maxmemory_policy"], mem["maxmemory"]
-	if max == "0" || max == "" {
-		return
-	}
-	if strings.HasPrefix(policy, "allkeys-") {
-		w.log().Warn("this Redis evicts any key when maxmemory is reached, the delivery queues too (they have no TTL): "+
-			"set maxmemory-policy volatile-lru (sessions go first, oldest first) or noeviction (writes fail instead)",
-			zap.String("store", w.name), zap.String("maxmemory_policy", policy), zap.String("maxmemory", max))
+	for _, mem := range servers {
+		policy, max := mem["maxmemory_policy"], mem["maxmemory"]
+		if max != "0" && max != "" && strings.HasPrefix(policy, "allkeys-") {
+			w.log().Warn("this Redis evicts any key when maxmemory is reached, the delivery queues too (they have no TTL): "+
+				"set maxmemory-policy volatile-lru (sessions go first, oldest first) or noeviction (writes fail instead)",
+				zap.String("store", w.name), zap.String("maxmemory_policy", policy), zap.String("maxmemory", max))
+			return
+		}
 	}
 }
 
@@ -97,13 +98,17 @@ func (w *memoryWatch) checkPolicy() {
 func (w *memoryWatch) look() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	stats, err := w.store.Info(ctx, "stats")
+	servers, err := w.store.Info(ctx, "stats")
 	if err != nil {
 		return
 	}
-	n, err := strconv.ParseInt(stats["evicted_keys"], 10, 64)
-	if err != nil {
-		return
+	var n int64 // over a cluster's primaries
+	for _, stats := range servers {
+		v, err := strconv.ParseInt(stats["evicted_keys"], 10, 64)
+		if err != nil {
+			return
+		}
+		n += v
 	}
 	if w.evicted >= 0 && n > w.evicted {
 		redisEvictions.WithLabelValues(w.name).Add(float64(n - w.evicted))
@@ -112,12 +117,14 @@ func (w *memoryWatch) look() {
 			zap.String("store", w.name), zap.Int64("evicted", n-w.evicted), zap.Duration("within", memoryEvery))
 	}
 	w.evicted = n
-	if mem, err := w.store.Info(ctx, "memory"); err == nil {
-		used, _ := strconv.ParseFloat(mem["used_memory"], 64)
-		max, _ := strconv.ParseFloat(mem["maxmemory"], 64)
-		ratio := 0.0
-		if max > 0 {
-			ratio = used / max
+	if servers, err := w.store.Info(ctx, "memory"); err == nil {
+		ratio := 0.0 // the fullest server's: a cluster's slots fill unevenly
+		for _, mem := range servers {
+			used, _ := strconv.ParseFloat(mem["used_memory"], 64)
+			max, _ := strconv.ParseFloat(mem["maxmemory"], 64)
+			if max > 0 {
+				ratio = math.Max(ratio, used/max)
+			}
 		}
 		redisMemoryUsed.WithLabelValues(w.name).Set(ratio)
 	}
