@@ -30,10 +30,15 @@ var queueBackends = map[string]queueBackend{
 		n := newTestNode(t, redistest.Prefix(t), OutboxConfig{Config: cfg}, nil)
 		return n.Engine, n.results
 	},
+	// The Redis outbox on a Redis Cluster: each sink's queue in shards.
+	"cluster": func(t *testing.T, cfg Config) (Deliverer, *results) {
+		n := newTestNodeOn(t, redistest.ClusterClient(t), redistest.ClusterPrefix(t), OutboxConfig{Config: cfg}, nil)
+		return n.Engine, n.results
+	},
 }
 
 func eachBackend(t *testing.T, test func(t *testing.T, b queueBackend)) {
-	for _, name := range []string{"memory", "redis"} {
+	for _, name := range []string{"memory", "redis", "cluster"} {
 		t.Run(name, func(t *testing.T) { test(t, queueBackends[name]) })
 	}
 }

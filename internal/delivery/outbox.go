@@ -118,8 +118,10 @@ type redisBackend struct {
 
 func (b *redisBackend) newQueue(name string) queue {
 	base := b.cfg.Prefix + "o:" + name
-	return &redisQueue{b: b, keys: outboxKeys{base: base, due: base + ":due", lease: base + ":lease",
-		state: base + ":s:", clients: base + ":cl", bytes: base + ":bytes"}}
+	if b.c.Mode() == rueidis.ClientModeCluster {
+		return newShardedQueue(b, base, clusterShards)
+	}
+	return newRedisQueue(b, base)
 }
 
 func (b *redisBackend) state(name string) State {

@@ -46,6 +46,12 @@ func newTestNode(t *testing.T, prefix string, cfg OutboxConfig, log *zap.Logger)
 // newTestNodeAt is newTestNode with Redis at addr (a redistest.Proxy).
 func newTestNodeAt(t *testing.T, addr, prefix string, cfg OutboxConfig, log *zap.Logger) *testNode {
 	t.Helper()
+	return newTestNodeOn(t, newTestClientAt(t, addr), prefix, cfg, log)
+}
+
+// newTestNodeOn is newTestNode on client c (a cluster's, say).
+func newTestNodeOn(t *testing.T, c rueidis.Client, prefix string, cfg OutboxConfig, log *zap.Logger) *testNode {
+	t.Helper()
 	cfg.Prefix = prefix
 	if cfg.BaseBackoff == 0 {
 		cfg.BaseBackoff = time.Millisecond
@@ -59,7 +65,6 @@ func newTestNodeAt(t *testing.T, addr, prefix string, cfg OutboxConfig, log *zap
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 2 * time.Second
 	}
-	c := newTestClientAt(t, addr)
 	o, err := NewOutbox(c, cfg, log)
 	if err != nil {
 		t.Fatal(err)

@@ -42,9 +42,10 @@ import "github.com/redis/rueidis"
 // lease atomically. The payload is the session's AppendBinary bytes.
 // Times are the Redis server's (TIME), not the nodes': a node whose clock
 // is off must not take a lease over early.
-// Scripts build the per-session key names from the prefix they are given,
-// which standalone Redis allows and Cluster would not (the store refuses
-// Cluster for the same reason).
+// The claim script builds per-session key names from the prefix it is
+// given. On a Redis Cluster each sink's queue is split into shards
+// (shardedQueue), S then ending in a hash tag: every key a script
+// touches, named or built, is in that shard's slot.
 
 // releaseLua defines release, which takes a session that stops being held
 // off its client's count, and held, which changes the held bytes by n.

@@ -21,9 +21,21 @@ type outboxKeys struct {
 }
 
 // redisQueue is a sink's queue in Redis: the scripts of outbox_lua.go.
+// On a cluster it is one shard of a shardedQueue.
 type redisQueue struct {
 	b    *redisBackend
 	keys outboxKeys
+	// size and bytes bound the sessions and payload bytes held.
+	size  int
+	bytes int64
+}
+
+// newRedisQueue is the queue whose keys start with base, bounded as the
+// outbox's configuration says.
+func newRedisQueue(b *redisBackend, base string) *redisQueue {
+	return &redisQueue{b: b, size: b.cfg.QueueSize, bytes: b.cfg.QueueBytes,
+		keys: outboxKeys{base: base, due: base + ":due", lease: base + ":lease",
+			state: base + ":s:", clients: base + ":cl", bytes: base + ":bytes"}}
 }
 
 func (q *redisQueue) sessionKeys(id string) []string {
@@ -32,20 +44,31 @@ func (q *redisQueue) sessionKeys(id string) []string {
 
 func (q *redisQueue) enqueue(ctx context.Context, u *Update, client string) (string, error) {
 	id := u.Session.ID
-	cfg := &q.b.cfg
 	return q.b.exec(ctx, enqueueScript, q.sessionKeys(id),
 		[]string{id, strconv.FormatUint(u.Session.Version, 10), rueidis.BinaryString(u.Session.AppendBinary(nil)),
-			strconv.Itoa(int(u.Changed)), "0", strconv.Itoa(cfg.QueueSize), ms(cfg.StateTTL),
-			client, strconv.Itoa(ClientShare(cfg.QueueSize)), strconv.FormatInt(cfg.QueueBytes, 10), incarnation(u)}).ToString()
+			strconv.Itoa(int(u.Changed)), "0", strconv.Itoa(q.size), ms(q.b.cfg.StateTTL),
+			client, strconv.Itoa(ClientShare(q.size)), strconv.FormatInt(q.bytes, 10), incarnation(u)}).ToString()
 }
 
 func (q *redisQueue) claim(ctx context.Context, n int, token string) (claimBatch, error) {
-	cfg := &q.b.cfg
-	vals, err := q.b.exec(ctx, claimScript, []string{q.keys.due, q.keys.lease, q.keys.clients, q.keys.bytes},
-		[]string{strconv.Itoa(cfg.MaxAttempts), strconv.Itoa(n), ms(cfg.Lease), q.keys.state, token, ms(cfg.StateTTL)}).ToArray()
+	vals, err := q.b.exec(ctx, claimScript, q.claimKeys(), q.claimArgs(n, token)).ToArray()
 	if err != nil {
 		return claimBatch{}, err
 	}
+	return q.parseBatch(vals)
+}
+
+func (q *redisQueue) claimKeys() []string {
+	return []string{q.keys.due, q.keys.lease, q.keys.clients, q.keys.bytes}
+}
+
+func (q *redisQueue) claimArgs(n int, token string) []string {
+	cfg := &q.b.cfg
+	return []string{strconv.Itoa(cfg.MaxAttempts), strconv.Itoa(n), ms(cfg.Lease), q.keys.state, token, ms(cfg.StateTTL)}
+}
+
+// parseBatch reads claimScript's answer.
+func (q *redisQueue) parseBatch(vals []rueidis.RedisMessage) (claimBatch, error) {
 	if len(vals) < 3 {
 		return claimBatch{}, fmt.Errorf("claim script answered %d values", len(vals))
 	}
@@ -112,7 +135,7 @@ func (q *redisQueue) retry(ctx context.Context, u *Update) (string, error) {
 	id := u.Session.ID
 	return q.b.exec(ctx, retryScript, []string{q.keys.state + id, q.keys.due, q.keys.lease, q.keys.bytes},
 		[]string{id, strconv.FormatUint(u.Session.Version, 10), rueidis.BinaryString(u.Session.AppendBinary(nil)),
-			strconv.Itoa(int(u.Changed)), strconv.Itoa(q.b.cfg.QueueSize), strconv.FormatInt(q.b.cfg.QueueBytes, 10), incarnation(u)}).ToString()
+			strconv.Itoa(int(u.Changed)), strconv.Itoa(q.size), strconv.FormatInt(q.bytes, 10), incarnation(u)}).ToString()
 }
 
 func (q *redisQueue) pending(ctx context.Context) (int, error) {

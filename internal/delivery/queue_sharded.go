@@ -1,0 +1,136 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/redis/rueidis"
+
+	"github.com/sessiontap/caddy-sessiontap/internal/keytag"
+)
+
+// clusterShards is how many queues a sink's outbox is split into on a
+// Redis Cluster, each under a hash tag of its own (see keytag), so that no
+// one slot carries a whole fleet's deliveries. A session's queue is fixed
+// by its id; a claim takes from every shard.
+const clusterShards = 16
+
+// shardedQueue is one sink's queue split over shards: the scripts are
+// those of redisQueue, each run in one shard's slot. The bounds (queue
+// size, bytes, a client's share) hold per shard, each a shard's part of
+// the whole; a session's shard follows from its id, so clients' sessions
+// spread over the shards as sessions do.
+type shardedQueue struct {
+	b      *redisBackend
+	shards []*redisQueue
+	turn   atomic.Uint32 // the shard the next claim starts at
+}
+
+func newShardedQueue(b *redisBackend, base string, n int) *shardedQueue {
+	q := &shardedQueue{b: b}
+	for i := range n {
+		k := newRedisQueue(b, base+":"+keytag.Tag(i))
+		k.size = max(1, b.cfg.QueueSize/n)
+		k.bytes = max(1, b.cfg.QueueBytes/int64(n))
+		q.shards = append(q.shards, k)
+	}
+	return q
+}
+
+func (q *shardedQueue) of(id string) *redisQueue {
+	return q.shards[keytag.Of(id)%len(q.shards)]
+}
+
+func (q *shardedQueue) enqueue(ctx context.Context, u *Update, client string) (string, error) {
+	return q.of(u.Session.ID).enqueue(ctx, u, client)
+}
+
+func (q *shardedQueue) complete(ctx context.Context, c claim, r completion) (int64, error) {
+	return q.of(c.id).complete(ctx, c, r)
+}
+
+func (q *shardedQueue) cancel(ctx context.Context, id string) (int, error) {
+	return q.of(id).cancel(ctx, id)
+}
+
+func (q *shardedQueue) retry(ctx context.Context, u *Update) (string, error) {
+	return q.of(u.Session.ID).retry(ctx, u)
+}
+
+func (q *shardedQueue) status(ctx context.Context, id string) (DeliveryStatus, error) {
+	return q.of(id).status(ctx, id)
+}
+
+func (q *shardedQueue) pending(ctx context.Context) (int, error) {
+	c := q.b.c
+	cmds := make(rueidis.Commands, 0, 2*len(q.shards))
+	for _, s := range q.shards {
+		cmds = append(cmds, c.B().Zcard().Key(s.keys.due).Build(), c.B().Zcard().Key(s.keys.lease).Build())
+	}
+	total := 0
+	for _, r := range c.DoMulti(ctx, cmds...) {
+		n, err := r.AsInt64()
+		if err != nil {
+			return 0, err
+		}
+		total += int(n)
+	}
+	return total, nil
+}
+
+// claim runs the claim script on every shard in one round trip per node,
+// n split between them, starting the split at a shard that moves on with
+// each claim, so that no shard waits behind the others. Every shard takes
+// back its expired leases and reports its next due time, even one whose
+// part of n is none.
+func (q *shardedQueue) claim(ctx context.Context, n int, token string) (claimBatch, error) {
+	k := len(q.shards)
+	start := int(q.turn.Add(1)) % k
+	execs := make([]rueidis.LuaExec, k)
+	for i, s := range q.shards {
+		part := n / k
+		if (i-start+k)%k < n%k {
+			part++
+		}
+		execs[i] = rueidis.LuaExec{Keys: s.claimKeys(), Args: s.claimArgs(part, token+"."+strconv.Itoa(i))}
+	}
+	ctx, cancel := context.WithTimeout(ctx, q.b.cfg.CommandTimeout)
+	defer cancel()
+	out := claimBatch{next: -1}
+	var errs []error
+	for _, res := range claimScript.ExecMulti(ctx, q.b.c, execs...) {
+		vals, err := res.ToArray()
+		if err == nil {
+			var got claimBatch
+			if got, err = q.shards[0].parseBatch(vals); err == nil {
+				out = merge(out, got)
+				continue
+			}
+		}
+		errs = append(errs, err)
+	}
+	if len(out.claims) > 0 || len(errs) < k {
+		// What some shards took must be attempted; the others' errors
+		// are logged and their shards claimed again at the next poll.
+		for _, err := range errs {
+			q.b.errs.record("claim", err)
+		}
+		return out, nil
+	}
+	return out, errors.Join(errs...)
+}
+
+// merge adds b's claims and counts to a; the sooner next wins.
+func merge(a, b claimBatch) claimBatch {
+	a.tookBack += b.tookBack
+	a.gaveUp += b.gaveUp
+	a.claims = append(a.claims, b.claims...)
+	if b.next >= 0 && (a.next < 0 || b.next < a.next) {
+		a.next = b.next
+	}
+	return a
+}
+
+var _ queue = (*shardedQueue)(nil)

@@ -1,0 +1,89 @@
+package delivery
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/sessiontap/caddy-sessiontap/internal/redistest"
+	"github.com/sessiontap/caddy-sessiontap/model"
+)
+
+// On a Redis Cluster two nodes share a sink's sharded queue: every
+// session reaches its last version, in order, one attempt at a time, and
+// the queue's keys spread over every primary.
+func TestClusterOutboxTwoNodes(t *testing.T) {
+	prefix := redistest.ClusterPrefix(t)
+	gate := make(chan struct{})
+	sink := &fakeSink{name: "hook", gate: gate}
+	cfg := OutboxConfig{Config: Config{Concurrency: 4}}
+	a := newTestNodeOn(t, redistest.ClusterClient(t), prefix, cfg, nil)
+	b := newTestNodeOn(t, redistest.ClusterClient(t), prefix, cfg, nil)
+	a.AddSink(sink, SinkOptions{})
+	b.AddSink(sink, SinkOptions{})
+	const sessions, versions = 60, 10
+	var wg sync.WaitGroup
+	for s := range sessions {
+		wg.Go(func() {
+			id := fmt.Sprintf("s%02d", s)
+			for v := uint64(1); v <= versions; v++ {
+				node := a
+				if v%2 == 0 {
+					node = b
+				}
+				node.Enqueue(newUpd(id, v, model.ChangeCart, fmt.Sprint(v)))
+			}
+		})
+	}
+	wg.Wait()
+	// While the sink holds its first calls, the waiting sessions sit in
+	// the shards' due sets: on every primary.
+	primaries := 0
+	for _, node := range redistest.ClusterClient(t).Nodes() {
+		role, _ := node.Do(context.Background(), node.B().Role().Build()).ToArray()
+		if len(role) == 0 {
+			continue
+		}
+		if r, _ := role[0].ToString(); r != "master" {
+			continue
+		}
+		keys, err := node.Do(context.Background(), node.B().Keys().Pattern(prefix+"o:hook:*:due").Build()).AsStrSlice()
+		if err == nil && len(keys) > 0 {
+			primaries++
+		}
+	}
+	if primaries != 3 {
+		t.Errorf("the queue's due sets are on %d nodes, want all 3 primaries", primaries)
+	}
+	close(gate)
+	for s := range sessions {
+		id := fmt.Sprintf("s%02d", s)
+		eventually(t, id+" delivered to its last version", func() bool { return lastVersion(sink, id) == versions })
+		if vs := sink.versions(id); !strictlyIncreasing(vs) {
+			t.Errorf("%s delivered out of order: %v", id, vs)
+		}
+	}
+	if sink.overlap.Load() {
+		t.Error("two attempts for one session were in flight at once")
+	}
+	eventually(t, "nothing pending", func() bool { return a.Stats()[0].Pending == 0 })
+}
+
+// The queue's bound holds on a cluster too, shard by shard: with room for
+// 32 sessions over 16 shards, no more than 32 are ever held.
+func TestClusterOutboxBounded(t *testing.T) {
+	gate := make(chan struct{})
+	defer close(gate)
+	sink := &fakeSink{name: "hook", gate: gate}
+	n := newTestNodeOn(t, redistest.ClusterClient(t), redistest.ClusterPrefix(t),
+		OutboxConfig{Config: Config{Concurrency: 1, QueueSize: 32}}, nil)
+	n.AddSink(sink, SinkOptions{})
+	for s := range 400 {
+		n.Enqueue(newUpd(fmt.Sprintf("b%03d", s), 1, model.ChangeCart, "x"))
+	}
+	eventually(t, "updates past the bound dropped", func() bool { return n.Stats()[0].Dropped > 0 })
+	if p := n.Stats()[0].Pending; p > 32 || p < 16 {
+		t.Errorf("%d sessions held, want at most 32 (and most of them)", p)
+	}
+}
