@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/sessiontap/caddy-sessiontap/internal/redistest"
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
@@ -15,8 +17,15 @@ import (
 // two nodes; what one publishes, the other's subscribers see, and a node
 // started later finds the recent events.
 func TestStreamSharesEventsAcrossNodes(t *testing.T) {
-	client := redistest.Client(t)
-	prefix := redistest.Prefix(t)
+	testSharesEvents(t, redistest.Client(t), redistest.Prefix(t))
+}
+
+// On a Redis Cluster, where the feed is split into shards.
+func TestClusterStreamSharesEventsAcrossNodes(t *testing.T) {
+	testSharesEvents(t, redistest.ClusterClient(t), redistest.ClusterPrefix(t))
+}
+
+func testSharesEvents(t *testing.T, client rueidis.Client, prefix string) {
 	key := prefix + "feed"
 	a := NewStream(client, key, 50, func(op string) { t.Errorf("node a: %s failed", op) })
 	defer a.Close()
@@ -39,17 +48,53 @@ func TestStreamSharesEventsAcrossNodes(t *testing.T) {
 	}
 
 	for v := uint64(4); v < 200; v++ {
-		a.Publish(Event{SessionID: "s1", Version: v})
+		a.Publish(Event{SessionID: fmt.Sprint("s", v), Version: v})
 	}
-	waitFor(t, func() bool { r, _ := a.Recent(context.Background(), 1); return len(r) == 1 && r[0].Version == 199 })
-	n, err := client.Do(context.Background(), client.B().Xlen().Key(key).Build()).AsInt64()
-	if err != nil || n > 150 {
-		t.Fatalf("the stream holds %d entries (%v); it is capped at about 50", n, err)
+	// Shards arrive each in its own order: wait for the last event.
+	waitFor(t, func() bool { return hasVersion(a, 199) })
+	// On a cluster every shard carries its sessions' events.
+	for _, key := range a.keys {
+		if n, err := client.Do(context.Background(), client.B().Xlen().Key(key).Build()).AsInt64(); err != nil || n == 0 {
+			t.Errorf("stream %s holds %d entries (%v): the feed is not spread", key, n, err)
+		}
+	}
+	// XADD MAXLEN ~ trims whole nodes of 100 entries: each shard keeps
+	// its part of 50, and less than a node more.
+	if n := len(streamEntries(t, client, a)); n > len(a.keys)*(a.size+100) {
+		t.Fatalf("the stream holds %d entries; it is capped at about 50", n)
 	}
 
+	// A node started later finds the newest events of every shard.
 	c := NewStream(client, key, 50, nil)
 	defer c.Close()
-	waitFor(t, func() bool { r, _ := c.Recent(context.Background(), 50); return len(r) == 50 && r[49].Version == 199 })
+	waitFor(t, func() bool {
+		r, _ := c.Recent(context.Background(), 50)
+		return len(r) >= 40 && hasVersion(c, 199)
+	})
+}
+
+func hasVersion(s *Stream, v uint64) bool {
+	r, _ := s.Recent(context.Background(), 50)
+	for _, e := range r {
+		if e.Version == v {
+			return true
+		}
+	}
+	return false
+}
+
+// streamEntries reads every shard of s's stream.
+func streamEntries(t *testing.T, client rueidis.Client, s *Stream) []rueidis.XRangeEntry {
+	t.Helper()
+	var all []rueidis.XRangeEntry
+	for _, key := range s.keys {
+		entries, err := client.Do(context.Background(), client.B().Xrange().Key(key).Start("-").End("+").Build()).AsXRange()
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, entries...)
+	}
+	return all
 }
 
 func waitFor(t *testing.T, ok func() bool) {
@@ -64,8 +109,15 @@ func waitFor(t *testing.T, ok func() bool) {
 
 // An erased session leaves the Redis stream and every node's ring.
 func TestStreamForgetsASessionOnEveryNode(t *testing.T) {
-	client := redistest.Client(t)
-	key := redistest.Prefix(t) + "feed"
+	testForgets(t, redistest.Client(t), redistest.Prefix(t))
+}
+
+func TestClusterStreamForgetsASessionOnEveryNode(t *testing.T) {
+	testForgets(t, redistest.ClusterClient(t), redistest.ClusterPrefix(t))
+}
+
+func testForgets(t *testing.T, client rueidis.Client, prefix string) {
+	key := prefix + "feed"
 	a := NewStream(client, key, 50, nil)
 	defer a.Close()
 	b := NewStream(client, key, 50, nil)
@@ -90,11 +142,7 @@ func TestStreamForgetsASessionOnEveryNode(t *testing.T) {
 	if !has(a, "kept") || !has(b, "kept") {
 		t.Error("forgetting one session dropped another")
 	}
-	entries, err := client.Do(context.Background(), client.B().Xrange().Key(key).Start("-").End("+").Build()).AsXRange()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, en := range entries {
+	for _, en := range streamEntries(t, client, a) {
 		if v := en.FieldValues["e"]; strings.Contains(v, "secret-path") {
 			t.Errorf("the stream still holds the erased session's event: %s", v)
 		}
