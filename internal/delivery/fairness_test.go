@@ -137,21 +137,21 @@ func TestOutboxKeepsNoAddress(t *testing.T) {
 }
 
 // On a cluster a client's share holds per shard, a shard's part of the
-// whole: with 1,600 sessions of room over 16 shards (100 each, a client
-// holding 6 of them), one client's flood holds at most 96 and another
+// whole: with 6,400 sessions of room over 64 shards (100 each, a client
+// holding 6 of them), one client's flood holds at most 384 and another
 // client's update still gets in.
 func TestClusterClientShare(t *testing.T) {
 	sink := &fakeSink{name: "s", gate: make(chan struct{})}
 	defer close(sink.gate)
-	d, _ := queueBackends["cluster"](t, Config{QueueSize: 1600, Concurrency: 1})
+	d, _ := queueBackends["cluster"](t, Config{QueueSize: 6400, Concurrency: 1})
 	d.AddSink(sink, SinkOptions{})
-	for i := range 1000 {
+	for i := range 1500 {
 		d.Enqueue(clientUpd(fmt.Sprint("junk", i), junkClient, 1))
 	}
 	d.Enqueue(clientUpd("victim", victimClient, 1))
 	st := d.Stats()[0]
-	if st.Pending > 16*6+1 || st.Dropped < 1000-16*6 {
-		t.Fatalf("after the flood: %d pending, %d dropped; want at most 97 held", st.Pending, st.Dropped)
+	if st.Pending > 64*6+1 || st.Dropped < 1500-64*6 {
+		t.Fatalf("after the flood: %d pending, %d dropped; want at most 385 held", st.Pending, st.Dropped)
 	}
 	status, err := d.(*Engine).Status(context.Background(), "victim")
 	if err != nil || len(status) == 0 || status[0].PendingVersion != 1 {

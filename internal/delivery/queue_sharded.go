@@ -12,16 +12,23 @@ import (
 )
 
 // clusterShards is how many queues a sink's outbox is split into on a
-// Redis Cluster, each under a hash tag of its own (see keytag), so that no
-// one slot carries a whole fleet's deliveries. A session's queue is fixed
-// by its id; a claim takes from every shard.
-const clusterShards = 16
+// Redis Cluster, so that no one slot carries a whole fleet's deliveries:
+// one per session hash tag (see keytag), a session's queue under its own
+// tag. Its session, its write log and its queued deliveries are then in
+// one slot, on one primary, whose replica copies them in the order they
+// were written: a failover that loses a queued delivery loses the write
+// log's record of it only with it, never the one without the other. A
+// claim takes from every shard.
+const clusterShards = keytag.Shards
 
 // shardedQueue is one sink's queue split over shards: the scripts are
 // those of redisQueue, each run in one shard's slot. The bounds (queue
 // size, bytes, a client's share) hold per shard, each a shard's part of
-// the whole; a session's shard follows from its id, so clients' sessions
-// spread over the shards as sessions do.
+// the whole, rounded up, and room for at least two sessions: a client's
+// share of a shard is then always less than the shard, so one client can
+// never fill a shard that another client's session falls in. A session's
+// shard follows from its id, so clients' sessions spread over the shards
+// as sessions do.
 type shardedQueue struct {
 	b      *redisBackend
 	shards []*redisQueue
@@ -32,8 +39,8 @@ func newShardedQueue(b *redisBackend, base string, n int) *shardedQueue {
 	q := &shardedQueue{b: b}
 	for i := range n {
 		k := newRedisQueue(b, base+":"+keytag.Tag(i))
-		k.size = max(1, b.cfg.QueueSize/n)
-		k.bytes = max(1, b.cfg.QueueBytes/int64(n))
+		k.size = max(2, (b.cfg.QueueSize+n-1)/n)
+		k.bytes = (b.cfg.QueueBytes + int64(n) - 1) / int64(n)
 		q.shards = append(q.shards, k)
 	}
 	return q
