@@ -36,6 +36,10 @@ type RedisConfig struct {
 	// (any of its nodes; the client learns the rest and follows the
 	// cluster's failovers and slot moves). Either Addresses or Sentinels.
 	Addresses []string
+	// Cluster says Addresses must be a Redis Cluster's: a server that is
+	// not one is refused (several addresses are taken as a cluster's
+	// seeds without it too).
+	Cluster bool
 	// Sentinels are the host:port addresses of Redis Sentinels watching
 	// the primary named MasterName: the store asks them for the primary
 	// and follows every failover by itself.
@@ -70,6 +74,8 @@ func (c RedisConfig) withDefaults() (RedisConfig, error) {
 	switch {
 	case len(c.Addresses) == 0 && len(c.Sentinels) == 0:
 		return c, errors.New("redis: no address configured")
+	case c.Cluster && len(c.Sentinels) > 0:
+		return c, errors.New("redis: a cluster is found by its nodes' addresses, not by sentinels")
 	case len(c.Addresses) > 0 && len(c.Sentinels) > 0:
 		return c, errors.New("redis: give the server's address or the sentinels, not both")
 	case len(c.Sentinels) > 0 && c.MasterName == "":
@@ -186,6 +192,9 @@ func NewRedis(ctx context.Context, cfg RedisConfig) (*Redis, error) {
 func (r *Redis) check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
+	if r.cfg.Cluster && !r.cluster {
+		return fmt.Errorf("redis: %s is not a Redis Cluster (cluster-enabled no): give it as address", r.cfg.where())
+	}
 	if r.cluster && strings.ContainsAny(r.cfg.Prefix, "{}") {
 		return fmt.Errorf("redis: the prefix %q holds a brace, which on a Redis Cluster would put every key in one slot: leave braces out", r.cfg.Prefix)
 	}

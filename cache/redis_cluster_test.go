@@ -92,3 +92,11 @@ func TestRedisLegacyIndexReadAndCleaned(t *testing.T) {
 		t.Errorf("after Delete the index still lists %s", m)
 	}
 }
+
+// A standalone server named as a cluster is refused, saying what to write.
+func TestRedisClusterOptionRefusesAStandaloneServer(t *testing.T) {
+	_, err := NewRedis(context.Background(), RedisConfig{Addresses: []string{redisAddr(t)}, Cluster: true, HashKey: testHashKey})
+	if err == nil || !strings.Contains(err.Error(), "not a Redis Cluster") || !strings.Contains(err.Error(), "address") {
+		t.Fatalf("NewRedis of a standalone server as a cluster = %v, want a refusal naming address", err)
+	}
+}

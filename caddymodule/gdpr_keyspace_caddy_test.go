@@ -15,6 +15,18 @@ import (
 // in Redis under the store's prefix: not the session, its history, the
 // customer index, the delivery outbox or the inspector's live feed.
 func TestGDPRDeleteLeavesNothingInRedis(t *testing.T) {
+	store, prefix := redisStoreBlock(t)
+	testGDPRDeleteLeavesNothing(t, store, prefix, redistest.Client(t))
+}
+
+// The same on a Redis Cluster, where the customer's index, session,
+// outbox and feed entries sit on several primaries.
+func TestGDPRDeleteLeavesNothingInRedisCluster(t *testing.T) {
+	store, prefix := clusterStoreBlock(t)
+	testGDPRDeleteLeavesNothing(t, store, prefix, redistest.ClusterClient(t))
+}
+
+func testGDPRDeleteLeavesNothing(t *testing.T, store, prefix string, client rueidis.Client) {
 	const (
 		email = "canary.guest@example.com"
 		first = "Canarina"
@@ -23,7 +35,6 @@ func TestGDPRDeleteLeavesNothingInRedis(t *testing.T) {
 		path  = "/canary-landing-path"
 		item  = "Canary Yellow Raincoat"
 	)
-	store, prefix := redisStoreBlock(t)
 	rc, srv := newReceiver(t)
 	tester := newTester(t)
 	tester.InitServer(siteConfigWith(store+fmt.Sprintf(`
@@ -42,7 +53,6 @@ func TestGDPRDeleteLeavesNothingInRedis(t *testing.T) {
 	id := visitorID(t, c)
 	waitFor(t, "the webhook delivery", func() bool { return len(rc.seen(id)) > 0 })
 	canaries := []string{email, first, last, ref, path, item}
-	client := redistest.Client(t)
 	if found := keyspaceHolds(t, client, prefix, canaries); len(found) == 0 {
 		t.Fatal("before the delete Redis holds none of the canaries: the test proves nothing")
 	}
@@ -61,20 +71,30 @@ func TestGDPRDeleteLeavesNothingInRedis(t *testing.T) {
 }
 
 // keyspaceHolds lists "key: canary" for every canary found in a value
-// (or a key name) under prefix, whatever the key's type.
+// (or a key name) under prefix, whatever the key's type, on the server or
+// every primary of a cluster.
 func keyspaceHolds(t *testing.T, c rueidis.Client, prefix string, canaries []string) []string {
 	t.Helper()
 	ctx := context.Background()
-	keys, err := c.Do(ctx, c.B().Keys().Pattern(prefix+"*").Build()).AsStrSlice()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var found []string
-	for _, k := range keys {
-		text := k + "\n" + dumpKey(t, c, k)
-		for _, v := range canaries {
-			if strings.Contains(strings.ToLower(text), strings.ToLower(v)) {
-				found = append(found, k+": "+v)
+	for _, node := range c.Nodes() {
+		role, err := node.Do(ctx, node.B().Role().Build()).ToArray()
+		if err != nil || len(role) == 0 {
+			t.Fatal(err)
+		}
+		if r, _ := role[0].ToString(); r != "master" {
+			continue // its primary is read
+		}
+		keys, err := node.Do(ctx, node.B().Keys().Pattern(prefix+"*").Build()).AsStrSlice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range keys {
+			text := k + "\n" + dumpKey(t, node, k)
+			for _, v := range canaries {
+				if strings.Contains(strings.ToLower(text), strings.ToLower(v)) {
+					found = append(found, k+": "+v)
+				}
 			}
 		}
 	}

@@ -32,17 +32,21 @@ func (p pooledRedis) Destruct() error {
 }
 
 // RedisStore keeps sessions in a Redis server that several Caddy nodes
-// share: a standalone server, or a primary found through Redis Sentinel
-// (followed through failovers); not Redis Cluster. Configs with the same
+// share: a standalone server, a primary found through Redis Sentinel
+// (followed through failovers), or a Redis Cluster. Configs with the same
 // settings share one client, across reloads too.
 type RedisStore struct {
 	// Name labels the store in the admin endpoint (/sessiontap/stats,
 	// ?store=<name>) and in metrics. Default "redis".
 	Name string `json:"name,omitempty"`
-	// Addresses name the server (host:port). One of addresses, url or
-	// sentinels is required. Several addresses are the seed nodes of a
-	// Redis Cluster, which is refused at load.
+	// Addresses name the server (host:port). One of addresses, cluster,
+	// url or sentinels is required. Several addresses are seed nodes of
+	// one Redis Cluster (a standalone server given several is refused).
 	Addresses []string `json:"addresses,omitempty"`
+	// Cluster are host:port addresses of nodes of a Redis Cluster (any
+	// of them; the client learns the rest, and follows failovers and slot
+	// moves). A server that is not a cluster is refused at load.
+	Cluster []string `json:"cluster,omitempty"`
 	// Sentinels are the host:port addresses of Redis Sentinels watching
 	// the primary named MasterName: the store writes to whichever server
 	// they name the primary and follows a failover by itself, and so do
@@ -133,6 +137,7 @@ func (r *RedisStore) Provision(caddy.Context) error {
 func (r *RedisStore) redisConfig(repl *caddy.Replacer) (cache.RedisConfig, error) {
 	cfg := cache.RedisConfig{
 		Addresses:  r.Addresses,
+		Cluster:    len(r.Cluster) > 0,
 		Sentinels:  r.Sentinels,
 		MasterName: r.MasterName,
 		Username:   repl.ReplaceKnown(r.Username, ""),
@@ -141,6 +146,9 @@ func (r *RedisStore) redisConfig(repl *caddy.Replacer) (cache.RedisConfig, error
 		TTL:        time.Duration(r.TTL),
 		Timeout:    time.Duration(r.Timeout),
 		HashKey:    []byte(repl.ReplaceKnown(r.IndexKey, "")),
+	}
+	if cfg.Cluster {
+		cfg.Addresses = r.Cluster
 	}
 	if r.Password != "" && cfg.Password == "" {
 		return cfg, fmt.Errorf("store redis: %v", emptySecret("password", r.Password, ""))
@@ -174,8 +182,10 @@ func (r *RedisStore) redisConfig(repl *caddy.Replacer) (cache.RedisConfig, error
 // Validate checks what does not need placeholders replaced.
 func (r *RedisStore) Validate() error {
 	switch {
-	case len(r.Addresses) == 0 && r.URL == "" && len(r.Sentinels) == 0:
-		return errors.New("store redis: address, url or sentinel is required")
+	case len(r.Addresses) == 0 && len(r.Cluster) == 0 && r.URL == "" && len(r.Sentinels) == 0:
+		return errors.New("store redis: address, cluster, url or sentinel is required")
+	case len(r.Cluster) > 0 && (len(r.Addresses) > 0 || r.URL != "" || len(r.Sentinels) > 0):
+		return errors.New("store redis: cluster names the cluster's nodes: leave out address, url and sentinel")
 	case len(r.Addresses) > 0 && r.URL != "":
 		return errors.New("store redis: use address or url, not both")
 	case len(r.Sentinels) > 0 && (len(r.Addresses) > 0 || r.URL != ""):
@@ -251,14 +261,17 @@ func (r *RedisStore) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 
 func (r *RedisStore) parseOption(d *caddyfile.Dispenser, opt string) error {
 	switch opt {
-	case "address", "sentinel":
+	case "address", "cluster", "sentinel":
 		args := d.RemainingArgs()
 		if len(args) == 0 {
 			return d.ArgErr()
 		}
-		if opt == "sentinel" {
+		switch opt {
+		case "sentinel":
 			r.Sentinels = append(r.Sentinels, args...)
-		} else {
+		case "cluster":
+			r.Cluster = append(r.Cluster, args...)
+		default:
 			r.Addresses = append(r.Addresses, args...)
 		}
 		return nil
@@ -308,7 +321,7 @@ func (r *RedisStore) parseOption(d *caddyfile.Dispenser, opt string) error {
 
 // redisOptions are the options parseOption takes, for suggestions;
 // TestRedisOptionsMatchSwitch keeps the two in step.
-var redisOptions = []string{"address", "index_key", "master_name", "name", "password", "prefix", "sentinel", "timeout", "tls", "ttl", "url", "username"}
+var redisOptions = []string{"address", "cluster", "index_key", "master_name", "name", "password", "prefix", "sentinel", "timeout", "tls", "ttl", "url", "username"}
 
 // Interface guards
 var (

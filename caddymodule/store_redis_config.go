@@ -64,7 +64,7 @@ func poolKey(name string, cfg cache.RedisConfig) string {
 	if cfg.TLS != nil {
 		tlsMode = fmt.Sprint("on/", cfg.TLS.InsecureSkipVerify)
 	}
-	b, _ := json.Marshal([]any{name, cfg.Addresses, cfg.Sentinels, cfg.MasterName, secret(cfg.Username), secret(cfg.Password), tlsMode,
+	b, _ := json.Marshal([]any{name, cfg.Addresses, cfg.Cluster, cfg.Sentinels, cfg.MasterName, secret(cfg.Username), secret(cfg.Password), tlsMode,
 		cfg.Prefix, cfg.TTL, cfg.Timeout, secret(string(cfg.HashKey))})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16])

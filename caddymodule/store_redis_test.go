@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/rueidis"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
@@ -84,7 +85,7 @@ func TestRedisCaddyfileErrors(t *testing.T) {
 		{ok + "\t\ttimeout soon\n", `timeout: "soon" is not a positive duration, at Testfile:5`},
 		{ok + "\t\taddress\n", `wrong argument count`},
 		{"\t\taddress localhost:6379\n", `store redis: index_key is required`},
-		{"\t\tindex_key k\n", `store redis: address, url or sentinel is required`},
+		{"\t\tindex_key k\n", `store redis: address, cluster, url or sentinel is required`},
 		{ok + "\t\turl redis://localhost\n", `store redis: use address or url, not both`},
 		{ok + "\t\tsentinel s:26379\n\t\tmaster_name m\n", `store redis: with sentinel, the sentinels find the server: leave out address and url`},
 		{"\t\tindex_key k\n\t\tsentinel s:26379\n", `store redis: sentinel needs master_name`},
@@ -111,7 +112,7 @@ func TestRedisCaddyfileErrors(t *testing.T) {
 // drawn from, in step with the options parseOption takes.
 func TestRedisOptionsMatchSwitch(t *testing.T) {
 	values := map[string]string{"address": "a:1", "index_key": "k", "name": "n", "password": "p", "prefix": "x:",
-		"timeout": "1s", "tls": "", "ttl": "1h", "url": "redis://a:1", "username": "u", "sentinel": "s:26379", "master_name": "m"}
+		"timeout": "1s", "tls": "", "ttl": "1h", "url": "redis://a:1", "username": "u", "sentinel": "s:26379", "master_name": "m", "cluster": "c:7000"}
 	if strings.Join(optionNames(values), ",") != strings.Join(redisOptions, ",") {
 		t.Fatalf("redisOptions %v, the test knows %v", redisOptions, optionNames(values))
 	}
@@ -297,12 +298,45 @@ func redisStoreBlock(t *testing.T) (block, prefix string) {
 		redisAddr(t), prefix, testIndexKey), prefix
 }
 
+// clusterStoreBlock is a Redis store on the test cluster, with a prefix
+// of its own.
+func clusterStoreBlock(t *testing.T) (block, prefix string) {
+	prefix = testRedisPrefix()
+	return fmt.Sprintf("\t\tstore redis {\n\t\t\tcluster %s\n\t\t\tprefix %s\n\t\t\tindex_key %s\n\t\t\ttimeout 2s\n\t\t}",
+		strings.Join(redistest.ClusterAddrs(t), " "), prefix, testIndexKey), prefix
+}
+
+// primariesOf are clients on the servers a store block writes to: the
+// standalone server, or each primary of the test cluster.
+func primariesOf(t *testing.T, block string) []rueidis.Client {
+	t.Helper()
+	if !strings.Contains(block, "cluster ") {
+		return []rueidis.Client{redistest.Client(t)}
+	}
+	var out []rueidis.Client
+	for _, node := range redistest.ClusterClient(t).Nodes() {
+		role, err := node.Do(context.Background(), node.B().Role().Build()).ToArray()
+		if err != nil || len(role) == 0 {
+			t.Fatal(err)
+		}
+		if r, _ := role[0].ToString(); r == "master" {
+			out = append(out, node)
+		}
+	}
+	return out
+}
+
 // eachStore runs test once with the bigcache store (an empty block) and
-// once with a Redis store, as subtests named after them.
+// once with a Redis store, and once on a Redis Cluster, as subtests named
+// after them.
 func eachStore(t *testing.T, test func(t *testing.T, block, prefix string)) {
 	t.Run("bigcache", func(t *testing.T) { test(t, "", "") })
 	t.Run("redis", func(t *testing.T) {
 		block, prefix := redisStoreBlock(t)
+		test(t, block, prefix)
+	})
+	t.Run("cluster", func(t *testing.T) {
+		block, prefix := clusterStoreBlock(t)
 		test(t, block, prefix)
 	})
 }
