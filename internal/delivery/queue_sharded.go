@@ -2,7 +2,7 @@ package delivery
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"strconv"
 	"sync/atomic"
 
@@ -118,15 +118,18 @@ func (q *shardedQueue) claim(ctx context.Context, n int, token string) (claimBat
 		}
 		errs = append(errs, err)
 	}
-	if len(out.claims) > 0 || len(errs) < k {
-		// What some shards took must be attempted; the others' errors
-		// are logged and their shards claimed again at the next poll.
-		for _, err := range errs {
-			q.b.errs.record("claim", err)
-		}
+	if len(errs) == 0 {
 		return out, nil
 	}
-	return out, errors.Join(errs...)
+	// One primary down fails a third of the shards, alike: say it once.
+	err := fmt.Errorf("%d of %d shards: %w", len(errs), k, errs[0])
+	if len(errs) < k {
+		// What the other shards took must be attempted; the failed ones
+		// are claimed again at the next poll.
+		q.b.errs.record("claim", err)
+		return out, nil
+	}
+	return out, err
 }
 
 // merge adds b's claims and counts to a; the sooner next wins.
