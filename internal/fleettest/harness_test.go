@@ -214,12 +214,15 @@ type NodeConfig struct {
 	// Sentinels, when set, are the sentinels' addresses (space
 	// separated) watching MasterName; Redis is then unused.
 	Sentinels string
-	Upstream  string // the shop's host:port
-	Prefix    string // Redis key prefix, the same for the fleet
-	Timeout   string // the store's per-command timeout; empty: the product's default
-	Extra     string // more sessiontap subdirectives
-	Site      string // more site directives (e.g. `header >X-Cart {sessiontap.cart.count}`)
-	API       string // more api options (e.g. `inspector`)
+	// Cluster, when set, are a Redis Cluster's node addresses (space
+	// separated); Redis is then unused.
+	Cluster  string
+	Upstream string // the shop's host:port
+	Prefix   string // Redis key prefix, the same for the fleet
+	Timeout  string // the store's per-command timeout; empty: the product's default
+	Extra    string // more sessiontap subdirectives
+	Site     string // more site directives (e.g. `header >X-Cart {sessiontap.cart.count}`)
+	API      string // more api options (e.g. `inspector`)
 }
 
 // Node is one `caddy run` process serving the shop at URL and the
@@ -252,6 +255,9 @@ func (n *Node) Caddyfile() string {
 	server := "address " + c.Redis
 	if c.Sentinels != "" {
 		server = "sentinel " + c.Sentinels + "\n\t\t\tmaster_name " + MasterName
+	}
+	if c.Cluster != "" {
+		server = "cluster " + c.Cluster
 	}
 	store := fmt.Sprintf("\t\tstore redis {\n\t\t\t%s\n\t\t\tprefix %s\n\t\t\tindex_key %s\n%s\t\t}\n",
 		server, c.Prefix, IndexKey, opt("\t\t\t", timeout))
