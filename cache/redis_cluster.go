@@ -3,7 +3,9 @@ package cache
 import (
 	"context"
 	"errors"
+	"net"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/redis/rueidis"
@@ -15,29 +17,41 @@ import (
 // slot or node; what reads the server (INFO) reads every primary.
 
 // primaries returns a client per primary of the cluster, in address
-// order: the nodes the client knows that say, by ROLE, they are one.
+// order: the first node of each slot range CLUSTER SLOTS lists (a command
+// the client needs anyway to find the slots, so an ACL that lets it work
+// lets this work too).
 func (r *Redis) primaries(ctx context.Context) ([]rueidis.Client, error) {
-	nodes := r.c.Nodes()
-	addrs := make([]string, 0, len(nodes))
-	for a := range nodes {
-		addrs = append(addrs, a)
+	ranges, err := r.do(ctx, r.c.B().ClusterSlots().Build()).ToArray()
+	if err != nil {
+		return nil, err
 	}
-	sort.Strings(addrs)
-	var out []rueidis.Client
-	var errs []error
-	for _, a := range addrs {
-		n := nodes[a]
-		role, err := r.doOn(ctx, n, n.B().Role().Build()).ToArray()
-		if err != nil || len(role) == 0 {
-			errs = append(errs, err) // a node down: its replica, promoted, stands in
+	nodes := r.c.Nodes()
+	seen := map[string]bool{}
+	var addrs []string
+	for _, rg := range ranges {
+		f, err := rg.ToArray()
+		if err != nil || len(f) < 3 {
 			continue
 		}
-		if name, _ := role[0].ToString(); name == "master" {
-			out = append(out, n)
+		node, err := f[2].ToArray()
+		if err != nil || len(node) < 2 {
+			continue
+		}
+		host, _ := node[0].ToString()
+		port, _ := node[1].AsInt64()
+		addr := net.JoinHostPort(host, strconv.FormatInt(port, 10))
+		if !seen[addr] && nodes[addr] != nil {
+			seen[addr] = true
+			addrs = append(addrs, addr)
 		}
 	}
-	if len(out) == 0 {
-		return nil, errors.Join(append(errs, errors.New("no primary answered"))...)
+	if len(addrs) == 0 {
+		return nil, errors.New("CLUSTER SLOTS names no primary the client knows")
+	}
+	sort.Strings(addrs)
+	out := make([]rueidis.Client, len(addrs))
+	for i, a := range addrs {
+		out[i] = nodes[a]
 	}
 	return out, nil
 }
