@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"github.com/redis/rueidis"
@@ -33,10 +34,14 @@ type shardedQueue struct {
 	b      *redisBackend
 	shards []*redisQueue
 	turn   atomic.Uint32 // the shard the next claim starts at
+
+	mu sync.Mutex
+	// due[i]: shard i had sessions due at its last claim (or failed it).
+	due []bool
 }
 
 func newShardedQueue(b *redisBackend, base string, n int) *shardedQueue {
-	q := &shardedQueue{b: b}
+	q := &shardedQueue{b: b, due: make([]bool, n)}
 	for i := range n {
 		k := newRedisQueue(b, base+":"+keytag.Tag(i))
 		k.size = max(2, (b.cfg.QueueSize+n-1)/n)
@@ -87,37 +92,40 @@ func (q *shardedQueue) pending(ctx context.Context) (int, error) {
 	return total, nil
 }
 
-// claim runs the claim script on every shard in one round trip per node,
-// n split between them, starting the split at a shard that moves on with
-// each claim, so that no shard waits behind the others. Every shard takes
-// back its expired leases and reports its next due time, even one whose
-// part of n is none.
+// claim runs the claim script on every shard in one round trip per node:
+// every shard takes back its expired leases and reports its next due
+// time, and n is split between the shards that had sessions due at their
+// last claim (all of them when none had), starting at one that moves on
+// with each claim, so that no shard waits behind the others and a claim
+// after an idle spell finds the due ones at its second round.
 func (q *shardedQueue) claim(ctx context.Context, n int, token string) (claimBatch, error) {
 	k := len(q.shards)
-	start := int(q.turn.Add(1)) % k
+	parts := q.split(n)
 	execs := make([]rueidis.LuaExec, k)
 	for i, s := range q.shards {
-		part := n / k
-		if (i-start+k)%k < n%k {
-			part++
-		}
-		execs[i] = rueidis.LuaExec{Keys: s.claimKeys(), Args: s.claimArgs(part, token+"."+strconv.Itoa(i))}
+		execs[i] = rueidis.LuaExec{Keys: s.claimKeys(), Args: s.claimArgs(parts[i], token+"."+strconv.Itoa(i))}
 	}
 	ctx, cancel := context.WithTimeout(ctx, q.b.cfg.CommandTimeout)
 	defer cancel()
 	out := claimBatch{next: -1}
 	var errs []error
-	for _, res := range claimScript.ExecMulti(ctx, q.b.c, execs...) {
+	due := make([]bool, k)
+	for i, res := range claimScript.ExecMulti(ctx, q.b.c, execs...) {
 		vals, err := res.ToArray()
 		if err == nil {
 			var got claimBatch
 			if got, err = q.shards[0].parseBatch(vals); err == nil {
 				out = merge(out, got)
+				due[i] = got.next == 0
 				continue
 			}
 		}
+		due[i] = true
 		errs = append(errs, err)
 	}
+	q.mu.Lock()
+	q.due = due
+	q.mu.Unlock()
 	if len(errs) == 0 {
 		return out, nil
 	}
@@ -130,6 +138,35 @@ func (q *shardedQueue) claim(ctx context.Context, n int, token string) (claimBat
 		return out, nil
 	}
 	return out, err
+}
+
+// split gives each shard its part of n: the shards due at their last
+// claim (or every shard, when none was) take turns, from a start that
+// moves on with each claim.
+func (q *shardedQueue) split(n int) []int {
+	k := len(q.shards)
+	start := int(q.turn.Add(1)) % k
+	q.mu.Lock()
+	var order []int
+	for j := range k {
+		if i := (start + j) % k; q.due[i] {
+			order = append(order, i)
+		}
+	}
+	q.mu.Unlock()
+	if len(order) == 0 {
+		for j := range k {
+			order = append(order, (start+j)%k)
+		}
+	}
+	parts := make([]int, k)
+	for j, i := range order {
+		parts[i] = n / len(order)
+		if j < n%len(order) {
+			parts[i]++
+		}
+	}
+	return parts
 }
 
 // merge adds b's claims and counts to a; the sooner next wins.

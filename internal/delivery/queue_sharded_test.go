@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -85,5 +86,31 @@ func TestClusterOutboxBounded(t *testing.T) {
 	eventually(t, "updates past the bound dropped", func() bool { return n.Stats()[0].Dropped > 0 })
 	if p := n.Stats()[0].Pending; p > 640 || p < 500 {
 		t.Errorf("%d sessions held, want at most 640 (and most of them)", p)
+	}
+}
+
+// The free slots go to the shards that had sessions due, all of them to
+// one when only it had: a hot shard is not held to a 64th of the slots,
+// and an idle one costs no slot.
+func TestShardedClaimSplit(t *testing.T) {
+	q := &shardedQueue{shards: make([]*redisQueue, 64), due: make([]bool, 64)}
+	sum := func(p []int) (n int) {
+		for _, v := range p {
+			n += v
+		}
+		return n
+	}
+	for range 3 {
+		if p := q.split(8); sum(p) != 8 || slices.Max(p) != 1 {
+			t.Fatalf("none due: parts %v, want 8 shards with one each", p)
+		}
+	}
+	q.due[5] = true
+	if p := q.split(8); p[5] != 8 {
+		t.Fatalf("shard 5 due: parts %v, want all 8 there", p)
+	}
+	q.due[9] = true
+	if p := q.split(3); p[5]+p[9] != 3 || p[5] == 0 || p[9] == 0 {
+		t.Fatalf("shards 5 and 9 due: parts %v", p)
 	}
 }
