@@ -9,6 +9,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/sessiontap/caddy-sessiontap/internal/keytag"
+	"github.com/sessiontap/caddy-sessiontap/internal/luamulti"
 )
 
 // The write log. A write whose deliveries must survive the node that made
@@ -111,7 +112,7 @@ return 0
 //	KEYS  w, v; ARGV  age, n
 //
 // Returns {id, "first last", ...}.
-var unrelayedScript = rueidis.NewLuaScript(`
+var unrelayedScript = luamulti.New(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[1]), 'LIMIT', 0, tonumber(ARGV[2]))
@@ -162,7 +163,7 @@ func (r *Redis) Unrelayed(ctx context.Context, name string, age time.Duration, n
 	ctx, cancel := context.WithTimeout(ctx, 4*r.cfg.Timeout)
 	defer cancel()
 	var out []Unrelayed
-	for _, res := range unrelayedScript.ExecMulti(ctx, r.c, execs...) {
+	for _, res := range unrelayedScript.Exec(ctx, r.c, execs) {
 		vals, err := res.AsStrSlice()
 		if err != nil {
 			return out, r.fail("reading the write log", err)

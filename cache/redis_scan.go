@@ -7,6 +7,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/sessiontap/caddy-sessiontap/internal/keytag"
+	"github.com/sessiontap/caddy-sessiontap/internal/luamulti"
 
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
@@ -22,7 +23,7 @@ const scanBatch = 256
 //
 //	KEYS[1] the index set; KEYS[1+i] session i's key
 //	ARGV[i] session i's id; ARGV[n+i] its value as read, "" when absent
-var pruneScript = rueidis.NewLuaScript(`
+var pruneScript = luamulti.New(`
 local n = #KEYS - 1
 for i = 1, n do
   if (redis.call('GET', KEYS[i + 1]) or '') == ARGV[n + i] then
@@ -210,7 +211,7 @@ func (r *Redis) prune(ctx context.Context, stale map[string]*staleMembers) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	_ = bounded(ctx, func() rueidis.RedisResult {
-		pruneScript.ExecMulti(ctx, r.c, execs...)
+		pruneScript.Exec(ctx, r.c, execs)
 		return rueidis.RedisResult{}
 	})
 }

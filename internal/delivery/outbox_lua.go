@@ -1,6 +1,10 @@
 package delivery
 
-import "github.com/redis/rueidis"
+import (
+	"github.com/redis/rueidis"
+
+	"github.com/sessiontap/caddy-sessiontap/internal/luamulti"
+)
 
 // The outbox's scripts. Per sink (S is the outbox prefix plus the sink's
 // name) there are two sorted sets of session ids and a hash per session:
@@ -131,7 +135,7 @@ return res
 // delivered fingerprint, token, superseded (1 when a newer update replaced
 // one waiting for its retry), delivered version}. A newer update that
 // replaces one waiting for its retry takes over what it changed.
-var claimScript = rueidis.NewLuaScript(releaseLua + `
+const claimLua = releaseLua + `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 100)
@@ -188,7 +192,13 @@ end
 local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 if nxt[2] then out[2] = math.max(0, tonumber(nxt[2]) - now) end
 return out
-`)
+`
+
+var (
+	claimScript = rueidis.NewLuaScript(claimLua)
+	// claimShards runs it on many shards at once (shardedQueue).
+	claimShards = luamulti.New(claimLua)
+)
 
 // completeScript records an attempt's result, if the caller still holds
 // the lease (a node whose lease ran out finds its work taken over, and

@@ -110,7 +110,7 @@ func (q *shardedQueue) claim(ctx context.Context, n int, token string) (claimBat
 	out := claimBatch{next: -1}
 	var errs []error
 	due := make([]bool, k)
-	for i, res := range claimScript.ExecMulti(ctx, q.b.c, execs...) {
+	for i, res := range claimShards.Exec(ctx, q.b.c, execs) {
 		vals, err := res.ToArray()
 		if err == nil {
 			var got claimBatch
@@ -129,7 +129,7 @@ func (q *shardedQueue) claim(ctx context.Context, n int, token string) (claimBat
 	if len(errs) == 0 {
 		return out, nil
 	}
-	// One primary down fails a third of the shards, alike: say it once.
+	// One primary down fails its shards alike: say it once.
 	err := fmt.Errorf("%d of %d shards: %w", len(errs), k, errs[0])
 	if len(errs) < k {
 		// What the other shards took must be attempted; the failed ones
