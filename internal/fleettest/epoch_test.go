@@ -48,14 +48,22 @@ func TestChaosRedisRestartedEmptyEpochMovesOn(t *testing.T) {
 	if again.Version != 1 {
 		t.Fatalf("the session written again after the data loss is at version %d, want 1 (a new session)", again.Version)
 	}
-	if _, _, err := collect(n, cookie, cart(8)); err != nil {
-		t.Fatal(err)
+	// The client's other connections to the old server are found dead
+	// only when used: a write may still fail once ("outcome unknown",
+	// as the README's table says of a restart), and is sent again.
+	var next Session
+	if !Poll(15*time.Second, func() bool {
+		_, s, err := collect(n, cookie, cart(8))
+		next = s
+		return err == nil
+	}) {
+		t.Fatal("the next write not accepted within 15s")
 	}
 	if !Poll(15*time.Second, func() bool {
 		as := u.Hook.Of(id)
-		return len(as) > 0 && as[len(as)-1].Version == 2 && as[len(as)-1].Epoch > as[0].Epoch
+		return len(as) > 0 && as[len(as)-1].Version == next.Version && as[len(as)-1].Epoch > as[0].Epoch
 	}) {
-		t.Fatalf("the new session's v2 not delivered with a later epoch: %+v", u.Hook.Of(id))
+		t.Fatalf("the new session's v%d not delivered with a later epoch: %+v", next.Version, u.Hook.Of(id))
 	}
 	// A receiver keeping the last (epoch, version) it took.
 	var lastE int64
