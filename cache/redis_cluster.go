@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sort"
 	"strconv"
@@ -40,13 +41,19 @@ func (r *Redis) primaries(ctx context.Context) ([]rueidis.Client, error) {
 		host, _ := node[0].ToString()
 		port, _ := node[1].AsInt64()
 		addr := net.JoinHostPort(host, strconv.FormatInt(port, 10))
-		if !seen[addr] && nodes[addr] != nil {
-			seen[addr] = true
-			addrs = append(addrs, addr)
+		if seen[addr] {
+			continue
 		}
+		if nodes[addr] == nil {
+			// Not known yet (slots just moved): leaving it out would skip
+			// its sessions without a word.
+			return nil, fmt.Errorf("the primary %s is not known to the client yet: try again", addr)
+		}
+		seen[addr] = true
+		addrs = append(addrs, addr)
 	}
 	if len(addrs) == 0 {
-		return nil, errors.New("CLUSTER SLOTS names no primary the client knows")
+		return nil, errors.New("CLUSTER SLOTS names no primary")
 	}
 	sort.Strings(addrs)
 	out := make([]rueidis.Client, len(addrs))

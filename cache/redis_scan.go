@@ -64,12 +64,7 @@ func (r *Redis) scan(ctx context.Context, node rueidis.Client, fn func(*model.Se
 		if err := ctx.Err(); err != nil {
 			return false, err
 		}
-		cmd := node.B().Scan().Cursor(cursor).Match(match).Count(scanBatch).Build()
-		e, err := bounded(ctx, func() rueidis.RedisResult {
-			ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
-			defer cancel()
-			return node.Do(ctx, cmd)
-		}).AsScanEntry()
+		e, err := r.doOn(ctx, node, node.B().Scan().Cursor(cursor).Match(match).Count(scanBatch).Build()).AsScanEntry()
 		if err != nil {
 			return false, r.fail("scanning sessions", err)
 		}

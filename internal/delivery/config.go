@@ -106,7 +106,8 @@ const (
 type SinkStats struct {
 	Name string
 	// Pending counts the sessions with an undelivered update, those in
-	// flight included; it never exceeds Config.QueueSize.
+	// flight included; it never exceeds Config.QueueSize (on a Redis
+	// Cluster, 64 queues of at least 2 sessions each: see shardedQueue).
 	Pending int
 	// InFlight counts the attempts running now.
 	InFlight int

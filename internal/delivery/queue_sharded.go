@@ -10,6 +10,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/sessiontap/caddy-sessiontap/internal/keytag"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // clusterShards is how many queues a sink's outbox is split into on a
@@ -25,9 +26,10 @@ const clusterShards = keytag.Shards
 // shardedQueue is one sink's queue split over shards: the scripts are
 // those of redisQueue, each run in one shard's slot. The bounds (queue
 // size, bytes, a client's share) hold per shard, each a shard's part of
-// the whole, rounded up, and room for at least two sessions: a client's
+// the whole, rounded up, with room for at least two sessions (a client's
 // share of a shard is then always less than the shard, so one client can
-// never fill a shard that another client's session falls in. A session's
+// never fill a shard that another client's session falls in) and for the
+// largest session (model.MaxEncodedSize). A session's
 // shard follows from its id, so clients' sessions spread over the shards
 // as sessions do.
 type shardedQueue struct {
@@ -45,7 +47,8 @@ func newShardedQueue(b *redisBackend, base string, n int) *shardedQueue {
 	for i := range n {
 		k := newRedisQueue(b, base+":"+keytag.Tag(i))
 		k.size = max(2, (b.cfg.QueueSize+n-1)/n)
-		k.bytes = (b.cfg.QueueBytes + int64(n) - 1) / int64(n)
+		// Room for the largest session, or one would never be queued.
+		k.bytes = max(model.MaxEncodedSize, (b.cfg.QueueBytes+int64(n)-1)/int64(n))
 		q.shards = append(q.shards, k)
 	}
 	return q

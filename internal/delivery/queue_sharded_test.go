@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -112,5 +113,21 @@ func TestShardedClaimSplit(t *testing.T) {
 	q.due[9] = true
 	if p := q.split(3); p[5]+p[9] != 3 || p[5] == 0 || p[9] == 0 {
 		t.Fatalf("shards 5 and 9 due: parts %v", p)
+	}
+}
+
+// A shard has room for the largest session whatever queue_bytes says: a
+// 4 KiB session under queue_bytes of 128 KiB (2 KiB a shard) is queued
+// and delivered, as on a standalone server.
+func TestClusterOutboxTakesASessionLargerThanAShardsBytes(t *testing.T) {
+	sink := &fakeSink{name: "hook"}
+	n := newTestNodeOn(t, redistest.ClusterClient(t), redistest.ClusterPrefix(t),
+		OutboxConfig{Config: Config{Concurrency: 1}, QueueBytes: 128 << 10}, nil)
+	n.AddSink(sink, SinkOptions{})
+	u := newUpd("big", 1, model.ChangeCart, strings.Repeat("x", 4<<10))
+	n.Enqueue(u)
+	eventually(t, "the 4 KiB session delivered", func() bool { return lastVersion(sink, "big") == 1 })
+	if d := n.Stats()[0].Dropped; d != 0 {
+		t.Errorf("%d dropped", d)
 	}
 }
