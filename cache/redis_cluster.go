@@ -70,10 +70,9 @@ func (r *Redis) doOn(ctx context.Context, node rueidis.Client, cmd rueidis.Compl
 	return bounded(ctx, func() rueidis.RedisResult { return node.Do(ctx, cmd) })
 }
 
-// Info returns the fields of one INFO section (stats, memory, ...) of
-// each server the store writes to: the server, or every primary of a
-// cluster.
-func (r *Redis) Info(ctx context.Context, section string) ([]map[string]string, error) {
+// Info returns the fields of INFO sections (stats, memory, ...) of each
+// server the store writes to: the server, or every primary of a cluster.
+func (r *Redis) Info(ctx context.Context, sections ...string) ([]map[string]string, error) {
 	nodes := []rueidis.Client{r.c}
 	if r.cluster {
 		var err error
@@ -83,7 +82,7 @@ func (r *Redis) Info(ctx context.Context, section string) ([]map[string]string, 
 	}
 	out := make([]map[string]string, 0, len(nodes))
 	for _, n := range nodes {
-		s, err := r.doOn(ctx, n, n.B().Info().Section(section).Build()).ToString()
+		s, err := r.doOn(ctx, n, n.B().Info().Section(sections...).Build()).ToString()
 		if err != nil {
 			return nil, r.fail("reading INFO", err)
 		}

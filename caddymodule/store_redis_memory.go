@@ -44,11 +44,14 @@ type memoryWatch struct {
 	stop  chan struct{}
 	done  sync.WaitGroup
 
-	evicted int64 // the server's count at the last look, -1 before the first
+	// evicted is each server's count at the last look, by run_id: a
+	// server restarted, or another primary after a failover, starts its
+	// own count, which is not new evictions.
+	evicted map[string]int64
 }
 
 func startMemoryWatch(store *cache.Redis, name string) *memoryWatch {
-	w := &memoryWatch{store: store, name: name, stop: make(chan struct{}), evicted: -1}
+	w := &memoryWatch{store: store, name: name, stop: make(chan struct{})}
 	w.done.Go(w.run)
 	return w
 }
@@ -94,29 +97,40 @@ func (w *memoryWatch) checkPolicy() {
 	}
 }
 
+// newEvictions is how many keys the servers (a cluster's primaries)
+// evicted since the last look, each server known by its run_id.
+func (w *memoryWatch) newEvictions(servers []map[string]string) int64 {
+	seen := make(map[string]int64, len(servers))
+	var n int64
+	for _, s := range servers {
+		v, err := strconv.ParseInt(s["evicted_keys"], 10, 64)
+		if err != nil {
+			continue
+		}
+		id := s["run_id"]
+		if last, ok := w.evicted[id]; ok && v > last {
+			n += v - last
+		}
+		seen[id] = v
+	}
+	w.evicted = seen
+	return n
+}
+
 // look counts new evictions and the memory in use.
 func (w *memoryWatch) look() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	servers, err := w.store.Info(ctx, "stats")
+	servers, err := w.store.Info(ctx, "server", "stats")
 	if err != nil {
 		return
 	}
-	var n int64 // over a cluster's primaries
-	for _, stats := range servers {
-		v, err := strconv.ParseInt(stats["evicted_keys"], 10, 64)
-		if err != nil {
-			return
-		}
-		n += v
-	}
-	if w.evicted >= 0 && n > w.evicted {
-		redisEvictions.WithLabelValues(w.name).Add(float64(n - w.evicted))
+	if n := w.newEvictions(servers); n > 0 {
+		redisEvictions.WithLabelValues(w.name).Add(float64(n))
 		w.log().Warn("Redis evicted keys: it reached maxmemory, and sessions (or delivery state) were lost before their ttl; "+
 			"give it more memory or a shorter ttl",
-			zap.String("store", w.name), zap.Int64("evicted", n-w.evicted), zap.Duration("within", memoryEvery))
+			zap.String("store", w.name), zap.Int64("evicted", n), zap.Duration("within", memoryEvery))
 	}
-	w.evicted = n
 	if servers, err := w.store.Info(ctx, "memory"); err == nil {
 		ratio := 0.0 // the fullest server's: a cluster's slots fill unevenly
 		for _, mem := range servers {
