@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sessiontap/caddy-sessiontap/internal/spectest"
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
@@ -53,6 +54,7 @@ type nostoFake struct {
 func newNostoFake(t *testing.T, answer func(w http.ResponseWriter)) *nostoFake {
 	t.Helper()
 	f := &nostoFake{answer: answer}
+	schema := spectest.NostoSchema(t)
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := &nostoSeen{contentType: r.Header.Get("Content-Type")}
 		s.user, s.pass, s.authOK = r.BasicAuth()
@@ -62,6 +64,9 @@ func newNostoFake(t *testing.T, answer func(w http.ResponseWriter)) *nostoFake {
 		}
 		if err := json.Unmarshal(s.body, &s.req); err != nil {
 			t.Errorf("body is not JSON: %v: %s", err, s.body)
+		}
+		if _, _, err := spectest.ValidateGraphQL(schema, s.body); err != nil {
+			t.Errorf("against Nosto's schema: %v\n%s", err, s.body)
 		}
 		vars, _ := json.Marshal(s.req.Variables)
 		if err := json.Unmarshal(vars, &s.vars); err != nil {
