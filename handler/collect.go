@@ -179,12 +179,12 @@ func (h *Handler) apply(ctx context.Context, id string, p model.Patch, src model
 type snapshot struct {
 	cart     model.Cart
 	customer model.Customer
-	orders   int
+	orders   uint64 // LastOrderEvent
 }
 
 func snapshotOf(s *model.Session) snapshot {
 	// Cloned: Patch.Lines edits cart lines in place.
-	return snapshot{cart: model.Cart{Items: slices.Clone(s.Cart.Items)}, customer: s.Customer, orders: len(s.Orders)}
+	return snapshot{cart: model.Cart{Items: slices.Clone(s.Cart.Items)}, customer: s.Customer, orders: s.LastOrderEvent()}
 }
 
 func (b snapshot) diff(s *model.Session, p model.Patch) model.Change {
@@ -195,7 +195,7 @@ func (b snapshot) diff(s *model.Session, p model.Patch) model.Change {
 	if b.customer != s.Customer {
 		c |= model.ChangeCustomer
 	}
-	if b.orders != len(s.Orders) {
+	if b.orders != s.LastOrderEvent() {
 		c |= model.ChangeOrder
 	}
 	if p.Action != "" || p.PageType != "" {

@@ -18,6 +18,10 @@ const (
 	orderBuyer  protowire.Number = 2
 	orderItem   protowire.Number = 3
 	orderVer    protowire.Number = 4
+	orderStatus protowire.Number = 5
+	orderPay    protowire.Number = 6
+	orderRef    protowire.Number = 7
+	orderStVer  protowire.Number = 8
 )
 
 func (s *Session) appendContext(b []byte) []byte {
@@ -116,7 +120,11 @@ func (o *Order) appendBinary(b []byte) []byte {
 	for i := range o.Items {
 		b = appendMessage(b, orderItem, true, o.Items[i].appendBinary)
 	}
-	return appendVarint(b, orderVer, o.Version)
+	b = appendVarint(b, orderVer, o.Version)
+	b = appendString(b, orderStatus, o.StatusCode)
+	b = appendString(b, orderPay, o.PaymentProvider)
+	b = appendString(b, orderRef, o.ExternalRef)
+	return appendVarint(b, orderStVer, o.StatusVersion)
 }
 
 func (o *Order) decodeField(num protowire.Number, typ protowire.Type, b []byte) (int, error) {
@@ -127,6 +135,14 @@ func (o *Order) decodeField(num protowire.Number, typ protowire.Type, b []byte) 
 		return consumeMessage(typ, b, o.Buyer.decodeField)
 	case orderVer:
 		return consumeVarint(typ, b, func(v uint64) { o.Version = v })
+	case orderStatus:
+		return consumeString(typ, b, &o.StatusCode)
+	case orderPay:
+		return consumeString(typ, b, &o.PaymentProvider)
+	case orderRef:
+		return consumeString(typ, b, &o.ExternalRef)
+	case orderStVer:
+		return consumeVarint(typ, b, func(v uint64) { o.StatusVersion = v })
 	case orderItem:
 		var it CartItem
 		n, err := consumeMessage(typ, b, it.decodeField)

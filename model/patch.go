@@ -106,14 +106,21 @@ func (p Patch) applyLines(s *Session) bool {
 }
 
 // applyOrder records an order once (a reloaded thank-you page repeats it),
-// empties the cart and closes the session.
+// empties the cart and closes the session. An order seen again with
+// another status or payment provider (an order status page) changes only
+// those, as an event of its own (StatusVersion).
 func (p Patch) applyOrder(s *Session) bool {
 	if p.Order == nil || p.Order.OrderNumber == "" {
 		return false
 	}
-	for _, o := range s.Orders {
-		if o.OrderNumber == p.Order.OrderNumber {
-			return false
+	for i := range s.Orders {
+		if o := &s.Orders[i]; o.OrderNumber == p.Order.OrderNumber {
+			changed := setIf(&o.StatusCode, p.Order.StatusCode)
+			changed = setIf(&o.PaymentProvider, p.Order.PaymentProvider) || changed
+			if changed {
+				o.StatusVersion = s.Version + 1 // the version this write stores
+			}
+			return changed
 		}
 	}
 	o := *p.Order

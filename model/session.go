@@ -218,9 +218,27 @@ type Product struct {
 	PriceCurrencyCode string  `json:"price_currency_code,omitempty"`
 }
 
+// LastOrderEvent is the latest version that recorded an order or changed
+// an order's status: a write that moves it has an order event (ChangeOrder).
+func (s *Session) LastOrderEvent() uint64 {
+	var last uint64
+	for _, o := range s.Orders {
+		last = max(last, o.Version, o.StatusVersion)
+	}
+	return last
+}
+
 // Order is a placed order (nosto_purchase_order). Buyer is personal data.
 type Order struct {
-	OrderNumber string     `json:"order_number"`
+	OrderNumber string `json:"order_number"`
+	// StatusCode is the shop's status of the order (order_status_code:
+	// "pending", "paid", ...), as last captured.
+	StatusCode string `json:"order_status_code,omitempty"`
+	// PaymentProvider names how it was paid (payment_provider).
+	PaymentProvider string `json:"payment_provider,omitempty"`
+	// ExternalRef is the shop's own reference of the order, when it has
+	// one besides the number (external_order_ref).
+	ExternalRef string     `json:"external_order_ref,omitempty"`
 	Buyer       Customer   `json:"buyer"`
 	Items       []CartItem `json:"items"`
 	// Version is the session's version that recorded the order (0 for
@@ -228,6 +246,10 @@ type Order struct {
 	// newer than what the sink last got, so that orders stay events when
 	// updates are coalesced.
 	Version uint64 `json:"version,omitempty"`
+	// StatusVersion is the session's version that last changed
+	// StatusCode or PaymentProvider after the order was recorded (0:
+	// never): status changes are events as orders are.
+	StatusVersion uint64 `json:"status_version,omitempty"`
 }
 
 // Cart is a 1:1 copy of the visitor's cart (Nosto's setCart semantics).
