@@ -207,7 +207,8 @@ func pagePatch(p tagging.Page) model.Patch {
 		buyer := p.Order.Buyer
 		// The order page came from the shop's server, like its customer.
 		buyer.Verified = !buyer.IsZero()
-		patch.Order = &model.Order{OrderNumber: p.Order.OrderNumber, Buyer: buyer, Items: p.Order.Items}
+		patch.Order = &model.Order{OrderNumber: p.Order.OrderNumber, StatusCode: p.Order.StatusCode,
+			PaymentProvider: p.Order.PaymentProvider, ExternalRef: p.Order.ExternalRef, Buyer: buyer, Items: p.Order.Items}
 	}
 	return patch
 }

@@ -28,6 +28,9 @@ const (
 	fPrice
 	// order
 	fOrderNumber
+	fOrderStatus
+	fPaymentProvider
+	fExternalRef
 	// page
 	fPageType
 	fVariation
@@ -41,10 +44,14 @@ var fieldNames = map[string]field{
 	"restore_link": fRestoreLink, "hcid": fHCID,
 	"email": fEmail, "first_name": fFirstName, "last_name": fLastName,
 	"customer_reference": fCustomerRef, "marketing_permission": fMarketing,
-	"customer_group":  fCustomerGroup,
-	"price":           fPrice,
-	"order_number":    fOrderNumber,
-	"nosto_page_type": fPageType, "nosto_variation": fVariation,
+	"customer_group": fCustomerGroup,
+	"price":          fPrice,
+	"order_number":   fOrderNumber,
+	// order_status_code and payment_provider as Nosto's own modules tag
+	// them (Magento, PrestaShop); order_status_label is for people.
+	"order_status_code": fOrderStatus, "payment_provider": fPaymentProvider,
+	"external_order_ref": fExternalRef,
+	"nosto_page_type":    fPageType, "nosto_variation": fVariation,
 	"nosto_category": fCategory, "nosto_search_term": fSearchTerm,
 }
 
@@ -65,7 +72,7 @@ var fieldsIn = [ctxCount]uint32{
 	ctxCustomer:  bits(fEmail, fFirstName, fLastName, fCustomerRef, fMarketing, fCustomerGroup, fHCID),
 	ctxBuyer:     bits(fEmail, fFirstName, fLastName, fMarketing),
 	ctxProduct:   bits(fProductID, fName, fPrice, fCurrency),
-	ctxOrder:     bits(fOrderNumber),
+	ctxOrder:     bits(fOrderNumber, fOrderStatus, fPaymentProvider, fExternalRef),
 }
 
 // productParts are classes of nosto_product's other attributes and nested

@@ -105,6 +105,9 @@ var parseTests = []struct {
 		line("A1", "2", "12.50", "Men's Shirt") + line("B2", "x", "1", "") + `</div></div><div class="nosto_cart"></div>`,
 		Page{Cart: &Cart{}, Order: &Order{OrderNumber: "1445", Buyer: model.Customer{Email: "jack@example.com", FirstName: "Jack", LastName: "Bauer", MarketingPermission: true}, Items: []model.CartItem{shirt}},
 			Dropped: []string{"order.line_item[1].quantity"}}},
+	{"order status", `<div class="nosto_purchase_order"><span class="order_number">1446</span><span class="order_status_code">pending</span>` +
+		`<span class="order_status_label">Pending payment</span><span class="payment_provider">checkmo</span><span class="external_order_ref">M2-1446</span></div>`,
+		Page{Order: &Order{OrderNumber: "1446", StatusCode: "pending", PaymentProvider: "checkmo", ExternalRef: "M2-1446"}}},
 	{"tagging inside other tagging is ignored", `<div class="nosto_customer"><div class="nosto_cart">` + line("A1", "2", "1", "") + `</div></div>`,
 		Page{Customer: &Customer{}}},
 	// Script data escapes, as a browser reads them: after "<!--" in a script

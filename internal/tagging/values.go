@@ -40,11 +40,25 @@ func (p *parser) setField(owner ctx, fid field, v []byte) {
 	case ctxProduct:
 		p.setProductField(fid, v)
 	case ctxOrder:
-		if s, ok := idValue(v); ok {
-			p.page.Order.OrderNumber = s
-		} else {
-			p.drop("order.order_number")
-		}
+		p.setOrderField(fid, v)
+	}
+}
+
+// setOrderField keeps an order's own field, or marks it refused.
+func (p *parser) setOrderField(fid field, v []byte) {
+	dst, name := &p.page.Order.OrderNumber, "order.order_number"
+	switch fid {
+	case fOrderStatus:
+		dst, name = &p.page.Order.StatusCode, "order.order_status_code"
+	case fPaymentProvider:
+		dst, name = &p.page.Order.PaymentProvider, "order.payment_provider"
+	case fExternalRef:
+		dst, name = &p.page.Order.ExternalRef, "order.external_order_ref"
+	}
+	if s, ok := idValue(v); ok {
+		*dst = s
+	} else {
+		p.drop(name)
 	}
 }
 
