@@ -131,7 +131,7 @@ func (h *Handler) newEngine() (caddy.Destructor, error) {
 	// access tokens included.
 	secrets := delivery.NewSecrets(h.secretsToRedact(repl)...)
 	for i, f := range h.Forward {
-		if sinks[i], err = f.sink(repl, hasher, ids, conns, secrets); err != nil {
+		if sinks[i], err = f.sink(repl, hasher, ids, conns, secrets, sinkEnv{label: labels[i], nostoCID: h.nostoCID()}); err != nil {
 			return nil, fmt.Errorf("forward %s: %v", f.To, err)
 		}
 	}
@@ -260,6 +260,12 @@ func feedbackWriter(store cache.Store, b *hub) func(string, *delivery.Update, de
 				zap.String("sink", sink), zap.Error(err))
 		}
 	}
+}
+
+// nostoCID reports whether the sessions' external ids are Nosto's own
+// customer ids: the only external source is the 2c.cId cookie.
+func (h *Handler) nostoCID() bool {
+	return len(h.Sessions) == 1 && h.Sessions[0].From == "cookie" && h.Sessions[0].Name == "2c.cId"
 }
 
 // publishChange puts a write of the visitor's path on the store's bus,

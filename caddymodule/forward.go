@@ -182,12 +182,19 @@ func forwardsForKey(fs []Forward) []Forward {
 // the forward's origin. Every sink sends our session ids as ids' pseudonyms
 // and redacts secrets (the configuration's, see secretsToRedact) from the
 // upstream's answers, besides its own credentials.
-func (f Forward) sink(repl *caddy.Replacer, hasher *delivery.Hasher, ids *delivery.Pseudonyms, conns int, secrets *delivery.Secrets) (delivery.Sink, error) {
-	s, err := f.newSink(repl, hasher, ids, delivery.NewClient(conns), secrets)
+func (f Forward) sink(repl *caddy.Replacer, hasher *delivery.Hasher, ids *delivery.Pseudonyms, conns int, secrets *delivery.Secrets, env sinkEnv) (delivery.Sink, error) {
+	s, err := f.newSink(repl, hasher, ids, delivery.NewClient(conns), secrets, env)
 	return s, atOrigin(err, f.Origins["forward"])
 }
 
-func (f Forward) newSink(repl *caddy.Replacer, hasher *delivery.Hasher, ids *delivery.Pseudonyms, client *http.Client, secrets *delivery.Secrets) (delivery.Sink, error) {
+// sinkEnv is what a sink needs of the rest of the configuration.
+type sinkEnv struct {
+	label string // the sink's name in metrics and logs
+	// nostoCID: the sessions' external ids are Nosto's 2c.cId.
+	nostoCID bool
+}
+
+func (f Forward) newSink(repl *caddy.Replacer, hasher *delivery.Hasher, ids *delivery.Pseudonyms, client *http.Client, secrets *delivery.Secrets, env sinkEnv) (delivery.Sink, error) {
 	r := func(s string) string { return repl.ReplaceKnown(s, "") }
 	switch f.To {
 	case "talonone":
@@ -197,7 +204,8 @@ func (f Forward) newSink(repl *caddy.Replacer, hasher *delivery.Hasher, ids *del
 		return delivery.NewEmporix(delivery.EmporixConfig{URL: f.URL, Tenant: r(f.Tenant), ClientID: r(f.ClientID),
 			ClientSecret: r(f.ClientSecret), SiteCode: r(f.SiteCode), Hasher: hasher, Pseudonyms: ids, Client: client, Secrets: secrets})
 	case "nosto":
-		return delivery.NewNosto(delivery.NostoConfig{URL: f.URL, Token: r(f.Token), Hasher: hasher, Pseudonyms: ids, Client: client, Secrets: secrets})
+		return delivery.NewNosto(delivery.NostoConfig{URL: f.URL, Token: r(f.Token), Hasher: hasher, Pseudonyms: ids, Client: client, Secrets: secrets,
+			SessionIsCID: env.nostoCID, OnUnattributed: nostoUnattributed.WithLabelValues(env.label).Inc})
 	default:
 		return delivery.NewWebhook(delivery.WebhookConfig{URL: f.URL, Secret: r(f.Secret), Pseudonyms: ids, Client: client, Secrets: secrets})
 	}

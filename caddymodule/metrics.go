@@ -25,6 +25,10 @@ var (
 		Namespace: "caddy", Subsystem: "sessiontap", Name: "api_requests_total",
 		Help: "Operator API requests by route (sessions, customers, session-context, other) and status.",
 	}, []string{"route", "status"})
+	nostoUnattributed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "caddy", Subsystem: "sessiontap", Name: "nosto_orders_unattributed_total",
+		Help: "Orders not sent to Nosto: neither Nosto's customer id (2c.cId) nor a verified customer reference was known.",
+	}, []string{"sink"})
 	queueDepth = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "caddy", Subsystem: "sessiontap", Name: "delivery_queue_sessions",
 		Help: "Sessions waiting for delivery, over all sinks of all running engines.",
@@ -37,7 +41,7 @@ func registerMetrics(ctx caddy.Context) error {
 	if reg == nil {
 		return nil
 	}
-	for _, c := range []prometheus.Collector{deliveries, deliveryLatency, apiRequests, queueDepth, captureCollector{}, storeCollector{}, storeErrors, outboxErrors, feedErrors, limited, sessionWrites, relayedWrites, redisEvictions, redisMemoryUsed, storeDuration} {
+	for _, c := range []prometheus.Collector{deliveries, deliveryLatency, apiRequests, nostoUnattributed, queueDepth, captureCollector{}, storeCollector{}, storeErrors, outboxErrors, feedErrors, limited, sessionWrites, relayedWrites, redisEvictions, redisMemoryUsed, storeDuration} {
 		if err := reg.Register(c); err != nil {
 			var already prometheus.AlreadyRegisteredError
 			if !errors.As(err, &already) {

@@ -34,6 +34,12 @@ type NostoConfig struct {
 	// Secrets are the configuration's, shared by its sinks, redacted from
 	// the upstream's answers like the token. May be nil.
 	Secrets *Secrets
+	// SessionIsCID says the sessions' external ids are Nosto's customer
+	// ids (the 2c.cId cookie): orders are sent by them (BY_CID).
+	SessionIsCID bool
+	// OnUnattributed, when set, is called for each order not sent because
+	// neither Nosto's customer id nor a verified customer is known.
+	OnUnattributed func()
 }
 
 // Nosto keeps Nosto's view of a session (cart, customer, page views) in
@@ -82,9 +88,8 @@ type NostoConfig struct {
 // view whose product id, category or term is unknown is sent as
 // VIEWED_PAGE too. An update without an action (a cart or customer change
 // only) sets skipEvents, which Nosto documents for exactly that case, so
-// that no page view is counted. addOrder is only a page view here: Nosto
-// records conversions with a separate placeOrder mutation, which this sink
-// does not send.
+// that no page view is counted. The order itself is sent with placeOrder
+// first (see nosto_orders.go).
 //
 // # Data sent
 //
@@ -115,7 +120,15 @@ type Nosto struct {
 	now    func() time.Time
 	// redactor knows the token and the configuration's other secrets.
 	redactor *Redactor
+	// state remembers the orders and statuses sent (see nosto_orders.go).
+	state          State
+	sessionIsCID   bool
+	onUnattributed func()
 }
+
+// nostoMaxOrders bounds the orders a Nosto sink remembers as sent, without
+// Redis.
+const nostoMaxOrders = 100_000
 
 // NewNosto returns a Nosto sink for cfg.
 func NewNosto(cfg NostoConfig) (*Nosto, error) {
@@ -134,7 +147,8 @@ func NewNosto(cfg NostoConfig) (*Nosto, error) {
 	client := cfg.Client
 	// Basic credentials ":token" are redacted as the token's base64.
 	red := sinkRedactor(append([]string{cfg.Token}, urlSecrets(cfg.URL)...), cfg.Secrets, nil)
-	return &Nosto{url: cfg.URL, token: cfg.Token, hasher: cfg.Hasher, ids: cfg.Pseudonyms, client: client, now: time.Now, redactor: red}, nil
+	return &Nosto{url: cfg.URL, token: cfg.Token, hasher: cfg.Hasher, ids: cfg.Pseudonyms, client: client, now: time.Now, redactor: red,
+		state: newMemState(nostoMaxOrders), sessionIsCID: cfg.SessionIsCID, onUnattributed: cfg.OnUnattributed}, nil
 }
 
 // Name returns "nosto".
@@ -285,34 +299,51 @@ type nostoAnswer struct {
 // for the session's id.
 const nostoAnswerMax = 1 << 20
 
-// Deliver sends u with the updateSession mutation; see Nosto.
+// Deliver sends u's new orders (placeOrder) and order status changes
+// (updateStatus), then u with the updateSession mutation; see Nosto.
 func (n *Nosto) Deliver(ctx context.Context, u *Update) (Feedback, error) {
+	red := n.redactor.For(personalValues(&u.Session, n.hasher))
+	if err := n.deliverOrders(ctx, u, red); err != nil {
+		return Feedback{}, err
+	}
 	body, err := json.Marshal(nostoRequest{Query: nostoUpdateSessionQuery, Variables: n.nostoVariablesFor(u)})
 	if err != nil {
 		return Feedback{}, &DeliveryError{Err: fmt.Errorf("nosto: encoding the mutation: %w", err)}
 	}
+	return Feedback{}, n.send(ctx, body, u.EventID, red)
+}
+
+// send posts one GraphQL request, with key as its Idempotency-Key, and
+// classifies the answer.
+func (n *Nosto) send(ctx context.Context, body []byte, key string, red Redaction) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.url, bytes.NewReader(body))
 	if err != nil {
-		return Feedback{}, &DeliveryError{Err: fmt.Errorf("nosto: %w", err)}
+		return &DeliveryError{Err: fmt.Errorf("nosto: %w", err)}
 	}
 	req.SetBasicAuth("", n.token)
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "caddy-sessiontap")
-
-	red := n.redactor.For(personalValues(&u.Session, n.hasher))
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
 	resp, err := DoHTTP(ctx, n.client, req, nostoAnswerMax)
 	if err != nil {
-		return Feedback{}, red.Err(err)
+		return red.Err(err)
 	}
 	if err := ClassifyHTTPResponse(resp, n.now(), red); err != nil {
-		return Feedback{}, err
+		return err
 	}
-	answer := resp.Body
+	return nostoAnswerError(resp, red, n.now())
+}
 
+// nostoAnswerError reads a 200's GraphQL answer: nil for data without
+// errors.
+func nostoAnswerError(resp *HTTPResponse, red Redaction, now time.Time) error {
+	answer := resp.Body
 	var a nostoAnswer
 	if err := json.Unmarshal(answer, &a); err != nil {
-		return Feedback{}, &DeliveryError{
+		return &DeliveryError{
 			Status:  resp.Status,
 			Snippet: red.Snippet(answer),
 			Err:     fmt.Errorf("nosto: the answer is not GraphQL JSON: %w", err),
@@ -333,18 +364,18 @@ func (n *Nosto) Deliver(ctx context.Context, u *Update) (Feedback, error) {
 			Err:       fmt.Errorf("nosto: GraphQL answered %d error(s)", len(a.Errors)),
 		}
 		if limited {
-			de.RetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), n.now())
+			de.RetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), now)
 		}
-		return Feedback{}, de
+		return de
 	}
 	if len(a.Data) == 0 || string(a.Data) == "null" {
-		return Feedback{}, &DeliveryError{
+		return &DeliveryError{
 			Status:  resp.Status,
 			Snippet: red.Snippet(answer),
 			Err:     errors.New("nosto: GraphQL answer without data or errors"),
 		}
 	}
-	return Feedback{}, nil
+	return nil
 }
 
 // nostoRateLimited reports whether a GraphQL error's text says rate limit.

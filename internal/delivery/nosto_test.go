@@ -21,6 +21,7 @@ const nostoTestToken = "nosto-api-token"
 // nostoSeen is one request as a fake Nosto received it.
 type nostoSeen struct {
 	user, pass  string
+	key         string // Idempotency-Key
 	authOK      bool
 	contentType string
 	body        []byte
@@ -56,7 +57,7 @@ func newNostoFake(t *testing.T, answer func(w http.ResponseWriter)) *nostoFake {
 	f := &nostoFake{answer: answer}
 	schema := spectest.NostoSchema(t)
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s := &nostoSeen{contentType: r.Header.Get("Content-Type")}
+		s := &nostoSeen{contentType: r.Header.Get("Content-Type"), key: r.Header.Get("Idempotency-Key")}
 		s.user, s.pass, s.authOK = r.BasicAuth()
 		s.body, _ = io.ReadAll(r.Body)
 		if r.Method != http.MethodPost || r.URL.Path != "/v1/graphql" {

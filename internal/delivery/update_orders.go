@@ -23,3 +23,19 @@ func (u *Update) NewOrders() []model.Order {
 	}
 	return out
 }
+
+// StatusChanges are the orders the sink has had whose status (or payment
+// provider) changed since: recorded at or before Since, changed after it.
+// An order new to the sink carries its current status itself.
+func (u *Update) StatusChanges() []model.Order {
+	if u.Changed&model.ChangeOrder == 0 {
+		return nil
+	}
+	var out []model.Order
+	for _, o := range u.Session.Orders {
+		if o.Version <= u.Since && o.StatusVersion > u.Since && o.StatusVersion <= u.Session.Version {
+			out = append(out, o)
+		}
+	}
+	return out
+}
