@@ -78,4 +78,3 @@ func ValidateGraphQL(schema *ast.Schema, body []byte) (*GraphQLRequest, *ast.Ope
 	}
 	return &req, op, nil
 }
-
