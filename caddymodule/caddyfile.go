@@ -33,6 +33,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		session cookie|header <name>
 //		respect_dnt on|off
 //		opt_out_cookie <name>
+//		consent {
+//			cookie <name> tcf|cookiebot|onetrust|json|list
+//			default <purpose>...
+//			purpose <name> <granted>...
+//		}
 //		store <backend> {
 //			...
 //		}
@@ -122,6 +127,7 @@ var handlerOptions = map[string]func(*Handler, *caddyfile.Dispenser) error{
 	"capture_cached": (*Handler).parseCaptureCached,
 	"history":        (*Handler).parseHistory,
 	"limits":         (*Handler).parseLimits,
+	"consent":        (*Handler).parseConsent,
 }
 
 var handlerOptionNames = optionNames(handlerOptions)

@@ -142,7 +142,7 @@ func (h *Handler) newEngine() (caddy.Destructor, error) {
 		return nil, err
 	}
 	for i, f := range h.Forward {
-		e.AddSink(sinks[i], delivery.SinkOptions{On: f.On, Name: labels[i]})
+		e.AddSink(sinks[i], delivery.SinkOptions{On: f.On, Name: labels[i], Requires: f.Requires})
 	}
 	e.OnResult(observeDelivery)
 	grace := time.Duration(d.Grace)

@@ -46,6 +46,10 @@ type Forward struct {
 	// SiteCode is the Emporix site code (emporix).
 	SiteCode string `json:"site_code,omitempty"`
 
+	// Requires are the consent purposes (see Consent) a visitor must have
+	// granted for this sink to get anything of them; none: every visitor.
+	Requires []string `json:"requires,omitempty"`
+
 	// Token is the Nosto API token, sent with HTTP basic auth (nosto).
 	Token string `json:"token,omitempty"`
 

@@ -15,6 +15,7 @@ import (
 //	forward talonone|emporix|nosto|webhook <url> {
 //		on change|action
 //		name <label>                     # in stats, metrics and logs
+//		requires <purpose>...            # consent purposes (see consent)
 //		api_key <key>                    # talonone
 //		dry                              # talonone
 //		response_content <item...>       # talonone
@@ -94,6 +95,7 @@ var forwardOptions = map[string]func(*Forward, *caddyfile.Dispenser) error{
 		}
 		return nil
 	},
+	"requires":      parseRequires,
 	"name":          stringOption(func(f *Forward) *string { return &f.Name }),
 	"api_key":       stringOption(func(f *Forward) *string { return &f.APIKey }),
 	"tenant":        stringOption(func(f *Forward) *string { return &f.Tenant }),

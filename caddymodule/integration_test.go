@@ -99,6 +99,7 @@ type session struct {
 	Cart    struct {
 		Items []map[string]any `json:"items"`
 	} `json:"cart"`
+	Consent *model.Consent `json:"consent"`
 }
 
 // newTester starts (or reuses) the in-process Caddy. caddytest skips a test

@@ -61,6 +61,11 @@ type Handler struct {
 	// DNT but regardless of respect_dnt.
 	OptOutCookie string `json:"opt_out_cookie,omitempty"`
 
+	// Consent says where the shop's consent banner keeps the visitor's
+	// decision; forwards that require purposes get a visitor's data only
+	// with them granted.
+	Consent *Consent `json:"consent,omitempty"`
+
 	// StoreRaw is the session store module; default `{"backend":"bigcache"}`.
 	StoreRaw json.RawMessage `json:"store,omitempty" caddy:"namespace=sessiontap.stores inline_key=backend"`
 
@@ -248,6 +253,7 @@ func (h *Handler) handlerConfig() (handler.Config, error) {
 	cfg := handler.Config{
 		CookieKey:        cookieKey,
 		CustomerTokenKey: tokenKey,
+		Consent:          h.consentReader(),
 		LogID:            h.pseudonyms.Of,
 		Secure:           secureRequest,
 		CookieName:       h.Cookie.Name,
@@ -312,6 +318,9 @@ func (h *Handler) validate() error {
 		return err
 	}
 	if err := h.validateCapture(); err != nil {
+		return err
+	}
+	if err := h.validateConsent(); err != nil {
 		return err
 	}
 	if *h.History < 0 || *h.History > maxHistory {

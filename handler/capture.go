@@ -61,10 +61,11 @@ type captureWriter struct {
 	over   captureKind
 	// The copy: identity-encoded HTML goes straight into a scanner, which
 	// bounds it; compressed HTML and JSON are kept raw in buf.
-	scan  *tagging.Scanner
-	buf   *bytes.Buffer
-	visit *model.Visit // the page view to record with the capture
-	path  string       // the request's path, for the session's history
+	scan    *tagging.Scanner
+	buf     *bytes.Buffer
+	visit   *model.Visit   // the page view to record with the capture
+	consent *model.Consent // the page view's consent decision
+	path    string         // the request's path, for the session's history
 }
 
 var (

@@ -56,7 +56,7 @@ func (h *Handler) finishCapture(ctx context.Context, id Identity, c *captureWrit
 			return
 		}
 	}
-	h.recordVisit(ctx, id, c.visit)
+	h.recordVisit(ctx, id, c.visit, c.consent)
 }
 
 func (h *Handler) finishJSON(ctx context.Context, id Identity, c *captureWriter) {
@@ -69,7 +69,7 @@ func (h *Handler) finishJSON(ctx context.Context, id Identity, c *captureWriter)
 			h.storeJSON(ctx, id, c.route, c.path, body, c.mayCached && !h.cfg.Capture.Cached)
 		}
 	}
-	h.recordVisit(ctx, id, c.visit)
+	h.recordVisit(ctx, id, c.visit, c.consent)
 }
 
 // scanPage parses the page's tagging. A compressed copy is decoded into a
@@ -149,7 +149,7 @@ func (h *Handler) storePage(ctx context.Context, id Identity, c *captureWriter, 
 		patch.Cart, patch.Customer, patch.CartToken = nil, nil, ""
 	}
 	tagged := !patch.IsZero()
-	patch.Visit = c.visit
+	patch.Visit, patch.Consent = c.visit, c.consent
 	if patch.IsZero() {
 		return
 	}
@@ -214,11 +214,11 @@ func pagePatch(p tagging.Page) model.Patch {
 }
 
 // recordVisit stores a page view that no capture carried.
-func (h *Handler) recordVisit(ctx context.Context, id Identity, v *model.Visit) {
+func (h *Handler) recordVisit(ctx context.Context, id Identity, v *model.Visit, consent *model.Consent) {
 	if v == nil {
 		return
 	}
-	if _, err := h.apply(ctx, id.ID, model.Patch{Visit: v}, model.SourceHTML, ""); err != nil {
+	if _, err := h.apply(ctx, id.ID, model.Patch{Visit: v, Consent: consent}, model.SourceHTML, ""); err != nil {
 		h.storeFailed("recording a page view failed", id.ID, err)
 	}
 }

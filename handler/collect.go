@@ -96,6 +96,7 @@ func (h *Handler) storeCollected(w http.ResponseWriter, r *http.Request, id Iden
 	// After the visitor's earlier pages' captures: a session's writes go
 	// in the order they were made.
 	h.settle(r.Context(), id.ID)
+	patch.Consent = h.consent(r)
 	s, err := h.apply(r.Context(), id.ID, patch, model.SourceCollect, "")
 	if err != nil {
 		h.collectFailed(w, err)
@@ -180,11 +181,12 @@ type snapshot struct {
 	cart     model.Cart
 	customer model.Customer
 	orders   uint64 // LastOrderEvent
+	consent  *model.Consent
 }
 
 func snapshotOf(s *model.Session) snapshot {
 	// Cloned: Patch.Lines edits cart lines in place.
-	return snapshot{cart: model.Cart{Items: slices.Clone(s.Cart.Items)}, customer: s.Customer, orders: s.LastOrderEvent()}
+	return snapshot{cart: model.Cart{Items: slices.Clone(s.Cart.Items)}, customer: s.Customer, orders: s.LastOrderEvent(), consent: s.Consent}
 }
 
 func (b snapshot) diff(s *model.Session, p model.Patch) model.Change {
@@ -197,6 +199,9 @@ func (b snapshot) diff(s *model.Session, p model.Patch) model.Change {
 	}
 	if b.orders != s.LastOrderEvent() {
 		c |= model.ChangeOrder
+	}
+	if !b.consent.Equal(s.Consent) {
+		c |= model.ChangeConsent
 	}
 	if p.Action != "" || p.PageType != "" {
 		c |= model.ChangeAction

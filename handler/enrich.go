@@ -41,6 +41,14 @@ var campaignParams = []struct {
 
 // visit describes r as a page view, or returns nil when r is not one
 // (assets, XHR, API calls): only page views are counted and stored.
+// consent is r's consent decision, nil when none is configured.
+func (h *Handler) consent(r *http.Request) *model.Consent {
+	if h.cfg.Consent == nil {
+		return nil
+	}
+	return h.cfg.Consent(r)
+}
+
 func (h *Handler) visit(r *http.Request) *model.Visit {
 	if !isPageView(r) {
 		return nil

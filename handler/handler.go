@@ -52,6 +52,10 @@ type Config struct {
 	// (the one the access log carries). Without it log lines name none:
 	// a session id is the key to a session.
 	LogID func(id string) string
+	// Consent reads the visitor's consent decision from a request (the
+	// shop's consent banner's cookie); nil when none is configured. It is
+	// read on every page view and collect, and stored when it changed.
+	Consent func(*http.Request) *model.Consent
 	// CustomerTokenKey verifies the customer tokens collect takes
 	// (CustomerToken); without one, a posted customer stays claimed.
 	CustomerTokenKey []byte
@@ -184,10 +188,14 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, next Next) error
 	}
 	// Built before the request goes on: nothing of r is read afterwards.
 	visit := h.visit(r)
+	var consent *model.Consent
+	if visit != nil {
+		consent = h.consent(r)
+	}
 	if !h.mayCapture(r, route) {
 		err := next.ServeHTTP(w, r)
 		if visit != nil {
-			h.afterResponse(r, id, func(ctx context.Context) { h.recordVisit(ctx, id, visit) })
+			h.afterResponse(r, id, func(ctx context.Context) { h.recordVisit(ctx, id, visit, consent) })
 		}
 		return err
 	}
@@ -195,7 +203,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, next Next) error
 		return h.captureRequest(w, r, next, id, route)
 	}
 	cw := h.newCaptureWriter(w, r, route)
-	cw.visit = visit
+	cw.visit, cw.consent = visit, consent
 	err := next.ServeHTTP(cw, r)
 	h.afterResponse(r, id, func(ctx context.Context) { h.finishCapture(ctx, id, cw) })
 	return err

@@ -12,6 +12,7 @@ const (
 	ChangeAction   // a page view or other action, with or without the above
 	ChangeContext  // a tenant's session context (the session-context API)
 	ChangeFeedback // what an upstream answered (effects, context version)
+	ChangeConsent  // the visitor's consent decision
 )
 
 // Data reports whether the write changed the cart, customer or orders.

@@ -42,7 +42,8 @@ func (s *Session) appendContext(b []byte) []byte {
 	}
 	b = appendVarint(b, sessionCtxVer, uint64(s.ContextVersion))
 	b = s.appendTenantContexts(b)
-	return s.appendHistory(b)
+	b = s.appendHistory(b)
+	return s.appendConsent(b)
 }
 
 func (s *Session) decodeContext(num protowire.Number, typ protowire.Type, b []byte) (int, error) {
@@ -82,6 +83,8 @@ func (s *Session) decodeContext(num protowire.Number, typ protowire.Type, b []by
 		return s.decodeHistory(typ, b)
 	case sessionLoginRef:
 		return consumeString(typ, b, &s.LoginRef)
+	case sessionConsent:
+		return s.decodeConsent(typ, b)
 	case sessionOrder:
 		var o Order
 		n, err := consumeMessage(typ, b, o.decodeField)

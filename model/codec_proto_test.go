@@ -245,6 +245,17 @@ func compareField(t *testing.T, path string, m protoreflect.Message, fd protoref
 		for i := range l.Len() {
 			compareMessage(t, fmt.Sprintf("%s[%d]", path, i), l.Get(i).Message(), v.Index(i))
 		}
+	case fd.IsList() && fd.Kind() == protoreflect.StringKind && v.Kind() == reflect.Slice:
+		l := m.Get(fd).List()
+		if l.Len() != v.Len() {
+			t.Errorf("%s: %d elements in proto, %d in Go", path, l.Len(), v.Len())
+			return
+		}
+		for i := range l.Len() {
+			if l.Get(i).String() != v.Index(i).String() {
+				t.Errorf("%s[%d]: proto %q, Go %q", path, i, l.Get(i).String(), v.Index(i).String())
+			}
+		}
 	case fd.IsList() || fd.IsMap():
 		t.Errorf("%s: no rule for repeated %s; add one here", path, fd.Kind())
 	case fd.Message() != nil:

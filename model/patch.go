@@ -27,13 +27,16 @@ type Patch struct {
 	// quantity, matched by product and SKU (Shopify's /cart/add.js answers
 	// with the added lines only). Ignored when Cart is set.
 	Lines []CartItem
+	// Consent is the visitor's consent decision as the request stated it
+	// (nil: the shop configured none); it replaces the stored one.
+	Consent *Consent
 }
 
 // IsZero reports whether the patch would change nothing on any session.
 func (p Patch) IsZero() bool {
 	return p.Cart == nil && p.Customer == nil && p.PageType == "" && p.Action == "" &&
 		p.Variation == "" && p.Category == "" && p.SearchTerm == "" && p.Product == nil &&
-		p.CartToken == "" && p.Order == nil && len(p.Lines) == 0 && p.Visit == nil
+		p.CartToken == "" && p.Order == nil && len(p.Lines) == 0 && p.Visit == nil && p.Consent == nil
 }
 
 // Apply changes s as the patch says and reports whether anything changed,
@@ -53,6 +56,10 @@ func (p Patch) Apply(s *Session) bool {
 	changed = setIf(&s.Category, p.Category) || changed
 	changed = setIf(&s.SearchTerm, p.SearchTerm) || changed
 	changed = setIf(&s.CartToken, p.CartToken) || changed
+	if p.Consent != nil && !s.Consent.Equal(p.Consent) {
+		s.Consent = &Consent{Granted: slices.Clone(p.Consent.Granted), Stated: p.Consent.Stated}
+		changed = true
+	}
 	if p.Product != nil && (s.Product == nil || *s.Product != *p.Product) {
 		prod := *p.Product
 		s.Product = &prod

@@ -88,6 +88,9 @@ type Session struct {
 	// the shop signed) last moved the session to a fresh id: the next
 	// token of the same customer moves it no more. Personal data.
 	LoginRef string `json:"login_ref,omitempty"`
+	// Consent is the visitor's last consent decision, nil when the shop
+	// configured no consent cookie.
+	Consent *Consent `json:"consent,omitempty"`
 }
 
 // Bounds of the tenant contexts of one session.

@@ -90,6 +90,11 @@ type SinkOptions struct {
 	// sink's own Name when empty. Two sinks of one engine should not
 	// share one.
 	Name string
+	// Requires are the consent purposes a visitor must have granted
+	// (model.Consent) for the sink to get anything of them; none: every
+	// visitor's updates go. An update that withdraws one also cancels
+	// what waits for the sink.
+	Requires []string
 }
 
 // The outcomes OnResult reports, one per update (retried: per attempt).
@@ -100,6 +105,7 @@ const (
 	OutcomeDropped    = "dropped"    // queue full, engine closed, or Cancel
 	OutcomeFailed     = "failed"     // refused, or out of attempts
 	OutcomeSkipped    = "skipped"    // nothing the sink wants changed
+	OutcomeNoConsent  = "no_consent" // the visitor did not consent to what the sink requires
 )
 
 // SinkStats are one sink's gauges and counters.
@@ -113,4 +119,6 @@ type SinkStats struct {
 	InFlight int
 	// The counters, by outcome (see the Outcome constants).
 	Delivered, Retried, Superseded, Dropped, Failed, Skipped uint64
+	// NoConsent counts updates not sent for want of the visitor's consent.
+	NoConsent uint64
 }

@@ -305,7 +305,7 @@ func (e *Engine) Status(ctx context.Context, sessionID string) ([]DeliveryStatus
 		if err != nil {
 			return nil, err
 		}
-		st.Sink = r.name
+		st.Sink, st.Requires = r.name, r.requires
 		out[i] = st
 	}
 	return out, nil

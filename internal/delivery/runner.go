@@ -26,6 +26,7 @@ type runner struct {
 	sink     Sink
 	name     string
 	onChange bool
+	requires []string // consent purposes (SinkOptions.Requires)
 
 	ctx         context.Context // cancelled when attempts must end (Close's deadline)
 	endAttempts context.CancelFunc
@@ -41,7 +42,7 @@ type runner struct {
 }
 
 func newRunner(e *Engine, q queue, s Sink, name string, opt SinkOptions) *runner {
-	r := &runner{e: e, q: q, sink: s, name: name, onChange: opt.On != OnAction,
+	r := &runner{e: e, q: q, sink: s, name: name, onChange: opt.On != OnAction, requires: opt.Requires,
 		stop: make(chan struct{}), wake: make(chan struct{}, 1)}
 	r.ctx, r.endAttempts = context.WithCancel(context.Background())
 	r.summary = newSummary(name, e.cfg.QueueSize, e.log, e.cfg.LogInterval)
@@ -70,6 +71,11 @@ func (r *runner) result(o outcome, n int, latency time.Duration) {
 // wants reports whether the sink takes u, counting it when not.
 func (r *runner) wants(u *Update) bool {
 	switch {
+	case !u.Session.Consent.Allows(r.requires):
+		if u.Changed&model.ChangeConsent != 0 {
+			r.cancel(u.Session.ID) // withdrawn: what waits goes too
+		}
+		r.result(outNoConsent, 1, 0)
 	case r.onChange && !u.Changed.Data():
 		r.result(outSkipped, 1, 0)
 	case r.e.closed.Load():

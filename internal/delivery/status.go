@@ -29,6 +29,8 @@ type DeliveryStatus struct {
 	// LastError is the last failed attempt's, if any (kept after a later
 	// success, with its time, so a flapping upstream shows).
 	LastError *DeliveryFailure `json:"last_error,omitempty"`
+	// Requires are the consent purposes the sink needs (SinkOptions.Requires).
+	Requires []string `json:"requires,omitempty"`
 	// GivenUpAt is when the sink gave up its last update (its attempts
 	// used up, or a failure not worth retrying), while nothing newer
 	// waits: no further attempt is made until the session changes again

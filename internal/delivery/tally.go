@@ -15,12 +15,13 @@ const (
 	outDropped
 	outFailed
 	outSkipped
+	outNoConsent
 	numOutcomes
 	outNone = numOutcomes
 )
 
 var outcomeNames = [numOutcomes]string{
-	OutcomeDelivered, OutcomeRetried, OutcomeSuperseded, OutcomeDropped, OutcomeFailed, OutcomeSkipped,
+	OutcomeDelivered, OutcomeRetried, OutcomeSuperseded, OutcomeDropped, OutcomeFailed, OutcomeSkipped, OutcomeNoConsent,
 }
 
 // tally counts one sink's outcomes, for Stats; per sink.
@@ -36,6 +37,7 @@ func (t *tally) add(o outcome, n int) {
 func (t *tally) fill(st *SinkStats) {
 	st.Delivered, st.Retried, st.Superseded = t[outDelivered].Load(), t[outRetried].Load(), t[outSuperseded].Load()
 	st.Dropped, st.Failed, st.Skipped = t[outDropped].Load(), t[outFailed].Load(), t[outSkipped].Load()
+	st.NoConsent = t[outNoConsent].Load()
 }
 
 // attempted tells f (an engine's OnAttempt, possibly unset) of an

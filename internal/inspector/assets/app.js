@@ -238,9 +238,19 @@ function renderSession(s) {
  * (delivery.DeliveryStatus).
  * @typedef {{sink: string, state: "delivered"|"pending"|"failing"|"given_up"|"none", known: boolean,
  *   delivered_version?: number, delivered_at?: string, pending_version?: number, in_flight: boolean,
- *   attempts?: number, next_attempt_at?: string, given_up_at?: string,
+ *   attempts?: number, next_attempt_at?: string, given_up_at?: string, requires?: string[],
  *   last_error?: {status?: number, message: string, at: string}}} SinkDelivery
  */
+
+// consentText is the Consent cell: what the sink requires of the visitor's
+// consent, and whether the visitor's last decision grants it.
+function consentText(/** @type {SinkDelivery} */ st, /** @type {{granted: string[], stated: boolean}|undefined} */ consent) {
+  if (!st.requires || st.requires.length === 0) return "not needed";
+  const granted = consent ? consent.granted || [] : [];
+  const missing = st.requires.filter((p) => !granted.includes(p));
+  const of = st.requires.join(", ") + (consent && !consent.stated ? " (no decision: the default)" : "");
+  return (missing.length === 0 ? "granted: " : "not granted: ") + of;
+}
 
 // failureText is a failed attempt in a few words: the upstream's status
 // and answer, or the network error, and when.
@@ -254,7 +264,7 @@ function attemptsText(/** @type {SinkDelivery} */ st) {
     (st.last_error ? ", " + failureText(st.last_error) : "");
 }
 
-function renderDeliveries(/** @type {{session_id: string, version: number, sinks: SinkDelivery[]}} */ d) {
+function renderDeliveries(/** @type {{session_id: string, version: number, sinks: SinkDelivery[]}} */ d, consent) {
   if (d.sinks.length === 0) {
     const columns = $("s-deliveries").closest("table").querySelectorAll("thead th").length;
     $("s-deliveries").replaceChildren(el("tr", {}, el("td", { class: "note", "data-sink": "", colspan: columns },
@@ -278,7 +288,8 @@ function renderDeliveries(/** @type {{session_id: string, version: number, sinks
       el("td", {}, st.sink), el("td", {}, el("span", { class: "badge " + state }, state)),
       el("td", {}, st.delivered_version ? "v" + st.delivered_version + " · " + when(st.delivered_at) : "—"),
       el("td", {}, st.pending_version ? "v" + st.pending_version + (st.in_flight ? " (in flight)" : "") : "—"),
-      el("td", { class: "attempts" }, attemptsText(st)), el("td", { class: "err" }, err), el("td", {}, when(st.next_attempt_at)), el("td", {}, btn));
+      el("td", { class: "attempts" }, attemptsText(st)), el("td", { class: "err" }, err), el("td", {}, when(st.next_attempt_at)),
+      el("td", { class: "consent" }, consentText(st, consent)), el("td", {}, btn));
   }));
 }
 
@@ -301,7 +312,7 @@ async function loadSession(id) {
     $("s-error").hidden = true;
     $("session-view").querySelector(".grid").hidden = false;
     renderSession(s);
-    renderDeliveries(d);
+    renderDeliveries(d, s.consent);
   } catch (e) {
     if (id !== state.current) return;
     $("s-error").hidden = false;
