@@ -14,7 +14,7 @@ import (
 var (
 	deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "caddy", Subsystem: "sessiontap", Name: "deliveries_total",
-		Help: "Session update deliveries by sink and outcome (delivered, retried, superseded, skipped, dropped, failed).",
+		Help: "Session update deliveries by sink and outcome (delivered, retried, superseded, skipped, dropped, failed, no_consent).",
 	}, []string{"sink", "outcome"})
 	deliveryLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: "caddy", Subsystem: "sessiontap", Name: "delivery_duration_seconds",
