@@ -3,7 +3,9 @@ package cache
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
@@ -72,4 +74,27 @@ func (b *Bigcache) decodeLive(raw []byte) (*model.Session, bool) {
 		return nil, false
 	}
 	return s, true
+}
+
+// UpdatedSince implements Store.UpdatedSince with one walk of the cache:
+// every id at once, oldest write first (n and cursor are not needed in a
+// process's memory).
+func (b *Bigcache) UpdatedSince(ctx context.Context, since time.Time, _ string, _ int) ([]string, string, error) {
+	type hit struct {
+		id string
+		at time.Time
+	}
+	var hits []hit
+	err := b.Range(ctx, func(s *model.Session) bool {
+		if !s.UpdatedAt.Before(since) {
+			hits = append(hits, hit{s.ID, s.UpdatedAt})
+		}
+		return true
+	})
+	slices.SortFunc(hits, func(a, b hit) int { return a.at.Compare(b.at) })
+	ids := make([]string, len(hits))
+	for i, h := range hits {
+		ids[i] = h.id
+	}
+	return ids, "", err
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
@@ -176,4 +177,54 @@ func contractClose(t *testing.T, newStore storeFactory) {
 		t.Errorf("Linked after Close = %v", err)
 	}
 	b.Stats() // must not panic
+}
+
+// UpdatedSince lists every session written since a time, once each when
+// none is written during the walk, in pages that resume from a cursor; a
+// session deleted leaves it.
+func contractUpdatedSince(t *testing.T, newStore storeFactory) {
+	b := newStore(t, nil)
+	ctx := context.Background()
+	write := func(prefix string, n int) {
+		for i := range n {
+			if _, err := b.Update(ctx, fmt.Sprintf("%s-%03d", prefix, i), addItem("p")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write("old", 20)
+	time.Sleep(30 * time.Millisecond)
+	since := time.Now()
+	time.Sleep(5 * time.Millisecond) // the server's clock may run a little behind ours
+	write("new", 150)
+	if err := b.Delete(ctx, "new-007"); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	cursor, pages := "", 0
+	for {
+		ids, next, err := b.UpdatedSince(ctx, since, cursor, 40)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			seen[id]++
+		}
+		pages++
+		if next == "" {
+			break
+		}
+		if pages > 100 {
+			t.Fatal("UpdatedSince never ends")
+		}
+		cursor = next
+	}
+	for id, n := range seen {
+		if n != 1 || !strings.HasPrefix(id, "new-") || id == "new-007" {
+			t.Errorf("%s listed %d times", id, n)
+		}
+	}
+	if len(seen) != 149 {
+		t.Errorf("%d sessions listed, want the 149 written since and not deleted", len(seen))
+	}
 }

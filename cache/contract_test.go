@@ -58,6 +58,7 @@ func testStoreContract(t *testing.T, newStore storeFactory) {
 		{"TooLarge", contractTooLarge},
 		{"Range", contractRange},
 		{"Linked", contractLinked},
+		{"UpdatedSince", contractUpdatedSince},
 		{"Close", contractClose},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.test(t, newStore) })

@@ -47,8 +47,9 @@ func (r *Redis) turnKey(id string) string { return r.cfg.Prefix + "m:" + shardTa
 //	KEYS[1]            the session key
 //	KEYS[2], KEYS[3]   the write log's keys (see relayKeys), in KEYS[1]'s slot
 //	KEYS[4]            the session's turn (see turnKey)
-//	KEYS[5..n+4]       index sets to add the id to (every current link)
-//	KEYS[n+5..]        index sets to remove it from (links it no longer has)
+//	KEYS[5]            the sessions by last write (see updatedKey)
+//	KEYS[6..n+5]       index sets to add the id to (every current link)
+//	KEYS[n+6..]        index sets to remove it from (links it no longer has)
 //	KEYS[#KEYS]        with ARGV[7] "1": the untagged key the session was
 //	                   read from, deleted (it moves to KEYS[1])
 //	ARGV[1]            "0": the session must be absent; "1": it must be ARGV[2]
@@ -69,7 +70,9 @@ func (r *Redis) turnKey(id string) string { return r.cfg.Prefix + "m:" + shardTa
 // they wait before trying again. Without turns, a node whose writers
 // skip their read (see recent) would win every race against one that
 // must retry. An index set's expiry is only ever raised, so that it
-// outlives every session in it.
+// outlives every session in it. KEYS[5] scores the session by the
+// write's time (server time, ms), and forgets sessions not written for a
+// TTL.
 var casScript = rueidis.NewLuaScript(logLua + `
 local cur = redis.call('GET', KEYS[1])
 local turn = redis.call('GET', KEYS[4])
@@ -86,14 +89,19 @@ if ARGV[7] == '1' then
 end
 redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
 local ttl = tonumber(ARGV[4])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[5], now, ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - ttl)
+redis.call('PEXPIRE', KEYS[5], ttl)
 local n = tonumber(ARGV[6])
-for i = 5, n + 4 do
+for i = 6, n + 5 do
   redis.call('SADD', KEYS[i], ARGV[5])
   if redis.call('PTTL', KEYS[i]) < ttl then
     redis.call('PEXPIRE', KEYS[i], ttl)
   end
 end
-for i = n + 5, last do
+for i = n + 6, last do
   redis.call('SREM', KEYS[i], ARGV[5])
 end
 if turn then redis.call('DEL', KEYS[4]) end
@@ -104,12 +112,14 @@ return {1}
 // deleteScript deletes a session if it is still what the caller read, and
 // takes its id out of its index sets.
 //
-//	KEYS[1] the session key; KEYS[2..] its index sets
+//	KEYS[1] the session key; KEYS[2] the sessions by last write; KEYS[3..]
+//	its index sets
 //	ARGV[1] the value read; ARGV[2] the session id
 var deleteScript = rueidis.NewLuaScript(`
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
-for i = 2, #KEYS do
+redis.call('ZREM', KEYS[2], ARGV[2])
+for i = 3, #KEYS do
   redis.call('SREM', KEYS[i], ARGV[2])
 end
 return 1
@@ -267,7 +277,7 @@ func (r *Redis) cas(ctx context.Context, w casWrite, oldLinks, newLinks []string
 	keys := make([]string, 0, 5+len(newLinks)+len(oldLinks))
 	tag := shardTag(w.id)
 	wkey, vkey := r.relayKeys(w.relay, tag)
-	keys = append(keys, r.sessionKey(w.id), wkey, vkey, r.turnKey(w.id))
+	keys = append(keys, r.sessionKey(w.id), wkey, vkey, r.turnKey(w.id), r.updatedKey(tag))
 	for _, ref := range newLinks {
 		keys = append(keys, r.indexKey(ref, tag))
 	}
@@ -341,7 +351,7 @@ func (r *Redis) tryDelete(ctx context.Context, id string) error {
 	if raw == nil {
 		return ErrNotFound
 	}
-	keys := []string{r.sessionKey(id)}
+	keys := []string{r.sessionKey(id), r.updatedKey(shardTag(id))}
 	if legacy {
 		keys[0] = r.legacyKey(id)
 	}

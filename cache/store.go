@@ -5,6 +5,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
@@ -64,6 +65,13 @@ type Store interface {
 	// (Session.LinkedTo), for GDPR takeout and delete. It may scan like
 	// Range; an empty reference links nothing.
 	Linked(ctx context.Context, customerRef string) ([]*model.Session, error)
+	// UpdatedSince returns ids of sessions last written at or after since,
+	// at most about n, from cursor ("" to start), and the cursor to go on
+	// from ("" when there are no more): a replay's source. Sessions
+	// written meanwhile may be listed again, later; a listed session may
+	// have expired since. The Redis store reads an index kept by its
+	// writes; the embedded store walks its memory once, in the first call.
+	UpdatedSince(ctx context.Context, since time.Time, cursor string, n int) (ids []string, next string, err error)
 	// Stats describes the store for operators.
 	Stats() Stats
 	// Close stops background work and releases memory.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
 	"github.com/sessiontap/caddy-sessiontap/model"
@@ -99,6 +100,14 @@ func (l *lazyBigcache) Range(ctx context.Context, fn func(*model.Session) bool) 
 		return err
 	}
 	return b.Range(ctx, fn)
+}
+
+func (l *lazyBigcache) UpdatedSince(ctx context.Context, since time.Time, cursor string, n int) ([]string, string, error) {
+	b, err := l.store()
+	if err != nil {
+		return nil, "", err
+	}
+	return b.UpdatedSince(ctx, since, cursor, n)
 }
 
 func (l *lazyBigcache) Linked(ctx context.Context, ref string) ([]*model.Session, error) {

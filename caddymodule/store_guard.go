@@ -74,6 +74,18 @@ func (g *guardedStore) Range(ctx context.Context, fn func(*model.Session) bool) 
 	return err
 }
 
+func (g *guardedStore) UpdatedSince(ctx context.Context, since time.Time, cursor string, n int) ([]string, string, error) {
+	type page struct {
+		ids  []string
+		next string
+	}
+	p, err := guard(g, ctx, "updated_since", nil, func() (page, error) {
+		ids, next, err := g.Store.UpdatedSince(ctx, since, cursor, n)
+		return page{ids, next}, err
+	})
+	return p.ids, p.next, err
+}
+
 func (g *guardedStore) Linked(ctx context.Context, ref string) ([]*model.Session, error) {
 	return guard(g, ctx, "linked", nil, func() ([]*model.Session, error) { return g.Store.Linked(ctx, ref) })
 }
