@@ -75,6 +75,13 @@ type Engine struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// Replays (replay.go).
+	replaySrc  ReplaySource
+	replayOnce sync.Once
+	replayStop context.CancelFunc
+	replayDone sync.WaitGroup
+	replayWake chan struct{}
 }
 
 // engineConfig is what the engine runs with, defaults filled in; the
@@ -91,6 +98,8 @@ type backend interface {
 	// durable: what is queued outlives the process (Close hands back
 	// rather than drains).
 	durable() bool
+	// replays keeps the replays' progress.
+	replays() replayStore
 }
 
 // New returns an engine whose queues are in this process's memory,
@@ -100,7 +109,7 @@ func New(cfg Config, log *zap.Logger) *Engine {
 	if err != nil { // a lease is not set here: it cannot be too short
 		panic(err)
 	}
-	return newEngine(c, memBackend{cfg: c}, log)
+	return newEngine(c, memBackend{cfg: c, rep: &memReplays{}}, log)
 }
 
 func newEngine(cfg engineConfig, b backend, log *zap.Logger) *Engine {
@@ -109,18 +118,22 @@ func newEngine(cfg engineConfig, b backend, log *zap.Logger) *Engine {
 	}
 	var tok [6]byte
 	_, _ = rand.Read(tok[:])
-	e := &Engine{cfg: cfg, log: log, back: b, node: hex.EncodeToString(tok[:])}
+	e := &Engine{cfg: cfg, log: log, back: b, node: hex.EncodeToString(tok[:]), replayWake: make(chan struct{}, 1)}
 	e.errs = newErrorLog(log, cfg.LogInterval, cfg.OnError)
 	return e
 }
 
 // memBackend keeps the queues in memory.
-type memBackend struct{ cfg engineConfig }
+type memBackend struct {
+	cfg engineConfig
+	rep *memReplays
+}
 
 func (b memBackend) newQueue(string) queue                      { return newMemQueue(b.cfg) }
 func (memBackend) state(string) State                           { return nil }
 func (memBackend) clientKey(_ context.Context, c string) string { return c }
 func (memBackend) durable() bool                                { return false }
+func (b memBackend) replays() replayStore                       { return b.rep }
 
 // AddSink adds a sink and starts its poller. Call it before the first
 // Enqueue: earlier updates do not reach the sink. After Close it does
@@ -241,6 +254,11 @@ func (e *Engine) shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	e.closed.Store(true)
 	e.mu.Unlock()
+	e.replayOnce.Do(func() {}) // none starts now
+	if e.replayStop != nil {
+		e.replayStop()
+		e.replayDone.Wait()
+	}
 	rs := e.runners()
 	if !e.back.durable() {
 		for _, r := range rs {
@@ -328,4 +346,14 @@ func (e *Engine) OnAttempt(f func(sink, sessionID string, version uint64, outcom
 // and zero otherwise. It must be cheap (a metric update).
 func (e *Engine) OnResult(f func(sink string, outcome string, latency time.Duration)) {
 	e.onResult.Store(&f)
+}
+
+// runner is the sink named name, nil when none is.
+func (e *Engine) runner(name string) *runner {
+	for _, r := range e.runners() {
+		if r.name == name {
+			return r
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 	"time"
 
@@ -83,3 +84,58 @@ func (l *errorLog) flush() {
 }
 
 func isNil(err error) bool { return rueidis.IsRedisNil(err) }
+
+// redisReplays keeps replays in Redis, per sink: the progress as JSON at
+// S:replay, and the node running it at S:replay:lease.
+type redisReplays struct{ b *redisBackend }
+
+func (b *redisBackend) replays() replayStore { return redisReplays{b} }
+
+func (r redisReplays) key(sink string) string { return r.b.cfg.Prefix + "o:" + sink + ":replay" }
+
+func (r redisReplays) load(ctx context.Context, sink string) (ReplayStatus, error) {
+	raw, err := r.b.do(ctx, r.b.c.B().Get().Key(r.key(sink)).Build()).AsBytes()
+	if isNil(err) {
+		return ReplayStatus{Sink: sink, State: ReplayNone}, nil
+	}
+	if err != nil {
+		return ReplayStatus{}, err
+	}
+	var st replayRecord
+	if err := json.Unmarshal(raw, &st); err != nil {
+		return ReplayStatus{}, err
+	}
+	return st.status(), nil
+}
+
+func (r redisReplays) save(ctx context.Context, st ReplayStatus) error {
+	b, _ := json.Marshal(recordOf(st))
+	return r.b.do(ctx, r.b.c.B().Set().Key(r.key(st.Sink)).Value(string(b)).Px(r.b.cfg.StateTTL).Build()).Error()
+}
+
+// leaseScript takes the lease when free or ours, for ARGV[2] ms.
+var leaseScript = rueidis.NewLuaScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`)
+
+func (r redisReplays) lease(ctx context.Context, sink, owner string, ttl time.Duration) (bool, error) {
+	n, err := r.b.exec(ctx, leaseScript, []string{r.key(sink) + ":lease"}, []string{owner, ms(ttl)}).AsInt64()
+	return n == 1, err
+}
+
+// replayRecord is ReplayStatus as kept, cursor included.
+type replayRecord struct {
+	ReplayStatus
+	Cursor string `json:"cursor"`
+}
+
+func recordOf(st ReplayStatus) replayRecord { return replayRecord{ReplayStatus: st, Cursor: st.Cursor} }
+
+func (r replayRecord) status() ReplayStatus {
+	st := r.ReplayStatus
+	st.Cursor = r.Cursor
+	return st
+}
