@@ -59,6 +59,7 @@ func (o *OperatorHandler) apiConfig() (*api.Config, error) {
 		// The API's writes reach the live feeds, never a sink.
 		Publish: func(c model.SessionChange) { b.changes.Publish(change{SessionChange: c}) }}
 	cfg.Deliveries = func(ctx context.Context, id string) (any, error) { return b.deliveries(ctx, id) }
+	cfg.Replays = api.ReplayFuncs{Start: b.replay, Status: b.replayStatus}
 	return cfg, nil
 }
 

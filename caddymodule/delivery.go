@@ -145,6 +145,10 @@ func (h *Handler) newEngine() (caddy.Destructor, error) {
 		e.AddSink(sinks[i], delivery.SinkOptions{On: f.On, Name: labels[i], Requires: f.Requires})
 	}
 	e.OnResult(observeDelivery)
+	if st := h.sharedStore(); st != nil {
+		// The store outlives the engine's configs as the engine does.
+		e.SetReplaySource(st)
+	}
 	grace := time.Duration(d.Grace)
 	if grace <= 0 {
 		grace = defaultGrace

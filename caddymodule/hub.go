@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/internal/api"
 	"github.com/sessiontap/caddy-sessiontap/internal/bus"
 	"github.com/sessiontap/caddy-sessiontap/internal/delivery"
 	"github.com/sessiontap/caddy-sessiontap/model"
@@ -180,6 +181,31 @@ func (b *hub) deliveries(ctx context.Context, id string) ([]delivery.DeliverySta
 		out = append(out, sts...)
 	}
 	return out, nil
+}
+
+// replay starts a replay to sink, on the engine that has it.
+func (b *hub) replay(ctx context.Context, sink string, since time.Time) (any, error) {
+	return b.onSink(sink, func(e delivery.Deliverer) (any, error) { return e.Replay(ctx, sink, since) })
+}
+
+// replayStatus reads sink's replay.
+func (b *hub) replayStatus(ctx context.Context, sink string) (any, error) {
+	return b.onSink(sink, func(e delivery.Deliverer) (any, error) { return e.ReplayStatus(ctx, sink) })
+}
+
+// onSink runs f on the engine that has sink, with the API's errors.
+func (b *hub) onSink(sink string, f func(delivery.Deliverer) (any, error)) (any, error) {
+	for _, e := range b.engines() {
+		st, err := f(e)
+		switch {
+		case errors.Is(err, delivery.ErrUnknownSink):
+			continue
+		case errors.Is(err, delivery.ErrReplayRunning):
+			return st, api.ErrReplayRunning
+		}
+		return st, err
+	}
+	return nil, api.ErrUnknownSink
 }
 
 // retry retries one sink's delivery of the session as it is stored now,

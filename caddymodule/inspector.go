@@ -151,6 +151,7 @@ func (o *OperatorHandler) newInspector(cfg *api.Config) (*inspector.Inspector, e
 		Summary: o.inspectorSummary, RefHash: b.refHash, Secure: secureRequest,
 		Deliveries: b.deliveries,
 		Retry:      func(ctx context.Context, id, sink string) (string, error) { return b.retry(ctx, store, id, sink) },
+		Replay:     b.replay, ReplayStatus: b.replayStatus,
 	}
 	return inspector.New(ic, o.logger)
 }

@@ -45,7 +45,7 @@ func newGuardedStore(s cache.Store, name string) *guardedStore {
 	g := &guardedStore{Store: s, name: name, breaker: breaker{cooldown: breakerCooldown}, log: newOutageLog(name),
 		durations: map[string]prometheus.Observer{}}
 	// Looked up once, not per call: every page view makes store calls.
-	for _, op := range []string{"get", "update", "delete", "range", "linked"} {
+	for _, op := range []string{"get", "update", "delete", "range", "linked", "updated_since"} {
 		g.durations[op] = storeDuration.WithLabelValues(name, op)
 	}
 	return g

@@ -47,6 +47,8 @@ type Config struct {
 	// session for {prefix}/sessions/{id}/deliveries (the Caddy glue asks
 	// the delivery engine).
 	Deliveries func(ctx context.Context, id string) (any, error)
+	// Replays start and read replays to a sink ({prefix}/sinks/{name}/replay).
+	Replays ReplayFuncs
 	// History is how many changes each session keeps
 	// (model.Session.Record), asked at each write: the visitor handlers
 	// that say it may change without the API. Nil keeps the default.
@@ -89,6 +91,7 @@ type API struct {
 	onRequest func(route string, status int)
 	// deliveries reports a session's delivery status per sink.
 	deliveries func(ctx context.Context, id string) (any, error)
+	replays    ReplayFuncs
 	// mayRead lets requests without a key read (Config.MayRead).
 	mayRead func(r *http.Request) bool
 	// guesses throttles wrong keys per client.
@@ -104,7 +107,7 @@ func New(cfg Config, store cache.Store, log *zap.Logger) (*API, error) {
 		log = zap.NewNop()
 	}
 	a := &API{prefix: strings.TrimSuffix(cfg.Prefix, "/"), store: store, log: log,
-		onRequest: cfg.OnRequest, deliveries: cfg.Deliveries, mayRead: cfg.MayRead,
+		onRequest: cfg.OnRequest, deliveries: cfg.Deliveries, replays: cfg.Replays, mayRead: cfg.MayRead,
 		guesses: cfg.Guesses}
 	if a.guesses == nil {
 		a.guesses = ratelimit.NewGuard(ratelimit.GuessRule, ratelimit.GuessClients, nil)
@@ -237,6 +240,8 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.customerSessions(w, r, strings.TrimPrefix(rest, "/customers/"))
 	case "session-context":
 		a.contexts.serve(w, r, strings.TrimPrefix(rest, "/session-context/"))
+	case "sinks":
+		a.replay(w, r, strings.TrimPrefix(rest, "/sinks/"))
 	default:
 		respond.Error(w, http.StatusNotFound, "no such API route")
 	}
@@ -245,7 +250,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // apiRoute names the route of a path below the prefix, for metrics: a
 // fixed set, so that paths cannot blow up label cardinality.
 func apiRoute(rest string) string {
-	for _, r := range []string{"sessions", "customers", "session-context"} {
+	for _, r := range []string{"sessions", "customers", "session-context", "sinks"} {
 		if strings.HasPrefix(rest, "/"+r+"/") {
 			return r
 		}

@@ -240,6 +240,16 @@ func TestInspectorInABrowser(t *testing.T) {
 	if wh.delivered.Load() == 0 {
 		t.Fatal("the inspector says delivered, the webhook received nothing")
 	}
+	// No consent is configured: the sink needs none.
+	if c := get(t, ctx, "the consent cell", 5*time.Second, chromedp.Text(css(webhookRow+" td.consent"))); c != "not needed" {
+		t.Fatalf("the webhook's consent cell reads %q", c)
+	}
+	// Replay to the sink every session written in the last hour: both.
+	do(t, ctx, "replay to the webhook", 20*time.Second,
+		chromedp.SetValue(css("#replay-since"), time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)),
+		chromedp.Click(css(webhookRow+" button.replay")),
+		poll(`/^replayed: 2 queued/.test((document.querySelector('`+webhookRow+` button.replay') || {}).textContent || "")`))
+	screenshot(t, ctx, "session-replayed")
 	do(t, ctx, "see the history", 5*time.Second, poll(`document.querySelectorAll("#s-history li").length >= 2`))
 	screenshot(t, ctx, "session")
 	// The summary strip: captures by source, the sink's queue and losses, the store.

@@ -27,6 +27,12 @@ type Deliverer interface {
 	// (the session as it stands) when nothing is waiting: the operator's
 	// "retry now". It returns RetryQueued, RetryInFlight or RetryDelivered.
 	Retry(ctx context.Context, sink string, u *Update) (string, error)
+	// SetReplaySource gives the store replays read from (see Replay).
+	SetReplaySource(src ReplaySource)
+	// Replay queues to sink the current state of every session written
+	// since since, in the background; ReplayStatus reads its progress.
+	Replay(ctx context.Context, sink string, since time.Time) (ReplayStatus, error)
+	ReplayStatus(ctx context.Context, sink string) (ReplayStatus, error)
 	// OnFeedback sets what keeps an upstream's answer on the session.
 	OnFeedback(f func(sink string, u *Update, fb Feedback))
 	// OnResult sets what counts outcomes (metrics).

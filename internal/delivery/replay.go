@@ -28,7 +28,8 @@ type ReplayStatus struct {
 	// State is "none" (never started), "running" or "done".
 	State string    `json:"state"`
 	Since time.Time `json:"since,omitzero"`
-	// Queued counts the sessions queued to the sink so far; Skipped those
+	// Queued counts the sessions handed to the sink's queue so far (one
+	// it already has at that version is not sent again); Skipped those
 	// gone since, or without the consent the sink requires.
 	Queued    int64     `json:"queued"`
 	Skipped   int64     `json:"skipped"`

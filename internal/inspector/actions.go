@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/sessiontap/caddy-sessiontap/cache"
+	"github.com/sessiontap/caddy-sessiontap/internal/api"
 	"github.com/sessiontap/caddy-sessiontap/internal/delivery"
 	"github.com/sessiontap/caddy-sessiontap/internal/respond"
 	"github.com/sessiontap/caddy-sessiontap/model"
@@ -100,6 +102,43 @@ func (in *Inspector) retry(w http.ResponseWriter, r *http.Request, id string) {
 		respond.Error(w, http.StatusBadRequest, "sink: no sink is named "+sink)
 	case errors.Is(err, delivery.ErrQueueFull), errors.Is(err, delivery.ErrClosed):
 		respond.Unavailable(w, err.Error()+"; try again later")
+	default:
+		in.storeFailed(w, err)
+	}
+}
+
+// replay serves sinks/{name}/replay: POST ?since=<RFC 3339 time> starts a
+// replay to the sink, GET reads its progress.
+func (in *Inspector) replay(w http.ResponseWriter, r *http.Request, sink string) {
+	if in.cfg.Replay == nil {
+		respond.Error(w, http.StatusNotFound, "no sinks are configured")
+		return
+	}
+	var st any
+	var err error
+	switch r.Method {
+	case http.MethodGet:
+		st, err = in.cfg.ReplayStatus(r.Context(), sink)
+	case http.MethodPost:
+		since, perr := time.Parse(time.RFC3339, r.URL.Query().Get("since"))
+		if perr != nil {
+			respond.Error(w, http.StatusBadRequest, "since: give a time as 2026-12-01T00:00:00Z")
+			return
+		}
+		if st, err = in.cfg.Replay(r.Context(), sink, since); err == nil {
+			in.logger.Info("replay started from the inspector", zap.String("sink", sink), zap.Time("since", since))
+		}
+	default:
+		respond.MethodNotAllowed(w, "GET, POST")
+		return
+	}
+	switch {
+	case err == nil:
+		respond.JSON(w, http.StatusOK, st)
+	case errors.Is(err, api.ErrUnknownSink):
+		respond.Error(w, http.StatusNotFound, "no sink is named "+sink)
+	case errors.Is(err, api.ErrReplayRunning):
+		respond.Error(w, http.StatusConflict, "a replay to "+sink+" is running")
 	default:
 		in.storeFailed(w, err)
 	}

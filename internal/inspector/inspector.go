@@ -53,6 +53,10 @@ type Config struct {
 	Deliveries func(ctx context.Context, id string) ([]delivery.DeliveryStatus, error)
 	// Retry retries a session's delivery to one sink now.
 	Retry func(ctx context.Context, id, sink string) (string, error)
+	// Replay starts a replay to a sink (delivery.Engine.Replay);
+	// ReplayStatus reads it. Nil without sinks.
+	Replay       func(ctx context.Context, sink string, since time.Time) (any, error)
+	ReplayStatus func(ctx context.Context, sink string) (any, error)
 	// Summary returns the figures of the summary strip.
 	Summary func(ctx context.Context) any
 	// RefHash is the customer reference's pseudonym, as sinks get it.
@@ -186,6 +190,8 @@ func (in *Inspector) serveSignedIn(w http.ResponseWriter, r *http.Request, rest 
 		in.signOut(w, r)
 	case strings.HasPrefix(rest, "sessions/") && strings.HasSuffix(rest, "/retry") && r.Method == http.MethodPost:
 		in.retry(w, r, strings.TrimSuffix(strings.TrimPrefix(rest, "sessions/"), "/retry"))
+	case strings.HasPrefix(rest, "sinks/") && strings.HasSuffix(rest, "/replay"):
+		in.replay(w, r, strings.TrimSuffix(strings.TrimPrefix(rest, "sinks/"), "/replay"))
 	default:
 		respond.Error(w, http.StatusNotFound, "no such inspector route")
 	}

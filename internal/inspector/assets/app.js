@@ -265,6 +265,7 @@ function attemptsText(/** @type {SinkDelivery} */ st) {
 }
 
 function renderDeliveries(/** @type {{session_id: string, version: number, sinks: SinkDelivery[]}} */ d, consent) {
+  if (!$("replay-since").value) $("replay-since").value = new Date(Date.now() - 86400000).toISOString().slice(0, 19) + "Z";
   if (d.sinks.length === 0) {
     const columns = $("s-deliveries").closest("table").querySelectorAll("thead th").length;
     $("s-deliveries").replaceChildren(el("tr", {}, el("td", { class: "note", "data-sink": "", colspan: columns },
@@ -284,12 +285,14 @@ function renderDeliveries(/** @type {{session_id: string, version: number, sinks
     const btn = el("button", { type: "button", class: "small retry" }, "Retry now");
     btn.dataset.sink = st.sink;
     btn.addEventListener("click", () => retry(st.sink, btn));
+    const rep = el("button", { type: "button", class: "small replay", title: "Queue to this sink every session written since a time" }, replays[st.sink] || "Replay…");
+    rep.addEventListener("click", () => replay(st.sink, rep));
     return el("tr", { "data-sink": st.sink },
       el("td", {}, st.sink), el("td", {}, el("span", { class: "badge " + state }, state)),
       el("td", {}, st.delivered_version ? "v" + st.delivered_version + " · " + when(st.delivered_at) : "—"),
       el("td", {}, st.pending_version ? "v" + st.pending_version + (st.in_flight ? " (in flight)" : "") : "—"),
       el("td", { class: "attempts" }, attemptsText(st)), el("td", { class: "err" }, err), el("td", {}, when(st.next_attempt_at)),
-      el("td", { class: "consent" }, consentText(st, consent)), el("td", {}, btn));
+      el("td", { class: "consent" }, consentText(st, consent)), el("td", {}, btn, " ", rep));
   }));
 }
 
@@ -302,6 +305,32 @@ async function retry(sink, btn) {
     btn.textContent = "failed: " + e.message;
   }
   setTimeout(() => loadSession(state.current), 300);
+}
+
+// replays is each sink's replay progress, as its button shows it: the
+// deliveries table is drawn anew while a replay runs.
+const replays = {};
+
+// replay starts a replay of every session written since
+// to the sink, and shows its progress on the button until it is done.
+async function replay(sink, btn) {
+  const since = $("replay-since").value.trim();
+  if (!since) return;
+  btn.disabled = true;
+  const path = "sinks/" + encodeURIComponent(sink) + "/replay";
+  try {
+    await post(path + "?since=" + encodeURIComponent(since));
+    for (;;) {
+      const st = await call(path);
+      replays[sink] = (st.state === "done" ? "replayed: " : "replaying: ") + st.queued + " queued";
+      btn.textContent = replays[sink];
+      if (st.state !== "running") break;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  } catch (e) {
+    replays[sink] = btn.textContent = "replay failed: " + e.message;
+  }
+  btn.disabled = false;
 }
 
 async function loadSession(id) {
