@@ -85,7 +85,7 @@ func CleanPath(p string) string {
 }
 
 // changeNames are the JSON names of Change bits, in bit order.
-var changeNames = []string{"cart", "customer", "order", "page", "context", "feedback"}
+var changeNames = []string{"cart", "customer", "order", "page", "context", "feedback", "consent"}
 
 // Names lists the parts c names, in a fixed order.
 func (c Change) Names() []string {

@@ -65,3 +65,13 @@ func TestRecordFoldsReloadsNotDataChanges(t *testing.T) {
 		t.Fatalf("versions %v, want [2 3 4 5 6]", got)
 	}
 }
+
+// Every Change bit has a name: one without would vanish from the history
+// and the live feed's JSON.
+func TestEveryChangeHasAName(t *testing.T) {
+	for bit := ChangeCart; bit <= ChangeConsent; bit <<= 1 {
+		if names := bit.Names(); len(names) != 1 {
+			t.Errorf("change bit %d has names %v", bit, names)
+		}
+	}
+}
