@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/sessiontap/caddy-sessiontap/model"
 )
@@ -83,15 +84,14 @@ func (n *Nosto) deliverOrders(ctx context.Context, u *Update, red Redaction) err
 		if err := n.sendQuery(ctx, n.placeOrder(by, id, o), orderEventID(s, o.OrderNumber, ""), red); err != nil {
 			return err
 		}
-		n.state.Put(ctx, key, o.StatusCode+"\x00"+o.PaymentProvider)
+		n.remember(ctx, key, o.StatusCode+"\x00"+o.PaymentProvider)
 	}
 	for _, o := range u.StatusChanges() {
-		if _, _, ok := n.orderBuyer(s, o); !ok {
-			continue // never placed with Nosto
-		}
 		key := n.orderKey("o", s, o.OrderNumber)
 		now := o.StatusCode + "\x00" + o.PaymentProvider
-		if sent, _ := n.state.Get(ctx, key); sent == now {
+		// Only an order Nosto has: a guest's order it never got, or one
+		// from before orders were sent, gets no status of its own.
+		if sent, placed := n.state.Get(ctx, key); !placed || sent == now {
 			continue
 		}
 		q := nostoQuery{Query: nostoUpdateStatusQuery, Variables: map[string]any{
@@ -100,9 +100,17 @@ func (n *Nosto) deliverOrders(ctx context.Context, u *Update, red Redaction) err
 		if err := n.sendQuery(ctx, q, orderEventID(s, o.OrderNumber, now), red); err != nil {
 			return err
 		}
-		n.state.Put(ctx, key, now)
+		n.remember(ctx, key, now)
 	}
 	return nil
+}
+
+// remember records what Nosto took, even when the attempt's time is up:
+// Nosto has it, and a retry must not send it again.
+func (n *Nosto) remember(ctx context.Context, key, value string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	n.state.Put(ctx, key, value)
 }
 
 // orderBuyer names the visitor to Nosto for o; ok is false when neither

@@ -206,3 +206,27 @@ func TestNostoUpdateStatus(t *testing.T) {
 		t.Errorf("updateStatus variables: %s", statuses[0].body)
 	}
 }
+
+// An order Nosto never got (a guest's, not attributed) gets no status
+// change either, even once the visitor signed in.
+func TestNostoNoStatusForAnOrderNeverPlaced(t *testing.T) {
+	f := newNostoFake(t, nil)
+	n := newTestNosto(t, f)
+	guest := nostoOrderUpdate(false)
+	guest.Session.Customer = model.Customer{}
+	guest.Session.Orders[0].Buyer.Verified = false
+	if _, err := n.Deliver(context.Background(), guest); err != nil {
+		t.Fatal(err)
+	}
+	paid := nostoOrderUpdate(false) // signed in since, verified
+	paid.Session.Version, paid.Since, paid.Changed = 10, 8, model.ChangeOrder
+	paid.Session.Orders[0].StatusCode, paid.Session.Orders[0].StatusVersion = "paid", 10
+	if _, err := n.Deliver(context.Background(), paid); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range f.queries() {
+		if op := opOf(s); op != "updateSession" {
+			t.Errorf("sent %s for an order Nosto never got", op)
+		}
+	}
+}
