@@ -2,9 +2,11 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sessiontap/caddy-sessiontap/internal/redistest"
 	"github.com/sessiontap/caddy-sessiontap/model"
@@ -157,4 +159,25 @@ func TestClusterClientShare(t *testing.T) {
 	if err != nil || len(status) == 0 || status[0].PendingVersion != 1 {
 		t.Errorf("the other client's update was not queued: %+v, %v", status, err)
 	}
+}
+
+// The operator's retry is no way around consent: a session whose visitor
+// did not grant what the sink requires is refused, and nothing is sent.
+func TestRetryRespectsConsent(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b queueBackend) {
+		sink := &fakeSink{name: "m"}
+		d, _ := b(t, Config{Concurrency: 1})
+		d.AddSink(sink, SinkOptions{Requires: []string{"marketing"}})
+		u := newUpd("c-1", 1, model.ChangeCart, "p")
+		u.Session.Consent = &model.Consent{Granted: []string{"necessary"}, Stated: true}
+		d.Enqueue(u)
+		eventually(t, "no_consent counted", func() bool { return d.Stats()[0].NoConsent == 1 })
+		if _, err := d.Retry(context.Background(), "m", u); !errors.Is(err, ErrNoConsent) {
+			t.Errorf("retry without consent: %v, want ErrNoConsent", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if n := len(sink.callList()); n != 0 {
+			t.Errorf("the sink got %d calls", n)
+		}
+	})
 }

@@ -24,6 +24,9 @@ var (
 	ErrUnknownSink = errors.New("no such sink")
 	ErrQueueFull   = errors.New("the sink's queue is full")
 	ErrClosed      = errors.New("the delivery engine is stopping")
+	// ErrNoConsent refuses a retry of a session whose visitor did not
+	// grant what the sink requires.
+	ErrNoConsent = errors.New("the visitor did not consent to what the sink requires")
 )
 
 // Retry implements Deliverer for the operator's "retry now": an attempt
@@ -38,6 +41,9 @@ func (e *Engine) Retry(ctx context.Context, sink string, u *Update) (string, err
 	for _, r := range e.runners() {
 		if r.name != sink {
 			continue
+		}
+		if !u.Session.Consent.Allows(r.requires) {
+			return "", ErrNoConsent
 		}
 		ctx, cancel := context.WithTimeout(ctx, e.cfg.CommandTimeout)
 		defer cancel()

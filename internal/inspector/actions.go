@@ -100,6 +100,8 @@ func (in *Inspector) retry(w http.ResponseWriter, r *http.Request, id string) {
 		respond.Error(w, http.StatusNotFound, "session not found")
 	case errors.Is(err, delivery.ErrUnknownSink):
 		respond.Error(w, http.StatusBadRequest, "sink: no sink is named "+sink)
+	case errors.Is(err, delivery.ErrNoConsent):
+		respond.Error(w, http.StatusConflict, err.Error())
 	case errors.Is(err, delivery.ErrQueueFull), errors.Is(err, delivery.ErrClosed):
 		respond.Unavailable(w, err.Error()+"; try again later")
 	default:
