@@ -2,8 +2,11 @@ package cache
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -76,25 +79,48 @@ func (b *Bigcache) decodeLive(raw []byte) (*model.Session, bool) {
 	return s, true
 }
 
-// UpdatedSince implements Store.UpdatedSince with one walk of the cache:
-// every id at once, oldest write first (n and cursor are not needed in a
-// process's memory).
-func (b *Bigcache) UpdatedSince(ctx context.Context, since time.Time, _ string, _ int) ([]string, string, error) {
+// UpdatedSince implements Store.UpdatedSince with a walk of the cache,
+// oldest write first; the cursor is "<unix ns>:<id>" of the last listed.
+func (b *Bigcache) UpdatedSince(ctx context.Context, since, until time.Time, cursor string, n int) ([]Updated, string, error) {
 	type hit struct {
 		id string
-		at time.Time
+		at int64
+	}
+	var afterAt int64 = -1
+	var afterID string
+	if cursor != "" {
+		at, id, ok := strings.Cut(cursor, ":")
+		v, err := strconv.ParseInt(at, 10, 64)
+		if !ok || err != nil {
+			return nil, "", fmt.Errorf("bigcache: bad replay cursor %q", cursor)
+		}
+		afterAt, afterID = v, id
 	}
 	var hits []hit
 	err := b.Range(ctx, func(s *model.Session) bool {
-		if !s.UpdatedAt.Before(since) {
-			hits = append(hits, hit{s.ID, s.UpdatedAt})
+		at := s.UpdatedAt.UnixNano()
+		if !s.UpdatedAt.Before(since) && !s.UpdatedAt.After(until) && (at > afterAt || (at == afterAt && s.ID > afterID)) {
+			hits = append(hits, hit{s.ID, at})
 		}
 		return true
 	})
-	slices.SortFunc(hits, func(a, b hit) int { return a.at.Compare(b.at) })
-	ids := make([]string, len(hits))
-	for i, h := range hits {
-		ids[i] = h.id
+	if err != nil {
+		return nil, cursor, err
 	}
-	return ids, "", err
+	slices.SortFunc(hits, func(a, b hit) int {
+		if c := cmp.Compare(a.at, b.at); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	more := len(hits) > max(n, 1)
+	hits = hits[:min(len(hits), max(n, 1))]
+	out := make([]Updated, len(hits))
+	for i, h := range hits {
+		out[i] = Updated{ID: h.id, Cursor: strconv.FormatInt(h.at, 10) + ":" + h.id}
+	}
+	if !more {
+		return out, "", nil
+	}
+	return out, out[len(out)-1].Cursor, nil
 }

@@ -200,15 +200,23 @@ func contractUpdatedSince(t *testing.T, newStore storeFactory) {
 	if err := b.Delete(ctx, "new-007"); err != nil {
 		t.Fatal(err)
 	}
+	until := time.Now().Add(time.Second)
 	seen := map[string]int{}
 	cursor, pages := "", 0
 	for {
-		ids, next, err := b.UpdatedSince(ctx, since, cursor, 40)
+		list, next, err := b.UpdatedSince(ctx, since, until, cursor, 40)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, id := range ids {
-			seen[id]++
+		for i, e := range list {
+			seen[e.ID]++
+			// Each entry's cursor resumes right after it.
+			if i == 2 && pages == 0 {
+				rest, _, err := b.UpdatedSince(ctx, since, until, e.Cursor, 1)
+				if err != nil || len(rest) != 1 || rest[0].ID != list[3].ID {
+					t.Errorf("resuming after entry 2: %v, %v; want %s", rest, err, list[3].ID)
+				}
+			}
 		}
 		pages++
 		if next == "" {
@@ -226,5 +234,9 @@ func contractUpdatedSince(t *testing.T, newStore storeFactory) {
 	}
 	if len(seen) != 149 {
 		t.Errorf("%d sessions listed, want the 149 written since and not deleted", len(seen))
+	}
+	// A session written after until is not listed: a walk has an end.
+	if list, _, err := b.UpdatedSince(ctx, since, since, "", 500); err != nil || len(list) != 0 {
+		t.Errorf("until = since listed %d sessions, %v", len(list), err)
 	}
 }

@@ -20,9 +20,8 @@ func (r *Redis) updatedKey(tag string) string { return r.cfg.Prefix + "u:" + tag
 
 // UpdatedSince implements Store.UpdatedSince from the per-tag indexes, tag
 // by tag, each oldest write first. The cursor is "<tag>:<ms>:<id>", the
-// last id given; sessions written again since move behind it and are
-// given again when the walk reaches them.
-func (r *Redis) UpdatedSince(ctx context.Context, since time.Time, cursor string, n int) ([]string, string, error) {
+// last id listed.
+func (r *Redis) UpdatedSince(ctx context.Context, since, until time.Time, cursor string, n int) ([]Updated, string, error) {
 	if r.closed.Load() {
 		return nil, "", ErrClosed
 	}
@@ -31,32 +30,32 @@ func (r *Redis) UpdatedSince(ctx context.Context, since time.Time, cursor string
 		return nil, "", err
 	}
 	n = max(1, n)
-	var ids []string
+	var out []Updated
 	for tag < keyShards {
-		want := n - len(ids)
+		want := n - len(out)
 		if want <= 0 {
-			return ids, formatUpdatedCursor(tag, ms, last), nil
+			return out, formatUpdatedCursor(tag, ms, last), nil
 		}
-		page, err := r.updatedPage(ctx, keytag.Tag(tag), ms, last, want)
+		page, err := r.updatedPage(ctx, keytag.Tag(tag), ms, until.UnixMilli(), last, want)
 		if err != nil {
-			return ids, formatUpdatedCursor(tag, ms, last), r.fail("reading the sessions by last write", err)
+			return out, formatUpdatedCursor(tag, ms, last), r.fail("reading the sessions by last write", err)
 		}
 		for _, e := range page {
-			ids = append(ids, e.Member)
 			ms, last = int64(e.Score), e.Member
+			out = append(out, Updated{ID: e.Member, Cursor: formatUpdatedCursor(tag, ms, last)})
 		}
 		if len(page) < want { // the tag is done
 			tag, ms, last = tag+1, since.UnixMilli(), ""
 		}
 	}
-	return ids, "", nil
+	return out, "", nil
 }
 
-// updatedPage reads up to n entries of tag's index after (ms, last):
-// scored from ms on, past last among those scored ms.
-func (r *Redis) updatedPage(ctx context.Context, tag string, ms int64, last string, n int) ([]rueidis.ZScore, error) {
+// updatedPage reads up to n entries of tag's index after (ms, last), up
+// to until: scored from ms on, past last among those scored ms.
+func (r *Redis) updatedPage(ctx context.Context, tag string, ms, until int64, last string, n int) ([]rueidis.ZScore, error) {
 	for extra := 0; ; extra = extra*2 + 16 {
-		cmd := r.c.B().Zrange().Key(r.updatedKey(tag)).Min(strconv.FormatInt(ms, 10)).Max("+inf").Byscore().
+		cmd := r.c.B().Zrange().Key(r.updatedKey(tag)).Min(strconv.FormatInt(ms, 10)).Max(strconv.FormatInt(until, 10)).Byscore().
 			Limit(0, int64(n+extra)).Withscores().Build()
 		all, err := r.do(ctx, cmd).AsZScores()
 		if err != nil {
@@ -64,7 +63,7 @@ func (r *Redis) updatedPage(ctx context.Context, tag string, ms int64, last stri
 		}
 		out := all[:0]
 		for _, e := range all {
-			// Ties are ordered by id: those up to last were given.
+			// Ties are ordered by id: those up to last were listed.
 			if last != "" && int64(e.Score) == ms && e.Member <= last {
 				continue
 			}
@@ -73,7 +72,7 @@ func (r *Redis) updatedPage(ctx context.Context, tag string, ms int64, last stri
 		if len(out) > 0 || len(all) < n+extra {
 			return out[:min(len(out), n)], nil
 		}
-		// A page of ties all given already: look further.
+		// A page of ties all listed already: look further.
 	}
 }
 

@@ -65,18 +65,23 @@ type Store interface {
 	// (Session.LinkedTo), for GDPR takeout and delete. It may scan like
 	// Range; an empty reference links nothing.
 	Linked(ctx context.Context, customerRef string) ([]*model.Session, error)
-	// UpdatedSince returns ids of sessions last written at or after since,
-	// at most about n, from cursor ("" to start), and the cursor to go on
-	// from ("" when there are no more): a replay's source. Sessions
-	// written meanwhile may be listed again, later; a listed session may
-	// have expired since. The Redis store reads an index kept by its
-	// writes; the embedded store walks its memory once, in the first call.
-	UpdatedSince(ctx context.Context, since time.Time, cursor string, n int) (ids []string, next string, err error)
+	// UpdatedSince lists up to n sessions last written from since to until,
+	// after cursor ("" to start), each with the cursor that resumes after
+	// it, and the cursor after the list ("" when there are no more): a
+	// replay's source. A session written again meanwhile moves past until
+	// and is not listed again; a listed one may have expired since. The
+	// Redis store reads an index its writes keep; the embedded store
+	// walks its memory on every call.
+	UpdatedSince(ctx context.Context, since, until time.Time, cursor string, n int) (list []Updated, next string, err error)
 	// Stats describes the store for operators.
 	Stats() Stats
 	// Close stops background work and releases memory.
 	Close() error
 }
+
+// Updated is one session of UpdatedSince's list, and the cursor that
+// resumes after it.
+type Updated struct{ ID, Cursor string }
 
 // Stats are an operator's figures about a store.
 type Stats struct {

@@ -147,7 +147,7 @@ func (h *Handler) newEngine() (caddy.Destructor, error) {
 	e.OnResult(observeDelivery)
 	if st := h.sharedStore(); st != nil {
 		// The store outlives the engine's configs as the engine does.
-		e.SetReplaySource(st)
+		e.SetReplaySource(replaySource{st})
 	}
 	grace := time.Duration(d.Grace)
 	if grace <= 0 {
@@ -297,4 +297,24 @@ func (h *Handler) cleanupDelivery() {
 	if _, err := engines.Delete(key); err != nil {
 		h.logger.Error("stopping the delivery engine", zap.Error(err))
 	}
+}
+
+// replaySource is the store as a replay reads it.
+type replaySource struct{ store cache.Store }
+
+func (s replaySource) Page(ctx context.Context, since, until time.Time, cursor string, n int) ([]delivery.ReplayEntry, string, error) {
+	list, next, err := s.store.UpdatedSince(ctx, since, until, cursor, n)
+	out := make([]delivery.ReplayEntry, len(list))
+	for i, e := range list {
+		out[i] = delivery.ReplayEntry{ID: e.ID, Cursor: e.Cursor}
+	}
+	return out, next, err
+}
+
+func (s replaySource) Get(ctx context.Context, id string) (*model.Session, error) {
+	sess, err := s.store.Get(ctx, id)
+	if errors.Is(err, cache.ErrNotFound) {
+		return nil, nil
+	}
+	return sess, err
 }

@@ -102,12 +102,12 @@ func (l *lazyBigcache) Range(ctx context.Context, fn func(*model.Session) bool) 
 	return b.Range(ctx, fn)
 }
 
-func (l *lazyBigcache) UpdatedSince(ctx context.Context, since time.Time, cursor string, n int) ([]string, string, error) {
+func (l *lazyBigcache) UpdatedSince(ctx context.Context, since, until time.Time, cursor string, n int) ([]cache.Updated, string, error) {
 	b, err := l.store()
 	if err != nil {
 		return nil, "", err
 	}
-	return b.UpdatedSince(ctx, since, cursor, n)
+	return b.UpdatedSince(ctx, since, until, cursor, n)
 }
 
 func (l *lazyBigcache) Linked(ctx context.Context, ref string) ([]*model.Session, error) {

@@ -74,16 +74,16 @@ func (g *guardedStore) Range(ctx context.Context, fn func(*model.Session) bool) 
 	return err
 }
 
-func (g *guardedStore) UpdatedSince(ctx context.Context, since time.Time, cursor string, n int) ([]string, string, error) {
+func (g *guardedStore) UpdatedSince(ctx context.Context, since, until time.Time, cursor string, n int) ([]cache.Updated, string, error) {
 	type page struct {
-		ids  []string
+		list []cache.Updated
 		next string
 	}
 	p, err := guard(g, ctx, "updated_since", nil, func() (page, error) {
-		ids, next, err := g.Store.UpdatedSince(ctx, since, cursor, n)
-		return page{ids, next}, err
+		list, next, err := g.Store.UpdatedSince(ctx, since, until, cursor, n)
+		return page{list, next}, err
 	})
-	return p.ids, p.next, err
+	return p.list, p.next, err
 }
 
 func (g *guardedStore) Linked(ctx context.Context, ref string) ([]*model.Session, error) {

@@ -18,9 +18,16 @@ import (
 
 // ReplaySource is where a replay finds the sessions: the store.
 type ReplaySource interface {
-	UpdatedSince(ctx context.Context, since time.Time, cursor string, n int) ([]string, string, error)
+	// Page lists up to n sessions last written from since to until,
+	// after cursor ("" to start), each with the cursor that resumes after
+	// it, and the cursor after the page ("" when there are no more).
+	Page(ctx context.Context, since, until time.Time, cursor string, n int) ([]ReplayEntry, string, error)
+	// Get returns the session, nil when it is gone.
 	Get(ctx context.Context, id string) (*model.Session, error)
 }
+
+// ReplayEntry is one session of a page, and the cursor after it.
+type ReplayEntry struct{ ID, Cursor string }
 
 // ReplayStatus is a replay's progress.
 type ReplayStatus struct {
@@ -59,13 +66,16 @@ type replayStore interface {
 	lease(ctx context.Context, sink, owner string, ttl time.Duration) (bool, error)
 }
 
-// Replay timing: a batch of sessions, then a pause; a batch only while
-// the sink's queue holds fewer than a quarter of its room.
+// Replay timing: a batch of at most replayBatch sessions, no more than
+// the sink's queue has room for below a quarter of its size, then a
+// pause; replaySteps batches per sink and tick, so that every sink's
+// replay moves.
 var (
 	replayBatch = 200
 	replayPause = 50 * time.Millisecond
 	replayTick  = time.Second
 	replayLease = 10 * time.Second
+	replaySteps = 20
 )
 
 // SetReplaySource gives the engine the store replays read from, and
@@ -142,11 +152,14 @@ func (e *Engine) replayLoop(ctx context.Context) {
 	}
 }
 
-// runReplay runs r's replay, if one is running and no other node holds
-// it, until it is done, its lease is lost or the engine closes.
+// runReplay runs some batches of r's replay, if one is running and no
+// other node holds it.
 func (e *Engine) runReplay(ctx context.Context, r *runner) {
 	rs := e.back.replays()
-	for ctx.Err() == nil {
+	for range replaySteps {
+		if ctx.Err() != nil {
+			return
+		}
 		st, err := rs.load(ctx, r.name)
 		if err != nil || st.State != ReplayRunning {
 			return
@@ -154,46 +167,65 @@ func (e *Engine) runReplay(ctx context.Context, r *runner) {
 		if ok, err := rs.lease(ctx, r.name, e.node, replayLease); err != nil || !ok {
 			return
 		}
-		if !e.replayRoom(ctx, r) {
-			st.UpdatedAt = time.Now().UTC()
-			_ = rs.save(ctx, st)
-			return // at the next tick
-		}
-		if err := e.replayStep(ctx, r, &st); err != nil {
-			st.LastError = err.Error()
+		room := e.replayRoom(ctx, r)
+		if room > 0 {
+			if err := e.replayStep(ctx, r, &st, room); err != nil {
+				st.LastError = err.Error()
+			}
 		}
 		st.UpdatedAt = time.Now().UTC()
-		if err := rs.save(ctx, st); err != nil || st.State == ReplayDone {
+		// Another replay may have been started since ours was read: ours
+		// must not overwrite it.
+		if cur, err := rs.load(ctx, r.name); err != nil || !cur.StartedAt.Equal(st.StartedAt) {
+			return
+		}
+		if err := rs.save(ctx, st); err != nil || st.State == ReplayDone || room <= 0 {
 			return
 		}
 		sleepCtx(ctx, replayPause)
 	}
 }
 
-// replayRoom reports whether the sink's queue is short enough for a batch.
-func (e *Engine) replayRoom(ctx context.Context, r *runner) bool {
+// replayRoom is how many sessions a batch may queue: the room left below
+// a quarter of the sink's queue, at most replayBatch.
+func (e *Engine) replayRoom(ctx context.Context, r *runner) int {
 	n, err := r.q.pending(ctx)
-	return err == nil && n < max(replayBatch, e.cfg.QueueSize/4)
+	if err != nil {
+		return 0
+	}
+	return min(replayBatch, max(2, e.cfg.QueueSize/4)-n)
 }
 
-// replayStep queues one batch.
-func (e *Engine) replayStep(ctx context.Context, r *runner, st *ReplayStatus) error {
-	ids, next, err := e.replaySrc.UpdatedSince(ctx, st.Since, st.Cursor, replayBatch)
+// replayStep queues up to n sessions, moving the cursor past each one
+// handed to the queue or gone; a session the queue refuses (full) stops
+// the batch before it, to be queued when there is room.
+func (e *Engine) replayStep(ctx context.Context, r *runner, st *ReplayStatus, n int) error {
+	page, next, err := e.replaySrc.Page(ctx, st.Since, st.StartedAt, st.Cursor, n)
 	if err != nil {
 		return err
 	}
-	for _, id := range ids {
-		s, err := e.replaySrc.Get(ctx, id)
-		if err != nil || s.UpdatedAt.Before(st.Since) || !s.Consent.Allows(r.requires) {
+	for _, entry := range page {
+		s, err := e.replaySrc.Get(ctx, entry.ID)
+		if err != nil {
+			return err // the cursor stays: tried again
+		}
+		if s == nil || s.UpdatedAt.Before(st.Since) || !s.Consent.Allows(r.requires) {
 			st.Skipped++
+			st.Cursor = entry.Cursor
 			continue
 		}
 		// The state, not its events: orders went out when placed.
 		u := &Update{Session: *s, Changed: model.ChangeCart | model.ChangeCustomer, OccurredAt: s.UpdatedAt}
-		if err := r.enqueue(ctx, u, ""); err != nil {
+		res, err := r.q.enqueue(ctx, u, "")
+		if err != nil {
 			return err
 		}
+		if res == admitDropped {
+			return nil // no room after all: this one next time
+		}
+		r.signal()
 		st.Queued++
+		st.Cursor = entry.Cursor
 	}
 	st.Cursor, st.LastError = next, ""
 	if next == "" {

@@ -33,17 +33,17 @@ func newSliceSource(n int, start time.Time) *sliceSource {
 	return s
 }
 
-func (s *sliceSource) UpdatedSince(_ context.Context, since time.Time, cursor string, n int) ([]string, string, error) {
+func (s *sliceSource) Page(_ context.Context, since, until time.Time, cursor string, n int) ([]ReplayEntry, string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i := 0
 	if cursor != "" {
 		i = sort.SearchStrings(s.ids, cursor) + 1
 	}
-	var out []string
+	var out []ReplayEntry
 	for ; i < len(s.ids) && len(out) < n; i++ {
-		if !s.sessions[s.ids[i]].UpdatedAt.Before(since) {
-			out = append(out, s.ids[i])
+		if at := s.sessions[s.ids[i]].UpdatedAt; !at.Before(since) && !at.After(until) {
+			out = append(out, ReplayEntry{ID: s.ids[i], Cursor: s.ids[i]})
 		}
 	}
 	if i >= len(s.ids) {
@@ -59,7 +59,7 @@ func (s *sliceSource) Get(_ context.Context, id string) (*model.Session, error) 
 		c := *v
 		return &c, nil
 	}
-	return nil, errors.New("not found")
+	return nil, nil
 }
 
 // A sink added after 1,000 sessions were written gets every one of them
@@ -145,4 +145,34 @@ func delivered(f *fakeSink) map[string]bool {
 		out[c.id] = true
 	}
 	return out
+}
+
+// A queue smaller than a batch loses nothing: a replay queues what there
+// is room for, and the rest as the sink takes them.
+func TestReplayIntoASmallQueueLosesNothing(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b queueBackend) {
+		src := newSliceSource(300, time.Now().Add(-time.Hour))
+		d, _ := b(t, Config{Concurrency: 2, QueueSize: 50})
+		e := d.(*Engine)
+		sink := &fakeSink{name: "small", delay: time.Millisecond}
+		e.AddSink(sink, SinkOptions{})
+		e.SetReplaySource(src)
+		if _, err := e.Replay(context.Background(), "small", time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			st, _ := e.ReplayStatus(context.Background(), "small")
+			if st.State == ReplayDone && len(delivered(sink)) == 300 {
+				if st.Queued != 300 || e.Stats()[0].Dropped != 0 {
+					t.Errorf("status %+v, %d dropped", st, e.Stats()[0].Dropped)
+				}
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after 30s: %+v, %d of 300 delivered", st, len(delivered(sink)))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
 }
