@@ -167,7 +167,8 @@ func changedSince(s *model.Session, first uint64) model.Change {
 		}
 	}
 	if oldest == 0 || oldest > first {
-		c |= model.ChangeCart | model.ChangeCustomer | model.ChangeOrder
+		// Consent too: a relayed withdrawal must cancel what waits.
+		c |= model.ChangeCart | model.ChangeCustomer | model.ChangeOrder | model.ChangeConsent
 	}
 	return c
 }

@@ -66,7 +66,7 @@ func (h *Handler) finishJSON(ctx context.Context, id Identity, c *captureWriter)
 			// A cut JSON document does not parse; say so rather than guess.
 			h.stats.JSON.Truncated.Add(1)
 		} else if body, ok := h.decoded(c); ok {
-			h.storeJSON(ctx, id, c.route, c.path, body, c.mayCached && !h.cfg.Capture.Cached)
+			h.storeJSON(ctx, id, c.route, c.path, body, c.mayCached && !h.cfg.Capture.Cached, c.consent)
 		}
 	}
 	h.recordVisit(ctx, id, c.visit, c.consent)
@@ -149,7 +149,10 @@ func (h *Handler) storePage(ctx context.Context, id Identity, c *captureWriter, 
 		patch.Cart, patch.Customer, patch.CartToken = nil, nil, ""
 	}
 	tagged := !patch.IsZero()
-	patch.Visit, patch.Consent = c.visit, c.consent
+	patch.Visit = c.visit
+	if !patch.IsZero() {
+		patch.Consent = c.consent // with a write only: it needs no read of its own
+	}
 	if patch.IsZero() {
 		return
 	}

@@ -54,7 +54,8 @@ type Config struct {
 	LogID func(id string) string
 	// Consent reads the visitor's consent decision from a request (the
 	// shop's consent banner's cookie); nil when none is configured. It is
-	// read on every page view and collect, and stored when it changed.
+	// read on every request, and stored with every write a request makes
+	// (a page view, a capture, a collect) when it changed.
 	Consent func(*http.Request) *model.Consent
 	// CustomerTokenKey verifies the customer tokens collect takes
 	// (CustomerToken); without one, a posted customer stays claimed.
@@ -187,11 +188,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, next Next) error
 		return next.ServeHTTP(w, r)
 	}
 	// Built before the request goes on: nothing of r is read afterwards.
-	visit := h.visit(r)
-	var consent *model.Consent
-	if visit != nil {
-		consent = h.consent(r)
-	}
+	visit, consent := h.visit(r), h.consent(r)
 	if !h.mayCapture(r, route) {
 		err := next.ServeHTTP(w, r)
 		if visit != nil {

@@ -46,8 +46,10 @@ type Config struct {
 	Cookie string
 	// Format is a name of Formats.
 	Format string
-	// Default are the purposes granted to a visitor without the cookie (or
-	// with one that does not read): none, unless the shop says otherwise.
+	// Default are the purposes granted to a visitor without the cookie:
+	// none, unless the shop says otherwise. A cookie that does not read
+	// grants nothing, whatever Default says: the visitor decided
+	// something, and not knowing what must not send their data.
 	Default []string
 	// Purposes are the shop's names for what the format grants: a name is
 	// granted when every one of its format's names is.
@@ -71,13 +73,13 @@ func (c *Config) Decide(r *http.Request) *model.Consent {
 	ck, err := r.Cookie(c.Cookie)
 	var granted []string
 	stated := false
-	if err == nil {
+	switch {
+	case err != nil:
+		granted = slices.Clone(c.Default)
+	default:
 		if g, err := Formats[c.Format](ck.Value); err == nil {
 			granted, stated = g, true
 		}
-	}
-	if !stated {
-		granted = slices.Clone(c.Default)
 	}
 	for name, needs := range c.Purposes {
 		if len(needs) > 0 && !slices.Contains(granted, name) && containsAll(granted, needs) {

@@ -34,7 +34,8 @@ func TestFormats(t *testing.T) {
 
 // The shop's names for the format's: "personalisation" is granted when
 // TCF purposes 5 and 6 are; no cookie (or one that does not read) grants
-// the default, and says the visitor stated nothing.
+// the default, one that does not read nothing, and both say the visitor
+// stated nothing.
 func TestDecide(t *testing.T) {
 	c := &Config{Cookie: "euconsent-v2", Format: "tcf", Default: []string{"necessary"},
 		Purposes: map[string][]string{"personalisation": {"tcf-5", "tcf-6"}, "ads": {"tcf-2", "tcf-4"}}}
@@ -44,13 +45,14 @@ func TestDecide(t *testing.T) {
 	if !d.Stated || !d.Allows([]string{"personalisation", "tcf-3"}) || d.Allows([]string{"ads"}) {
 		t.Errorf("purposes 3-9: %+v", d)
 	}
-	for _, cookie := range []string{"", "euconsent-v2=garbage"} {
+	for cookie, want := range map[string]string{"": "[necessary]", "euconsent-v2=garbage": "[]"} {
 		r := httptest.NewRequest("GET", "/", nil)
 		if cookie != "" {
 			r.Header.Set("Cookie", cookie)
 		}
-		if d := c.Decide(r); d.Stated || fmt.Sprint(d.Granted) != "[necessary]" {
-			t.Errorf("cookie %q: %+v, want the default, not stated", cookie, d)
+		// No cookie: the default. One that does not read: nothing.
+		if d := c.Decide(r); d.Stated || fmt.Sprint(d.Granted) != want {
+			t.Errorf("cookie %q: %+v, want %s, not stated", cookie, d, want)
 		}
 	}
 }
