@@ -48,12 +48,7 @@ func TestChaosClusterFailover(t *testing.T) {
 	}
 	promoted := time.Since(killed)
 	// Writes flowing again for 2 s.
-	if !Poll(30*time.Second, func() bool {
-		v.mu.Lock()
-		defer v.mu.Unlock()
-		return len(v.acks) > 0 && time.Since(v.acks[len(v.acks)-1]) < 100*time.Millisecond &&
-			(len(v.fails) == 0 || time.Since(v.fails[len(v.fails)-1]) > 2*time.Second)
-	}) {
+	if !Poll(30*time.Second, v.flowing) {
 		t.Errorf("writes did not flow again within 30s of the promotion")
 	}
 	healed := time.Since(killed)

@@ -68,6 +68,15 @@ func (v *visitors) run(nodes []*Node, n int, stop <-chan struct{}) *sync.WaitGro
 	return &wg
 }
 
+// flowing: a write was acknowledged within 100 ms, and none failed for
+// 2 s.
+func (v *visitors) flowing() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return len(v.acks) > 0 && time.Since(v.acks[len(v.acks)-1]) < 100*time.Millisecond &&
+		(len(v.fails) == 0 || time.Since(v.fails[len(v.fails)-1]) > 2*time.Second)
+}
+
 // outage is the longest time after from without an acknowledged write.
 func (v *visitors) outage(from time.Time) time.Duration {
 	v.mu.Lock()
@@ -116,12 +125,7 @@ func TestChaosSentinelFailover(t *testing.T) {
 	}
 	promoted := time.Since(killed)
 	// Writes flowing again for 2 s.
-	if !Poll(30*time.Second, func() bool {
-		v.mu.Lock()
-		defer v.mu.Unlock()
-		return len(v.acks) > 0 && time.Since(v.acks[len(v.acks)-1]) < 100*time.Millisecond &&
-			(len(v.fails) == 0 || time.Since(v.fails[len(v.fails)-1]) > 2*time.Second)
-	}) {
+	if !Poll(30*time.Second, v.flowing) {
 		t.Errorf("writes did not flow again within 30s of the promotion")
 	}
 	healed := time.Since(killed)
