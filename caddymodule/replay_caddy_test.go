@@ -48,6 +48,12 @@ func replayToALateSink(t *testing.T, store string) {
 			secret whsec
 		}`, srv.URL)), "caddyfile")
 	auth := []string{"Authorization", "Bearer test-key"}
+	// Without the operator's key, or on the shop's site, no replay starts.
+	for _, u := range []string{opsURL + "/sinks/webhook/replay", "http://localhost:9080/_sessiontap/api/sinks/webhook/replay"} {
+		if res, out := do(t, tester, "POST", u+"?since="+since.Format(time.RFC3339), ""); res.StatusCode == http.StatusAccepted {
+			t.Fatalf("POST %s without a key: %d %s", u, res.StatusCode, out)
+		}
+	}
 	res, out := do(t, tester, "POST", opsURL+"/sinks/webhook/replay?since="+since.Format(time.RFC3339), "", auth...)
 	if res.StatusCode != http.StatusAccepted {
 		t.Fatalf("replay: %d %s", res.StatusCode, out)
