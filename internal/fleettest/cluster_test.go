@@ -58,31 +58,8 @@ func TestChaosClusterFailover(t *testing.T) {
 	close(stop)
 	wg.Wait()
 
-	failedAfterRestart := 0
-	v.mu.Lock()
-	for _, f := range v.fails {
-		if f.After(restarted.Add(time.Second)) {
-			failedAfterRestart++
-		}
-	}
-	last := v.last
-	v.mu.Unlock()
-	lost := 0
-	stored := map[string]uint64{}
-	for id, w := range last {
-		code, s := nodes[0].Session(t, id)
-		if code == 200 {
-			stored[id] = s.Version
-		}
-		if code == 200 && len(s.Cart.Items) == 1 && s.Cart.Items[0].Quantity >= w.q {
-			continue
-		}
-		lost++
-		if w.at.Before(killed.Add(-time.Second)) {
-			t.Errorf("session %s: write %d acknowledged %s before the kill is gone (%d, %+v)",
-				id, w.q, killed.Sub(w.at).Round(time.Millisecond), code, s.Cart)
-		}
-	}
+	failedAfterRestart := v.failedAfter(restarted.Add(time.Second))
+	sessions, lost, stored := v.checkLost(t, nodes[0], killed)
 	undelivered := 0
 	deadline := time.Now().Add(30 * time.Second)
 	for id, sv := range stored {
@@ -102,7 +79,7 @@ func TestChaosClusterFailover(t *testing.T) {
 		"%d writes acknowledged, %d failed; %d sessions, %d lost their last write (all acknowledged within 1s of the kill); "+
 		"%d stored sessions' last write delivered to both upstreams, %d not; %d writes failed after the old primary rejoined",
 		promoted.Round(time.Millisecond), healed.Round(time.Millisecond), v.outage(killed).Round(time.Millisecond),
-		v.acked.Load(), v.failures.Load(), len(last), lost, len(stored)-undelivered, undelivered, failedAfterRestart)
+		v.acked.Load(), v.failures.Load(), sessions, lost, len(stored)-undelivered, undelivered, failedAfterRestart)
 	if g := v.outage(killed); g > nodeTimeout+10*time.Second {
 		t.Errorf("no write acknowledged for %s after the kill", g)
 	}

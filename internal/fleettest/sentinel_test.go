@@ -3,6 +3,7 @@
 package fleettest
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -77,6 +78,47 @@ func (v *visitors) flowing() bool {
 		(len(v.fails) == 0 || time.Since(v.fails[len(v.fails)-1]) > 2*time.Second)
 }
 
+// failedAfter counts the writes that failed after at.
+func (v *visitors) failedAfter(at time.Time) int {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	n := 0
+	for _, f := range v.fails {
+		if f.After(at) {
+			n++
+		}
+	}
+	return n
+}
+
+// checkLost reads each session back from node after a primary was killed:
+// it counts the sessions that lost their last acknowledged write, fails
+// the test for one acknowledged more than a second before the kill
+// (asynchronous replication may lose that last second), and returns how
+// many sessions there were and each readable one's stored version.
+func (v *visitors) checkLost(t *testing.T, node *Node, killed time.Time) (sessions, lost int, stored map[string]uint64) {
+	t.Helper()
+	v.mu.Lock()
+	last := maps.Clone(v.last)
+	v.mu.Unlock()
+	stored = map[string]uint64{}
+	for id, w := range last {
+		code, s := node.Session(t, id)
+		if code == 200 {
+			stored[id] = s.Version
+		}
+		if code == 200 && len(s.Cart.Items) == 1 && s.Cart.Items[0].Quantity >= w.q {
+			continue
+		}
+		lost++
+		if w.at.Before(killed.Add(-time.Second)) {
+			t.Errorf("session %s: write %d acknowledged %s before the kill is gone (%d, %+v)",
+				id, w.q, killed.Sub(w.at).Round(time.Millisecond), code, s.Cart)
+		}
+	}
+	return len(last), lost, stored
+}
+
 // outage is the longest time after from without an acknowledged write.
 func (v *visitors) outage(from time.Time) time.Duration {
 	v.mu.Lock()
@@ -135,32 +177,13 @@ func TestChaosSentinelFailover(t *testing.T) {
 	close(stop)
 	wg.Wait()
 
-	failedAfterRestart := 0
-	v.mu.Lock()
-	for _, f := range v.fails {
-		if f.After(restarted.Add(time.Second)) {
-			failedAfterRestart++
-		}
-	}
-	last := v.last
-	v.mu.Unlock()
-	lost := 0
-	for id, w := range last {
-		code, s := nodes[0].Session(t, id)
-		if code == 200 && len(s.Cart.Items) == 1 && s.Cart.Items[0].Quantity >= w.q {
-			continue
-		}
-		lost++
-		if w.at.Before(killed.Add(-time.Second)) {
-			t.Errorf("session %s: write %d acknowledged %s before the kill is gone (%d, %+v)",
-				id, w.q, killed.Sub(w.at).Round(time.Millisecond), code, s.Cart)
-		}
-	}
+	failedAfterRestart := v.failedAfter(restarted.Add(time.Second))
+	sessions, lost, _ := v.checkLost(t, nodes[0], killed)
 	t.Logf("primary killed: promoted after %s, writes flowing again after %s (longest gap %s); "+
 		"%d writes acknowledged, %d failed; %d sessions, %d lost their last write (all acknowledged within 1s of the kill); "+
 		"%d writes failed after the old primary came back empty",
 		promoted.Round(time.Millisecond), healed.Round(time.Millisecond), v.outage(killed).Round(time.Millisecond),
-		v.acked.Load(), v.failures.Load(), len(last), lost, failedAfterRestart)
+		v.acked.Load(), v.failures.Load(), sessions, lost, failedAfterRestart)
 	if g := v.outage(killed); g > down+10*time.Second {
 		t.Errorf("no write acknowledged for %s after the kill", g)
 	}
