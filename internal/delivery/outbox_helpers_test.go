@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sessiontap/caddy-sessiontap/internal/redistest"
+	"github.com/sessiontap/caddy-sessiontap/model"
 )
 
 // A test node: an outbox with its own Redis client, as another process
@@ -140,4 +142,39 @@ func mortalNode(t *testing.T, prefix string, cfg OutboxConfig) (*testNode, func(
 		}
 	}
 	return &testNode{Engine: o, client: c}, kill
+}
+
+// enqueueAlternating queues versions 1 to versions of sessions s00, s01, …
+// at once, odd versions through a and even ones through b.
+func enqueueAlternating(a, b *testNode, sessions int, versions uint64) {
+	var wg sync.WaitGroup
+	for s := range sessions {
+		wg.Go(func() {
+			id := fmt.Sprintf("s%02d", s)
+			for v := uint64(1); v <= versions; v++ {
+				node := a
+				if v%2 == 0 {
+					node = b
+				}
+				node.Enqueue(newUpd(id, v, model.ChangeCart, fmt.Sprint(v)))
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// checkInOrder waits for every session's last version at sink, and checks
+// the versions it got increased and never overlapped.
+func checkInOrder(t *testing.T, sink *fakeSink, sessions int, versions uint64) {
+	t.Helper()
+	for s := range sessions {
+		id := fmt.Sprintf("s%02d", s)
+		eventually(t, id+" delivered to its last version", func() bool { return lastVersion(sink, id) == versions })
+		if vs := sink.versions(id); !strictlyIncreasing(vs) {
+			t.Errorf("%s delivered out of order: %v", id, vs)
+		}
+	}
+	if sink.overlap.Load() {
+		t.Error("two attempts for one session were in flight at once")
+	}
 }

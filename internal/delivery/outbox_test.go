@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,30 +22,8 @@ func TestOutboxTwoNodesOrderAndCoalescing(t *testing.T) {
 	a.AddSink(sink, SinkOptions{})
 	b.AddSink(sink, SinkOptions{})
 	const sessions, versions = 20, 30
-	var wg sync.WaitGroup
-	for s := range sessions {
-		wg.Go(func() {
-			id := fmt.Sprintf("s%02d", s)
-			for v := uint64(1); v <= versions; v++ {
-				node := a
-				if v%2 == 0 {
-					node = b
-				}
-				node.Enqueue(newUpd(id, v, model.ChangeCart, fmt.Sprint(v)))
-			}
-		})
-	}
-	wg.Wait()
-	for s := range sessions {
-		id := fmt.Sprintf("s%02d", s)
-		eventually(t, id+" delivered to its last version", func() bool { return lastVersion(sink, id) == versions })
-		if vs := sink.versions(id); !strictlyIncreasing(vs) {
-			t.Errorf("%s delivered out of order: %v", id, vs)
-		}
-	}
-	if sink.overlap.Load() {
-		t.Error("two attempts for one session were in flight at once")
-	}
+	enqueueAlternating(a, b, sessions, versions)
+	checkInOrder(t, sink, sessions, versions)
 	if m := sink.max.Load(); m > 8 {
 		t.Errorf("%d attempts at once, want at most 2 nodes × 4", m)
 	}

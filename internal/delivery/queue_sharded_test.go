@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/sessiontap/caddy-sessiontap/internal/redistest"
@@ -25,20 +24,7 @@ func TestClusterOutboxTwoNodes(t *testing.T) {
 	a.AddSink(sink, SinkOptions{})
 	b.AddSink(sink, SinkOptions{})
 	const sessions, versions = 60, 10
-	var wg sync.WaitGroup
-	for s := range sessions {
-		wg.Go(func() {
-			id := fmt.Sprintf("s%02d", s)
-			for v := uint64(1); v <= versions; v++ {
-				node := a
-				if v%2 == 0 {
-					node = b
-				}
-				node.Enqueue(newUpd(id, v, model.ChangeCart, fmt.Sprint(v)))
-			}
-		})
-	}
-	wg.Wait()
+	enqueueAlternating(a, b, sessions, versions)
 	// While the sink holds its first calls, the waiting sessions sit in
 	// the shards' due sets: on every primary.
 	primaries := 0
@@ -59,16 +45,7 @@ func TestClusterOutboxTwoNodes(t *testing.T) {
 		t.Errorf("the queue's due sets are on %d nodes, want all 3 primaries", primaries)
 	}
 	close(gate)
-	for s := range sessions {
-		id := fmt.Sprintf("s%02d", s)
-		eventually(t, id+" delivered to its last version", func() bool { return lastVersion(sink, id) == versions })
-		if vs := sink.versions(id); !strictlyIncreasing(vs) {
-			t.Errorf("%s delivered out of order: %v", id, vs)
-		}
-	}
-	if sink.overlap.Load() {
-		t.Error("two attempts for one session were in flight at once")
-	}
+	checkInOrder(t, sink, sessions, versions)
 	eventually(t, "nothing pending", func() bool { return a.Stats()[0].Pending == 0 })
 }
 
