@@ -59,7 +59,8 @@ func TestInspectorRefusesWithoutAValidSignIn(t *testing.T) {
 		"expired":              expired,
 	}
 	routes := [][2]string{{"GET", "/"}, {"GET", "/index.html"}, {"GET", "/app.js"}, {"GET", "/me"}, {"GET", "/events"},
-		{"GET", "/summary"}, {"POST", "/search"}, {"POST", "/logout"}, {"POST", "/sessions/x/retry?sink=webhook"}}
+		{"GET", "/summary"}, {"POST", "/search"}, {"POST", "/logout"}, {"POST", "/sessions/x/retry?sink=webhook"},
+		{"POST", "/sinks/webhook/replay?since=2026-01-01T00:00:00Z"}, {"GET", "/sinks/webhook/replay"}}
 	for name, v := range bad {
 		for _, rt := range routes {
 			code, loc := request(t, rt[0], ui+rt[1], v)
@@ -80,6 +81,14 @@ func TestInspectorRefusesWithoutAValidSignIn(t *testing.T) {
 	}
 	if code, _ := request(t, "POST", s.Ops+apiPrefix+"/customers/takeout", good.Value); code != http.StatusUnauthorized {
 		t.Errorf("signed in, a customer's takeout answered %d, want 401 (it needs a key)", code)
+	}
+	// A replay sends every session to a sink: through the API it needs a
+	// key, and through the inspector the page's CSRF token.
+	if code, _ := request(t, "POST", s.Ops+apiPrefix+"/sinks/webhook/replay?since=2026-01-01T00:00:00Z", good.Value); code != http.StatusUnauthorized {
+		t.Errorf("signed in, a replay through the API answered %d, want 401 (it needs a key)", code)
+	}
+	if code, _ := request(t, "POST", ui+"/sinks/webhook/replay?since=2026-01-01T00:00:00Z", good.Value); code != http.StatusForbidden {
+		t.Errorf("signed in without the CSRF token, a replay through the inspector answered %d, want 403", code)
 	}
 }
 
