@@ -157,3 +157,31 @@ func TestCustomerChangeDetachesContexts(t *testing.T) {
 		})
 	}
 }
+
+// The same order seen again with another status (an order status page)
+// changes only its status and payment provider, at a version of its own;
+// the cart and the session's state are left; the same status again, or
+// none, changes nothing.
+func TestPatchOrderStatusChange(t *testing.T) {
+	s := Session{Version: 4}
+	Patch{Order: &Order{OrderNumber: "M-1", StatusCode: "pending", PaymentProvider: "klarna"}}.Apply(&s)
+	s.Version = 5
+	last := s.LastOrderEvent()
+	s.Cart = Cart{Items: []CartItem{{ProductID: "2", Quantity: 1}}}
+	s.State = StateOpen
+	if !(Patch{Order: &Order{OrderNumber: "M-1", StatusCode: "paid"}}).Apply(&s) {
+		t.Fatal("a new status changed nothing")
+	}
+	o := s.Orders[0]
+	if o.StatusCode != "paid" || o.PaymentProvider != "klarna" || o.StatusVersion != 6 || o.Version != 5 {
+		t.Errorf("order after the status change: %+v", o)
+	}
+	if len(s.Orders) != 1 || len(s.Cart.Items) != 1 || s.State != StateOpen || s.LastOrderEvent() <= last {
+		t.Errorf("session after the status change: %+v", s)
+	}
+	for _, p := range []*Order{{OrderNumber: "M-1", StatusCode: "paid"}, {OrderNumber: "M-1"}} {
+		if (Patch{Order: p}).Apply(&s) {
+			t.Errorf("%+v changed the session again", p)
+		}
+	}
+}
