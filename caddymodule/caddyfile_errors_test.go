@@ -154,3 +154,21 @@ func TestForwardOptionOfAnotherSink(t *testing.T) {
 		t.Errorf("error %v, want it to end %q", err, want)
 	}
 }
+
+// Mistakes in the consent block are parse errors at their line, with
+// what to write.
+func TestConsentCaddyfileErrors(t *testing.T) {
+	for body, want := range map[string]string{
+		"consent {\n\t\t\tcookie euconsent-v2 tfc\n\t\t}":       `consent: unknown format "tfc"; use one of cookiebot, json, list, onetrust, tcf, did you mean "tcf"?, at Caddyfile:4`,
+		"consent {\n\t\t\tdefault necessary\n\t\t}":             "consent: cookie <name> <format> is required, at Caddyfile:5",
+		"consent {\n\t\t\tcookie x tcf\n\t\t\tdefault\n\t\t}":   "consent: default <purpose>..., the purposes a visitor without the cookie has granted, at Caddyfile:5",
+		"consent {\n\t\t\tpurpose personalisation\n\t\t}":       "consent: purpose <name> <granted>..., e.g. purpose personalisation tcf-5 tcf-6, at Caddyfile:4",
+		"consent {\n\t\t\tcookie x tcf\n\t\t\tdefualt a\n\t\t}": `consent: unrecognized option "defualt", did you mean "default"?, at Caddyfile:5`,
+	} {
+		input := ":8080 {\n\tsessiontap {\n\t\t" + body + "\n\t}\n\trespond ok\n}"
+		_, err := adaptCaddyfile(input)
+		if err == nil || !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("%q: error\n\t%v\nwant it to end in\n\t%s", body, err, want)
+		}
+	}
+}

@@ -20,6 +20,10 @@ func TestProvisionErrorsNameTheirLine(t *testing.T) {
 		// About the forward that needs the key: its line.
 		{site("\t\thmac_key {env.SESSIONTAP_TEST_UNSET}\n\t\tforward talonone https://base.talon.one {\n\t\t\tapi_key k\n\t\t}"),
 			`(hmac_key "{env.SESSIONTAP_TEST_UNSET}" is empty after replacing placeholders (is SESSIONTAP_TEST_UNSET set?)), at Caddyfile:4`},
+		// A forward that requires consent, without a consent block: at the
+		// requires line.
+		{site("\t\thmac_key 0123456789abcdef\n\t\tforward webhook https://hooks.example.com/s {\n\t\t\tsecret s\n\t\t\trequires marketing\n\t\t}"),
+			"add consent { cookie <name> tcf|cookiebot|onetrust|json|list }, at Caddyfile:6"},
 		{operatorSite("\t\tkey k\n\t\tinspector {\n\t\t\tsecret short\n\t\t}"), "inspector: secret must be at least 16 bytes (is its environment variable set?), at Caddyfile:4"},
 		{":8081 {\n\tsessiontap_api /ops/ {\n\t\tkey k\n\t}\n}\n", "sessiontap_api: prefix must start with / and not end with /, e.g. /_sessiontap/api, at Caddyfile:2"},
 	}

@@ -85,7 +85,11 @@ func (h *Handler) parseConsent(d *caddyfile.Dispenser) error {
 					strings.Join(consent.FormatNames(), ", "), didYouMean(c.Format, consent.FormatNames()))
 			}
 		case "default":
-			c.Default = append(c.Default, d.RemainingArgs()...)
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.Err("consent: default <purpose>..., the purposes a visitor without the cookie has granted")
+			}
+			c.Default = append(c.Default, args...)
 		case "purpose":
 			args := d.RemainingArgs()
 			if len(args) < 2 {
