@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 
@@ -36,13 +35,13 @@ func (c *Consent) config() *consent.Config {
 	return &consent.Config{Cookie: c.Cookie, Format: c.Format, Default: c.Default, Purposes: c.Purposes}
 }
 
-// consentReader is the handler's Consent function, nil without a consent
-// block.
-func (h *Handler) consentReader() func(*http.Request) *model.Consent {
+// consentReader is the handler's consent cookie and the function that
+// reads it, none without a consent block.
+func (h *Handler) consentReader() (string, func(value string, found bool) *model.Consent) {
 	if h.Consent == nil {
-		return nil
+		return "", nil
 	}
-	return h.Consent.config().Decide
+	return h.Consent.Cookie, h.Consent.config().DecideValue
 }
 
 // validateConsent checks the consent block, and that no forward requires

@@ -253,32 +253,33 @@ func (h *Handler) handlerConfig() (handler.Config, error) {
 	cfg := handler.Config{
 		CookieKey:        cookieKey,
 		CustomerTokenKey: tokenKey,
-		Consent:          h.consentReader(),
-		LogID:            h.pseudonyms.Of,
-		Secure:           secureRequest,
-		CookieName:       h.Cookie.Name,
-		CookieMaxAge:     time.Duration(h.Cookie.MaxAge),
-		RespectDNT:       *h.RespectDNT,
-		OptOutCookie:     h.OptOutCookie,
-		CollectPath:      h.Collect,
-		Capture:          capture,
-		OnIdentity:       h.setPlaceholders,
-		OnSession:        sessionWritten,
-		OnQueued:         sessionQueued,
-		Settle:           h.hub.settle,
-		Detach:           detachWrite,
-		History:          h.historySize(),
-		Publish:          h.publishChange,
-		Relay:            h.relay,
-		Erased:           h.hub.erased.Publish,
-		Limits:           newClientLimits(h.limits()),
-		CollectBody:      h.limits().CollectBody,
-		SessionSize:      int(h.limits().SessionSize),
+
+		LogID:        h.pseudonyms.Of,
+		Secure:       secureRequest,
+		CookieName:   h.Cookie.Name,
+		CookieMaxAge: time.Duration(h.Cookie.MaxAge),
+		RespectDNT:   *h.RespectDNT,
+		OptOutCookie: h.OptOutCookie,
+		CollectPath:  h.Collect,
+		Capture:      capture,
+		OnIdentity:   h.setPlaceholders,
+		OnSession:    sessionWritten,
+		OnQueued:     sessionQueued,
+		Settle:       h.hub.settle,
+		Detach:       detachWrite,
+		History:      h.historySize(),
+		Publish:      h.publishChange,
+		Relay:        h.relay,
+		Erased:       h.hub.erased.Publish,
+		Limits:       newClientLimits(h.limits()),
+		CollectBody:  h.limits().CollectBody,
+		SessionSize:  int(h.limits().SessionSize),
 	}
 	cfg.Enrich = handler.EnrichConfig{HideIP: h.HideIP, HashIP: h.hasher.Hash, ClientIP: clientIP}
 	for _, s := range h.Sessions {
 		cfg.Sources = append(cfg.Sources, handler.IDSource{From: s.From, Name: s.Name})
 	}
+	cfg.ConsentCookie, cfg.Consent = h.consentReader()
 	return cfg, nil
 }
 

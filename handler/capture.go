@@ -63,9 +63,9 @@ type captureWriter struct {
 	// bounds it; compressed HTML and JSON are kept raw in buf.
 	scan    *tagging.Scanner
 	buf     *bytes.Buffer
-	visit   *model.Visit   // the page view to record with the capture
-	consent *model.Consent // the page view's consent decision
-	path    string         // the request's path, for the session's history
+	visit   *model.Visit  // the page view to record with the capture
+	consent consentCookie // the request's consent banner cookie
+	path    string        // the request's path, for the session's history
 }
 
 var (

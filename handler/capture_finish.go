@@ -151,7 +151,7 @@ func (h *Handler) storePage(ctx context.Context, id Identity, c *captureWriter, 
 	tagged := !patch.IsZero()
 	patch.Visit = c.visit
 	if !patch.IsZero() {
-		patch.Consent = c.consent // with a write only: it needs no read of its own
+		patch.Consent = h.decide(c.consent) // with a write only: it needs no read of its own
 	}
 	if patch.IsZero() {
 		return
@@ -217,11 +217,11 @@ func pagePatch(p tagging.Page) model.Patch {
 }
 
 // recordVisit stores a page view that no capture carried.
-func (h *Handler) recordVisit(ctx context.Context, id Identity, v *model.Visit, consent *model.Consent) {
+func (h *Handler) recordVisit(ctx context.Context, id Identity, v *model.Visit, consent consentCookie) {
 	if v == nil {
 		return
 	}
-	if _, err := h.apply(ctx, id.ID, model.Patch{Visit: v, Consent: consent}, model.SourceHTML, ""); err != nil {
+	if _, err := h.apply(ctx, id.ID, model.Patch{Visit: v, Consent: h.decide(consent)}, model.SourceHTML, ""); err != nil {
 		h.storeFailed("recording a page view failed", id.ID, err)
 	}
 }

@@ -55,7 +55,7 @@ func (h *Handler) captureRequest(w http.ResponseWriter, r *http.Request, next Ne
 	tee := &teeBody{ReadCloser: r.Body, buf: buf, limit: h.cfg.Capture.Limit, budget: h.budget}
 	r.Body = tee
 	err := next.ServeHTTP(w, r)
-	path, consent := r.URL.Path, h.consent(r)
+	path, consent := r.URL.Path, h.consentCookie(r)
 	h.afterResponse(r, id, func(ctx context.Context) {
 		defer bufPool.Put(buf)
 		defer h.budget.give(tee.held)
@@ -104,7 +104,7 @@ func (t *teeBody) Read(p []byte) (int, error) {
 // storeJSON extracts the cart from doc and writes it to the session. An
 // answer that may have come from a shared cache (shared) may be another
 // visitor's: its cart and customer are not taken, as for pages.
-func (h *Handler) storeJSON(ctx context.Context, id Identity, route *jsonmap.Route, path string, doc []byte, shared bool, consent *model.Consent) {
+func (h *Handler) storeJSON(ctx context.Context, id Identity, route *jsonmap.Route, path string, doc []byte, shared bool, consent consentCookie) {
 	res, err := route.Mapping.Extract(doc)
 	if err != nil {
 		h.stats.JSON.Undecodable.Add(1)
@@ -125,7 +125,7 @@ func (h *Handler) storeJSON(ctx context.Context, id Identity, route *jsonmap.Rou
 	if patch.IsZero() {
 		return
 	}
-	patch.Consent = consent // with a write only: it needs no read of its own
+	patch.Consent = h.decide(consent) // with a write only: it needs no read of its own
 	s, err := h.apply(ctx, id.ID, patch, model.SourceJSON, path)
 	if err != nil {
 		h.storeFailed("storing captured cart failed", id.ID, err)

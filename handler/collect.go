@@ -96,7 +96,7 @@ func (h *Handler) storeCollected(w http.ResponseWriter, r *http.Request, id Iden
 	// After the visitor's earlier pages' captures: a session's writes go
 	// in the order they were made.
 	h.settle(r.Context(), id.ID)
-	patch.Consent = h.consent(r)
+	patch.Consent = h.decide(h.consentCookie(r))
 	s, err := h.apply(r.Context(), id.ID, patch, model.SourceCollect, "")
 	if err != nil {
 		h.collectFailed(w, err)

@@ -17,12 +17,12 @@ import (
 // nothing (an asset) stores nothing for it.
 func TestConsentStoredWithTheRequestsWrite(t *testing.T) {
 	cfg := testConfig()
-	cfg.Consent = func(r *http.Request) *model.Consent {
-		c, err := r.Cookie("banner")
-		if err != nil {
+	cfg.ConsentCookie = "banner"
+	cfg.Consent = func(value string, found bool) *model.Consent {
+		if !found {
 			return &model.Consent{}
 		}
-		return &model.Consent{Granted: strings.Split(c.Value, "-"), Stated: true}
+		return &model.Consent{Granted: strings.Split(value, "-"), Stated: true}
 	}
 	var mu sync.Mutex
 	var changes []model.Change

@@ -41,12 +41,30 @@ var campaignParams = []struct {
 
 // visit describes r as a page view, or returns nil when r is not one
 // (assets, XHR, API calls): only page views are counted and stored.
-// consent is r's consent decision, nil when none is configured.
-func (h *Handler) consent(r *http.Request) *model.Consent {
+// consentCookie is the consent banner's cookie as a request carried it:
+// looked up on the visitor's path, read (decide) with the write.
+type consentCookie struct {
+	value     string
+	found, on bool
+}
+
+func (h *Handler) consentCookie(r *http.Request) consentCookie {
 	if h.cfg.Consent == nil {
+		return consentCookie{}
+	}
+	ck, err := r.Cookie(h.cfg.ConsentCookie)
+	if err != nil {
+		return consentCookie{on: true}
+	}
+	return consentCookie{value: ck.Value, found: true, on: true}
+}
+
+// decide is the decision c states, nil when none is configured.
+func (h *Handler) decide(c consentCookie) *model.Consent {
+	if !c.on {
 		return nil
 	}
-	return h.cfg.Consent(r)
+	return h.cfg.Consent(c.value, c.found)
 }
 
 func (h *Handler) visit(r *http.Request) *model.Visit {

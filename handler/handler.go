@@ -52,11 +52,14 @@ type Config struct {
 	// (the one the access log carries). Without it log lines name none:
 	// a session id is the key to a session.
 	LogID func(id string) string
-	// Consent reads the visitor's consent decision from a request (the
-	// shop's consent banner's cookie); nil when none is configured. It is
-	// read on every request, and stored with every write a request makes
-	// (a page view, a capture, a collect) when it changed.
-	Consent func(*http.Request) *model.Consent
+	// ConsentCookie names the cookie in which the shop's consent banner
+	// keeps the visitor's decision, and Consent reads its value (found:
+	// the request had it); none without a consent configuration. The
+	// cookie is looked up on every request; its value is read, and the
+	// decision stored when it changed, with the write the request makes
+	// (a page view, a capture, a collect), after the response.
+	ConsentCookie string
+	Consent       func(value string, found bool) *model.Consent
 	// CustomerTokenKey verifies the customer tokens collect takes
 	// (CustomerToken); without one, a posted customer stays claimed.
 	CustomerTokenKey []byte
@@ -188,7 +191,7 @@ func (h *Handler) Serve(w http.ResponseWriter, r *http.Request, next Next) error
 		return next.ServeHTTP(w, r)
 	}
 	// Built before the request goes on: nothing of r is read afterwards.
-	visit, consent := h.visit(r), h.consent(r)
+	visit, consent := h.visit(r), h.consentCookie(r)
 	if !h.mayCapture(r, route) {
 		err := next.ServeHTTP(w, r)
 		if visit != nil {

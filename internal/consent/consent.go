@@ -71,13 +71,22 @@ func (c *Config) Validate() error {
 // shop's names for them, sorted.
 func (c *Config) Decide(r *http.Request) *model.Consent {
 	ck, err := r.Cookie(c.Cookie)
+	if err != nil {
+		return c.DecideValue("", false)
+	}
+	return c.DecideValue(ck.Value, true)
+}
+
+// DecideValue is Decide of the cookie's value, found or not: the lookup
+// is cheap on a request's path, the reading can wait for its write.
+func (c *Config) DecideValue(value string, found bool) *model.Consent {
 	var granted []string
 	stated := false
 	switch {
-	case err != nil:
+	case !found:
 		granted = slices.Clone(c.Default)
 	default:
-		if g, err := Formats[c.Format](ck.Value); err == nil {
+		if g, err := Formats[c.Format](value); err == nil {
 			granted, stated = g, true
 		}
 	}
